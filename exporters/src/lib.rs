@@ -1,0 +1,1 @@
+//! Sentinel sinks and the sending queue that wraps every one of them.

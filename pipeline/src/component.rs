@@ -1,0 +1,308 @@
+//! Component traits and factories. Every component type has one factory; the agent lists
+//! them all in one place (`agent/src/components.rs`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::ack::Refusal;
+use crate::admission::{Admission, MemoryBudget};
+use crate::config::{Diagnostic, Node};
+use crate::signal::{Message, Payload, Signal};
+use crate::telemetry::{ComponentMetrics, SelfMetrics};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Receiver,
+    Processor,
+    Exporter,
+    Connector,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Receiver => "receiver",
+            Kind::Processor => "processor",
+            Kind::Exporter => "exporter",
+            Kind::Connector => "connector",
+        }
+    }
+
+    /// The config section that holds components of this kind.
+    pub fn section(self) -> &'static str {
+        match self {
+            Kind::Receiver => "receivers",
+            Kind::Processor => "processors",
+            Kind::Exporter => "exporters",
+            Kind::Connector => "connectors",
+        }
+    }
+}
+
+/// Failure to build or start a component. Reported at startup; the agent exits 1.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{component}: invalid config: {diagnostic}")]
+    Config {
+        component: String,
+        diagnostic: Diagnostic,
+    },
+    #[error("{component}: cannot listen on {endpoint}: {source}")]
+    Bind {
+        component: String,
+        endpoint: String,
+        source: std::io::Error,
+    },
+    #[error("{component}: {message}")]
+    Other { component: String, message: String },
+}
+
+/// What a factory tells `sentinel components` and the validator.
+#[derive(Debug, Clone, Copy)]
+pub struct ComponentInfo {
+    pub type_name: &'static str,
+    pub kind: Kind,
+    pub signals: &'static [Signal],
+    pub description: &'static str,
+}
+
+/// What every factory can do without building anything.
+pub trait Factory: Send + Sync {
+    fn info(&self) -> ComponentInfo;
+
+    /// Decodes and validates a config node. Returns the effective config as JSON with
+    /// secrets redacted, for `print-config`.
+    fn check(&self, node: &Node) -> Result<serde_json::Value, Vec<Diagnostic>>;
+}
+
+/// Shared by every build call.
+#[derive(Clone)]
+pub struct BuildContext {
+    /// The component id as written in the config, `type` or `type/name`.
+    pub id: String,
+    pub metrics: Arc<SelfMetrics>,
+    /// Cancelled when the agent starts shutting down.
+    pub shutdown: CancellationToken,
+}
+
+impl BuildContext {
+    pub fn component_metrics(&self, kind: Kind, signal: Signal) -> ComponentMetrics {
+        self.metrics.component(kind, &self.id, signal)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Data hand-off
+// ---------------------------------------------------------------------------------------
+
+/// Where a stage hands data on. Never blocks: when full it refuses, and the caller refuses
+/// the client's request, which the client retries.
+pub trait Consumer: Send + Sync {
+    /// On `Err` the consumer kept nothing of the message.
+    fn consume(&self, msg: Message) -> Result<(), Refusal>;
+}
+
+/// Sends a copy of each message to several consumers. A refusal by one does not stop the
+/// others; the first refusal is returned so the client retries (at-least-once).
+#[derive(Clone, Default)]
+pub struct Fanout {
+    consumers: Vec<Arc<dyn Consumer>>,
+}
+
+impl Fanout {
+    pub fn new(consumers: Vec<Arc<dyn Consumer>>) -> Self {
+        Fanout { consumers }
+    }
+
+    pub fn len(&self) -> usize {
+        self.consumers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.consumers.is_empty()
+    }
+}
+
+impl Consumer for Fanout {
+    fn consume(&self, msg: Message) -> Result<(), Refusal> {
+        let Some((last, rest)) = self.consumers.split_last() else {
+            return Ok(());
+        };
+        let mut first_refusal = None;
+        for consumer in rest {
+            if let Err(refusal) = consumer.consume(msg.clone()) {
+                first_refusal.get_or_insert(refusal);
+            }
+        }
+        if let Err(refusal) = last.consume(msg) {
+            first_refusal.get_or_insert(refusal);
+        }
+        match first_refusal {
+            Some(refusal) => Err(refusal),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A receiver's output for one signal: the pipelines that take the signal from it, plus
+/// the memory budgets (`memory_limiter`) of those pipelines.
+#[derive(Clone, Default)]
+pub struct Output {
+    pub fanout: Fanout,
+    pub budgets: Vec<Arc<MemoryBudget>>,
+}
+
+impl Output {
+    /// Charges `bytes` against every budget before the receiver decodes anything.
+    /// Keep the returned admission until the request is acknowledged.
+    pub fn admit(&self, bytes: usize) -> Result<Admission, Refusal> {
+        Admission::charge(&self.budgets, bytes)
+    }
+
+    /// Hands a message to every pipeline. On refusal the message's acks are refused too.
+    pub fn send(&self, msg: Message) -> Result<(), Refusal> {
+        let acks = msg.acks.clone();
+        self.fanout.consume(msg).inspect_err(|refusal| acks.refuse(refusal))
+    }
+}
+
+/// Outputs per signal.
+pub type Outputs = BTreeMap<Signal, Output>;
+
+// ---------------------------------------------------------------------------------------
+// Receivers
+// ---------------------------------------------------------------------------------------
+
+/// A running component: a task that ends after shutdown is cancelled and work is drained.
+pub struct Running {
+    pub task: JoinHandle<()>,
+}
+
+#[async_trait]
+pub trait Receiver: Send {
+    /// Binds listeners and starts serving. A bind error fails agent startup.
+    /// Serving stops when `ctx.shutdown` is cancelled.
+    async fn start(self: Box<Self>, outputs: Outputs) -> Result<Running, BuildError>;
+}
+
+pub trait ReceiverFactory: Factory {
+    fn build(&self, node: &Node, ctx: BuildContext) -> Result<Box<dyn Receiver>, BuildError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Processors
+// ---------------------------------------------------------------------------------------
+
+/// One stage of a pipeline. Runs inside the pipeline's task, so it needs no locking.
+/// The runtime counts received and sent items; a processor counts its own drops.
+pub trait Processor: Send {
+    /// Takes one message and pushes zero or more onto `out`.
+    fn process(&mut self, msg: Message, out: &mut Vec<Message>);
+
+    /// When this processor next wants [`Processor::on_deadline`] (batch timeouts).
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    fn on_deadline(&mut self, _now: Instant, _out: &mut Vec<Message>) {}
+
+    /// Emits everything it holds; called once at shutdown.
+    fn flush(&mut self, _out: &mut Vec<Message>) {}
+}
+
+/// A built processor, plus the memory budget receivers must charge (memory_limiter).
+pub struct BuiltProcessor {
+    pub stage: Box<dyn Processor>,
+    pub admission_budget: Option<Arc<MemoryBudget>>,
+}
+
+pub trait ProcessorFactory: Factory {
+    /// Builds one instance for one pipeline of one signal.
+    fn build(
+        &self,
+        node: &Node,
+        signal: Signal,
+        ctx: BuildContext,
+    ) -> Result<BuiltProcessor, BuildError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Exporters
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ExportError {
+    /// Worth retrying: network errors, 429, 503, UNAVAILABLE, RESOURCE_EXHAUSTED.
+    #[error("retryable: {message}")]
+    Retryable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// The sink will never accept this data (400, InvalidArgument).
+    #[error("permanent: {message}")]
+    Permanent { message: String },
+}
+
+impl ExportError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        ExportError::Retryable {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        ExportError::Permanent {
+            message: message.into(),
+        }
+    }
+}
+
+/// Delivers payloads to a sink. The runtime wraps it in a bounded sending queue with
+/// retries, so `export` only needs to make one attempt.
+#[async_trait]
+pub trait Exporter: Send + Sync {
+    async fn export(&self, payload: Payload) -> Result<(), ExportError>;
+
+    /// Flushes buffers and closes connections; called after the queue is drained.
+    async fn shutdown(&self) {}
+}
+
+/// The queue and retry options every exporter shares (`sending_queue`, `retry_on_failure`).
+pub use crate::sending::{QueueSettings, RetrySettings};
+
+/// A built exporter with the queue options from its config.
+pub struct BuiltExporter {
+    pub exporter: Arc<dyn Exporter>,
+    pub queue: QueueSettings,
+    pub retry: RetrySettings,
+}
+
+pub trait ExporterFactory: Factory {
+    fn build(&self, node: &Node, ctx: BuildContext) -> Result<BuiltExporter, BuildError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Connectors
+// ---------------------------------------------------------------------------------------
+
+/// An exporter of some pipelines that is a receiver of others. It runs inline in the
+/// upstream pipeline's fan-out and must not block.
+pub trait Connector: Send + Sync {
+    /// Takes one message from an upstream pipeline and sends what it derives to `outputs`.
+    fn consume(&self, msg: Message, outputs: &Outputs) -> Result<(), Refusal>;
+}
+
+pub trait ConnectorFactory: Factory {
+    /// Signals the connector can take in from upstream pipelines.
+    fn input_signals(&self) -> &'static [Signal];
+    /// Signals it can emit into downstream pipelines.
+    fn output_signals(&self) -> &'static [Signal];
+    fn build(&self, node: &Node, ctx: BuildContext) -> Result<Arc<dyn Connector>, BuildError>;
+}

@@ -1,0 +1,39 @@
+//! Config values with their source positions, and decoding them into component configs.
+//!
+//! The agent parses YAML files into [`Node`] trees (with file, line and column on every
+//! value), expands `${env:...}`, merges files, and hands each component its node. A
+//! component decodes its node with [`decode`], which reports errors at the exact place.
+
+mod node;
+mod types;
+
+pub use node::{decode, Diagnostic, Node, NodeValue, Severity, Span};
+pub use types::{Endpoint, Secret};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A component config: decodable, printable, and able to check itself beyond types.
+pub trait ComponentConfig: DeserializeOwned + Serialize {
+    /// Checks that serde cannot express (ranges, combinations). Errors are reported at the
+    /// component's node.
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Decodes, validates and returns the effective config as JSON (secrets redacted).
+/// The body of almost every [`crate::component::Factory::check`].
+pub fn check<C: ComponentConfig>(node: &Node) -> Result<serde_json::Value, Vec<Diagnostic>> {
+    let config: C = decode_valid(node)?;
+    serde_json::to_value(&config).map_err(|err| vec![Diagnostic::error(node.span.clone(), err.to_string())])
+}
+
+/// Decodes and validates a component config.
+pub fn decode_valid<C: ComponentConfig>(node: &Node) -> Result<C, Vec<Diagnostic>> {
+    let config: C = decode(node).map_err(|d| vec![d])?;
+    config
+        .validate()
+        .map_err(|message| vec![Diagnostic::error(node.span.clone(), message)])?;
+    Ok(config)
+}

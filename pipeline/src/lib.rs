@@ -1,0 +1,19 @@
+//! Shared by every Sentinel crate: the OTLP signal types that flow through pipelines, the
+//! component traits and factories, config nodes with positions, and self-metrics.
+
+pub mod ack;
+pub mod admission;
+pub mod component;
+pub mod config;
+pub mod sending;
+pub mod signal;
+pub mod telemetry;
+pub mod testing;
+
+pub use ack::{ack_pair, AckToken, AckWaiter, Acks, Refusal, RefusalKind};
+pub use component::*;
+pub use signal::{Message, Payload, Signal};
+pub use telemetry::{ComponentMetrics, SelfMetrics};
+
+/// The OTLP protobuf types, re-exported so every crate uses the same version.
+pub use opentelemetry_proto::tonic as otlp;

@@ -1,0 +1,99 @@
+//! `sending_queue` and `retry_on_failure`: the options every exporter shares.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// `sending_queue`: the bounded queue in front of an exporter. A slow or dead sink only
+/// fills its own queue; other exporters of the same pipeline keep receiving.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueSettings {
+    /// `memory` (lost on crash) or `disk` (durable, see `fsync`).
+    #[serde(rename = "type")]
+    pub kind: QueueKind,
+    /// Memory queue: most requests held before refusing.
+    pub queue_size: usize,
+    /// Requests sent to the sink at once.
+    pub num_consumers: usize,
+    /// `refuse` (clients get RESOURCE_EXHAUSTED / 429 and retry) or `drop_oldest` (counted).
+    pub when_full: WhenFull,
+    /// Disk queue: where segment files live. Default: `<data dir>/queues/<exporter id>`.
+    pub directory: Option<PathBuf>,
+    /// Disk queue: budget in bytes for all segment files.
+    pub max_size: u64,
+    /// Disk queue: `always`, `never`, or `{interval: 10ms}` (group commit).
+    pub fsync: FsyncPolicy,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        QueueSettings {
+            kind: QueueKind::Memory,
+            queue_size: 1000,
+            num_consumers: 4,
+            when_full: WhenFull::Refuse,
+            directory: None,
+            max_size: 256 * 1024 * 1024,
+            fsync: FsyncPolicy::Interval {
+                interval: Duration::from_millis(10),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueKind {
+    Memory,
+    Disk,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFull {
+    Refuse,
+    DropOldest,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsyncPolicy {
+    /// fsync after every append, before acknowledging.
+    Always,
+    /// Never fsync: a crash of the machine (not just the agent) can lose acknowledged data.
+    Never,
+    /// Group commit: acknowledge after the fsync that covers the record.
+    Interval {
+        #[serde(with = "humantime_serde")]
+        interval: Duration,
+    },
+}
+
+/// `retry_on_failure`: exponential backoff with jitter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetrySettings {
+    pub enabled: bool,
+    #[serde(with = "humantime_serde")]
+    pub initial_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_interval: Duration,
+    pub multiplier: f64,
+    /// `0s` (the default) retries until the queue's budget forces a decision.
+    #[serde(with = "humantime_serde")]
+    pub max_elapsed_time: Duration,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            enabled: true,
+            initial_interval: Duration::from_secs(5),
+            max_interval: Duration::from_secs(30),
+            multiplier: 1.5,
+            max_elapsed_time: Duration::ZERO,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Sentinel processor and connector stages.
