@@ -1,0 +1,65 @@
+//! The one place where every component type is registered. `sentinel components` lists
+//! this, the validator checks configs against it, and the runtime builds from it.
+
+use sentinel_pipeline::{ConnectorFactory, ExporterFactory, Factory, ProcessorFactory, ReceiverFactory};
+
+/// Every factory the agent knows, by kind.
+pub struct Registry {
+    pub receivers: Vec<Box<dyn ReceiverFactory>>,
+    pub processors: Vec<Box<dyn ProcessorFactory>>,
+    pub exporters: Vec<Box<dyn ExporterFactory>>,
+    pub connectors: Vec<Box<dyn ConnectorFactory>>,
+}
+
+impl Registry {
+    /// The built-in components. Add a new component here, and only here.
+    pub fn builtin() -> Registry {
+        Registry {
+            receivers: vec![
+                // receivers
+            ],
+            processors: vec![
+                // processors
+            ],
+            exporters: vec![
+                // exporters
+            ],
+            connectors: vec![
+                // connectors
+            ],
+        }
+    }
+
+    pub fn receiver(&self, type_name: &str) -> Option<&dyn ReceiverFactory> {
+        find(&self.receivers, type_name)
+    }
+
+    pub fn processor(&self, type_name: &str) -> Option<&dyn ProcessorFactory> {
+        find(&self.processors, type_name)
+    }
+
+    pub fn exporter(&self, type_name: &str) -> Option<&dyn ExporterFactory> {
+        find(&self.exporters, type_name)
+    }
+
+    pub fn connector(&self, type_name: &str) -> Option<&dyn ConnectorFactory> {
+        find(&self.connectors, type_name)
+    }
+
+    /// Every factory as its common trait, for listings and type-name suggestions.
+    pub fn all(&self) -> Vec<&dyn Factory> {
+        let mut all: Vec<&dyn Factory> = Vec::new();
+        all.extend(self.receivers.iter().map(|f| f.as_ref() as &dyn Factory));
+        all.extend(self.processors.iter().map(|f| f.as_ref() as &dyn Factory));
+        all.extend(self.exporters.iter().map(|f| f.as_ref() as &dyn Factory));
+        all.extend(self.connectors.iter().map(|f| f.as_ref() as &dyn Factory));
+        all
+    }
+}
+
+fn find<'a, F: Factory + ?Sized>(factories: &'a [Box<F>], type_name: &str) -> Option<&'a F> {
+    factories
+        .iter()
+        .find(|f| f.info().type_name == type_name)
+        .map(|f| f.as_ref())
+}

@@ -1,0 +1,3 @@
+//! The sentinel agent: config loading, pipeline runtime and receivers.
+
+pub mod components;
