@@ -1,3 +1,8 @@
 //! The sentinel agent: config loading, pipeline runtime and receivers.
 
+pub mod cli;
 pub mod components;
+pub mod config;
+pub mod logging;
+pub mod receivers;
+pub mod runtime;

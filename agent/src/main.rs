@@ -1,1 +1,71 @@
-fn main() {}
+//! The `sentinel` binary. Errors become exit codes here and nowhere else.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use sentinel_agent::cli::{self, Cli, Command, QueueCommand};
+use sentinel_agent::components::Registry;
+use sentinel_agent::{logging, runtime};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let registry = Registry::builtin();
+    match cli.command {
+        Command::Run { configs } => run(&configs, registry),
+        Command::Validate { configs } => cli::validate(&configs, &registry),
+        Command::PrintConfig { configs } => cli::print_config(&configs, &registry),
+        Command::Components => cli::components(&registry),
+        Command::Version => {
+            println!("sentinel {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Queue {
+            command: QueueCommand::Inspect { directory },
+        } => cli::queue_inspect(&directory),
+    }
+}
+
+fn run(configs: &[std::path::PathBuf], registry: Registry) -> ExitCode {
+    let Some(config) = cli::load_checked(configs, &registry) else {
+        return ExitCode::FAILURE;
+    };
+    let logs = &config.service.telemetry.logs;
+    logging::init(&logs.level, logs.encoding);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sentinel")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(runtime::run(config, registry, shutdown_signal()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "Sentinel failed to start.");
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(stream) => stream,
+        Err(err) => {
+            tracing::error!(error = %err, "Cannot listen for SIGTERM; only SIGINT stops the agent.");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received."),
+        _ = terminate.recv() => tracing::info!("SIGTERM received."),
+    }
+}

@@ -1,1 +1,208 @@
-//! Shared helpers for the end-to-end tests.
+//! Harness for the end-to-end tests: builds the real `sentinel` binary, starts it with a
+//! test config on free loopback ports, waits for `/readyz`, and stops it with signals.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// Path of the `sentinel` binary, built once per test process with the same profile.
+pub fn sentinel_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| build_bin("sentinel-agent", "sentinel"))
+}
+
+/// Path of the load generator binary.
+pub fn loadgen_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| build_bin("sentinel-tests", "loadgen"))
+}
+
+fn build_bin(package: &str, bin: &str) -> PathBuf {
+    let release = cfg!(not(debug_assertions));
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(workspace_root())
+        .args(["build", "--quiet", "-p", package, "--bin", bin]);
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("run cargo build");
+    assert!(status.success(), "cargo build -p {package} --bin {bin} failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target
+        .join(if release { "release" } else { "debug" })
+        .join(bin)
+}
+
+/// A free TCP port on 127.0.0.1 (the listener is closed before returning).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+/// A running agent process.
+pub struct Agent {
+    pub child: Child,
+    pub admin_port: u16,
+    pub config_path: PathBuf,
+    pub log_path: PathBuf,
+}
+
+impl Agent {
+    /// Writes `config` into `dir`, starts the agent and waits until `/readyz` answers 200.
+    /// `admin_port` must match `service.telemetry.metrics.address` in the config.
+    pub fn start(dir: &Path, name: &str, config: &str, admin_port: u16) -> Agent {
+        let agent = Agent::spawn(dir, name, config, admin_port);
+        agent.wait_ready(Duration::from_secs(20));
+        agent
+    }
+
+    /// Starts the agent without waiting for readiness.
+    pub fn spawn(dir: &Path, name: &str, config: &str, admin_port: u16) -> Agent {
+        let config_path = dir.join(format!("{name}.yaml"));
+        std::fs::write(&config_path, config).expect("write config");
+        let log_path = dir.join(format!("{name}.log"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("open agent log");
+        let child = Command::new(sentinel_bin())
+            .args(["run", "--config"])
+            .arg(&config_path)
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start sentinel");
+        Agent {
+            child,
+            admin_port,
+            config_path,
+            log_path,
+        }
+    }
+
+    pub fn wait_ready(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if http_get(self.admin_port, "/readyz").is_some_and(|(status, _)| status == 200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("agent not ready after {timeout:?}; log:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Text of the agent's `/metrics`.
+    pub fn metrics(&self) -> String {
+        http_get(self.admin_port, "/metrics")
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    }
+
+    /// Value of one self-metric series; `selector` is the series name plus labels as they
+    /// appear in the exposition (e.g. `sentinel_component_sent_items_total{...}`) or just a
+    /// prefix that identifies one line.
+    pub fn metric_value(&self, prefix: &str, must_contain: &[&str]) -> Option<f64> {
+        self.metrics()
+            .lines()
+            .filter(|l| l.starts_with(prefix) && must_contain.iter().all(|m| l.contains(m)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .reduce(|a, b| a + b)
+    }
+
+    /// Sends SIGTERM and waits for exit.
+    pub fn terminate(mut self, timeout: Duration) -> ExitStatus {
+        signal(self.child.id(), "TERM");
+        wait_with_timeout(&mut self.child, timeout)
+            .unwrap_or_else(|| panic!("agent did not exit within {timeout:?}; log:\n{}", self.log()))
+    }
+
+    /// SIGKILL: no chance to drain.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
+pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// Minimal HTTP/1.0 GET on loopback; returns status and body.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// Polls `check` until it returns true or `timeout` passes.
+pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    check()
+}
+
+/// Reads an OTLP/JSON-lines file (the `file` exporter's output) into JSON values.
+pub fn read_json_lines(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}

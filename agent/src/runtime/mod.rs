@@ -1,0 +1,97 @@
+//! Runs a validated config: admin endpoints, the topology, and an ordered drain on
+//! SIGINT/SIGTERM within `service.shutdown_timeout`.
+
+mod admin;
+mod pipeline_task;
+mod process_metrics;
+mod topology;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use sentinel_pipeline::SelfMetrics;
+use tokio::time::{timeout_at, Instant};
+use tokio_util::sync::CancellationToken;
+
+use crate::components::Registry;
+use crate::config::AgentConfig;
+use admin::AdminState;
+use process_metrics::ProcessMetrics;
+use topology::Topology;
+
+pub use pipeline_task::PIPELINE_INPUT_CAPACITY;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Admin(std::io::Error),
+    #[error(transparent)]
+    Build(#[from] sentinel_pipeline::BuildError),
+}
+
+/// Starts everything, waits for `stop`, then drains. Returns once shut down.
+pub async fn run(
+    config: AgentConfig,
+    registry: Registry,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), RunError> {
+    let metrics = SelfMetrics::new();
+    let state = Arc::new(AdminState {
+        process: ProcessMetrics::register(&metrics),
+        metrics: metrics.clone(),
+        ready: AtomicBool::new(false),
+    });
+    let admin_address = config.service.telemetry.metrics.address.to_string();
+    let listener = admin::bind(&admin_address).await.map_err(RunError::Admin)?;
+    let admin_shutdown = CancellationToken::new();
+    let admin_task = tokio::spawn(admin::serve(listener, state.clone(), admin_shutdown.clone()));
+    tracing::info!(address = %admin_address, "Admin endpoints listening (/metrics, /healthz, /readyz).");
+
+    let topology = match Topology::start(&config, &registry, metrics).await {
+        Ok(topology) => topology,
+        Err(err) => {
+            admin_shutdown.cancel();
+            return Err(err.into());
+        }
+    };
+    state.ready.store(true, Ordering::Release);
+    tracing::info!(
+        receivers = topology.receivers.len(),
+        pipelines = topology.pipelines.len(),
+        exporters = topology.queues.len(),
+        "Sentinel is running."
+    );
+
+    stop.await;
+    state.ready.store(false, Ordering::Release);
+    let deadline = Instant::now() + config.service.shutdown_timeout;
+    tracing::info!(
+        timeout = ?config.service.shutdown_timeout,
+        "Shutting down: draining pipelines."
+    );
+    drain(topology, deadline).await;
+    admin_shutdown.cancel();
+    let _ = admin_task.await;
+    tracing::info!("Shutdown complete.");
+    Ok(())
+}
+
+/// Receivers stop accepting first, then pipelines drain in dependency order, then exporter
+/// queues deliver what they can before the deadline (disk queues keep the rest).
+async fn drain(topology: Topology, deadline: Instant) {
+    topology.receivers_shutdown.cancel();
+    for (id, running) in topology.receivers {
+        if timeout_at(deadline, running.task).await.is_err() {
+            tracing::warn!(receiver = %id, "Receiver did not stop before the shutdown deadline.");
+        }
+    }
+    for pipeline in topology.pipelines {
+        pipeline.stop.cancel();
+        if timeout_at(deadline, pipeline.task).await.is_err() {
+            tracing::warn!(pipeline = %pipeline.name, "Pipeline did not drain before the shutdown deadline.");
+        }
+    }
+    for (_id, queue) in topology.queues {
+        queue.drain(deadline).await;
+    }
+}
