@@ -17,15 +17,20 @@ impl Registry {
         Registry {
             receivers: vec![
                 // receivers
+                Box::new(crate::receivers::otlp::OtlpReceiverFactory),
             ],
             processors: vec![
-                // processors
+                Box::new(sentinel_processors::batch::BatchFactory),
+                Box::new(sentinel_processors::memory_limiter::MemoryLimiterFactory),
+                Box::new(sentinel_processors::attributes::AttributesFactory),
+                Box::new(sentinel_processors::resource::ResourceFactory),
             ],
             exporters: vec![
                 // exporters
             ],
             connectors: vec![
-                // connectors
+                Box::new(sentinel_processors::forward::ForwardFactory),
+                Box::new(sentinel_processors::count::CountFactory),
             ],
         }
     }

@@ -21,7 +21,8 @@ pub struct QueueSettings {
     pub when_full: WhenFull,
     /// Disk queue: where segment files live. Default: `<data dir>/queues/<exporter id>`.
     pub directory: Option<PathBuf>,
-    /// Disk queue: budget in bytes for all segment files.
+    /// Budget in bytes: all segment files of a disk queue, or the encoded size of the
+    /// requests a memory queue holds. `when_full` applies when it is reached.
     pub max_size: u64,
     /// Disk queue: `always`, `never`, or `{interval: 10ms}` (group commit).
     pub fsync: FsyncPolicy,
@@ -36,9 +37,7 @@ impl Default for QueueSettings {
             when_full: WhenFull::Refuse,
             directory: None,
             max_size: 256 * 1024 * 1024,
-            fsync: FsyncPolicy::Interval {
-                interval: Duration::from_millis(10),
-            },
+            fsync: FsyncPolicy::Interval(Duration::from_millis(10)),
         }
     }
 }
@@ -65,10 +64,7 @@ pub enum FsyncPolicy {
     /// Never fsync: a crash of the machine (not just the agent) can lose acknowledged data.
     Never,
     /// Group commit: acknowledge after the fsync that covers the record.
-    Interval {
-        #[serde(with = "humantime_serde")]
-        interval: Duration,
-    },
+    Interval(#[serde(with = "humantime_serde")] Duration),
 }
 
 /// `retry_on_failure`: exponential backoff with jitter.

@@ -4,10 +4,14 @@
 //! value), expands `${env:...}`, merges files, and hands each component its node. A
 //! component decodes its node with [`decode`], which reports errors at the exact place.
 
+mod de;
 mod node;
+#[cfg(test)]
+mod tests;
 mod types;
 
 pub use node::{decode, Diagnostic, Node, NodeValue, Severity, Span};
+pub use de::{suggest, unknown_key_message};
 pub use types::{Endpoint, Secret};
 
 use serde::de::DeserializeOwned;

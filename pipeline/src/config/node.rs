@@ -151,15 +151,11 @@ fn key_text(key: &Node) -> String {
     }
 }
 
-/// Decodes a node into a config struct. Errors carry the position of the offending value.
-///
-/// TODO(config): replace the JSON round trip with a positional deserializer that reports
-/// unknown keys with "did you mean" at the key's own position.
+/// Decodes a node into a config struct. Errors carry the position of the offending value,
+/// and unknown keys are reported at the key with a "did you mean" suggestion.
 pub fn decode<T: DeserializeOwned>(node: &Node) -> Result<T, Diagnostic> {
-    let value = match &node.value {
-        // `otlp:` with nothing under it means "all defaults".
-        NodeValue::Null => serde_json::Value::Object(Default::default()),
-        _ => node.to_json(),
-    };
-    serde_json::from_value(value).map_err(|err| Diagnostic::error(node.span.clone(), err.to_string()))
+    T::deserialize(super::de::NodeDeserializer::new(node)).map_err(|err| {
+        let span = err.span.clone().unwrap_or_else(|| node.span.clone());
+        Diagnostic::error(span, err.message)
+    })
 }

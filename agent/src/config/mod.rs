@@ -1,0 +1,80 @@
+//! Config loading: YAML files (or the embedded default) → env expansion → merge → typed
+//! top level → validation against the component registry.
+
+mod model;
+mod render;
+mod validate;
+mod yaml;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+use sentinel_pipeline::config::{Diagnostic, Node, Severity};
+
+pub use model::{
+    AgentConfig, ComponentId, ComponentRef, LogEncoding, LogsTelemetry, MetricsTelemetry, PipelineConfig,
+    PipelineId, ServiceConfig, TelemetryConfig,
+};
+pub use render::render_effective;
+pub use validate::validate;
+
+use crate::components::Registry;
+
+/// The config `sentinel run` uses when given no `--config`.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../config/default.yaml");
+const DEFAULT_CONFIG_NAME: &str = "<embedded default.yaml>";
+
+/// Reads, expands and merges the files (the embedded default when `files` is empty).
+pub fn load(files: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Result<AgentConfig, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let mut sources = Vec::new();
+    if files.is_empty() {
+        sources.push((DEFAULT_CONFIG_NAME.to_string(), DEFAULT_CONFIG.to_string()));
+    }
+    for file in files {
+        let name = file.display().to_string();
+        match std::fs::read_to_string(file) {
+            Ok(text) => sources.push((name, text)),
+            Err(err) => errors.push(Diagnostic::error(
+                sentinel_pipeline::config::Span::new(name, 0, 0),
+                format!("cannot read config file: {err}"),
+            )),
+        }
+    }
+    let mut merged: Option<Node> = None;
+    for (name, text) in sources {
+        match yaml::parse(&name, &text) {
+            Ok(mut node) => {
+                yaml::expand_env(&mut node, env, &mut errors);
+                match &mut merged {
+                    Some(base) => yaml::merge(base, node),
+                    None => merged = Some(node),
+                }
+            }
+            Err(d) => errors.push(d),
+        }
+    }
+    let config = merged.and_then(|root| model::from_root(&root, &mut errors));
+    match config {
+        Some(config) if errors.is_empty() => Ok(config),
+        _ => Err(errors),
+    }
+}
+
+/// Loads and validates; the config is returned when there are no errors (warnings allowed).
+pub fn load_and_validate(
+    files: &[PathBuf],
+    env: &dyn Fn(&str) -> Option<String>,
+    registry: &Registry,
+) -> (Option<AgentConfig>, Vec<Diagnostic>) {
+    match load(files, env) {
+        Ok(config) => {
+            let diagnostics = validate(&config, registry);
+            let ok = diagnostics.iter().all(|d| d.severity != Severity::Error);
+            (ok.then_some(config), diagnostics)
+        }
+        Err(diagnostics) => (None, diagnostics),
+    }
+}

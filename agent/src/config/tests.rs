@@ -1,0 +1,185 @@
+//! Loading and validation against a registry of small stand-in factories.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sentinel_pipeline::config::{check, ComponentConfig, Diagnostic, Node, Severity};
+use sentinel_pipeline::{
+    BuildContext, BuildError, BuiltExporter, ComponentInfo, Connector, ConnectorFactory,
+    ExporterFactory, Factory, Kind, Receiver, ReceiverFactory, Signal,
+};
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use crate::components::Registry;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointOnly {
+    #[serde(default)]
+    endpoint: Option<sentinel_pipeline::config::Endpoint>,
+}
+impl ComponentConfig for EndpointOnly {}
+
+struct Fake(ComponentInfo);
+
+impl Factory for Fake {
+    fn info(&self) -> ComponentInfo {
+        self.0
+    }
+    fn check(&self, node: &Node) -> Result<serde_json::Value, Vec<Diagnostic>> {
+        check::<EndpointOnly>(node)
+    }
+}
+impl ReceiverFactory for Fake {
+    fn build(&self, _: &Node, _: BuildContext) -> Result<Box<dyn Receiver>, BuildError> {
+        unreachable!("validation never builds")
+    }
+}
+impl ExporterFactory for Fake {
+    fn build(&self, _: &Node, _: BuildContext) -> Result<BuiltExporter, BuildError> {
+        unreachable!("validation never builds")
+    }
+}
+impl ConnectorFactory for Fake {
+    fn input_signals(&self) -> &'static [Signal] {
+        &[Signal::Traces]
+    }
+    fn output_signals(&self) -> &'static [Signal] {
+        &[Signal::Metrics]
+    }
+    fn build(&self, _: &Node, _: BuildContext) -> Result<Arc<dyn Connector>, BuildError> {
+        unreachable!("validation never builds")
+    }
+}
+
+fn info(type_name: &'static str, kind: Kind, signals: &'static [Signal]) -> ComponentInfo {
+    ComponentInfo {
+        type_name,
+        kind,
+        signals,
+        description: "test",
+    }
+}
+
+fn registry() -> Registry {
+    Registry {
+        receivers: vec![Box::new(Fake(info("otlp", Kind::Receiver, &Signal::ALL)))],
+        processors: vec![],
+        exporters: vec![
+            Box::new(Fake(info("debug", Kind::Exporter, &Signal::ALL))),
+            Box::new(Fake(info("prometheus", Kind::Exporter, &[Signal::Metrics]))),
+        ],
+        connectors: vec![Box::new(Fake(info("count", Kind::Connector, &Signal::ALL)))],
+    }
+}
+
+fn run(yaml: &str) -> (Option<AgentConfig>, Vec<Diagnostic>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let env = |name: &str| (name == "GRPC_PORT").then(|| "4999".to_string());
+    let (config, mut diagnostics) = load_and_validate(&[path], &env, &registry());
+    for d in &mut diagnostics {
+        d.span.file = "c.yaml".into();
+    }
+    (config, diagnostics)
+}
+
+fn errors(diagnostics: &[Diagnostic]) -> Vec<String> {
+    diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| d.to_string())
+        .collect()
+}
+
+const GOOD: &str = "receivers:\n  otlp:\n    endpoint: 127.0.0.1:${env:GRPC_PORT}\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [debug]\n";
+
+#[test]
+fn a_good_config_loads_with_env_expanded() {
+    let (config, diagnostics) = run(GOOD);
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let config = config.unwrap();
+    let node = config.receivers.values().next().unwrap();
+    assert_eq!(node.get("endpoint").unwrap().as_str(), Some("127.0.0.1:4999"));
+    assert_eq!(config.service.shutdown_timeout, std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn unknown_section_and_service_keys_are_caught() {
+    let (_, diagnostics) = run(&format!("{GOOD}exporter:\n  x:\n"));
+    assert_eq!(errors(&diagnostics), vec!["c.yaml:11:1: unknown key \"exporter\"; did you mean \"exporters\"?"]);
+    let (_, diagnostics) = run(&GOOD.replace("service:\n", "service:\n  shutdown_timout: 5s\n"));
+    let errs = errors(&diagnostics);
+    assert!(errs[0].starts_with("c.yaml:7:3:") && errs[0].contains("shutdown_timeout"), "{errs:?}");
+}
+
+#[test]
+fn undefined_reference_with_suggestion() {
+    let (config, diagnostics) = run(&GOOD.replace("exporters: [debug]", "exporters: [debgu]"));
+    assert!(config.is_none());
+    let errs = errors(&diagnostics);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("c.yaml:10:19:"), "{errs:?}");
+    assert!(errs[0].contains("did you mean \"debug\""), "{errs:?}");
+}
+
+#[test]
+fn unused_components_warn_but_do_not_fail() {
+    let (config, diagnostics) = run(&GOOD.replace("  debug:\n", "  debug:\n  debug/spare:\n"));
+    assert!(config.is_some());
+    assert_eq!(diagnostics.len(), 1);
+    assert_eq!(diagnostics[0].severity, Severity::Warning);
+    assert!(diagnostics[0].to_string().starts_with("c.yaml:6:3: warning: exporter debug/spare"));
+}
+
+#[test]
+fn unsupported_signal_and_unknown_type() {
+    let yaml = GOOD.replace("  debug:\n", "  debug:\n  prometheus:\n  debugg:\n")
+        .replace("exporters: [debug]", "exporters: [debug, prometheus, debugg]");
+    let (_, diagnostics) = run(&yaml);
+    let errs = errors(&diagnostics);
+    assert!(errs.iter().any(|e| e.starts_with("c.yaml:7:3:") && e.contains("did you mean \"debug\"")), "{errs:?}");
+    assert!(errs.iter().any(|e| e.contains("prometheus does not support traces")), "{errs:?}");
+}
+
+#[test]
+fn component_config_errors_carry_positions() {
+    let (_, diagnostics) = run(&GOOD.replace("    endpoint:", "    endpont:"));
+    let errs = errors(&diagnostics);
+    assert_eq!(errs, vec!["c.yaml:3:5: unknown key \"endpont\"; did you mean \"endpoint\"?"]);
+}
+
+#[test]
+fn connectors_must_be_used_on_both_sides_with_matching_signals() {
+    let yaml = "receivers:\n  otlp:\nexporters:\n  debug:\nconnectors:\n  count:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [count]\n    metrics:\n      receivers: [count]\n      exporters: [debug]\n";
+    let (config, diagnostics) = run(yaml);
+    assert!(config.is_some(), "{diagnostics:?}");
+    let one_sided = yaml.replace("      receivers: [count]", "      receivers: [otlp]");
+    let (_, diagnostics) = run(&one_sided);
+    assert!(errors(&diagnostics).iter().any(|e| e.contains("connector count must also be used as a receiver")));
+    let wrong_signal = yaml.replace("    metrics:", "    logs:");
+    let (_, diagnostics) = run(&wrong_signal);
+    assert!(errors(&diagnostics).iter().any(|e| e.contains("cannot emit logs")), "{diagnostics:?}");
+}
+
+#[test]
+fn several_files_merge_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.yaml");
+    let b = dir.path().join("b.yaml");
+    std::fs::write(&a, GOOD).unwrap();
+    std::fs::write(&b, "service:\n  shutdown_timeout: 3s\n").unwrap();
+    let env = |_: &str| Some("1".to_string());
+    let config = load(&[a, b], &env).unwrap();
+    assert_eq!(config.service.shutdown_timeout, std::time::Duration::from_secs(3));
+    assert_eq!(config.service.pipelines.len(), 1);
+}
+
+#[test]
+fn the_embedded_default_config_loads() {
+    let env = |_: &str| None;
+    let config = load(&[] as &[PathBuf], &env).unwrap();
+    assert_eq!(config.service.pipelines.len(), 3);
+}

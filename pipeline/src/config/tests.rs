@@ -1,0 +1,111 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::*;
+use crate::sending::{FsyncPolicy, QueueSettings};
+
+fn span(line: usize, col: usize) -> Span {
+    Span::new("t.yaml", line, col)
+}
+
+fn s(text: &str, line: usize, col: usize) -> Node {
+    Node::new(NodeValue::String(text.into()), span(line, col))
+}
+
+fn map(entries: Vec<(Node, Node)>, line: usize, col: usize) -> Node {
+    Node::new(NodeValue::Map(entries), span(line, col))
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct Server {
+    endpoint: Endpoint,
+    #[serde(default)]
+    max_mib: u32,
+    #[serde(default, with = "humantime_serde")]
+    timeout: Option<Duration>,
+    #[serde(default)]
+    headers: BTreeMap<String, Secret>,
+}
+
+#[test]
+fn decodes_a_struct_with_defaults() {
+    let node = map(
+        vec![
+            (s("endpoint", 1, 1), s("127.0.0.1:4317", 1, 11)),
+            (s("timeout", 2, 1), s("250ms", 2, 10)),
+            (s("max_mib", 3, 1), s("8", 3, 10)),
+        ],
+        1,
+        1,
+    );
+    let server: Server = decode(&node).unwrap();
+    assert_eq!(server.endpoint.as_str(), "127.0.0.1:4317");
+    assert_eq!(server.timeout, Some(Duration::from_millis(250)));
+    assert_eq!(server.max_mib, 8, "numbers written as strings are accepted");
+}
+
+#[test]
+fn unknown_key_is_reported_at_the_key_with_a_suggestion() {
+    let node = map(
+        vec![(s("endpont", 4, 9), s("127.0.0.1:4317", 4, 18))],
+        4,
+        9,
+    );
+    let err = decode::<Server>(&node).unwrap_err();
+    assert_eq!((err.span.line, err.span.col), (4, 9));
+    assert!(err.message.contains("did you mean \"endpoint\""), "{}", err.message);
+}
+
+#[test]
+fn wrong_type_and_invalid_values_point_at_the_value() {
+    let node = map(
+        vec![
+            (s("endpoint", 1, 1), s("127.0.0.1:4317", 1, 11)),
+            (s("max_mib", 2, 1), s("lots", 2, 10)),
+        ],
+        1,
+        1,
+    );
+    let err = decode::<Server>(&node).unwrap_err();
+    assert_eq!((err.span.line, err.span.col), (2, 10), "{err}");
+    assert!(err.message.contains("lots"), "{}", err.message);
+
+    let node = map(vec![(s("endpoint", 7, 3), s("localhost", 7, 13))], 7, 3);
+    let err = decode::<Server>(&node).unwrap_err();
+    assert_eq!((err.span.line, err.span.col), (7, 13));
+    assert!(err.message.contains("host:port"), "{}", err.message);
+}
+
+#[test]
+fn enums_with_options_and_unit_variants() {
+    let node = map(
+        vec![
+            (s("type", 1, 1), s("disk", 1, 7)),
+            (
+                s("fsync", 2, 1),
+                map(vec![(s("interval", 3, 3), s("20ms", 3, 13))], 3, 3),
+            ),
+        ],
+        1,
+        1,
+    );
+    let queue: QueueSettings = decode(&node).unwrap();
+    assert_eq!(
+        queue.fsync,
+        FsyncPolicy::Interval(Duration::from_millis(20))
+    );
+    let node = map(vec![(s("when_full", 5, 1), s("drop_newest", 5, 12))], 5, 1);
+    let err = decode::<QueueSettings>(&node).unwrap_err();
+    assert_eq!((err.span.line, err.span.col), (5, 12));
+    assert!(err.message.contains("drop_oldest"), "{}", err.message);
+}
+
+#[test]
+fn null_means_all_defaults() {
+    let node = Node::new(NodeValue::Null, span(1, 1));
+    let queue: QueueSettings = decode(&node).unwrap();
+    assert_eq!(queue, QueueSettings::default());
+}
