@@ -26,7 +26,9 @@ impl Registry {
                 Box::new(sentinel_processors::resource::ResourceFactory),
             ],
             exporters: vec![
-                // exporters
+                Box::new(sentinel_exporters::file::FileFactory),
+                Box::new(sentinel_exporters::debug::DebugFactory),
+                Box::new(sentinel_exporters::blackhole::BlackholeFactory),
             ],
             connectors: vec![
                 Box::new(sentinel_processors::forward::ForwardFactory),
