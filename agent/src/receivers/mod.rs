@@ -1,0 +1,3 @@
+//! Receivers: components that take data in from outside the agent.
+
+pub mod otlp;

@@ -1,0 +1,165 @@
+//! `receivers.otlp`: the user-facing configuration, named after the OpenTelemetry
+//! Collector's otlp receiver so that existing configs keep working.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use sentinel_pipeline::config::{ComponentConfig, Endpoint};
+
+/// Default gRPC listen address: loopback only, so nothing is exposed by accident.
+pub const DEFAULT_GRPC_ENDPOINT: &str = "127.0.0.1:4317";
+/// Default OTLP/HTTP listen address.
+pub const DEFAULT_HTTP_ENDPOINT: &str = "127.0.0.1:4318";
+const MIB: u64 = 1024 * 1024;
+/// Upper bound for both size limits: a single request above 1 GiB is a mistake.
+const MAX_LIMIT_BYTES: u64 = 1024 * MIB;
+
+/// The otlp receiver. Written `otlp:` with nothing under it, it serves both gRPC and HTTP
+/// on the default loopback ports.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpReceiverConfig {
+    /// The protocols to serve. Without this key both gRPC and HTTP run with their
+    /// defaults; with it, only the protocols listed run (`protocols: {grpc: }` serves gRPC
+    /// alone, with default settings).
+    #[serde(default)]
+    pub protocols: Protocols,
+}
+
+/// `protocols`: each key present (even empty) enables that protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protocols {
+    /// OTLP/gRPC (`TraceService`, `MetricsService`, `LogsService` `Export`).
+    #[serde(
+        default,
+        deserialize_with = "enabled_when_listed",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub grpc: Option<GrpcConfig>,
+    /// OTLP/HTTP: `POST /v1/traces`, `/v1/metrics`, `/v1/logs`, protobuf or JSON.
+    #[serde(
+        default,
+        deserialize_with = "enabled_when_listed",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub http: Option<HttpConfig>,
+}
+
+impl Default for Protocols {
+    /// Both protocols, as when `protocols` is not written at all.
+    fn default() -> Self {
+        Protocols {
+            grpc: Some(GrpcConfig::default()),
+            http: Some(HttpConfig::default()),
+        }
+    }
+}
+
+/// `protocols.grpc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcConfig {
+    /// Address to listen on, `host:port`. Default `127.0.0.1:4317` (loopback only; use
+    /// `0.0.0.0:4317` to accept from other hosts). Port `0` picks a free port, which is
+    /// logged at startup.
+    pub endpoint: Endpoint,
+    /// Largest request message accepted, in MiB, after decompression. Larger requests
+    /// are answered `OUT_OF_RANGE` (or `RESOURCE_EXHAUSTED` when the limit is hit while
+    /// decompressing). Default 4.
+    pub max_recv_msg_size_mib: u64,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        GrpcConfig {
+            endpoint: default_endpoint(DEFAULT_GRPC_ENDPOINT),
+            max_recv_msg_size_mib: 4,
+        }
+    }
+}
+
+impl GrpcConfig {
+    pub fn max_recv_msg_size_bytes(&self) -> usize {
+        usize::try_from(self.max_recv_msg_size_mib.saturating_mul(MIB)).unwrap_or(usize::MAX)
+    }
+}
+
+/// `protocols.http`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address to listen on, `host:port`. Default `127.0.0.1:4318` (loopback only).
+    /// Port `0` picks a free port, which is logged at startup.
+    pub endpoint: Endpoint,
+    /// Largest request body accepted, in bytes. Applies to the body as sent (compressed
+    /// or not) and, separately, to its decompressed size, so a small gzip or zstd body
+    /// that would inflate past the limit is refused with `413` without being inflated.
+    /// Default 20971520 (20 MiB).
+    pub max_request_body_size: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            endpoint: default_endpoint(DEFAULT_HTTP_ENDPOINT),
+            max_request_body_size: 20 * MIB,
+        }
+    }
+}
+
+impl HttpConfig {
+    pub fn max_request_body_bytes(&self) -> usize {
+        usize::try_from(self.max_request_body_size).unwrap_or(usize::MAX)
+    }
+}
+
+impl ComponentConfig for OtlpReceiverConfig {
+    fn validate(&self) -> Result<(), String> {
+        let Protocols { grpc, http } = &self.protocols;
+        if grpc.is_none() && http.is_none() {
+            return Err("protocols: enable at least one of `grpc` and `http`".to_string());
+        }
+        if let Some(grpc) = grpc {
+            if grpc.max_recv_msg_size_mib == 0 || grpc.max_recv_msg_size_mib > MAX_LIMIT_BYTES / MIB
+            {
+                return Err(format!(
+                    "protocols.grpc.max_recv_msg_size_mib: must be from 1 to {}, got {}",
+                    MAX_LIMIT_BYTES / MIB,
+                    grpc.max_recv_msg_size_mib
+                ));
+            }
+        }
+        if let Some(http) = http {
+            if http.max_request_body_size == 0 || http.max_request_body_size > MAX_LIMIT_BYTES {
+                return Err(format!(
+                    "protocols.http.max_request_body_size: must be from 1 to {MAX_LIMIT_BYTES} bytes, got {}",
+                    http.max_request_body_size
+                ));
+            }
+        }
+        if let (Some(grpc), Some(http)) = (grpc, http) {
+            let port = |e: &Endpoint| e.as_str().rsplit_once(':').map(|(_, p)| p.to_string());
+            if grpc.endpoint == http.endpoint && port(&grpc.endpoint).as_deref() != Some("0") {
+                return Err(format!(
+                    "protocols: grpc and http cannot both listen on {}",
+                    grpc.endpoint
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A protocol key that is present enables the protocol, even when written with nothing
+/// under it (`grpc:`, a YAML null): that means "with defaults", as in the Collector.
+fn enabled_when_listed<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Some(Option::<T>::deserialize(deserializer)?.unwrap_or_default()))
+}
+
+fn default_endpoint(text: &str) -> Endpoint {
+    // Only ever called with the constants above, which are valid host:port pairs.
+    Endpoint::new(text).expect("default endpoint is valid")
+}

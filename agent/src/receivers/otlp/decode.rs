@@ -1,0 +1,335 @@
+//! Turning request bodies into OTLP payloads: decompression under a size cap, protobuf
+//! and OTLP/JSON decoding, and the per-item checks behind partial success.
+
+use std::io::Read;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use sentinel_pipeline::{Payload, Signal};
+use serde_json::Value;
+
+/// How the request body is encoded (`Content-Type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/x-protobuf`, and always on gRPC.
+    Protobuf,
+    /// `application/json`: OTLP/JSON.
+    Json,
+}
+
+/// How the request body is compressed (`Content-Encoding`, `grpc-encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// Parses a `Content-Encoding` value; `None` when it is not one we accept.
+    pub fn from_header(value: &str) -> Option<Compression> {
+        match value.trim() {
+            "" | "identity" => Some(Compression::None),
+            v if v.eq_ignore_ascii_case("gzip") || v.eq_ignore_ascii_case("x-gzip") => {
+                Some(Compression::Gzip)
+            }
+            v if v.eq_ignore_ascii_case("zstd") => Some(Compression::Zstd),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body is larger than the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("cannot decompress the {encoding} body: {source}")]
+    Corrupt {
+        encoding: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// Decompresses `body`, refusing as soon as the output would exceed `limit` bytes: a
+/// small "bomb" is never inflated past the limit. `None` for an uncompressed body, which
+/// is used as it is (the caller has checked its size already).
+pub fn decompress(
+    compression: Compression,
+    body: &[u8],
+    limit: usize,
+) -> Result<Option<Vec<u8>>, BodyError> {
+    match compression {
+        Compression::None => Ok(None),
+        Compression::Gzip => {
+            read_limited(flate2::read::MultiGzDecoder::new(body), limit, body.len())
+                .map(Some)
+                .map_err(|e| e.or_corrupt("gzip"))
+        }
+        Compression::Zstd => {
+            let corrupt = |source| BodyError::Corrupt {
+                encoding: "zstd",
+                source,
+            };
+            let mut decoder = zstd::stream::read::Decoder::with_buffer(body).map_err(corrupt)?;
+            // A frame may ask for a window of up to 2^27 bytes that the decoder allocates
+            // up front. A valid body within `limit` never needs more than the limit, but
+            // streaming encoders announce up to 8 MiB (2^23) whatever the size.
+            decoder
+                .window_log_max(zstd_window_log_max(limit))
+                .map_err(corrupt)?;
+            read_limited(decoder, limit, body.len())
+                .map(Some)
+                .map_err(|e| e.or_corrupt("zstd"))
+        }
+    }
+}
+
+fn zstd_window_log_max(limit: usize) -> u32 {
+    let needed = usize::BITS - limit.saturating_sub(1).leading_zeros();
+    needed.clamp(23, 27)
+}
+
+pub(super) enum ReadError {
+    TooLarge { limit: usize },
+    Io(std::io::Error),
+}
+
+impl ReadError {
+    fn or_corrupt(self, encoding: &'static str) -> BodyError {
+        match self {
+            ReadError::TooLarge { limit } => BodyError::TooLarge { limit },
+            ReadError::Io(source) => BodyError::Corrupt { encoding, source },
+        }
+    }
+}
+
+/// Reads at most `limit + 1` bytes from `reader`; more than `limit` is an error.
+pub(super) fn read_limited(
+    reader: impl Read,
+    limit: usize,
+    compressed_len: usize,
+) -> Result<Vec<u8>, ReadError> {
+    // Telemetry compresses about 5-10x; start there to avoid most regrowth.
+    let mut out = Vec::with_capacity(compressed_len.saturating_mul(8).min(limit));
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    reader
+        .take(cap)
+        .read_to_end(&mut out)
+        .map_err(ReadError::Io)?;
+    if out.len() > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    Ok(out)
+}
+
+/// Decodes an export request of `signal`.
+pub fn decode(signal: Signal, format: Format, bytes: &[u8]) -> Result<Payload, String> {
+    match format {
+        Format::Protobuf => Payload::decode(signal, bytes).map_err(|e| e.to_string()),
+        Format::Json => decode_json(signal, bytes),
+    }
+}
+
+/// OTLP/JSON. The generated serde code of opentelemetry-proto handles what encoders
+/// normally send (hex ids, integer enums, 64-bit integers as strings or numbers). What it
+/// rejects but the protobuf JSON mapping allows (nulls, omitted empty lists, enum names,
+/// 32-bit integers as strings) is rewritten by [`normalize`] on a second attempt, so the
+/// common case pays for one parse only.
+pub fn decode_json(signal: Signal, bytes: &[u8]) -> Result<Payload, String> {
+    let first_error = match parse_json(signal, bytes) {
+        Ok(payload) => return Ok(payload),
+        Err(err) => err,
+    };
+    let Ok(mut value) = serde_json::from_slice::<Value>(bytes) else {
+        return Err(first_error.to_string());
+    };
+    normalize(&mut value, "");
+    from_json_value(signal, value).map_err(|_| first_error.to_string())
+}
+
+fn parse_json(signal: Signal, bytes: &[u8]) -> serde_json::Result<Payload> {
+    Ok(match signal {
+        Signal::Traces => {
+            Payload::Traces(serde_json::from_slice::<ExportTraceServiceRequest>(bytes)?)
+        }
+        Signal::Metrics => {
+            Payload::Metrics(serde_json::from_slice::<ExportMetricsServiceRequest>(bytes)?)
+        }
+        Signal::Logs => Payload::Logs(serde_json::from_slice::<ExportLogsServiceRequest>(bytes)?),
+    })
+}
+
+fn from_json_value(signal: Signal, value: Value) -> serde_json::Result<Payload> {
+    Ok(match signal {
+        Signal::Traces => Payload::Traces(serde_json::from_value(value)?),
+        Signal::Metrics => Payload::Metrics(serde_json::from_value(value)?),
+        Signal::Logs => Payload::Logs(serde_json::from_value(value)?),
+    })
+}
+
+/// JSON names of 32-bit integer fields, which the protobuf JSON mapping lets senders
+/// quote. (64-bit ones are handled by opentelemetry-proto itself.)
+const INT32_FIELDS: &[&str] = &[
+    "droppedAttributesCount",
+    "droppedEventsCount",
+    "droppedLinksCount",
+    "flags",
+    "scale",
+    "offset",
+    "aggregationTemporality",
+];
+
+/// Fields whose elements are `KeyValue`s, which need a `key` to deserialize.
+const KEY_VALUE_LISTS: &[&str] = &["attributes", "filteredAttributes", "metadata"];
+
+/// Rewrites valid protobuf-JSON that opentelemetry-proto's serde code does not take.
+/// `field` is the JSON name under which `value` sits. User data (attribute keys and
+/// values) never appears as a JSON object key in OTLP, so matching on field names is safe.
+fn normalize(value: &mut Value, field: &str) {
+    match value {
+        Value::Object(map) => {
+            // `null` means "default" for every field in the protobuf JSON mapping.
+            map.retain(|_, v| !v.is_null());
+            for (key, child) in map.iter_mut() {
+                normalize_field(field, key, child);
+                normalize(child, key);
+            }
+        }
+        Value::Array(items) => {
+            for item in items.iter_mut() {
+                if KEY_VALUE_LISTS.contains(&field) {
+                    ensure_key(item);
+                }
+                // Elements of `kvlistValue.values` are KeyValues, of `arrayValue.values`
+                // AnyValues; only the former carry `value`.
+                if field == "values" && item.get("value").is_some() {
+                    ensure_key(item);
+                }
+                normalize(item, field);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn normalize_field(parent: &str, key: &str, value: &mut Value) {
+    match key {
+        // An empty array or map may be written without its (empty) `values`.
+        "arrayValue" | "kvlistValue" => {
+            if let Value::Object(map) = value {
+                map.entry("values").or_insert_with(|| Value::Array(Vec::new()));
+            }
+        }
+        "kind" => enum_to_int(value, |name| SpanKind::from_str_name(name).map(|k| k as i32)),
+        "severityNumber" => {
+            enum_to_int(value, |name| SeverityNumber::from_str_name(name).map(|s| s as i32))
+        }
+        "code" if parent == "status" => {
+            enum_to_int(value, |name| StatusCode::from_str_name(name).map(|c| c as i32))
+        }
+        "doubleValue" => {
+            if let Some(number) = value
+                .as_str()
+                .and_then(|s| s.parse::<f64>().ok())
+                .and_then(serde_json::Number::from_f64)
+            {
+                *value = Value::Number(number);
+            }
+        }
+        key if INT32_FIELDS.contains(&key) => quoted_int(value),
+        _ => {}
+    }
+}
+
+/// An enum written by name (or as a quoted number) becomes its number.
+fn enum_to_int(value: &mut Value, by_name: impl Fn(&str) -> Option<i32>) {
+    if let Some(number) = value.as_str().and_then(by_name) {
+        *value = Value::from(number);
+    } else {
+        quoted_int(value);
+    }
+}
+
+fn quoted_int(value: &mut Value) {
+    if let Some(number) = value.as_str().and_then(|s| s.trim().parse::<i64>().ok()) {
+        *value = Value::from(number);
+    }
+}
+
+fn ensure_key(item: &mut Value) {
+    if let Value::Object(map) = item {
+        map.entry("key").or_insert_with(|| Value::String(String::new()));
+    }
+}
+
+/// Items removed from a request because no exporter could use them, reported back to
+/// the client as partial success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub items: usize,
+    pub message: &'static str,
+}
+
+/// What the receiver rejects (partial success), as the OTLP spec defines validity:
+/// - spans whose `trace_id` is not 16 bytes or all zero, whose `span_id` is not 8 bytes
+///   or all zero, or whose `parent_span_id` is set but not 8 bytes;
+/// - log records whose `trace_id` / `span_id` are set but not 16 / 8 bytes long;
+/// - nothing for metrics.
+///
+/// One such item would otherwise make a whole batch fail at a strict backend.
+pub fn reject_invalid(payload: &mut Payload) -> Option<Rejected> {
+    let rejected = match payload {
+        Payload::Traces(request) => {
+            let mut rejected = 0;
+            for scope in request
+                .resource_spans
+                .iter_mut()
+                .flat_map(|r| r.scope_spans.iter_mut())
+            {
+                let before = scope.spans.len();
+                scope.spans.retain(valid_span);
+                rejected += before - scope.spans.len();
+            }
+            (rejected > 0).then_some(Rejected {
+                items: rejected,
+                message: "spans need a 16-byte trace_id and an 8-byte span_id (not all zero) \
+                          and an empty or 8-byte parent_span_id",
+            })
+        }
+        Payload::Logs(request) => {
+            let mut rejected = 0;
+            for scope in request
+                .resource_logs
+                .iter_mut()
+                .flat_map(|r| r.scope_logs.iter_mut())
+            {
+                let before = scope.log_records.len();
+                scope.log_records.retain(|record| {
+                    matches!(record.trace_id.len(), 0 | 16) && matches!(record.span_id.len(), 0 | 8)
+                });
+                rejected += before - scope.log_records.len();
+            }
+            (rejected > 0).then_some(Rejected {
+                items: rejected,
+                message: "log records need an empty or 16-byte trace_id and an empty or \
+                          8-byte span_id",
+            })
+        }
+        Payload::Metrics(_) => None,
+    };
+    rejected
+}
+
+fn valid_span(span: &Span) -> bool {
+    let nonzero = |id: &[u8]| id.iter().any(|&b| b != 0);
+    span.trace_id.len() == 16
+        && nonzero(&span.trace_id)
+        && span.span_id.len() == 8
+        && nonzero(&span.span_id)
+        && matches!(span.parent_span_id.len(), 0 | 8)
+}

@@ -1,0 +1,189 @@
+//! OTLP/gRPC: the `Export` methods of `TraceService`, `MetricsService` and `LogsService`.
+//!
+//! The services are served with tonic's own framing, compression (gzip, zstd) and size
+//! limit, but with a codec that hands the handler the raw message bytes instead of the
+//! generated servers' decoded request. That lets the receiver charge the memory budget
+//! before decoding, like OTLP/HTTP, and answer a malformed message `INVALID_ARGUMENT` as
+//! the OTLP spec asks (tonic's prost codec answers `INTERNAL`).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use prost::Message as _;
+use sentinel_pipeline::{RefusalKind, Signal};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::{http, BoxFuture, Context, Poll, Service};
+use tonic::{Code, Status};
+
+use super::decode::Format;
+use super::ingest::{Failure, Ingest};
+use super::response::{code, ExportResponse, RpcStatus};
+
+pub const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+pub const METRICS_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+pub const LOGS_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+
+fn signal_of(path: &str) -> Option<Signal> {
+    match path {
+        TRACES_PATH => Some(Signal::Traces),
+        METRICS_PATH => Some(Signal::Metrics),
+        LOGS_PATH => Some(Signal::Logs),
+        _ => None,
+    }
+}
+
+/// Serves until `shutdown` is cancelled, then stops accepting and lets in-flight calls
+/// finish.
+pub async fn serve(
+    listener: TcpListener,
+    ingest: Arc<Ingest>,
+    max_decoding_message_size: usize,
+    shutdown: CancellationToken,
+) {
+    let service = GrpcService {
+        ingest: ingest.clone(),
+        max_decoding_message_size,
+    };
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let served = tonic::transport::Server::builder()
+        .serve_with_incoming_shutdown(service, incoming, shutdown.cancelled_owned())
+        .await;
+    if let Err(err) = served {
+        tracing::error!(error = %err, "OTLP/gRPC server failed.");
+    }
+}
+
+/// Routes the three `Export` paths. A signal that no pipeline takes from this receiver
+/// is answered `UNIMPLEMENTED`, as the Collector does (it registers only the services
+/// of signals in use).
+#[derive(Clone)]
+struct GrpcService {
+    ingest: Arc<Ingest>,
+    max_decoding_message_size: usize,
+}
+
+impl<B> Service<http::Request<B>> for GrpcService
+where
+    B: tonic::codegen::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let signal = signal_of(request.uri().path()).filter(|s| self.ingest.accepts(*s));
+        let Some(signal) = signal else {
+            let status = Status::unimplemented(format!(
+                "{} is not served: no pipeline takes this signal from this receiver",
+                request.uri().path()
+            ));
+            return Box::pin(async move { Ok(status.into_http()) });
+        };
+        let call = ExportCall {
+            ingest: self.ingest.clone(),
+            signal,
+        };
+        let max_decoding_message_size = self.max_decoding_message_size;
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(RawCodec)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
+                .max_decoding_message_size(max_decoding_message_size);
+            Ok(grpc.unary(call, request).await)
+        })
+    }
+}
+
+struct ExportCall {
+    ingest: Arc<Ingest>,
+    signal: Signal,
+}
+
+impl tonic::server::UnaryService<Bytes> for ExportCall {
+    type Response = ExportResponse;
+    type Future = BoxFuture<tonic::Response<ExportResponse>, Status>;
+
+    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
+        let ingest = self.ingest.clone();
+        let signal = self.signal;
+        Box::pin(async move {
+            let outcome = ingest
+                .ingest(signal, Format::Protobuf, request.into_inner())
+                .await;
+            match outcome {
+                Ok(accepted) => Ok(tonic::Response::new(ExportResponse::new(
+                    signal,
+                    accepted.rejected.as_ref(),
+                ))),
+                Err(failure) => Err(status_of(failure)),
+            }
+        })
+    }
+}
+
+/// The gRPC status of a failure, per the OTLP spec. Refusals carry `RetryInfo`, without
+/// which OTLP clients do not retry `RESOURCE_EXHAUSTED`.
+pub fn status_of(failure: Failure) -> Status {
+    match failure {
+        Failure::Malformed(message) => Status::invalid_argument(message),
+        Failure::Refused(refusal) => {
+            let (code, grpc_code) = match refusal.kind {
+                RefusalKind::Capacity => (Code::ResourceExhausted, code::RESOURCE_EXHAUSTED),
+                RefusalKind::Unavailable => (Code::Unavailable, code::UNAVAILABLE),
+            };
+            let delay = refusal.retry_after.unwrap_or(Duration::from_secs(1));
+            let details = RpcStatus::new(grpc_code, refusal.message.clone())
+                .with_retry_after(delay)
+                .encode_to_vec();
+            Status::with_details(code, refusal.message, Bytes::from(details))
+        }
+    }
+}
+
+/// Decodes nothing: the message bytes go to the handler as they are (no copy: tonic's
+/// buffer is split off). Encodes the `Export*ServiceResponse`.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = ExportResponse;
+    type Decode = Bytes;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = ExportResponse;
+    type Error = Status;
+
+    fn encode(&mut self, item: ExportResponse, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.encode(dst)
+            .map_err(|err| Status::internal(format!("cannot encode the response: {err}")))
+    }
+}

@@ -1,0 +1,171 @@
+//! The `otlp` receiver: OTLP over gRPC (`:4317`) and HTTP (`:4318`), as the OpenTelemetry
+//! Collector's otlp receiver.
+//!
+//! Every request, whatever the protocol, goes through the same steps ([`ingest`]):
+//! 1. the uncompressed body size is charged against the pipelines' memory budgets
+//!    (`memory_limiter`), before decoding; a full budget refuses the request;
+//! 2. the body is decoded (protobuf, or OTLP/JSON on HTTP); malformed → HTTP 400 / gRPC
+//!    `INVALID_ARGUMENT`, counted in `sentinel_receiver_bad_requests_total`;
+//! 3. items with invalid ids are removed and reported as partial success
+//!    ([`decode::reject_invalid`] lists the rules);
+//! 4. the rest is handed to every pipeline that lists this receiver, with an ack token;
+//! 5. the client is answered once every exporter queue on the way accepted the data,
+//!    or refused: capacity → HTTP 429 / `RESOURCE_EXHAUSTED`, unavailable → HTTP 503 /
+//!    `UNAVAILABLE`, both with a retry hint (`Retry-After`, `RetryInfo`).
+//!
+//! A signal that no pipeline takes from this receiver is not served: HTTP 404, gRPC
+//! `UNIMPLEMENTED`, as in the Collector, which only registers the signals in use.
+
+mod config;
+mod decode;
+mod grpc;
+mod http;
+mod ingest;
+mod response;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sentinel_pipeline::config::{self as pipeline_config, Endpoint, Node};
+use sentinel_pipeline::{
+    BuildContext, BuildError, ComponentInfo, Factory, Kind, Outputs, Receiver, ReceiverFactory,
+    Running, Signal,
+};
+use tokio::net::TcpListener;
+
+pub use config::{GrpcConfig, HttpConfig, OtlpReceiverConfig, Protocols};
+
+use ingest::Ingest;
+
+/// Builds `otlp` receivers.
+pub struct OtlpReceiverFactory;
+
+impl Factory for OtlpReceiverFactory {
+    fn info(&self) -> ComponentInfo {
+        ComponentInfo {
+            type_name: "otlp",
+            kind: Kind::Receiver,
+            signals: &Signal::ALL,
+            description: "Receives traces, metrics and logs over OTLP/gRPC and OTLP/HTTP (protobuf or JSON)",
+        }
+    }
+
+    fn check(
+        &self,
+        node: &Node,
+    ) -> Result<serde_json::Value, Vec<pipeline_config::Diagnostic>> {
+        pipeline_config::check::<OtlpReceiverConfig>(node)
+    }
+}
+
+impl ReceiverFactory for OtlpReceiverFactory {
+    fn build(&self, node: &Node, ctx: BuildContext) -> Result<Box<dyn Receiver>, BuildError> {
+        let config: OtlpReceiverConfig =
+            pipeline_config::decode_valid(node).map_err(|mut diagnostics| BuildError::Config {
+                component: ctx.id.clone(),
+                diagnostic: diagnostics.remove(0),
+            })?;
+        Ok(Box::new(OtlpReceiver::new(config, ctx)))
+    }
+}
+
+/// One configured otlp receiver, not yet listening.
+pub struct OtlpReceiver {
+    config: OtlpReceiverConfig,
+    ctx: BuildContext,
+}
+
+/// Where a started receiver listens (port `0` in the config resolved to the real port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BoundAddresses {
+    pub grpc: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
+}
+
+impl OtlpReceiver {
+    pub fn new(config: OtlpReceiverConfig, ctx: BuildContext) -> OtlpReceiver {
+        OtlpReceiver { config, ctx }
+    }
+
+    /// Binds every configured listener, then serves in the background until
+    /// `ctx.shutdown` is cancelled. Returns once listening (that is readiness), or
+    /// [`BuildError::Bind`] if an address is taken. The returned task ends when both
+    /// servers have stopped and their in-flight requests are answered.
+    pub async fn listen(self, outputs: Outputs) -> Result<(BoundAddresses, Running), BuildError> {
+        let OtlpReceiver { config, ctx } = self;
+        let Protocols { grpc, http } = config.protocols;
+        // Bind everything before serving anything, so a taken port fails startup cleanly.
+        let grpc_listener = match &grpc {
+            Some(grpc) => Some(bind(&ctx.id, "grpc", &grpc.endpoint).await?),
+            None => None,
+        };
+        let http_listener = match &http {
+            Some(http) => Some(bind(&ctx.id, "http", &http.endpoint).await?),
+            None => None,
+        };
+        let bound = BoundAddresses {
+            grpc: grpc_listener.as_ref().and_then(|l| l.local_addr().ok()),
+            http: http_listener.as_ref().and_then(|l| l.local_addr().ok()),
+        };
+
+        let ingest = Arc::new(Ingest::new(&ctx.id, outputs, &ctx.metrics, |signal| {
+            ctx.component_metrics(Kind::Receiver, signal)
+        }));
+        let grpc_server = grpc.zip(grpc_listener).map(|(grpc, listener)| {
+            grpc::serve(
+                listener,
+                ingest.clone(),
+                grpc.max_recv_msg_size_bytes(),
+                ctx.shutdown.clone(),
+            )
+        });
+        let http_server = http.zip(http_listener).map(|(http, listener)| {
+            http::serve(
+                listener,
+                ingest.clone(),
+                http.max_request_body_bytes(),
+                ctx.shutdown.clone(),
+            )
+        });
+        let id = ctx.id.clone();
+        let task = tokio::spawn(async move {
+            let grpc = async {
+                if let Some(server) = grpc_server {
+                    server.await;
+                }
+            };
+            let http = async {
+                if let Some(server) = http_server {
+                    server.await;
+                }
+            };
+            tokio::join!(grpc, http);
+            tracing::debug!(component = %id, "OTLP receiver stopped.");
+        });
+        Ok((bound, Running { task }))
+    }
+}
+
+#[async_trait]
+impl Receiver for OtlpReceiver {
+    async fn start(self: Box<Self>, outputs: Outputs) -> Result<Running, BuildError> {
+        let (_, running) = self.listen(outputs).await?;
+        Ok(running)
+    }
+}
+
+async fn bind(component: &str, protocol: &str, endpoint: &Endpoint) -> Result<TcpListener, BuildError> {
+    let bind_error = |source| BuildError::Bind {
+        component: component.to_string(),
+        endpoint: format!("{endpoint} (protocols.{protocol}.endpoint)"),
+        source,
+    };
+    let address = endpoint.socket_addr().map_err(bind_error)?;
+    let listener = TcpListener::bind(address).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    tracing::info!(component, protocol, address = %local, "listening");
+    Ok(listener)
+}

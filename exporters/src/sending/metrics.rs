@@ -1,0 +1,199 @@
+//! Self-metrics of a sending queue: the six component series per signal, plus the queue's
+//! own series labelled by `component_id`.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use sentinel_pipeline::{ComponentMetrics, Kind, SelfMetrics, Signal};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabels {
+    component_id: String,
+}
+
+type FsyncHistograms = Family<QueueLabels, Histogram, fn() -> Histogram>;
+
+fn fsync_histogram() -> Histogram {
+    // 50µs .. ~1.6s
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+/// The queue families, registered once per `SelfMetrics` (a registry rejects nothing, but
+/// two families of one name would make the exposition invalid).
+#[derive(Clone)]
+struct QueueFamilies {
+    bytes: Family<QueueLabels, Gauge>,
+    oldest_age: Family<QueueLabels, Gauge<f64, AtomicU64>>,
+    retries: Family<QueueLabels, Counter>,
+    dead_lettered: Family<QueueLabels, Counter>,
+    corrupt: Family<QueueLabels, Counter>,
+    fsync: FsyncHistograms,
+}
+
+type FamiliesByRegistry = Vec<(Weak<SelfMetrics>, QueueFamilies)>;
+static FAMILIES: Mutex<FamiliesByRegistry> = Mutex::new(Vec::new());
+
+fn families(metrics: &Arc<SelfMetrics>) -> QueueFamilies {
+    let mut all = FAMILIES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    all.retain(|(registry, _)| registry.strong_count() > 0);
+    if let Some((_, families)) = all
+        .iter()
+        .find(|(registry, _)| std::ptr::eq(registry.as_ptr(), Arc::as_ptr(metrics)))
+    {
+        return families.clone();
+    }
+    let families = QueueFamilies {
+        bytes: Family::default(),
+        oldest_age: Family::default(),
+        retries: Family::default(),
+        dead_lettered: Family::default(),
+        corrupt: Family::default(),
+        fsync: FsyncHistograms::new_with_constructor(fsync_histogram),
+    };
+    metrics.with_registry(|registry| {
+        registry.register(
+            "queue_bytes",
+            "Bytes held by an exporter's sending queue (encoded size in memory, file size on disk)",
+            families.bytes.clone(),
+        );
+        registry.register(
+            "queue_oldest_record_age_seconds",
+            "Age of the oldest record in an exporter's sending queue that is not delivered yet",
+            families.oldest_age.clone(),
+        );
+        registry.register(
+            "queue_retries",
+            "Export attempts the sending queue repeated after a retryable failure",
+            families.retries.clone(),
+        );
+        registry.register(
+            "queue_dead_lettered",
+            "Items written to the dead-letter file after a permanent failure or exhausted retries",
+            families.dead_lettered.clone(),
+        );
+        registry.register(
+            "queue_corrupt_records",
+            "Damaged or torn disk-queue records skipped when reading segment files",
+            families.corrupt.clone(),
+        );
+        registry.register(
+            "queue_fsync_duration_seconds",
+            "Time the disk queue spent in fsync",
+            families.fsync.clone(),
+        );
+    });
+    all.push((Arc::downgrade(metrics), families.clone()));
+    families
+}
+
+fn signal_index(signal: Signal) -> usize {
+    match signal {
+        Signal::Traces => 0,
+        Signal::Metrics => 1,
+        Signal::Logs => 2,
+    }
+}
+
+/// Everything one sending queue reports.
+pub(crate) struct QueueMetrics {
+    id: String,
+    registry: Arc<SelfMetrics>,
+    by_signal: [OnceLock<ComponentMetrics>; 3],
+    /// Records accepted and not settled yet, per signal (`component_queue_size`).
+    waiting: [AtomicI64; 3],
+    pub bytes: Gauge,
+    pub oldest_age: Gauge<f64, AtomicU64>,
+    pub retries: Counter,
+    pub dead_lettered: Counter,
+    pub corrupt: Counter,
+    pub fsync: Histogram,
+}
+
+impl QueueMetrics {
+    /// Registers the series of the listed signals at zero; other signals appear when used.
+    pub fn new(id: &str, registry: Arc<SelfMetrics>, signals: &[Signal]) -> Arc<QueueMetrics> {
+        let families = families(&registry);
+        let labels = QueueLabels {
+            component_id: id.to_string(),
+        };
+        let metrics = QueueMetrics {
+            id: id.to_string(),
+            by_signal: Default::default(),
+            waiting: Default::default(),
+            bytes: families.bytes.get_or_create(&labels).clone(),
+            oldest_age: families.oldest_age.get_or_create(&labels).clone(),
+            retries: families.retries.get_or_create(&labels).clone(),
+            dead_lettered: families.dead_lettered.get_or_create(&labels).clone(),
+            corrupt: families.corrupt.get_or_create(&labels).clone(),
+            fsync: families.fsync.get_or_create(&labels).clone(),
+            registry,
+        };
+        for &signal in signals {
+            metrics.signal(signal);
+        }
+        Arc::new(metrics)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn signal(&self, signal: Signal) -> &ComponentMetrics {
+        self.by_signal[signal_index(signal)]
+            .get_or_init(|| self.registry.component(Kind::Exporter, &self.id, signal))
+    }
+
+    /// A record entered the queue (counted as received).
+    pub fn accepted(&self, signal: Signal, items: usize) {
+        self.signal(signal).received(items);
+        self.add_waiting(signal, 1);
+    }
+
+    /// A record found on disk at start-up: waiting again, received in an earlier run.
+    pub fn replayed(&self, signal: Signal) {
+        self.add_waiting(signal, 1);
+    }
+
+    /// A record left the queue for good (delivered, dead-lettered or dropped).
+    pub fn settled(&self, signal: Signal) {
+        self.add_waiting(signal, -1);
+    }
+
+    fn add_waiting(&self, signal: Signal, delta: i64) {
+        let slot = &self.waiting[signal_index(signal)];
+        let now = slot.fetch_add(delta, Ordering::Relaxed) + delta;
+        self.signal(signal).set_queue_size(now.max(0) as usize);
+    }
+
+    pub fn waiting_records(&self) -> i64 {
+        self.waiting.iter().map(|w| w.load(Ordering::Relaxed)).sum()
+    }
+
+    pub fn observe_fsync(&self, took: Duration) {
+        self.fsync.observe(took.as_secs_f64());
+    }
+
+    /// Sets the oldest-record age from an append time in ms since the epoch.
+    pub fn set_oldest(&self, appended_ms: Option<u64>) {
+        let age = appended_ms.map_or(0.0, |ms| {
+            let now = now_ms();
+            now.saturating_sub(ms) as f64 / 1000.0
+        });
+        self.oldest_age.set(age);
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
