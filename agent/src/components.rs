@@ -26,6 +26,7 @@ impl Registry {
                 Box::new(sentinel_processors::resource::ResourceFactory),
             ],
             exporters: vec![
+                Box::new(sentinel_exporters::otlp::OtlpFactory),
                 Box::new(sentinel_exporters::file::FileFactory),
                 Box::new(sentinel_exporters::debug::DebugFactory),
                 Box::new(sentinel_exporters::blackhole::BlackholeFactory),

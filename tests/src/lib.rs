@@ -66,7 +66,7 @@ impl Agent {
     /// Writes `config` into `dir`, starts the agent and waits until `/readyz` answers 200.
     /// `admin_port` must match `service.telemetry.metrics.address` in the config.
     pub fn start(dir: &Path, name: &str, config: &str, admin_port: u16) -> Agent {
-        let agent = Agent::spawn(dir, name, config, admin_port);
+        let mut agent = Agent::spawn(dir, name, config, admin_port);
         agent.wait_ready(Duration::from_secs(20));
         agent
     }
@@ -97,9 +97,12 @@ impl Agent {
         }
     }
 
-    pub fn wait_ready(&self, timeout: Duration) {
+    pub fn wait_ready(&mut self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("agent exited with {status} before it was ready; log:\n{}", self.log());
+            }
             if http_get(self.admin_port, "/readyz").is_some_and(|(status, _)| status == 200) {
                 return;
             }

@@ -1,0 +1,7 @@
+//! Tests of the otlp receiver against real sockets on 127.0.0.1.
+
+mod config;
+mod decode;
+mod grpc;
+mod http;
+mod support;

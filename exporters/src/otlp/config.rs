@@ -1,0 +1,101 @@
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sentinel_pipeline::config::{ComponentConfig, Secret};
+use sentinel_pipeline::sending::{QueueSettings, RetrySettings};
+use serde::{Deserialize, Serialize};
+
+/// `otlp`: sends OTLP over gRPC to another agent, a Collector or a backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// `host:port`, or a URL `http://host:port` (plaintext) / `https://host:port` (TLS).
+    pub endpoint: String,
+    /// Request compression: `gzip` (the default, as in the Collector), `zstd` or `none`.
+    #[serde(default)]
+    pub compression: Compression,
+    /// gRPC metadata sent with every request (e.g. an API key). Values are secrets and are
+    /// redacted by `print-config`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Secret>,
+    /// Deadline of one export attempt.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    #[serde(default)]
+    pub sending_queue: QueueSettings,
+    #[serde(default)]
+    pub retry_on_failure: RetrySettings,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    #[default]
+    Gzip,
+    Zstd,
+    None,
+}
+
+/// `tls`, as in the Collector: TLS is on unless `insecure: true` or an `http://` endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// Plaintext gRPC.
+    pub insecure: bool,
+    /// CA bundle (PEM) to verify the server; the built-in web PKI roots when unset.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS; needs `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS; needs `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// Name to verify in the server certificate instead of the endpoint's host.
+    pub server_name_override: Option<String>,
+}
+
+impl OtlpConfig {
+    /// The URI to connect to and whether TLS is used.
+    pub fn target(&self) -> Result<(String, bool), String> {
+        let endpoint = self.endpoint.trim();
+        let (uri, tls) = if let Some(rest) = endpoint.strip_prefix("https://") {
+            (format!("https://{rest}"), true)
+        } else if let Some(rest) = endpoint.strip_prefix("http://") {
+            (format!("http://{rest}"), false)
+        } else if endpoint.contains("://") {
+            return Err(format!("endpoint {endpoint:?}: only http:// and https:// are supported"));
+        } else {
+            let tls = !self.tls.insecure;
+            (format!("{}://{endpoint}", if tls { "https" } else { "http" }), tls)
+        };
+        let authority = uri.split_once("://").map(|(_, a)| a).unwrap_or_default();
+        let authority = authority.trim_end_matches('/');
+        if !authority.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) {
+            return Err(format!("endpoint {endpoint:?}: expected host:port"));
+        }
+        Ok((uri, tls))
+    }
+}
+
+impl ComponentConfig for OtlpConfig {
+    fn validate(&self) -> Result<(), String> {
+        self.target()?;
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            return Err("tls.cert_file and tls.key_file must be set together".into());
+        }
+        if self.timeout.is_zero() {
+            return Err("timeout must be greater than 0".into());
+        }
+        for key in self.headers.keys() {
+            if tonic::metadata::MetadataKey::<tonic::metadata::Ascii>::from_bytes(key.as_bytes()).is_err() {
+                return Err(format!("header {key:?} is not a valid gRPC metadata key"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,170 @@
+//! `otlp` exporter: OTLP/gRPC over one lazily connected channel, gzip by default.
+
+mod config;
+mod status;
+#[cfg(test)]
+mod tests;
+
+pub use config::{Compression, OtlpConfig, TlsConfig};
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
+use sentinel_pipeline::otlp::collector::logs::v1::logs_service_client::LogsServiceClient;
+use sentinel_pipeline::otlp::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use sentinel_pipeline::otlp::collector::trace::v1::trace_service_client::TraceServiceClient;
+use sentinel_pipeline::{
+    BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, Exporter, ExporterFactory,
+    Factory, Kind, Payload, Signal,
+};
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+pub struct OtlpFactory;
+
+impl Factory for OtlpFactory {
+    fn info(&self) -> ComponentInfo {
+        ComponentInfo {
+            type_name: "otlp",
+            kind: Kind::Exporter,
+            signals: &Signal::ALL,
+            description: "Sends OTLP over gRPC (gzip, headers, TLS)",
+        }
+    }
+
+    fn check(&self, node: &Node) -> Result<serde_json::Value, Vec<Diagnostic>> {
+        check::<OtlpConfig>(node)
+    }
+}
+
+impl ExporterFactory for OtlpFactory {
+    fn build(&self, node: &Node, ctx: BuildContext) -> Result<BuiltExporter, BuildError> {
+        let config: OtlpConfig = decode_valid(node).map_err(|d| crate::config_error(&ctx.id, d))?;
+        let exporter = OtlpExporter::new(&config).map_err(|message| BuildError::Other {
+            component: ctx.id.clone(),
+            message,
+        })?;
+        Ok(BuiltExporter {
+            exporter: Arc::new(exporter),
+            queue: config.sending_queue,
+            retry: config.retry_on_failure,
+        })
+    }
+}
+
+pub struct OtlpExporter {
+    traces: TraceServiceClient<Channel>,
+    metrics: MetricsServiceClient<Channel>,
+    logs: LogsServiceClient<Channel>,
+    headers: MetadataMap,
+    timeout: std::time::Duration,
+    /// Partial-success messages already logged, so each is logged once.
+    logged_rejections: Mutex<HashSet<String>>,
+}
+
+impl OtlpExporter {
+    /// Builds the clients. Connecting is lazy: a sink that is down at startup is retried
+    /// by the sending queue, not fatal.
+    pub fn new(config: &OtlpConfig) -> Result<Self, String> {
+        let (uri, tls) = config.target()?;
+        let mut endpoint = Endpoint::from_shared(uri.clone())
+            .map_err(|e| format!("invalid endpoint {uri}: {e}"))?
+            .connect_timeout(config.timeout)
+            .tcp_nodelay(true);
+        if tls {
+            endpoint = endpoint
+                .tls_config(tls_config(&config.tls)?)
+                .map_err(|e| format!("TLS setup failed: {e}"))?;
+        }
+        let channel = endpoint.connect_lazy();
+        let mut headers = MetadataMap::new();
+        for (key, value) in &config.headers {
+            let key = MetadataKey::from_bytes(key.as_bytes()).map_err(|e| format!("header {key:?}: {e}"))?;
+            let value = MetadataValue::try_from(value.expose()).map_err(|e| format!("header {key}: {e}"))?;
+            headers.insert(key, value);
+        }
+        let encoding = match config.compression {
+            Compression::Gzip => Some(CompressionEncoding::Gzip),
+            Compression::Zstd => Some(CompressionEncoding::Zstd),
+            Compression::None => None,
+        };
+        let mut traces = TraceServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20);
+        let mut metrics = MetricsServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20);
+        let mut logs = LogsServiceClient::new(channel).max_decoding_message_size(64 << 20);
+        if let Some(encoding) = encoding {
+            traces = traces.send_compressed(encoding).accept_compressed(encoding);
+            metrics = metrics.send_compressed(encoding).accept_compressed(encoding);
+            logs = logs.send_compressed(encoding).accept_compressed(encoding);
+        }
+        Ok(OtlpExporter {
+            traces,
+            metrics,
+            logs,
+            headers,
+            timeout: config.timeout,
+            logged_rejections: Mutex::default(),
+        })
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        *request.metadata_mut() = self.headers.clone();
+        request.set_timeout(self.timeout);
+        request
+    }
+
+    fn note_partial_success(&self, rejected: i64, message: String) {
+        if rejected <= 0 && message.is_empty() {
+            return;
+        }
+        let first = self.logged_rejections.lock().map(|mut s| s.insert(message.clone())).unwrap_or(false);
+        if first {
+            tracing::warn!(rejected, %message, "The sink accepted the request but rejected some items (partial success); logged once per message.");
+        }
+    }
+}
+
+fn tls_config(tls: &TlsConfig) -> Result<ClientTlsConfig, String> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let mut config = ClientTlsConfig::new();
+    config = match &tls.ca_file {
+        Some(ca) => config.ca_certificate(Certificate::from_pem(read(ca)?)),
+        None => config.with_webpki_roots(),
+    };
+    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+        config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
+    }
+    if let Some(name) = &tls.server_name_override {
+        config = config.domain_name(name.clone());
+    }
+    Ok(config)
+}
+
+#[async_trait]
+impl Exporter for OtlpExporter {
+    async fn export(&self, payload: Payload) -> Result<(), ExportError> {
+        let classify = |status: tonic::Status| status::classify(&status);
+        let (rejected, message) = match payload {
+            Payload::Traces(req) => {
+                let response = self.traces.clone().export(self.request(req)).await.map_err(classify)?;
+                response.into_inner().partial_success.map(|p| (p.rejected_spans, p.error_message))
+            }
+            Payload::Metrics(req) => {
+                let response = self.metrics.clone().export(self.request(req)).await.map_err(classify)?;
+                response.into_inner().partial_success.map(|p| (p.rejected_data_points, p.error_message))
+            }
+            Payload::Logs(req) => {
+                let response = self.logs.clone().export(self.request(req)).await.map_err(classify)?;
+                response.into_inner().partial_success.map(|p| (p.rejected_log_records, p.error_message))
+            }
+        }
+        .unwrap_or_default();
+        self.note_partial_success(rejected, message);
+        Ok(())
+    }
+}

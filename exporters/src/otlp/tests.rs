@@ -1,0 +1,135 @@
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use sentinel_pipeline::config::Secret;
+use sentinel_pipeline::otlp::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use sentinel_pipeline::otlp::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use sentinel_pipeline::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use tokio::net::TcpListener;
+use tonic::{Request, Response, Status};
+
+use super::*;
+
+/// A real gRPC trace server that records what it gets, or answers with `fail_with`.
+#[derive(Clone, Default)]
+struct Sink {
+    seen: Arc<Mutex<Vec<(ExportTraceServiceRequest, Option<String>, Option<String>)>>>,
+    fail_with: Option<tonic::Code>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Sink {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        if let Some(code) = self.fail_with {
+            return Err(Status::new(code, "told to fail"));
+        }
+        let meta = |k: &str| request.metadata().get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let (encoding, key) = (meta("grpc-encoding"), meta("x-api-key"));
+        self.seen.lock().unwrap().push((request.into_inner(), encoding, key));
+        Ok(Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+/// Accepted connections as a stream for tonic's `serve_with_incoming`.
+fn incoming(listener: TcpListener) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    futures::stream::unfold(listener, |listener| async move {
+        let accepted = listener.accept().await.map(|(stream, _)| stream);
+        Some((accepted, listener))
+    })
+}
+
+async fn start(sink: Sink) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(sink).accept_compressed(CompressionEncoding::Gzip))
+            .serve_with_incoming(incoming(listener)),
+    );
+    addr
+}
+
+fn config(addr: SocketAddr) -> OtlpConfig {
+    OtlpConfig {
+        endpoint: addr.to_string(),
+        compression: Compression::Gzip,
+        headers: [("x-api-key".to_string(), Secret::new("s3cret"))].into(),
+        timeout: std::time::Duration::from_secs(2),
+        tls: TlsConfig {
+            insecure: true,
+            ..Default::default()
+        },
+        sending_queue: Default::default(),
+        retry_on_failure: Default::default(),
+    }
+}
+
+fn one_span() -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    name: "sent".into(),
+                    trace_id: vec![7; 16],
+                    span_id: vec![9; 8],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+#[tokio::test]
+async fn delivers_gzip_with_headers() {
+    let sink = Sink::default();
+    let addr = start(sink.clone()).await;
+    let exporter = OtlpExporter::new(&config(addr)).unwrap();
+    exporter.export(Payload::Traces(one_span())).await.unwrap();
+    let seen = sink.seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].0, one_span());
+    assert_eq!(seen[0].1.as_deref(), Some("gzip"));
+    assert_eq!(seen[0].2.as_deref(), Some("s3cret"));
+}
+
+#[tokio::test]
+async fn status_codes_map_to_retryable_or_permanent() {
+    let addr = start(Sink {
+        fail_with: Some(tonic::Code::Unavailable),
+        ..Default::default()
+    })
+    .await;
+    let exporter = OtlpExporter::new(&config(addr)).unwrap();
+    assert!(matches!(exporter.export(Payload::Traces(one_span())).await, Err(ExportError::Retryable { .. })));
+
+    let addr = start(Sink {
+        fail_with: Some(tonic::Code::InvalidArgument),
+        ..Default::default()
+    })
+    .await;
+    let exporter = OtlpExporter::new(&config(addr)).unwrap();
+    assert!(matches!(exporter.export(Payload::Traces(one_span())).await, Err(ExportError::Permanent { .. })));
+}
+
+#[tokio::test]
+async fn a_dead_sink_is_retryable_and_not_fatal_at_build() {
+    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let exporter = OtlpExporter::new(&config(port)).unwrap();
+    assert!(matches!(exporter.export(Payload::Traces(one_span())).await, Err(ExportError::Retryable { .. })));
+}
+
+#[test]
+fn endpoints_and_tls_defaults() {
+    let mut c = config("127.0.0.1:4317".parse().unwrap());
+    c.tls.insecure = false;
+    assert_eq!(c.target().unwrap(), ("https://127.0.0.1:4317".to_string(), true));
+    c.endpoint = "http://collector:4317".into();
+    assert_eq!(c.target().unwrap(), ("http://collector:4317".to_string(), false));
+    c.endpoint = "collector".into();
+    assert!(c.target().is_err());
+}
