@@ -29,6 +29,7 @@ impl Registry {
                 Box::new(sentinel_exporters::otlp::OtlpFactory),
                 Box::new(sentinel_exporters::file::FileFactory),
                 Box::new(sentinel_exporters::debug::DebugFactory),
+                Box::new(sentinel_exporters::prometheus::PrometheusFactory),
                 Box::new(sentinel_exporters::blackhole::BlackholeFactory),
             ],
             connectors: vec![
