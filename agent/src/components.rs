@@ -27,6 +27,7 @@ impl Registry {
             ],
             exporters: vec![
                 Box::new(sentinel_exporters::otlp::OtlpFactory),
+                Box::new(sentinel_exporters::otlphttp::OtlpHttpFactory),
                 Box::new(sentinel_exporters::file::FileFactory),
                 Box::new(sentinel_exporters::debug::DebugFactory),
                 Box::new(sentinel_exporters::prometheus::PrometheusFactory),

@@ -4,6 +4,7 @@ pub mod blackhole;
 pub mod debug;
 pub mod file;
 pub mod otlp;
+pub mod otlphttp;
 pub mod prometheus;
 pub mod sending;
 

@@ -1,0 +1,101 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sentinel_pipeline::config::{ComponentConfig, Secret};
+use sentinel_pipeline::sending::{QueueSettings, RetrySettings};
+use sentinel_pipeline::Signal;
+use serde::{Deserialize, Serialize};
+
+/// `otlphttp`: sends OTLP over HTTP/1.1 as protobuf or JSON. Plain `http://` only: TLS
+/// for this exporter is not built yet (use the gRPC `otlp` exporter for TLS).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpHttpConfig {
+    /// Base URL, e.g. `http://collector:4318`; `/v1/traces`, `/v1/metrics` and `/v1/logs`
+    /// are appended.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Full URL for traces, overriding `endpoint`.
+    #[serde(default)]
+    pub traces_endpoint: Option<String>,
+    /// Full URL for metrics, overriding `endpoint`.
+    #[serde(default)]
+    pub metrics_endpoint: Option<String>,
+    /// Full URL for logs, overriding `endpoint`.
+    #[serde(default)]
+    pub logs_endpoint: Option<String>,
+    /// `proto` (the default) or `json` (OTLP/JSON).
+    #[serde(default)]
+    pub encoding: Encoding,
+    /// `gzip` (the default) or `none`.
+    #[serde(default)]
+    pub compression: Compression,
+    /// HTTP headers sent with every request; values are redacted by `print-config`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Secret>,
+    /// Deadline of one export attempt.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    #[serde(default)]
+    pub sending_queue: QueueSettings,
+    #[serde(default)]
+    pub retry_on_failure: RetrySettings,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    #[default]
+    Proto,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    #[default]
+    Gzip,
+    None,
+}
+
+impl OtlpHttpConfig {
+    /// The URL a signal is posted to.
+    pub fn url(&self, signal: Signal) -> Result<hyper::Uri, String> {
+        let explicit = match signal {
+            Signal::Traces => &self.traces_endpoint,
+            Signal::Metrics => &self.metrics_endpoint,
+            Signal::Logs => &self.logs_endpoint,
+        };
+        let text = match (explicit, &self.endpoint) {
+            (Some(url), _) => url.clone(),
+            (None, Some(base)) => format!("{}/v1/{}", base.trim_end_matches('/'), signal.as_str()),
+            (None, None) => return Err(format!("set `endpoint` or `{signal}_endpoint`")),
+        };
+        let uri: hyper::Uri = text.parse().map_err(|e| format!("invalid URL {text:?}: {e}"))?;
+        match uri.scheme_str() {
+            Some("http") if uri.host().is_some() => Ok(uri),
+            Some("https") => Err(format!("{text}: https is not supported by otlphttp yet; use the otlp (gRPC) exporter for TLS")),
+            _ => Err(format!("{text}: expected an http:// URL")),
+        }
+    }
+}
+
+impl ComponentConfig for OtlpHttpConfig {
+    fn validate(&self) -> Result<(), String> {
+        for signal in Signal::ALL {
+            self.url(signal)?;
+        }
+        for key in self.headers.keys() {
+            hyper::header::HeaderName::from_bytes(key.as_bytes())
+                .map_err(|_| format!("header {key:?} is not a valid HTTP header name"))?;
+        }
+        if self.timeout.is_zero() {
+            return Err("timeout must be greater than 0".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,177 @@
+//! `otlphttp` exporter: OTLP/HTTP with protobuf or JSON bodies.
+
+mod config;
+#[cfg(test)]
+mod tests;
+
+pub use config::{Compression, Encoding, OtlpHttpConfig};
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use hyper::{Request, StatusCode, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
+use sentinel_pipeline::{
+    BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, Exporter, ExporterFactory,
+    Factory, Kind, Payload, Signal,
+};
+
+pub struct OtlpHttpFactory;
+
+impl Factory for OtlpHttpFactory {
+    fn info(&self) -> ComponentInfo {
+        ComponentInfo {
+            type_name: "otlphttp",
+            kind: Kind::Exporter,
+            signals: &Signal::ALL,
+            description: "Sends OTLP over HTTP (protobuf or JSON)",
+        }
+    }
+
+    fn check(&self, node: &Node) -> Result<serde_json::Value, Vec<Diagnostic>> {
+        check::<OtlpHttpConfig>(node)
+    }
+}
+
+impl ExporterFactory for OtlpHttpFactory {
+    fn build(&self, node: &Node, ctx: BuildContext) -> Result<BuiltExporter, BuildError> {
+        let config: OtlpHttpConfig = decode_valid(node).map_err(|d| crate::config_error(&ctx.id, d))?;
+        let exporter = OtlpHttpExporter::new(&config).map_err(|message| BuildError::Other {
+            component: ctx.id.clone(),
+            message,
+        })?;
+        Ok(BuiltExporter {
+            exporter: Arc::new(exporter),
+            queue: config.sending_queue,
+            retry: config.retry_on_failure,
+        })
+    }
+}
+
+pub struct OtlpHttpExporter {
+    client: Client<HttpConnector, Full<Bytes>>,
+    urls: [Uri; 3],
+    headers: HeaderMap,
+    encoding: Encoding,
+    compression: Compression,
+    timeout: Duration,
+}
+
+impl OtlpHttpExporter {
+    pub fn new(config: &OtlpHttpConfig) -> Result<Self, String> {
+        let mut headers = HeaderMap::new();
+        for (key, value) in &config.headers {
+            let name = HeaderName::from_bytes(key.as_bytes()).map_err(|e| format!("header {key:?}: {e}"))?;
+            let value = HeaderValue::from_str(value.expose()).map_err(|e| format!("header {key}: {e}"))?;
+            headers.insert(name, value);
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.timeout));
+        connector.set_nodelay(true);
+        Ok(OtlpHttpExporter {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            urls: [
+                config.url(Signal::Traces)?,
+                config.url(Signal::Metrics)?,
+                config.url(Signal::Logs)?,
+            ],
+            headers,
+            encoding: config.encoding,
+            compression: config.compression,
+            timeout: config.timeout,
+        })
+    }
+
+    fn body(&self, payload: &Payload) -> Result<Vec<u8>, ExportError> {
+        let raw = match self.encoding {
+            Encoding::Proto => payload.encode_to_vec(),
+            Encoding::Json => match payload {
+                Payload::Traces(r) => serde_json::to_vec(r),
+                Payload::Metrics(r) => serde_json::to_vec(r),
+                Payload::Logs(r) => serde_json::to_vec(r),
+            }
+            .map_err(|e| ExportError::permanent(format!("cannot encode as JSON: {e}")))?,
+        };
+        match self.compression {
+            Compression::None => Ok(raw),
+            Compression::Gzip => {
+                let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(raw.len() / 4), flate2::Compression::fast());
+                encoder
+                    .write_all(&raw)
+                    .and_then(|_| encoder.finish())
+                    .map_err(|e| ExportError::retryable(format!("gzip failed: {e}")))
+            }
+        }
+    }
+}
+
+/// Per the OTLP/HTTP spec: 429, 502, 503 and 504 are retryable; other errors are not.
+fn classify(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> ExportError {
+    let detail = String::from_utf8_lossy(&body[..body.len().min(512)]).to_string();
+    let message = format!("HTTP {status}: {detail}");
+    match status.as_u16() {
+        429 | 502 | 503 | 504 => ExportError::Retryable { message, retry_after },
+        _ => ExportError::Permanent { message },
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    text.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+#[async_trait]
+impl Exporter for OtlpHttpExporter {
+    async fn export(&self, payload: Payload) -> Result<(), ExportError> {
+        let url = match payload.signal() {
+            Signal::Traces => &self.urls[0],
+            Signal::Metrics => &self.urls[1],
+            Signal::Logs => &self.urls[2],
+        };
+        let body = self.body(&payload)?;
+        let mut request = Request::post(url.clone())
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| ExportError::permanent(format!("cannot build request: {e}")))?;
+        let content_type = match self.encoding {
+            Encoding::Proto => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        };
+        let headers = request.headers_mut();
+        headers.extend(self.headers.clone());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if self.compression == Compression::Gzip {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| ExportError::retryable(format!("POST {url} failed: {e}")))?;
+            let status = response.status();
+            let wait = retry_after(response.headers());
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| ExportError::retryable(format!("reading the response from {url} failed: {e}")))?
+                .to_bytes();
+            if status.is_success() {
+                Ok(())
+            } else {
+                Err(classify(status, wait, &body))
+            }
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| ExportError::retryable(format!("POST {url} timed out after {:?}", self.timeout)))?
+    }
+}
