@@ -222,3 +222,149 @@ fn a_full_disk_budget_refuses_retryably_then_recovers() {
     assert!(a.terminate(Duration::from_secs(15)).success());
     assert!(b.terminate(Duration::from_secs(15)).success());
 }
+
+/// Record boundaries of a segment file: (offset, total length) of each record.
+fn records_of(segment: &[u8]) -> Vec<(usize, usize)> {
+    const SEGMENT_HEADER: usize = 8;
+    const RECORD_HEADER: usize = 36;
+    let mut out = Vec::new();
+    let mut offset = SEGMENT_HEADER;
+    while offset + RECORD_HEADER <= segment.len() && &segment[offset..offset + 4] == b"SQR1" {
+        let len = u32::from_le_bytes(segment[offset + 4..offset + 8].try_into().unwrap()) as usize;
+        out.push((offset, RECORD_HEADER + len));
+        offset += RECORD_HEADER + len;
+    }
+    out
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn corrupt_records_are_skipped_counted_and_the_rest_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::new(dir.path());
+    let a = chain.start_a(256 * 1024 * 1024);
+    let ack_log = dir.path().join("acks.txt");
+    // B is down: every acknowledged request stays in A's queue, one record each.
+    let summary = loadgen_summary(chain.loadgen(500, 2.0, 0, &ack_log));
+    let acked = acknowledged(&ack_log);
+    assert!(acked.len() >= 200, "{summary}");
+    assert!(a.terminate(Duration::from_secs(15)).success());
+
+    let files = segments(&chain.queue_dir);
+    let last = files.last().expect("a segment file").clone();
+    let mut bytes = std::fs::read(&last).unwrap();
+    let records = records_of(&bytes);
+    assert!(records.len() >= 5, "{} records in {last:?}", records.len());
+    // Flip bytes inside the third record's payload...
+    let (offset, len) = records[2];
+    for b in &mut bytes[offset + 40..offset + 48.min(len)] {
+        *b ^= 0xff;
+    }
+    // ...and tear the last record in half, as a crash mid-write would.
+    let (tail_offset, tail_len) = *records.last().unwrap();
+    bytes.truncate(tail_offset + tail_len / 2);
+    std::fs::write(&last, &bytes).unwrap();
+
+    let a = chain.start_a(256 * 1024 * 1024);
+    let skipped = a.metric_value("sentinel_queue_corrupt_records_total", &[]).unwrap_or(-1.0);
+    assert_eq!(skipped, 2.0, "exactly the two damaged records are skipped:\n{}", a.log());
+    assert!(a.log().contains(&last.file_name().unwrap().to_string_lossy().to_string()), "the log names the segment:\n{}", a.log());
+    let b = chain.start_b();
+    // Each record holds one request of 10 spans.
+    let expected = acked.len() - 20;
+    assert!(
+        eventually(Duration::from_secs(30), || chain.delivered().len() == expected),
+        "delivered {} of the {expected} intact spans",
+        chain.delivered().len()
+    );
+    let delivered = chain.delivered();
+    assert!(delivered.keys().all(|s| acked.contains(s)));
+    assert!(a.terminate(Duration::from_secs(15)).success());
+    assert!(b.terminate(Duration::from_secs(15)).success());
+}
+
+#[test]
+fn a_permanent_rejection_is_dead_lettered_and_later_data_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b_http, b_admin) = (free_port(), free_port());
+    let b_out = dir.path().join("b.jsonl");
+    // B refuses bodies over 64 KiB with 413, which OTLP/HTTP says not to retry.
+    let b = Agent::start(
+        dir.path(),
+        "b",
+        &format!(
+            "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:{b_http}\n        max_request_body_size: 65536\nexporters:\n  file:\n    path: {}\nservice:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{b_admin}\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [file]\n",
+            b_out.display()
+        ),
+        b_admin,
+    );
+    let (a_http, a_admin) = (free_port(), free_port());
+    let queue = dir.path().join("queue");
+    let a = Agent::start(
+        dir.path(),
+        "a",
+        &format!(
+            "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:{a_http}\nexporters:\n  otlphttp:\n    endpoint: http://127.0.0.1:{b_http}\n    sending_queue:\n      type: disk\n      directory: {}\n    retry_on_failure:\n      initial_interval: 50ms\nservice:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{a_admin}\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [otlphttp]\n",
+            queue.display()
+        ),
+        a_admin,
+    );
+    // 300 KB of pseudo-random hex: gzip cannot shrink it under B's limit.
+    let mut state = 0x2545f4914f6cdd1du64;
+    let noise: String = (0..300_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from_digit((state % 16) as u32, 16).unwrap()
+        })
+        .collect();
+    let post = |name: &str, blob: &str| {
+        let body = format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"{name}","attributes":[{{"key":"blob","value":{{"stringValue":"{blob}"}}}}]}}]}}]}}]}}"#
+        );
+        post_json(a_http, &body)
+    };
+    assert_eq!(post("poison", &noise), 200, "A accepts it: the limit is B's");
+    let dead_letters = queue.join("dead-letter.jsonl");
+    assert!(
+        eventually(Duration::from_secs(15), || std::fs::read_to_string(&dead_letters).is_ok_and(|t| t.contains("poison"))),
+        "the poison batch is dead-lettered; A log:\n{}",
+        a.log()
+    );
+    let line = std::fs::read_to_string(&dead_letters).unwrap();
+    assert!(line.contains("413"), "the reason is recorded: {}", &line[..line.len().min(400)]);
+    assert_eq!(post("after-poison", "small"), 200);
+    assert!(
+        eventually(Duration::from_secs(15), || std::fs::read_to_string(&b_out).is_ok_and(|t| t.contains("after-poison"))),
+        "later data still flows; A log:\n{}",
+        a.log()
+    );
+    assert_eq!(a.metric_value("sentinel_queue_dead_lettered_total", &[]), Some(1.0), "{}", a.metrics());
+    assert!(!std::fs::read_to_string(&b_out).unwrap().contains("\"name\":\"poison\""), "B never stored the poison");
+    assert!(a.terminate(Duration::from_secs(15)).success());
+    assert!(b.terminate(Duration::from_secs(15)).success());
+}
+
+fn post_json(port: u16, body: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
