@@ -75,7 +75,10 @@ fn append_throughput(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(5));
     for (name, fsync) in [
         ("never", FsyncPolicy::Never),
-        ("interval_10ms", FsyncPolicy::Interval(Duration::from_millis(10))),
+        (
+            "interval_10ms",
+            FsyncPolicy::Interval(Duration::from_millis(10)),
+        ),
         ("always", FsyncPolicy::Always),
     ] {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -121,7 +124,10 @@ fn append_throughput(c: &mut Criterion) {
             })
         });
         runtime.block_on(handle.drain(tokio::time::Instant::now() + Duration::from_secs(30)));
-        assert!(sink.items.load(Ordering::Relaxed) > 0, "the sink received data");
+        assert!(
+            sink.items.load(Ordering::Relaxed) > 0,
+            "the sink received data"
+        );
     }
     group.finish();
 }

@@ -63,6 +63,19 @@ pub enum BuildError {
     Other { component: String, message: String },
 }
 
+impl BuildError {
+    /// The first of a config's diagnostics as a build error.
+    pub fn config(component: &str, diagnostics: Vec<Diagnostic>) -> BuildError {
+        let diagnostic = diagnostics.into_iter().next().unwrap_or_else(|| {
+            Diagnostic::error(crate::config::Span::unknown(), "invalid config")
+        });
+        BuildError::Config {
+            component: component.to_string(),
+            diagnostic,
+        }
+    }
+}
+
 /// What a factory tells `sentinel components` and the validator.
 #[derive(Debug, Clone, Copy)]
 pub struct ComponentInfo {

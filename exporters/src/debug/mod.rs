@@ -52,7 +52,7 @@ impl Factory for DebugFactory {
 
 impl ExporterFactory for DebugFactory {
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<BuiltExporter, BuildError> {
-        let config: DebugConfig = decode_valid(node).map_err(|d| crate::config_error(&ctx.id, d))?;
+        let config: DebugConfig = decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
         Ok(BuiltExporter {
             exporter: Arc::new(DebugExporter {
                 id: ctx.id,

@@ -37,7 +37,7 @@ impl Factory for FileFactory {
 
 impl ExporterFactory for FileFactory {
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<BuiltExporter, BuildError> {
-        let config: FileConfig = decode_valid(node).map_err(|d| crate::config_error(&ctx.id, d))?;
+        let config: FileConfig = decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
         let queue = config.sending_queue.clone();
         let retry = config.retry_on_failure.clone();
         Ok(BuiltExporter {

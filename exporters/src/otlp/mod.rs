@@ -42,7 +42,7 @@ impl Factory for OtlpFactory {
 
 impl ExporterFactory for OtlpFactory {
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<BuiltExporter, BuildError> {
-        let config: OtlpConfig = decode_valid(node).map_err(|d| crate::config_error(&ctx.id, d))?;
+        let config: OtlpConfig = decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
         let exporter = OtlpExporter::new(&config).map_err(|message| BuildError::Other {
             component: ctx.id.clone(),
             message,

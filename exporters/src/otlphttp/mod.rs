@@ -43,7 +43,7 @@ impl Factory for OtlpHttpFactory {
 
 impl ExporterFactory for OtlpHttpFactory {
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<BuiltExporter, BuildError> {
-        let config: OtlpHttpConfig = decode_valid(node).map_err(|d| crate::config_error(&ctx.id, d))?;
+        let config: OtlpHttpConfig = decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
         let exporter = OtlpHttpExporter::new(&config).map_err(|message| BuildError::Other {
             component: ctx.id.clone(),
             message,

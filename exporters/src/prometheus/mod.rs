@@ -44,7 +44,7 @@ impl Factory for PrometheusFactory {
 
 impl ExporterFactory for PrometheusFactory {
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<BuiltExporter, BuildError> {
-        let config: PrometheusConfig = decode_valid(node).map_err(|d| crate::config_error(&ctx.id, d))?;
+        let config: PrometheusConfig = decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
         let listener = bind(&config, &ctx.id)?;
         let exporter = Arc::new(PrometheusExporter::new(&config, ctx.component_metrics(Kind::Exporter, Signal::Metrics)));
         tokio::spawn(serve(listener, exporter.store.clone(), ctx.shutdown.clone()));

@@ -302,3 +302,48 @@ fn merge(pieces: &[Piece]) -> Payload {
     }
     merged
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(signal: Signal, items: usize) -> Piece {
+        Piece {
+            payload: Payload::empty(signal),
+            items,
+            seq: 0,
+        }
+    }
+
+    #[test]
+    fn batches_hold_one_signal_within_item_and_byte_limits() {
+        let mut batch = Batch::default();
+        assert!(
+            batch.fits(Signal::Logs, MAX_BATCH_ITEMS + 1, MAX_BATCH_BYTES + 1),
+            "the first record always fits"
+        );
+        batch.push(piece(Signal::Logs, 8000), 1000);
+        assert!(!batch.fits(Signal::Traces, 1, 10), "never mixes signals");
+        assert!(batch.fits(Signal::Logs, MAX_BATCH_ITEMS - 8000, 10));
+        assert!(!batch.fits(Signal::Logs, MAX_BATCH_ITEMS - 8000 + 1, 10));
+        assert!(!batch.fits(Signal::Logs, 1, MAX_BATCH_BYTES - 1000 + 1));
+    }
+
+    #[test]
+    fn merging_keeps_every_piece_in_order() {
+        let pieces: Vec<Piece> = ["a", "b", "c"]
+            .iter()
+            .map(|body| Piece {
+                payload: crate::sending::test_support::logs(body, 2),
+                items: 2,
+                seq: 0,
+            })
+            .collect();
+        let merged = merge(&pieces);
+        assert_eq!(
+            crate::sending::test_support::bodies(&merged),
+            ["a", "b", "c"]
+        );
+        assert_eq!(merged.item_count(), 6);
+    }
+}

@@ -49,7 +49,7 @@ impl Factory for AttributesFactory {
 
 impl ProcessorFactory for AttributesFactory {
     fn build(&self, node: &Node, _signal: Signal, ctx: BuildContext) -> Result<BuiltProcessor, BuildError> {
-        let config: AttributesConfig = decode_valid(node).map_err(|d| crate::config_error(&ctx.id, d))?;
+        let config: AttributesConfig = decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
         Ok(BuiltProcessor {
             stage: Box::new(AttributesProcessor { actions: config.actions }),
             admission_budget: None,

@@ -34,7 +34,7 @@ impl Factory for BatchFactory {
 
 impl ProcessorFactory for BatchFactory {
     fn build(&self, node: &Node, _signal: Signal, ctx: BuildContext) -> Result<BuiltProcessor, BuildError> {
-        let config: BatchConfig = decode_valid(node).map_err(|d| crate::config_error(&ctx.id, d))?;
+        let config: BatchConfig = decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
         Ok(BuiltProcessor {
             stage: Box::new(Batcher::new(config)),
             admission_budget: None,

@@ -58,7 +58,7 @@ impl Factory for MemoryLimiterFactory {
 
 impl ProcessorFactory for MemoryLimiterFactory {
     fn build(&self, node: &Node, _signal: Signal, ctx: BuildContext) -> Result<BuiltProcessor, BuildError> {
-        let config: MemoryLimiterConfig = decode_valid(node).map_err(|d| crate::config_error(&ctx.id, d))?;
+        let config: MemoryLimiterConfig = decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
         let bytes = config.limit_mib.saturating_mul(1024 * 1024) as usize;
         Ok(BuiltProcessor {
             stage: Box::new(PassThrough),

@@ -43,7 +43,7 @@ impl Factory for ResourceFactory {
 
 impl ProcessorFactory for ResourceFactory {
     fn build(&self, node: &Node, _signal: Signal, ctx: BuildContext) -> Result<BuiltProcessor, BuildError> {
-        let config: ResourceConfig = decode_valid(node).map_err(|d| crate::config_error(&ctx.id, d))?;
+        let config: ResourceConfig = decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
         Ok(BuiltProcessor {
             stage: Box::new(ResourceProcessor { actions: config.attributes }),
             admission_budget: None,

@@ -1,8 +1,8 @@
 //! `receivers.otlp`: the user-facing configuration, named after the OpenTelemetry
 //! Collector's otlp receiver so that existing configs keep working.
 
-use serde::{Deserialize, Deserializer, Serialize};
 use sentinel_pipeline::config::{ComponentConfig, Endpoint};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Default gRPC listen address: loopback only, so nothing is exposed by accident.
 pub const DEFAULT_GRPC_ENDPOINT: &str = "127.0.0.1:4317";
@@ -156,7 +156,9 @@ where
     D: Deserializer<'de>,
     T: Deserialize<'de> + Default,
 {
-    Ok(Some(Option::<T>::deserialize(deserializer)?.unwrap_or_default()))
+    Ok(Some(
+        Option::<T>::deserialize(deserializer)?.unwrap_or_default(),
+    ))
 }
 
 fn default_endpoint(text: &str) -> Endpoint {

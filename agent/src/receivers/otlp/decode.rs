@@ -157,9 +157,9 @@ fn parse_json(signal: Signal, bytes: &[u8]) -> serde_json::Result<Payload> {
         Signal::Traces => {
             Payload::Traces(serde_json::from_slice::<ExportTraceServiceRequest>(bytes)?)
         }
-        Signal::Metrics => {
-            Payload::Metrics(serde_json::from_slice::<ExportMetricsServiceRequest>(bytes)?)
-        }
+        Signal::Metrics => Payload::Metrics(serde_json::from_slice::<ExportMetricsServiceRequest>(
+            bytes,
+        )?),
         Signal::Logs => Payload::Logs(serde_json::from_slice::<ExportLogsServiceRequest>(bytes)?),
     })
 }
@@ -222,16 +222,19 @@ fn normalize_field(parent: &str, key: &str, value: &mut Value) {
         // An empty array or map may be written without its (empty) `values`.
         "arrayValue" | "kvlistValue" => {
             if let Value::Object(map) = value {
-                map.entry("values").or_insert_with(|| Value::Array(Vec::new()));
+                map.entry("values")
+                    .or_insert_with(|| Value::Array(Vec::new()));
             }
         }
-        "kind" => enum_to_int(value, |name| SpanKind::from_str_name(name).map(|k| k as i32)),
-        "severityNumber" => {
-            enum_to_int(value, |name| SeverityNumber::from_str_name(name).map(|s| s as i32))
-        }
-        "code" if parent == "status" => {
-            enum_to_int(value, |name| StatusCode::from_str_name(name).map(|c| c as i32))
-        }
+        "kind" => enum_to_int(value, |name| {
+            SpanKind::from_str_name(name).map(|k| k as i32)
+        }),
+        "severityNumber" => enum_to_int(value, |name| {
+            SeverityNumber::from_str_name(name).map(|s| s as i32)
+        }),
+        "code" if parent == "status" => enum_to_int(value, |name| {
+            StatusCode::from_str_name(name).map(|c| c as i32)
+        }),
         "doubleValue" => {
             if let Some(number) = value
                 .as_str()
@@ -263,7 +266,8 @@ fn quoted_int(value: &mut Value) {
 
 fn ensure_key(item: &mut Value) {
     if let Value::Object(map) = item {
-        map.entry("key").or_insert_with(|| Value::String(String::new()));
+        map.entry("key")
+            .or_insert_with(|| Value::String(String::new()));
     }
 }
 
@@ -283,7 +287,7 @@ pub struct Rejected {
 ///
 /// One such item would otherwise make a whole batch fail at a strict backend.
 pub fn reject_invalid(payload: &mut Payload) -> Option<Rejected> {
-    let rejected = match payload {
+    match payload {
         Payload::Traces(request) => {
             let mut rejected = 0;
             for scope in request
@@ -321,8 +325,7 @@ pub fn reject_invalid(payload: &mut Payload) -> Option<Rejected> {
             })
         }
         Payload::Metrics(_) => None,
-    };
-    rejected
+    }
 }
 
 fn valid_span(span: &Span) -> bool {

@@ -116,7 +116,10 @@ async fn handle(state: &HttpState, request: Request<Incoming>) -> HttpResponse {
     };
     if request.method() != Method::POST {
         ingest.bad_request(BadRequest::MethodNotAllowed, request.method());
-        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed, supported: [POST]");
+        let mut response = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "405 method not allowed, supported: [POST]",
+        );
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -127,16 +130,20 @@ async fn handle(state: &HttpState, request: Request<Incoming>) -> HttpResponse {
         ingest.bad_request(BadRequest::UnsupportedContentType, &content_type);
         return plain(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            &format!("415 unsupported media type {content_type:?}, supported: [{JSON}, {PROTOBUF}]"),
+            &format!(
+                "415 unsupported media type {content_type:?}, supported: [{JSON}, {PROTOBUF}]"
+            ),
         );
     };
-    let encoding = header_text(request.headers(), header::CONTENT_ENCODING);
-    let Some(compression) = Compression::from_header(&encoding) else {
-        ingest.bad_request(BadRequest::UnsupportedContentEncoding, &encoding);
-        return plain(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            &format!("415 unsupported content encoding {encoding:?}, supported: [gzip, zstd]"),
-        );
+    let compression = match compression_of(request.headers()) {
+        Ok(compression) => compression,
+        Err(encoding) => {
+            ingest.bad_request(BadRequest::UnsupportedContentEncoding, &encoding);
+            return plain(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                &format!("415 unsupported content encoding {encoding:?}, supported: [gzip, zstd]"),
+            );
+        }
     };
 
     let limit = state.max_body;
@@ -145,7 +152,10 @@ async fn handle(state: &HttpState, request: Request<Incoming>) -> HttpResponse {
         failure(
             format,
             StatusCode::PAYLOAD_TOO_LARGE,
-            RpcStatus::new(code::OUT_OF_RANGE, format!("request body is larger than {limit} bytes")),
+            RpcStatus::new(
+                code::OUT_OF_RANGE,
+                format!("request body is larger than {limit} bytes"),
+            ),
         )
     };
     let declared = request
@@ -162,7 +172,10 @@ async fn handle(state: &HttpState, request: Request<Incoming>) -> HttpResponse {
         Err(err) if err.is::<LengthLimitError>() => return too_large(),
         Err(err) => {
             ingest.bad_request(BadRequest::BodyReadFailed, &err);
-            let status = RpcStatus::new(code::INVALID_ARGUMENT, format!("cannot read the body: {err}"));
+            let status = RpcStatus::new(
+                code::INVALID_ARGUMENT,
+                format!("cannot read the body: {err}"),
+            );
             return failure(format, StatusCode::BAD_REQUEST, status);
         }
     };
@@ -187,7 +200,7 @@ async fn handle(state: &HttpState, request: Request<Incoming>) -> HttpResponse {
                 Format::Protobuf => protobuf_success(signal, rejected),
                 Format::Json => json_success(signal, rejected),
             };
-            respond(StatusCode::OK, content_type(format), body.into())
+            respond(StatusCode::OK, content_type(format), body)
         }
         Err(Failure::Malformed(message)) => failure(
             format,
@@ -201,9 +214,10 @@ async fn handle(state: &HttpState, request: Request<Incoming>) -> HttpResponse {
             };
             let retry_after = refusal.retry_after.unwrap_or(Duration::from_secs(1));
             let mut response = failure(format, status, RpcStatus::new(grpc_code, refusal.message));
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds(retry_after)));
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_seconds(retry_after)),
+            );
             response
         }
     }
@@ -213,6 +227,18 @@ async fn handle(state: &HttpState, request: Request<Incoming>) -> HttpResponse {
 fn retry_after_seconds(delay: Duration) -> u64 {
     let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
     seconds.max(1)
+}
+
+/// The body's `Content-Encoding`; the header's text when it is not one we accept.
+fn compression_of(headers: &HeaderMap) -> Result<Compression, String> {
+    let Some(value) = headers.get(header::CONTENT_ENCODING) else {
+        return Ok(Compression::None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(Compression::from_header)
+        .ok_or_else(|| String::from_utf8_lossy(value.as_bytes()).into_owned())
 }
 
 /// The media type of the body, parameters (`; charset=utf-8`) ignored.
@@ -252,7 +278,11 @@ fn failure(format: Format, status: StatusCode, body: RpcStatus) -> HttpResponse 
 }
 
 fn plain(status: StatusCode, text: &str) -> HttpResponse {
-    respond(status, "text/plain; charset=utf-8", Bytes::copy_from_slice(text.as_bytes()))
+    respond(
+        status,
+        "text/plain; charset=utf-8",
+        Bytes::copy_from_slice(text.as_bytes()),
+    )
 }
 
 fn respond(status: StatusCode, content_type: &'static str, body: Bytes) -> HttpResponse {

@@ -49,14 +49,12 @@ impl Factory for OtlpReceiverFactory {
             type_name: "otlp",
             kind: Kind::Receiver,
             signals: &Signal::ALL,
-            description: "Receives traces, metrics and logs over OTLP/gRPC and OTLP/HTTP (protobuf or JSON)",
+            description:
+                "Receives traces, metrics and logs over OTLP/gRPC and OTLP/HTTP (protobuf or JSON)",
         }
     }
 
-    fn check(
-        &self,
-        node: &Node,
-    ) -> Result<serde_json::Value, Vec<pipeline_config::Diagnostic>> {
+    fn check(&self, node: &Node) -> Result<serde_json::Value, Vec<pipeline_config::Diagnostic>> {
         pipeline_config::check::<OtlpReceiverConfig>(node)
     }
 }
@@ -157,7 +155,11 @@ impl Receiver for OtlpReceiver {
     }
 }
 
-async fn bind(component: &str, protocol: &str, endpoint: &Endpoint) -> Result<TcpListener, BuildError> {
+async fn bind(
+    component: &str,
+    protocol: &str,
+    endpoint: &Endpoint,
+) -> Result<TcpListener, BuildError> {
     let bind_error = |source| BuildError::Bind {
         component: component.to_string(),
         endpoint: format!("{endpoint} (protocols.{protocol}.endpoint)"),

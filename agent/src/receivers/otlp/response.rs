@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceResponse,
 };
@@ -63,23 +64,23 @@ impl ExportResponse {
 }
 
 /// The protobuf body of an OTLP/HTTP success. Empty for full success (all fields default).
-pub fn protobuf_success(signal: Signal, rejected: Option<&Rejected>) -> Vec<u8> {
+pub fn protobuf_success(signal: Signal, rejected: Option<&Rejected>) -> Bytes {
     if rejected.is_none() {
-        return Vec::new();
+        return Bytes::new();
     }
     let response = ExportResponse::new(signal, rejected);
     let mut buf = Vec::new();
     // Encoding into a Vec only fails for lack of capacity, which a Vec does not have.
     let _ = response.encode(&mut buf);
-    buf
+    buf.into()
 }
 
 /// The JSON body of an OTLP/HTTP success, built by hand because the generated serializer
 /// writes `"partialSuccess": null` and 64-bit counts as numbers, where the protobuf JSON
 /// mapping wants strings.
-pub fn json_success(signal: Signal, rejected: Option<&Rejected>) -> Vec<u8> {
+pub fn json_success(signal: Signal, rejected: Option<&Rejected>) -> Bytes {
     let Some(rejected) = rejected else {
-        return b"{}".to_vec();
+        return Bytes::from_static(b"{}");
     };
     let count_field = match signal {
         Signal::Traces => "rejectedSpans",
@@ -87,11 +88,19 @@ pub fn json_success(signal: Signal, rejected: Option<&Rejected>) -> Vec<u8> {
         Signal::Logs => "rejectedLogRecords",
     };
     let mut partial = Map::new();
-    partial.insert(count_field.into(), Value::String(rejected.items.to_string()));
-    partial.insert("errorMessage".into(), Value::String(rejected.message.into()));
+    partial.insert(
+        count_field.into(),
+        Value::String(rejected.items.to_string()),
+    );
+    partial.insert(
+        "errorMessage".into(),
+        Value::String(rejected.message.into()),
+    );
     let mut body = Map::new();
     body.insert("partialSuccess".into(), Value::Object(partial));
-    serde_json::to_vec(&Value::Object(body)).unwrap_or_default()
+    serde_json::to_vec(&Value::Object(body))
+        .unwrap_or_default()
+        .into()
 }
 
 /// gRPC status codes used here (google.rpc.Code).

@@ -58,13 +58,16 @@ pub fn spec_trace_request() -> ExportTraceServiceRequest {
                 scope: Some(InstrumentationScope {
                     name: "my.library".into(),
                     version: "1.0.0".into(),
-                    attributes: vec![string_attribute("my.scope.attribute", "some scope attribute")],
+                    attributes: vec![string_attribute(
+                        "my.scope.attribute",
+                        "some scope attribute",
+                    )],
                     ..Default::default()
                 }),
                 spans: vec![Span {
                     trace_id: vec![
-                        0x5B, 0x8E, 0xFF, 0xF7, 0x98, 0x03, 0x81, 0x03, 0xD2, 0x69, 0xB6, 0x33, 0x81,
-                        0x3F, 0xC6, 0x0C,
+                        0x5B, 0x8E, 0xFF, 0xF7, 0x98, 0x03, 0x81, 0x03, 0xD2, 0x69, 0xB6, 0x33,
+                        0x81, 0x3F, 0xC6, 0x0C,
                     ],
                     span_id: vec![0xEE, 0xE1, 0x9B, 0x7E, 0xC3, 0xC1, 0xB1, 0x74],
                     parent_span_id: vec![0xEE, 0xE1, 0x9B, 0x7E, 0xC3, 0xC1, 0xB1, 0x73],
@@ -160,11 +163,22 @@ fn protobuf_json_variants_beyond_the_generated_code_are_accepted() {
     let span = first_span(&request);
     assert_eq!(span.kind, 3);
     let status = span.status.as_ref().unwrap();
-    assert_eq!((status.code, status.message.as_str()), (StatusCode::Error as i32, "boom"));
+    assert_eq!(
+        (status.code, status.message.as_str()),
+        (StatusCode::Error as i32, "boom")
+    );
     assert_eq!(span.dropped_attributes_count, 4);
     assert_eq!(span.start_time_unix_nano, 5);
     assert!(span.parent_span_id.is_empty());
-    let value = |i: usize| span.attributes[i].value.as_ref().unwrap().value.clone().unwrap();
+    let value = |i: usize| {
+        span.attributes[i]
+            .value
+            .as_ref()
+            .unwrap()
+            .value
+            .clone()
+            .unwrap()
+    };
     assert!(matches!(value(0), any_value::Value::ArrayValue(a) if a.values.is_empty()));
     assert!(matches!(value(1), any_value::Value::KvlistValue(m) if m.values.is_empty()));
     let any_value::Value::KvlistValue(map) = value(2) else {
@@ -205,7 +219,11 @@ impl<R: Read> Read for Counting<R> {
 fn decompression_stops_at_the_limit() {
     let limit = 1024 * 1024;
     let bomb = gzip(&vec![0u8; 50 * 1024 * 1024]);
-    assert!(bomb.len() < 100 * 1024, "50 MiB of zeros gzip to {} bytes", bomb.len());
+    assert!(
+        bomb.len() < 100 * 1024,
+        "50 MiB of zeros gzip to {} bytes",
+        bomb.len()
+    );
     let produced = std::rc::Rc::default();
     let reader = Counting {
         inner: flate2::read::MultiGzDecoder::new(&bomb[..]),
@@ -213,7 +231,11 @@ fn decompression_stops_at_the_limit() {
     };
     assert!(read_limited(reader, limit, bomb.len()).is_err());
     // Inflated at most one read buffer past the limit, not 50 MiB.
-    assert!(produced.get() <= limit + 64 * 1024, "inflated {} bytes", produced.get());
+    assert!(
+        produced.get() <= limit + 64 * 1024,
+        "inflated {} bytes",
+        produced.get()
+    );
 
     for compression in [Compression::Gzip, Compression::Zstd] {
         let data = vec![7u8; limit + 1];
@@ -225,7 +247,9 @@ fn decompression_stops_at_the_limit() {
             decompress(compression, &compressed, limit),
             Err(BodyError::TooLarge { .. })
         ));
-        let fits = decompress(compression, &compressed, limit + 1).unwrap().unwrap();
+        let fits = decompress(compression, &compressed, limit + 1)
+            .unwrap()
+            .unwrap();
         assert_eq!(fits, data);
     }
     assert_eq!(decompress(Compression::None, b"raw", 1).unwrap(), None);
@@ -234,7 +258,10 @@ fn decompression_stops_at_the_limit() {
 #[test]
 fn content_encodings() {
     assert_eq!(Compression::from_header(""), Some(Compression::None));
-    assert_eq!(Compression::from_header("identity"), Some(Compression::None));
+    assert_eq!(
+        Compression::from_header("identity"),
+        Some(Compression::None)
+    );
     assert_eq!(Compression::from_header("GZIP"), Some(Compression::Gzip));
     assert_eq!(Compression::from_header("zstd"), Some(Compression::Zstd));
     assert_eq!(Compression::from_header("br"), None);

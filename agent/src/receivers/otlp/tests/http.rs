@@ -52,7 +52,10 @@ async fn gzip_and_zstd_bodies_are_decompressed() {
         assert_eq!(reply.status, 200, "{encoding}");
     }
     let expected = Payload::Traces(request);
-    assert_eq!(harness.recorder.payloads(), vec![expected.clone(), expected]);
+    assert_eq!(
+        harness.recorder.payloads(),
+        vec![expected.clone(), expected]
+    );
     assert_eq!(harness.counts(Signal::Traces), accepted_counts(4));
 }
 
@@ -61,11 +64,10 @@ async fn chunked_bodies_are_accepted() {
     let harness = Harness::start(Mode::Accept).await;
     let request = traces(4);
     let raw = request.encode_to_vec();
-    let mut wire = format!(
-        "POST /v1/traces HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-protobuf\r\n\
-         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    )
-    .into_bytes();
+    let mut wire = b"POST /v1/traces HTTP/1.1\r\nHost: localhost\r\n\
+        Content-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\
+        Connection: close\r\n\r\n"
+        .to_vec();
     for chunk in raw.chunks(7) {
         wire.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
         wire.extend_from_slice(chunk);
@@ -73,7 +75,9 @@ async fn chunked_bodies_are_accepted() {
     }
     wire.extend_from_slice(b"0\r\n\r\n");
 
-    let mut stream = tokio::net::TcpStream::connect(harness.http()).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(harness.http())
+        .await
+        .unwrap();
     stream.write_all(&wire).await.unwrap();
     let mut response = Vec::new();
     tokio::time::timeout(PATIENCE, stream.read_to_end(&mut response))
@@ -170,7 +174,11 @@ async fn a_gzip_bomb_is_refused_without_inflating_it() {
     let harness = Harness::start_with(config, &[Signal::Traces], Mode::Accept, None).await;
     let zeros = vec![0u8; 50 * 1024 * 1024];
     for (encoding, bomb) in [("gzip", gzip(&zeros)), ("zstd", zstd(&zeros))] {
-        assert!(bomb.len() < 1024 * 1024, "{encoding} bomb is {} bytes", bomb.len());
+        assert!(
+            bomb.len() < 1024 * 1024,
+            "{encoding} bomb is {} bytes",
+            bomb.len()
+        );
         let headers = [PROTOBUF, ("content-encoding", encoding)];
         let reply = http_request(harness.http(), "POST", "/v1/traces", &headers, bomb).await;
         assert_eq!(reply.status, 413, "{encoding}");
@@ -183,7 +191,14 @@ async fn a_gzip_bomb_is_refused_without_inflating_it() {
 async fn a_corrupt_gzip_body_is_a_bad_request() {
     let harness = Harness::start(Mode::Accept).await;
     let headers = [PROTOBUF, ("content-encoding", "gzip")];
-    let reply = http_request(harness.http(), "POST", "/v1/traces", &headers, &b"not gzip"[..]).await;
+    let reply = http_request(
+        harness.http(),
+        "POST",
+        "/v1/traces",
+        &headers,
+        &b"not gzip"[..],
+    )
+    .await;
     assert_eq!(reply.status, 400);
     assert_eq!(harness.bad_requests("corrupt_compression"), 1);
 }
@@ -199,7 +214,10 @@ async fn capacity_refusals_answer_429_with_retry_after() {
     assert_eq!(reply.status, 429);
     assert_eq!(reply.headers["retry-after"], "3");
     let status = RpcStatus::decode(reply.body).unwrap();
-    assert_eq!((status.code, status.message.as_str()), (8, "pipeline channel full"));
+    assert_eq!(
+        (status.code, status.message.as_str()),
+        (8, "pipeline channel full")
+    );
 
     // Refused later by an exporter queue, after the hand-off succeeded: same answer.
     harness.recorder.set_mode(Mode::RefuseAck(refusal));
@@ -239,7 +257,11 @@ async fn the_memory_budget_is_charged_before_decoding_and_held_until_the_ack() {
     let in_flight = tokio::spawn(async move { post_protobuf(address, "/v1/traces", body).await });
 
     harness.recorder.wait_for_held(1).await;
-    assert_eq!(budget.used(), size, "charged while the pipelines hold the data");
+    assert_eq!(
+        budget.used(),
+        size,
+        "charged while the pipelines hold the data"
+    );
     harness.recorder.release();
     assert_eq!(in_flight.await.unwrap().status, 200);
     assert_eq!(budget.used(), 0, "released once acknowledged");
@@ -307,12 +329,13 @@ async fn log_records_with_wrong_length_ids_are_rejected() {
     };
     let reply = post_protobuf(harness.http(), "/v1/logs", request.encode_to_vec()).await;
     assert_eq!(reply.status, 200);
-    let partial = opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse::decode(
-        reply.body,
-    )
-    .unwrap()
-    .partial_success
-    .unwrap();
+    let partial =
+        opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse::decode(
+            reply.body,
+        )
+        .unwrap()
+        .partial_success
+        .unwrap();
     assert_eq!(partial.rejected_log_records, 1);
     assert_eq!(harness.counts(Signal::Logs).sent, 2);
 }
@@ -372,7 +395,10 @@ async fn shutdown_stops_accepting_but_answers_in_flight_requests() {
     harness.shutdown.cancel();
     let running = harness.running.take().unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!running.task.is_finished(), "waits for the in-flight request");
+    assert!(
+        !running.task.is_finished(),
+        "waits for the in-flight request"
+    );
     assert!(
         tokio::net::TcpStream::connect(address).await.is_err(),
         "the listener is closed"

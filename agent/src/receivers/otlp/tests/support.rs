@@ -21,7 +21,9 @@ use sentinel_pipeline::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::super::{BoundAddresses, GrpcConfig, HttpConfig, OtlpReceiver, OtlpReceiverConfig, Protocols};
+use super::super::{
+    BoundAddresses, GrpcConfig, HttpConfig, OtlpReceiver, OtlpReceiverConfig, Protocols,
+};
 
 pub const ID: &str = "otlp/test";
 /// Upper bound for anything a test waits on, so a bug fails instead of hanging.
@@ -146,7 +148,13 @@ pub fn context(metrics: &Arc<SelfMetrics>, shutdown: &CancellationToken) -> Buil
 
 impl Harness {
     pub async fn start(mode: Mode) -> Harness {
-        Harness::start_with(config_on_free_ports(1024 * 1024, 4), &Signal::ALL, mode, None).await
+        Harness::start_with(
+            config_on_free_ports(1024 * 1024, 4),
+            &Signal::ALL,
+            mode,
+            None,
+        )
+        .await
     }
 
     pub async fn start_with(
@@ -204,17 +212,6 @@ impl Harness {
             .next()
             .unwrap_or_else(|| panic!("no bad-request series for {reason}:\n{text}"))
     }
-
-    /// Cancels shutdown and waits for both servers to stop.
-    pub async fn stop(&mut self) {
-        self.shutdown.cancel();
-        if let Some(running) = self.running.take() {
-            tokio::time::timeout(PATIENCE, running.task)
-                .await
-                .expect("receiver stops")
-                .expect("receiver task did not panic");
-        }
-    }
 }
 
 impl Drop for Harness {
@@ -240,8 +237,9 @@ pub async fn http_request(
 ) -> Reply {
     tokio::time::timeout(PATIENCE, async {
         let stream = tokio::net::TcpStream::connect(address).await.unwrap();
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
         tokio::spawn(connection);
         let mut request = Request::builder()
             .method(method)
@@ -254,14 +252,25 @@ pub async fn http_request(
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.into_body().collect().await.unwrap().to_bytes();
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     })
     .await
     .expect("HTTP request timed out")
 }
 
 pub async fn post_protobuf(address: std::net::SocketAddr, path: &str, body: Vec<u8>) -> Reply {
-    http_request(address, "POST", path, &[("content-type", "application/x-protobuf")], body).await
+    http_request(
+        address,
+        "POST",
+        path,
+        &[("content-type", "application/x-protobuf")],
+        body,
+    )
+    .await
 }
 
 /// One HTTP/2 (prior knowledge) request, returning status, body and trailers.
