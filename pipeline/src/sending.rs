@@ -21,11 +21,22 @@ pub struct QueueSettings {
     pub when_full: WhenFull,
     /// Disk queue: where segment files live. Default: `<data dir>/queues/<exporter id>`.
     pub directory: Option<PathBuf>,
-    /// Budget in bytes: all segment files of a disk queue, or the encoded size of the
-    /// requests a memory queue holds. `when_full` applies when it is reached.
-    pub max_size: u64,
+    /// Budget in bytes: all segment files of a disk queue (default 256 MiB), or the
+    /// encoded size of the requests a memory queue holds (default 16 MiB; decoded data
+    /// takes several times that in memory). `when_full` applies when it is reached.
+    pub max_size: Option<u64>,
     /// Disk queue: `always`, `never`, or `{interval: 10ms}` (group commit).
     pub fsync: FsyncPolicy,
+}
+
+impl QueueSettings {
+    /// `max_size`, or the default for the queue's type.
+    pub fn budget_bytes(&self) -> u64 {
+        self.max_size.unwrap_or(match self.kind {
+            QueueKind::Disk => 256 * 1024 * 1024,
+            QueueKind::Memory => 16 * 1024 * 1024,
+        })
+    }
 }
 
 impl Default for QueueSettings {
@@ -36,7 +47,7 @@ impl Default for QueueSettings {
             num_consumers: 4,
             when_full: WhenFull::Refuse,
             directory: None,
-            max_size: 256 * 1024 * 1024,
+            max_size: None,
             fsync: FsyncPolicy::Interval(Duration::from_millis(10)),
         }
     }

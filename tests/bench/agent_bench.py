@@ -163,7 +163,7 @@ exporters:
         gen = subprocess.Popen(
             [LOADGEN, "--endpoint", f"http://127.0.0.1:{a_grpc}", "--rate", "0",
              "--duration", "20", "--spans-per-request", "100", "--attributes", "2",
-             "--concurrency", "16"], stdout=subprocess.PIPE, text=True)
+             "--concurrency", "128"], stdout=subprocess.PIPE, text=True)
         usage = sample([a.pid, b.pid], 12, 4)
         summary = json.loads(gen.communicate()[0].strip().splitlines()[-1])
         return {"queue": queue, "agent_a": usage[a.pid], "agent_b": usage[b.pid], "loadgen": summary}

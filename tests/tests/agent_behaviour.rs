@@ -256,3 +256,118 @@ fn validate_reports_undefined_references_and_bad_endpoints() {
     assert!(stderr.contains("debgu") && stderr.contains("debug"), "{stderr}");
     assert!(stderr.contains("warning") && stderr.contains("file/unused"), "unused warning: {stderr}");
 }
+
+#[test]
+fn sigterm_drains_what_the_batch_processor_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (grpc, http, admin) = (free_port(), free_port(), free_port());
+    let out = dir.path().join("out.jsonl");
+    let agent = Agent::start(
+        dir.path(),
+        "agent",
+        &format!(
+            "{}processors:\n  batch:\n    timeout: 60s\nexporters:\n  file:\n    path: {}\nservice:\n  shutdown_timeout: 5s\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{admin}\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [file]\n",
+            receiver(grpc, http),
+            out.display()
+        ),
+        admin,
+    );
+    // The client waits for its acknowledgement while its span sits in the batch.
+    let client = std::thread::spawn(move || {
+        post(http, "/v1/traces", "application/json", None, one_span_json("held-in-batch").as_bytes())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(spans_in(&out).is_empty(), "still batched, not yet written");
+    let status = agent.terminate(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    let (code, _) = client.join().unwrap();
+    assert_eq!(code, 200, "acknowledged once the drain wrote it");
+    let spans = spans_in(&out);
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0]["name"], "held-in-batch");
+}
+
+#[test]
+fn print_config_redacts_secrets_and_components_lists_every_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret.yaml");
+    std::fs::write(
+        &file,
+        "receivers:\n  otlp:\nexporters:\n  otlp:\n    endpoint: ${env:GATEWAY:-127.0.0.1:4999}\n    headers:\n      x-api-key: ${env:API_KEY}\nservice:\n  pipelines:\n    logs:\n      receivers: [otlp]\n      exporters: [otlp]\n",
+    )
+    .unwrap();
+    let output = Command::new(sentinel_bin())
+        .args(["print-config", "--config"])
+        .arg(&file)
+        .env("API_KEY", "hunter2-secret")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("127.0.0.1:4999"), "env default expanded: {stdout}");
+    assert!(stdout.contains("[redacted]"), "{stdout}");
+    assert!(!stdout.contains("hunter2"), "the secret never prints: {stdout}");
+    assert!(stdout.contains("compression: \"gzip\""), "defaults are shown: {stdout}");
+
+    // Without the variable, the config is invalid and says which variable is missing.
+    let output = Command::new(sentinel_bin())
+        .args(["validate", "--config"])
+        .arg(&file)
+        .env_remove("API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(":7:18:") && stderr.contains("API_KEY"), "{stderr}");
+
+    let output = Command::new(sentinel_bin()).arg("components").output().unwrap();
+    let listing = String::from_utf8_lossy(&output.stdout);
+    for (kind, name) in [
+        ("receiver", "otlp"),
+        ("processor", "batch"),
+        ("processor", "memory_limiter"),
+        ("processor", "attributes"),
+        ("processor", "resource"),
+        ("exporter", "otlp"),
+        ("exporter", "otlphttp"),
+        ("exporter", "file"),
+        ("exporter", "debug"),
+        ("exporter", "prometheus"),
+        ("exporter", "blackhole"),
+        ("connector", "forward"),
+        ("connector", "count"),
+    ] {
+        assert!(
+            listing.lines().any(|l| l.starts_with(kind) && l.split_whitespace().nth(1) == Some(name)),
+            "{kind} {name} missing:\n{listing}"
+        );
+    }
+    assert!(listing.contains("exporter     prometheus           metrics "), "{listing}");
+}
+
+#[test]
+fn the_count_connector_feeds_a_metrics_pipeline_served_to_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let (grpc, http, admin, prom) = (free_port(), free_port(), free_port(), free_port());
+    let agent = Agent::start(
+        dir.path(),
+        "agent",
+        &format!(
+            "{}exporters:\n  prometheus:\n    endpoint: 127.0.0.1:{prom}\n  blackhole:\nconnectors:\n  count:\nservice:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{admin}\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [blackhole, count]\n    metrics:\n      receivers: [count]\n      exporters: [prometheus]\n",
+            receiver(grpc, http)
+        ),
+        admin,
+    );
+    for i in 0..3 {
+        let (status, _) = post(http, "/v1/traces", "application/json", None, one_span_json(&format!("c{i}")).as_bytes());
+        assert_eq!(status, 200);
+    }
+    let scrape = || sentinel_tests::http_get(prom, "/metrics").map(|(_, b)| b).unwrap_or_default();
+    assert!(
+        eventually(Duration::from_secs(10), || scrape().contains("trace_span_count_total{job=\"json-client\"} 3")),
+        "delta counts accumulate to 3:\n{}\n{}",
+        scrape(),
+        agent.log()
+    );
+    assert!(agent.terminate(Duration::from_secs(15)).success());
+}

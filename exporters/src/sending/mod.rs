@@ -135,7 +135,7 @@ pub fn start_queue(
     let (consumer, source, running): (Arc<dyn Consumer>, Arc<dyn Source>, Running) =
         match settings.kind {
             QueueKind::Memory => {
-                let max_bytes = usize::try_from(settings.max_size).unwrap_or(usize::MAX);
+                let max_bytes = usize::try_from(settings.budget_bytes()).unwrap_or(usize::MAX);
                 let queue = Arc::new(MemoryQueue::new(
                     settings.queue_size,
                     max_bytes,
@@ -147,9 +147,9 @@ pub fn start_queue(
             QueueKind::Disk => {
                 let dir = queue_directory(&ctx.data_dir, &ctx.id, &settings);
                 let config = DiskConfig {
-                    segment_size: DiskConfig::segment_size_for(settings.max_size),
+                    segment_size: DiskConfig::segment_size_for(settings.budget_bytes()),
                     dir: dir.clone(),
-                    max_size: settings.max_size,
+                    max_size: settings.budget_bytes(),
                     when_full: settings.when_full,
                     fsync: settings.fsync,
                     read_ahead: num_consumers,

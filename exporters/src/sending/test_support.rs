@@ -162,7 +162,7 @@ pub(crate) fn disk_settings(dir: &Path, max_size: u64, fsync: FsyncPolicy) -> Qu
         kind: QueueKind::Disk,
         num_consumers: 2,
         directory: Some(dir.to_path_buf()),
-        max_size,
+        max_size: Some(max_size),
         fsync,
         ..QueueSettings::default()
     }

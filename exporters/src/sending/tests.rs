@@ -87,7 +87,7 @@ async fn memory_queue_is_also_bounded_in_bytes() {
     let sink = TestSink::gated();
     let mut settings = memory_settings(1000, WhenFull::Refuse);
     let one = logs("x", 10).encoded_len() as u64;
-    settings.max_size = one * 3;
+    settings.max_size = Some(one * 3);
     let harness = start(dir.path(), &sink, settings, fast_retry());
     assert!(harness.send_acked(logs("x", 10)).await);
     wait_until("the consumer holds one", WAIT, || sink.attempts() == 1).await;
