@@ -92,7 +92,10 @@ pub fn print_config(configs: &[PathBuf], registry: &Registry) -> ExitCode {
 }
 
 pub fn components(registry: &Registry) -> ExitCode {
-    println!("{:<12} {:<20} {:<24} DESCRIPTION", "KIND", "TYPE", "SIGNALS");
+    println!(
+        "{:<12} {:<20} {:<24} DESCRIPTION",
+        "KIND", "TYPE", "SIGNALS"
+    );
     for factory in registry.all() {
         let info = factory.info();
         let signals: Vec<&str> = info.signals.iter().map(|s| s.as_str()).collect();

@@ -1,7 +1,9 @@
 //! The one place where every component type is registered. `sentinel components` lists
 //! this, the validator checks configs against it, and the runtime builds from it.
 
-use sentinel_pipeline::{ConnectorFactory, ExporterFactory, Factory, ProcessorFactory, ReceiverFactory};
+use sentinel_pipeline::{
+    ConnectorFactory, ExporterFactory, Factory, ProcessorFactory, ReceiverFactory,
+};
 
 /// Every factory the agent knows, by kind.
 pub struct Registry {

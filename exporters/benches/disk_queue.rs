@@ -93,7 +93,7 @@ fn append_throughput(c: &mut Criterion) {
                 exporter: sink.clone(),
                 queue: QueueSettings {
                     kind: QueueKind::Disk,
-                    max_size: 1 << 30,
+                    max_size: Some(1 << 30),
                     fsync,
                     ..QueueSettings::default()
                 },

@@ -62,7 +62,11 @@ struct AckInner {
 
 impl AckInner {
     fn settle(&self, outcome: Outcome) {
-        let sender = self.reply.lock().map(|mut slot| slot.take()).unwrap_or(None);
+        let sender = self
+            .reply
+            .lock()
+            .map(|mut slot| slot.take())
+            .unwrap_or(None);
         if let Some(sender) = sender {
             // The client may have gone away; nothing to tell then.
             let _ = sender.send(outcome);
@@ -152,7 +156,10 @@ mod tests {
         let b = a.clone();
         drop(a);
         let mut waiter = Box::pin(waiter.wait());
-        assert!(futures_poll_once(&mut waiter).is_none(), "one copy still in flight");
+        assert!(
+            futures_poll_once(&mut waiter).is_none(),
+            "one copy still in flight"
+        );
         drop(b);
         assert_eq!(waiter.await, Ok(()));
     }

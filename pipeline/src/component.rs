@@ -66,9 +66,10 @@ pub enum BuildError {
 impl BuildError {
     /// The first of a config's diagnostics as a build error.
     pub fn config(component: &str, diagnostics: Vec<Diagnostic>) -> BuildError {
-        let diagnostic = diagnostics.into_iter().next().unwrap_or_else(|| {
-            Diagnostic::error(crate::config::Span::unknown(), "invalid config")
-        });
+        let diagnostic = diagnostics
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Diagnostic::error(crate::config::Span::unknown(), "invalid config"));
         BuildError::Config {
             component: component.to_string(),
             diagnostic,
@@ -181,7 +182,9 @@ impl Output {
     /// Hands a message to every pipeline. On refusal the message's acks are refused too.
     pub fn send(&self, msg: Message) -> Result<(), Refusal> {
         let acks = msg.acks.clone();
-        self.fanout.consume(msg).inspect_err(|refusal| acks.refuse(refusal))
+        self.fanout
+            .consume(msg)
+            .inspect_err(|refusal| acks.refuse(refusal))
     }
 }
 

@@ -63,7 +63,10 @@ pub fn validate(actions: &[ActionConfig]) -> Result<(), String> {
         match (action.action, sources) {
             (ActionKind::Delete, 0) => {}
             (ActionKind::Delete, _) => {
-                return Err(format!("actions[{index}] ({}): delete takes no value", action.key))
+                return Err(format!(
+                    "actions[{index}] ({}): delete takes no value",
+                    action.key
+                ))
             }
             (_, 1) => {}
             _ => {
@@ -103,7 +106,9 @@ pub fn apply(actions: &[ActionConfig], attributes: &mut Vec<KeyValue>) {
                 value: Some(value),
                 ..Default::default()
             }),
-            (ActionKind::Update | ActionKind::Upsert, Some(index)) => attributes[index].value = Some(value),
+            (ActionKind::Update | ActionKind::Upsert, Some(index)) => {
+                attributes[index].value = Some(value)
+            }
             _ => {}
         }
     }
@@ -124,7 +129,13 @@ mod tests {
     }
 
     fn get<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
-        attrs.iter().find(|kv| kv.key == key)?.value.as_ref()?.value.as_ref()
+        attrs
+            .iter()
+            .find(|kv| kv.key == key)?
+            .value
+            .as_ref()?
+            .value
+            .as_ref()
     }
 
     #[test]
@@ -171,8 +182,14 @@ mod tests {
         ];
         validate(&actions).unwrap();
         apply(&actions, &mut attrs);
-        assert_eq!(get(&attrs, "dst").cloned(), Some(any_value::Value::StringValue("copied".into())));
-        assert_eq!(get(&attrs, "n").cloned(), Some(any_value::Value::IntValue(7)));
+        assert_eq!(
+            get(&attrs, "dst").cloned(),
+            Some(any_value::Value::StringValue("copied".into()))
+        );
+        assert_eq!(
+            get(&attrs, "n").cloned(),
+            Some(any_value::Value::IntValue(7))
+        );
     }
 
     #[test]

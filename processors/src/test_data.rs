@@ -5,7 +5,9 @@ use sentinel_pipeline::otlp::collector::metrics::v1::ExportMetricsServiceRequest
 use sentinel_pipeline::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use sentinel_pipeline::otlp::common::v1::{any_value, AnyValue, KeyValue};
 use sentinel_pipeline::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use sentinel_pipeline::otlp::metrics::v1::{metric, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics};
+use sentinel_pipeline::otlp::metrics::v1::{
+    metric, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+};
 use sentinel_pipeline::otlp::resource::v1::Resource;
 use sentinel_pipeline::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use sentinel_pipeline::Payload;
@@ -95,7 +97,9 @@ pub fn gauges(metrics: usize, points: usize) -> Payload {
 
 /// Span names in order.
 pub fn span_names(payload: &Payload) -> Vec<String> {
-    let Payload::Traces(req) = payload else { return vec![] };
+    let Payload::Traces(req) = payload else {
+        return vec![];
+    };
     req.resource_spans
         .iter()
         .flat_map(|r| &r.scope_spans)

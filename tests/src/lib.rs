@@ -37,7 +37,10 @@ fn build_bin(package: &str, bin: &str) -> PathBuf {
         cmd.arg("--release");
     }
     let status = cmd.status().expect("run cargo build");
-    assert!(status.success(), "cargo build -p {package} --bin {bin} failed");
+    assert!(
+        status.success(),
+        "cargo build -p {package} --bin {bin} failed"
+    );
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
@@ -101,7 +104,10 @@ impl Agent {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("agent exited with {status} before it was ready; log:\n{}", self.log());
+                panic!(
+                    "agent exited with {status} before it was ready; log:\n{}",
+                    self.log()
+                );
             }
             if http_get(self.admin_port, "/readyz").is_some_and(|(status, _)| status == 200) {
                 return;
@@ -136,8 +142,12 @@ impl Agent {
     /// Sends SIGTERM and waits for exit.
     pub fn terminate(mut self, timeout: Duration) -> ExitStatus {
         signal(self.child.id(), "TERM");
-        wait_with_timeout(&mut self.child, timeout)
-            .unwrap_or_else(|| panic!("agent did not exit within {timeout:?}; log:\n{}", self.log()))
+        wait_with_timeout(&mut self.child, timeout).unwrap_or_else(|| {
+            panic!(
+                "agent did not exit within {timeout:?}; log:\n{}",
+                self.log()
+            )
+        })
     }
 
     /// SIGKILL: no chance to drain.

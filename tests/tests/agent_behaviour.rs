@@ -16,9 +16,17 @@ fn receiver(grpc: u16, http: u16) -> String {
 }
 
 /// Posts raw bytes to the agent's HTTP receiver; returns status, headers and body.
-fn post(port: u16, path: &str, content_type: &str, encoding: Option<&str>, body: &[u8]) -> (u16, String) {
+fn post(
+    port: u16,
+    path: &str,
+    content_type: &str,
+    encoding: Option<&str>,
+    body: &[u8],
+) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut head = format!(
         "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
@@ -33,7 +41,11 @@ fn post(port: u16, path: &str, content_type: &str, encoding: Option<&str>, body:
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
     let text = String::from_utf8_lossy(&response).to_string();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     (status, text)
 }
 
@@ -77,7 +89,13 @@ fn two_agents_chained_over_otlp_grpc() {
         ),
         a_admin,
     );
-    let (status, body) = post(a_http, "/v1/traces", "application/json", None, one_span_json("chained").as_bytes());
+    let (status, body) = post(
+        a_http,
+        "/v1/traces",
+        "application/json",
+        None,
+        one_span_json("chained").as_bytes(),
+    );
     assert_eq!(status, 200, "{body}");
     assert!(
         eventually(Duration::from_secs(10), || spans_in(&out).len() == 1),
@@ -109,11 +127,29 @@ fn bad_http_input_is_refused_clearly_and_good_data_still_flows() {
         admin,
     );
 
-    let (status, text) = post(http, "/v1/traces", "application/x-protobuf", None, &[0xff, 0xff, 0xff, 0x0f, 0x01]);
+    let (status, text) = post(
+        http,
+        "/v1/traces",
+        "application/x-protobuf",
+        None,
+        &[0xff, 0xff, 0xff, 0x0f, 0x01],
+    );
     assert_eq!(status, 400, "malformed protobuf: {text}");
-    let (status, text) = post(http, "/v1/traces", "application/json", None, b"{\"resourceSpans\": [");
+    let (status, text) = post(
+        http,
+        "/v1/traces",
+        "application/json",
+        None,
+        b"{\"resourceSpans\": [",
+    );
     assert_eq!(status, 400, "invalid JSON: {text}");
-    let (status, text) = post(http, "/v1/traces", "application/x-protobuf", None, &vec![0u8; 2 * 1024 * 1024]);
+    let (status, text) = post(
+        http,
+        "/v1/traces",
+        "application/x-protobuf",
+        None,
+        &vec![0u8; 2 * 1024 * 1024],
+    );
     assert_eq!(status, 413, "body over the 1 MiB limit: {text}");
 
     // 64 MiB of zeros gzip to about 64 KiB: small on the wire, a bomb once inflated.
@@ -124,18 +160,33 @@ fn bad_http_input_is_refused_clearly_and_good_data_still_flows() {
     }
     let bomb = encoder.finish().unwrap();
     assert!(bomb.len() < 1024 * 1024);
-    let (status, text) = post(http, "/v1/traces", "application/x-protobuf", Some("gzip"), &bomb);
+    let (status, text) = post(
+        http,
+        "/v1/traces",
+        "application/x-protobuf",
+        Some("gzip"),
+        &bomb,
+    );
     assert_eq!(status, 413, "gzip bomb: {text}");
 
     // The agent is unharmed: good data still arrives, and nothing bad was written.
-    let (status, text) = post(http, "/v1/traces", "application/json", None, one_span_json("after-bad-input").as_bytes());
+    let (status, text) = post(
+        http,
+        "/v1/traces",
+        "application/json",
+        None,
+        one_span_json("after-bad-input").as_bytes(),
+    );
     assert_eq!(status, 200, "{text}");
     assert!(eventually(Duration::from_secs(10), || spans_in(&out).len() == 1));
     assert_eq!(spans_in(&out)[0]["name"], "after-bad-input");
     let rss = agent
         .metric_value("sentinel_process_resident_memory_bytes", &[])
         .expect("rss reported");
-    assert!(rss < 200.0 * 1024.0 * 1024.0, "the bomb was not inflated: rss {rss}");
+    assert!(
+        rss < 200.0 * 1024.0 * 1024.0,
+        "the bomb was not inflated: rss {rss}"
+    );
     assert!(agent.terminate(Duration::from_secs(15)).success());
 }
 
@@ -154,7 +205,10 @@ fn port_already_in_use_exits_1_with_a_clear_error() {
         .expect("the agent must exit when it cannot bind");
     assert_eq!(status.code(), Some(1));
     let log = agent.log();
-    assert!(log.contains(&format!("127.0.0.1:{port}")), "names the address: {log}");
+    assert!(
+        log.contains(&format!("127.0.0.1:{port}")),
+        "names the address: {log}"
+    );
     assert!(log.to_lowercase().contains("in use"), "says why: {log}");
     drop(taken);
 }
@@ -178,7 +232,13 @@ fn a_dead_downstream_does_not_stall_the_other_exporter() {
     for i in 0..30 {
         // Once the dead exporter's queue is full clients are refused (and would retry),
         // but the file exporter keeps getting every request.
-        let (status, _) = post(http, "/v1/traces", "application/json", None, one_span_json(&format!("s{i}")).as_bytes());
+        let (status, _) = post(
+            http,
+            "/v1/traces",
+            "application/json",
+            None,
+            one_span_json(&format!("s{i}")).as_bytes(),
+        );
         assert!(status == 200 || status == 429, "status {status}");
     }
     assert!(
@@ -188,7 +248,10 @@ fn a_dead_downstream_does_not_stall_the_other_exporter() {
         agent.log()
     );
     let refused = agent
-        .metric_value("sentinel_component_refused_items_total", &["component_id=\"otlp/dead\""])
+        .metric_value(
+            "sentinel_component_refused_items_total",
+            &["component_id=\"otlp/dead\""],
+        )
         .unwrap_or(0.0);
     assert!(refused > 0.0, "the full queue refused and counted it");
     assert!(agent.terminate(Duration::from_secs(20)).success());
@@ -210,7 +273,12 @@ fn every_shipped_config_validates() {
     }
     assert!(files.len() >= 3, "config/ ships pipelines: {files:?}");
     for file in files {
-        let output = Command::new(sentinel_bin()).arg("validate").arg("--config").arg(&file).output().unwrap();
+        let output = Command::new(sentinel_bin())
+            .arg("validate")
+            .arg("--config")
+            .arg(&file)
+            .output()
+            .unwrap();
         assert!(
             output.status.success(),
             "{} is invalid:\n{}",
@@ -229,11 +297,19 @@ fn validate_reports_an_unknown_key_with_line_column_and_suggestion() {
         "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpont: 127.0.0.1:4317\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [debug]\n",
     )
     .unwrap();
-    let output = Command::new(sentinel_bin()).arg("validate").arg("--config").arg(&file).output().unwrap();
+    let output = Command::new(sentinel_bin())
+        .arg("validate")
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     let expected_prefix = format!("{}:5:9:", file.display());
-    assert!(stderr.contains(&expected_prefix), "FILE:LINE:COL of the key: {stderr}");
+    assert!(
+        stderr.contains(&expected_prefix),
+        "FILE:LINE:COL of the key: {stderr}"
+    );
     assert!(stderr.contains("endpont"), "{stderr}");
     assert!(stderr.contains("did you mean \"endpoint\""), "{stderr}");
 }
@@ -247,14 +323,31 @@ fn validate_reports_undefined_references_and_bad_endpoints() {
         "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: localhost\nexporters:\n  debug:\n  file/unused:\n    path: /tmp/x\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [debgu]\n",
     )
     .unwrap();
-    let output = Command::new(sentinel_bin()).arg("validate").arg("--config").arg(&file).output().unwrap();
+    let output = Command::new(sentinel_bin())
+        .arg("validate")
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     let path = file.display().to_string();
-    assert!(stderr.contains(&format!("{path}:5:")), "bad endpoint on line 5: {stderr}");
-    assert!(stderr.contains(&format!("{path}:14:")), "undefined exporter on line 14: {stderr}");
-    assert!(stderr.contains("debgu") && stderr.contains("debug"), "{stderr}");
-    assert!(stderr.contains("warning") && stderr.contains("file/unused"), "unused warning: {stderr}");
+    assert!(
+        stderr.contains(&format!("{path}:5:")),
+        "bad endpoint on line 5: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{path}:14:")),
+        "undefined exporter on line 14: {stderr}"
+    );
+    assert!(
+        stderr.contains("debgu") && stderr.contains("debug"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning") && stderr.contains("file/unused"),
+        "unused warning: {stderr}"
+    );
 }
 
 #[test]
@@ -274,7 +367,13 @@ fn sigterm_drains_what_the_batch_processor_holds() {
     );
     // The client waits for its acknowledgement while its span sits in the batch.
     let client = std::thread::spawn(move || {
-        post(http, "/v1/traces", "application/json", None, one_span_json("held-in-batch").as_bytes())
+        post(
+            http,
+            "/v1/traces",
+            "application/json",
+            None,
+            one_span_json("held-in-batch").as_bytes(),
+        )
     });
     std::thread::sleep(Duration::from_millis(500));
     assert!(spans_in(&out).is_empty(), "still batched, not yet written");
@@ -303,11 +402,24 @@ fn print_config_redacts_secrets_and_components_lists_every_type() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("127.0.0.1:4999"), "env default expanded: {stdout}");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("127.0.0.1:4999"),
+        "env default expanded: {stdout}"
+    );
     assert!(stdout.contains("[redacted]"), "{stdout}");
-    assert!(!stdout.contains("hunter2"), "the secret never prints: {stdout}");
-    assert!(stdout.contains("compression: \"gzip\""), "defaults are shown: {stdout}");
+    assert!(
+        !stdout.contains("hunter2"),
+        "the secret never prints: {stdout}"
+    );
+    assert!(
+        stdout.contains("compression: \"gzip\""),
+        "defaults are shown: {stdout}"
+    );
 
     // Without the variable, the config is invalid and says which variable is missing.
     let output = Command::new(sentinel_bin())
@@ -318,9 +430,15 @@ fn print_config_redacts_secrets_and_components_lists_every_type() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(":7:18:") && stderr.contains("API_KEY"), "{stderr}");
+    assert!(
+        stderr.contains(":7:18:") && stderr.contains("API_KEY"),
+        "{stderr}"
+    );
 
-    let output = Command::new(sentinel_bin()).arg("components").output().unwrap();
+    let output = Command::new(sentinel_bin())
+        .arg("components")
+        .output()
+        .unwrap();
     let listing = String::from_utf8_lossy(&output.stdout);
     for (kind, name) in [
         ("receiver", "otlp"),
@@ -338,11 +456,16 @@ fn print_config_redacts_secrets_and_components_lists_every_type() {
         ("connector", "count"),
     ] {
         assert!(
-            listing.lines().any(|l| l.starts_with(kind) && l.split_whitespace().nth(1) == Some(name)),
+            listing
+                .lines()
+                .any(|l| l.starts_with(kind) && l.split_whitespace().nth(1) == Some(name)),
             "{kind} {name} missing:\n{listing}"
         );
     }
-    assert!(listing.contains("exporter     prometheus           metrics "), "{listing}");
+    assert!(
+        listing.contains("exporter     prometheus           metrics "),
+        "{listing}"
+    );
 }
 
 #[test]
@@ -359,12 +482,23 @@ fn the_count_connector_feeds_a_metrics_pipeline_served_to_prometheus() {
         admin,
     );
     for i in 0..3 {
-        let (status, _) = post(http, "/v1/traces", "application/json", None, one_span_json(&format!("c{i}")).as_bytes());
+        let (status, _) = post(
+            http,
+            "/v1/traces",
+            "application/json",
+            None,
+            one_span_json(&format!("c{i}")).as_bytes(),
+        );
         assert_eq!(status, 200);
     }
-    let scrape = || sentinel_tests::http_get(prom, "/metrics").map(|(_, b)| b).unwrap_or_default();
+    let scrape = || {
+        sentinel_tests::http_get(prom, "/metrics")
+            .map(|(_, b)| b)
+            .unwrap_or_default()
+    };
     assert!(
-        eventually(Duration::from_secs(10), || scrape().contains("trace_span_count_total{job=\"json-client\"} 3")),
+        eventually(Duration::from_secs(10), || scrape()
+            .contains("trace_span_count_total{job=\"json-client\"} 3")),
         "delta counts accumulate to 3:\n{}\n{}",
         scrape(),
         agent.log()

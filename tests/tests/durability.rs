@@ -97,7 +97,9 @@ impl Chain {
                             .find(|kv| kv["key"] == "load.seq")
                             .and_then(|kv| {
                                 let v = &kv["value"]["intValue"];
-                                v.as_str().and_then(|s| s.parse().ok()).or_else(|| v.as_u64())
+                                v.as_str()
+                                    .and_then(|s| s.parse().ok())
+                                    .or_else(|| v.as_u64())
                             })
                             .expect("every load span carries load.seq");
                         *seen.entry(seq).or_insert(0) += 1;
@@ -115,7 +117,10 @@ fn acknowledged(ack_log: &Path) -> Vec<u64> {
     text.lines()
         .filter_map(|l| {
             let mut parts = l.split_whitespace();
-            Some((parts.next()?.parse::<u64>().ok()?, parts.next()?.parse::<u64>().ok()?))
+            Some((
+                parts.next()?.parse::<u64>().ok()?,
+                parts.next()?.parse::<u64>().ok()?,
+            ))
         })
         .flat_map(|(first, count)| first..first + count)
         .collect()
@@ -133,7 +138,10 @@ fn assert_all_delivered(chain: &Chain, acked: &[u64], within: Duration) -> HashM
         acked.iter().all(|s| delivered.contains_key(s))
     });
     let delivered = chain.delivered();
-    let missing: Vec<&u64> = acked.iter().filter(|s| !delivered.contains_key(s)).collect();
+    let missing: Vec<&u64> = acked
+        .iter()
+        .filter(|s| !delivered.contains_key(s))
+        .collect();
     assert!(
         complete,
         "{} of {} acknowledged spans never reached B, e.g. {:?}",
@@ -165,7 +173,10 @@ fn kill_9_mid_stream_loses_nothing_acknowledged() {
     }
     let summary = loadgen_summary(client);
     let acked = acknowledged(&ack_log);
-    assert!(acked.len() > 5_000, "the client got acks between kills: {summary}");
+    assert!(
+        acked.len() > 5_000,
+        "the client got acks between kills: {summary}"
+    );
     let delivered = assert_all_delivered(&chain, &acked, Duration::from_secs(30));
     let duplicates: u32 = delivered.values().map(|n| n - 1).sum();
     eprintln!(
@@ -190,7 +201,10 @@ fn sink_outage_of_60s_then_everything_arrives_and_the_queue_drains() {
     let b = chain.start_b();
     let summary = loadgen_summary(client);
     let acked = acknowledged(&ack_log);
-    assert!(acked.len() > 30_000, "A kept acknowledging during the outage: {summary}");
+    assert!(
+        acked.len() > 30_000,
+        "A kept acknowledging during the outage: {summary}"
+    );
     assert_all_delivered(&chain, &acked, Duration::from_secs(60));
     assert!(
         eventually(Duration::from_secs(20), || {
@@ -212,11 +226,20 @@ fn a_full_disk_budget_refuses_retryably_then_recovers() {
     let ack_log = dir.path().join("acks.txt");
     let summary = loadgen_summary(chain.loadgen(2_000, 4.0, 0, &ack_log));
     let refused = summary["refused_requests"].as_u64().unwrap_or(0);
-    assert!(refused > 0, "a full queue must refuse with a retryable status: {summary}");
-    assert_eq!(summary["failed_requests"], 0, "refusals are retryable, not errors: {summary}");
+    assert!(
+        refused > 0,
+        "a full queue must refuse with a retryable status: {summary}"
+    );
+    assert_eq!(
+        summary["failed_requests"], 0,
+        "refusals are retryable, not errors: {summary}"
+    );
     let b = chain.start_b();
     let summary = loadgen_summary(chain.loadgen(500, 3.0, 1_000_000, &ack_log));
-    assert!(summary["acked_spans"].as_u64().unwrap_or(0) > 0, "clients succeed once B is back: {summary}");
+    assert!(
+        summary["acked_spans"].as_u64().unwrap_or(0) > 0,
+        "clients succeed once B is back: {summary}"
+    );
     let acked = acknowledged(&ack_log);
     assert_all_delivered(&chain, &acked, Duration::from_secs(30));
     assert!(a.terminate(Duration::from_secs(15)).success());
@@ -275,14 +298,27 @@ fn corrupt_records_are_skipped_counted_and_the_rest_delivered() {
     std::fs::write(&last, &bytes).unwrap();
 
     let a = chain.start_a(256 * 1024 * 1024);
-    let skipped = a.metric_value("sentinel_queue_corrupt_records_total", &[]).unwrap_or(-1.0);
-    assert_eq!(skipped, 2.0, "exactly the two damaged records are skipped:\n{}", a.log());
-    assert!(a.log().contains(&last.file_name().unwrap().to_string_lossy().to_string()), "the log names the segment:\n{}", a.log());
+    let skipped = a
+        .metric_value("sentinel_queue_corrupt_records_total", &[])
+        .unwrap_or(-1.0);
+    assert_eq!(
+        skipped,
+        2.0,
+        "exactly the two damaged records are skipped:\n{}",
+        a.log()
+    );
+    assert!(
+        a.log()
+            .contains(&last.file_name().unwrap().to_string_lossy().to_string()),
+        "the log names the segment:\n{}",
+        a.log()
+    );
     let b = chain.start_b();
     // Each record holds one request of 10 spans.
     let expected = acked.len() - 20;
     assert!(
-        eventually(Duration::from_secs(30), || chain.delivered().len() == expected),
+        eventually(Duration::from_secs(30), || chain.delivered().len()
+            == expected),
         "delivered {} of the {expected} intact spans",
         chain.delivered().len()
     );
@@ -334,23 +370,45 @@ fn a_permanent_rejection_is_dead_lettered_and_later_data_flows() {
         );
         post_json(a_http, &body)
     };
-    assert_eq!(post("poison", &noise), 200, "A accepts it: the limit is B's");
+    assert_eq!(
+        post("poison", &noise),
+        200,
+        "A accepts it: the limit is B's"
+    );
     let dead_letters = queue.join("dead-letter.jsonl");
     assert!(
-        eventually(Duration::from_secs(15), || std::fs::read_to_string(&dead_letters).is_ok_and(|t| t.contains("poison"))),
+        eventually(Duration::from_secs(15), || std::fs::read_to_string(
+            &dead_letters
+        )
+        .is_ok_and(|t| t.contains("poison"))),
         "the poison batch is dead-lettered; A log:\n{}",
         a.log()
     );
     let line = std::fs::read_to_string(&dead_letters).unwrap();
-    assert!(line.contains("413"), "the reason is recorded: {}", &line[..line.len().min(400)]);
+    assert!(
+        line.contains("413"),
+        "the reason is recorded: {}",
+        &line[..line.len().min(400)]
+    );
     assert_eq!(post("after-poison", "small"), 200);
     assert!(
-        eventually(Duration::from_secs(15), || std::fs::read_to_string(&b_out).is_ok_and(|t| t.contains("after-poison"))),
+        eventually(Duration::from_secs(15), || std::fs::read_to_string(&b_out)
+            .is_ok_and(|t| t.contains("after-poison"))),
         "later data still flows; A log:\n{}",
         a.log()
     );
-    assert_eq!(a.metric_value("sentinel_queue_dead_lettered_total", &[]), Some(1.0), "{}", a.metrics());
-    assert!(!std::fs::read_to_string(&b_out).unwrap().contains("\"name\":\"poison\""), "B never stored the poison");
+    assert_eq!(
+        a.metric_value("sentinel_queue_dead_lettered_total", &[]),
+        Some(1.0),
+        "{}",
+        a.metrics()
+    );
+    assert!(
+        !std::fs::read_to_string(&b_out)
+            .unwrap()
+            .contains("\"name\":\"poison\""),
+        "B never stored the poison"
+    );
     assert!(a.terminate(Duration::from_secs(15)).success());
     assert!(b.terminate(Duration::from_secs(15)).success());
 }
@@ -366,5 +424,9 @@ fn post_json(port: u16, body: &str) -> u16 {
     .unwrap();
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
-    response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }

@@ -50,8 +50,12 @@ fn python_sdk_over_grpc_and_http() {
     );
     let mut spans = names("resourceSpans", "scopeSpans", "spans", "name");
     spans.sort_by_key(|v| v.to_string());
-    assert_eq!(spans, vec![Value::from("python-grpc"), Value::from("python-http")]);
-    assert!(names("resourceMetrics", "scopeMetrics", "metrics", "name").contains(&Value::from("python.requests")));
+    assert_eq!(
+        spans,
+        vec![Value::from("python-grpc"), Value::from("python-http")]
+    );
+    assert!(names("resourceMetrics", "scopeMetrics", "metrics", "name")
+        .contains(&Value::from("python.requests")));
     let bodies = names("resourceLogs", "scopeLogs", "logRecords", "body");
     assert_eq!(bodies[0]["stringValue"], "python says hello");
     assert!(agent.terminate(Duration::from_secs(15)).success());

@@ -68,7 +68,9 @@ struct SentSpan {
 
 /// Sends one of each signal with the SDK and returns the ids of the spans sent.
 fn send_with_sdk(service: &str, transport: Transport, grpc: u16, http: u16) -> Vec<SentSpan> {
-    let resource = Resource::builder().with_service_name(service.to_string()).build();
+    let resource = Resource::builder()
+        .with_service_name(service.to_string())
+        .build();
     let (span_exporter, metric_exporter, log_exporter) = match transport {
         Transport::Grpc => {
             let endpoint = format!("http://127.0.0.1:{grpc}");
@@ -193,7 +195,10 @@ fn resources<'a>(lines: &'a [Value], kind: &str, service: &str) -> Vec<&'a Value
 
 /// The value of attribute `key` in an object with an `attributes` list.
 fn attr<'a>(item: &'a Value, key: &str) -> Option<&'a Value> {
-    let kv = item["attributes"].as_array()?.iter().find(|kv| kv["key"] == key)?;
+    let kv = item["attributes"]
+        .as_array()?
+        .iter()
+        .find(|kv| kv["key"] == key)?;
     let value = kv["value"].as_object()?;
     value.values().next()
 }
@@ -209,7 +214,12 @@ fn int_value(v: Option<&Value>) -> Option<i64> {
 fn check_roundtrip(transport: Transport, service: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (grpc, http, admin) = (free_port(), free_port(), free_port());
-    let agent = Agent::start(dir.path(), "agent", &config(grpc, http, admin, dir.path()), admin);
+    let agent = Agent::start(
+        dir.path(),
+        "agent",
+        &config(grpc, http, admin, dir.path()),
+        admin,
+    );
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let sent = match transport {
@@ -274,7 +284,10 @@ fn check_roundtrip(transport: Transport, service: &str) {
         agent.log()
     );
     let metrics = metrics();
-    let counter = metrics.iter().find(|m| m["name"] == "orders.placed").unwrap();
+    let counter = metrics
+        .iter()
+        .find(|m| m["name"] == "orders.placed")
+        .unwrap();
     let point = &counter["sum"]["dataPoints"][0];
     assert_eq!(int_value(point.get("asInt")), Some(7), "3 + 4 = 7: {point}");
     assert_eq!(attr(point, "region"), Some(&Value::from("eu")));

@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use sentinel_pipeline::config::{Diagnostic, Node, Severity};
 
 pub use model::{
-    AgentConfig, ComponentId, ComponentRef, LogEncoding, LogsTelemetry, MetricsTelemetry, PipelineConfig,
-    PipelineId, ServiceConfig, TelemetryConfig,
+    AgentConfig, ComponentId, ComponentRef, LogEncoding, LogsTelemetry, MetricsTelemetry,
+    PipelineConfig, PipelineId, ServiceConfig, TelemetryConfig,
 };
 pub use render::render_effective;
 pub use validate::validate;
@@ -27,7 +27,10 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../../config/default.yaml");
 const DEFAULT_CONFIG_NAME: &str = "<embedded default.yaml>";
 
 /// Reads, expands and merges the files (the embedded default when `files` is empty).
-pub fn load(files: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Result<AgentConfig, Vec<Diagnostic>> {
+pub fn load(
+    files: &[PathBuf],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<AgentConfig, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut sources = Vec::new();
     if files.is_empty() {

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use sentinel_pipeline::config::{decode, unknown_key_message, Diagnostic, Endpoint, Node, NodeValue, Span};
+use sentinel_pipeline::config::{
+    decode, unknown_key_message, Diagnostic, Endpoint, Node, NodeValue, Span,
+};
 use sentinel_pipeline::{Kind, Signal};
 use serde::{Deserialize, Serialize};
 
@@ -212,18 +214,30 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("/var/lib/sentinel")
 }
 
-const SECTIONS: [&str; 5] = ["receivers", "processors", "exporters", "connectors", "service"];
+const SECTIONS: [&str; 5] = [
+    "receivers",
+    "processors",
+    "exporters",
+    "connectors",
+    "service",
+];
 
 /// Builds the typed config from the merged root node, collecting every problem.
 pub fn from_root(root: &Node, errors: &mut Vec<Diagnostic>) -> Option<AgentConfig> {
     let NodeValue::Map(entries) = &root.value else {
-        errors.push(Diagnostic::error(root.span.clone(), "the config must be a map of sections"));
+        errors.push(Diagnostic::error(
+            root.span.clone(),
+            "the config must be a map of sections",
+        ));
         return None;
     };
     for (key, _) in entries {
         let name = key.as_str().unwrap_or_default();
         if !SECTIONS.contains(&name) {
-            errors.push(Diagnostic::error(key.span.clone(), unknown_key_message(name, &SECTIONS)));
+            errors.push(Diagnostic::error(
+                key.span.clone(),
+                unknown_key_message(name, &SECTIONS),
+            ));
         }
     }
     let section = |name: &str, errors: &mut Vec<Diagnostic>| -> IndexMap<ComponentId, Node> {
@@ -233,7 +247,10 @@ pub fn from_root(root: &Node, errors: &mut Vec<Diagnostic>) -> Option<AgentConfi
             Some(NodeValue::Map(components)) => {
                 for (key, value) in components {
                     let Some(text) = key.as_str() else {
-                        errors.push(Diagnostic::error(key.span.clone(), "component ids are strings"));
+                        errors.push(Diagnostic::error(
+                            key.span.clone(),
+                            "component ids are strings",
+                        ));
                         continue;
                     };
                     match ComponentId::parse(text, key.span.clone()) {
@@ -245,7 +262,9 @@ pub fn from_root(root: &Node, errors: &mut Vec<Diagnostic>) -> Option<AgentConfi
                 }
             }
             Some(_) => errors.push(Diagnostic::error(
-                root.get(name).map(|n| n.span.clone()).unwrap_or_else(Span::unknown),
+                root.get(name)
+                    .map(|n| n.span.clone())
+                    .unwrap_or_else(Span::unknown),
                 format!("`{name}` must be a map of component ids to configs"),
             )),
         }
@@ -285,12 +304,18 @@ pub fn from_root(root: &Node, errors: &mut Vec<Diagnostic>) -> Option<AgentConfi
 
 const PIPELINE_KEYS: [&str; 3] = ["receivers", "processors", "exporters"];
 
-fn pipelines(node: Option<&Node>, errors: &mut Vec<Diagnostic>) -> IndexMap<PipelineId, PipelineConfig> {
+fn pipelines(
+    node: Option<&Node>,
+    errors: &mut Vec<Diagnostic>,
+) -> IndexMap<PipelineId, PipelineConfig> {
     let mut out = IndexMap::new();
     let Some(node) = node else { return out };
     let NodeValue::Map(entries) = &node.value else {
         if node.value != NodeValue::Null {
-            errors.push(Diagnostic::error(node.span.clone(), "`service.pipelines` must be a map"));
+            errors.push(Diagnostic::error(
+                node.span.clone(),
+                "`service.pipelines` must be a map",
+            ));
         }
         return out;
     };
@@ -356,14 +381,20 @@ fn references(list: &Node, errors: &mut Vec<Diagnostic>) -> Vec<ComponentRef> {
                     .ok()
                     .map(|id| ComponentRef { id }),
                 None => {
-                    errors.push(Diagnostic::error(item.span.clone(), "expected a component id"));
+                    errors.push(Diagnostic::error(
+                        item.span.clone(),
+                        "expected a component id",
+                    ));
                     None
                 }
             })
             .collect(),
         NodeValue::Null => Vec::new(),
         _ => {
-            errors.push(Diagnostic::error(list.span.clone(), "expected a list of component ids"));
+            errors.push(Diagnostic::error(
+                list.span.clone(),
+                "expected a list of component ids",
+            ));
             Vec::new()
         }
     }

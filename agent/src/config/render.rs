@@ -9,7 +9,12 @@ use sentinel_pipeline::Kind;
 
 pub fn render_effective(config: &AgentConfig, registry: &Registry) -> String {
     let mut root = Map::new();
-    for kind in [Kind::Receiver, Kind::Processor, Kind::Exporter, Kind::Connector] {
+    for kind in [
+        Kind::Receiver,
+        Kind::Processor,
+        Kind::Exporter,
+        Kind::Connector,
+    ] {
         let section = config.section(kind);
         if section.is_empty() {
             continue;
@@ -31,7 +36,11 @@ pub fn render_effective(config: &AgentConfig, registry: &Registry) -> String {
     let mut pipelines = Map::new();
     for (id, p) in &service.pipelines {
         let ids = |refs: &[super::ComponentRef]| {
-            Value::Array(refs.iter().map(|r| Value::String(r.id.to_string())).collect())
+            Value::Array(
+                refs.iter()
+                    .map(|r| Value::String(r.id.to_string()))
+                    .collect(),
+            )
         };
         let mut body = Map::new();
         body.insert("receivers".into(), ids(&p.receivers));
@@ -44,7 +53,10 @@ pub fn render_effective(config: &AgentConfig, registry: &Registry) -> String {
         "shutdown_timeout".into(),
         Value::String(humantime::format_duration(service.shutdown_timeout).to_string()),
     );
-    service_map.insert("data_dir".into(), Value::String(service.data_dir.display().to_string()));
+    service_map.insert(
+        "data_dir".into(),
+        Value::String(service.data_dir.display().to_string()),
+    );
     service_map.insert(
         "telemetry".into(),
         serde_json::to_value(&service.telemetry).unwrap_or(Value::Null),
@@ -100,7 +112,10 @@ fn scalar(value: &Value) -> String {
 }
 
 fn scalar_key(key: &str) -> String {
-    if key.chars().all(|c| c.is_ascii_alphanumeric() || "_-/.".contains(c)) {
+    if key
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-/.".contains(c))
+    {
         key.to_string()
     } else {
         Value::String(key.to_string()).to_string()

@@ -102,17 +102,29 @@ fn a_good_config_loads_with_env_expanded() {
     assert!(diagnostics.is_empty(), "{diagnostics:?}");
     let config = config.unwrap();
     let node = config.receivers.values().next().unwrap();
-    assert_eq!(node.get("endpoint").unwrap().as_str(), Some("127.0.0.1:4999"));
-    assert_eq!(config.service.shutdown_timeout, std::time::Duration::from_secs(10));
+    assert_eq!(
+        node.get("endpoint").unwrap().as_str(),
+        Some("127.0.0.1:4999")
+    );
+    assert_eq!(
+        config.service.shutdown_timeout,
+        std::time::Duration::from_secs(10)
+    );
 }
 
 #[test]
 fn unknown_section_and_service_keys_are_caught() {
     let (_, diagnostics) = run(&format!("{GOOD}exporter:\n  x:\n"));
-    assert_eq!(errors(&diagnostics), vec!["c.yaml:11:1: unknown key \"exporter\"; did you mean \"exporters\"?"]);
+    assert_eq!(
+        errors(&diagnostics),
+        vec!["c.yaml:11:1: unknown key \"exporter\"; did you mean \"exporters\"?"]
+    );
     let (_, diagnostics) = run(&GOOD.replace("service:\n", "service:\n  shutdown_timout: 5s\n"));
     let errs = errors(&diagnostics);
-    assert!(errs[0].starts_with("c.yaml:7:3:") && errs[0].contains("shutdown_timeout"), "{errs:?}");
+    assert!(
+        errs[0].starts_with("c.yaml:7:3:") && errs[0].contains("shutdown_timeout"),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -131,24 +143,41 @@ fn unused_components_warn_but_do_not_fail() {
     assert!(config.is_some());
     assert_eq!(diagnostics.len(), 1);
     assert_eq!(diagnostics[0].severity, Severity::Warning);
-    assert!(diagnostics[0].to_string().starts_with("c.yaml:6:3: warning: exporter debug/spare"));
+    assert!(diagnostics[0]
+        .to_string()
+        .starts_with("c.yaml:6:3: warning: exporter debug/spare"));
 }
 
 #[test]
 fn unsupported_signal_and_unknown_type() {
-    let yaml = GOOD.replace("  debug:\n", "  debug:\n  prometheus:\n  debugg:\n")
-        .replace("exporters: [debug]", "exporters: [debug, prometheus, debugg]");
+    let yaml = GOOD
+        .replace("  debug:\n", "  debug:\n  prometheus:\n  debugg:\n")
+        .replace(
+            "exporters: [debug]",
+            "exporters: [debug, prometheus, debugg]",
+        );
     let (_, diagnostics) = run(&yaml);
     let errs = errors(&diagnostics);
-    assert!(errs.iter().any(|e| e.starts_with("c.yaml:7:3:") && e.contains("did you mean \"debug\"")), "{errs:?}");
-    assert!(errs.iter().any(|e| e.contains("prometheus does not support traces")), "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("c.yaml:7:3:") && e.contains("did you mean \"debug\"")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("prometheus does not support traces")),
+        "{errs:?}"
+    );
 }
 
 #[test]
 fn component_config_errors_carry_positions() {
     let (_, diagnostics) = run(&GOOD.replace("    endpoint:", "    endpont:"));
     let errs = errors(&diagnostics);
-    assert_eq!(errs, vec!["c.yaml:3:5: unknown key \"endpont\"; did you mean \"endpoint\"?"]);
+    assert_eq!(
+        errs,
+        vec!["c.yaml:3:5: unknown key \"endpont\"; did you mean \"endpoint\"?"]
+    );
 }
 
 #[test]
@@ -158,10 +187,17 @@ fn connectors_must_be_used_on_both_sides_with_matching_signals() {
     assert!(config.is_some(), "{diagnostics:?}");
     let one_sided = yaml.replace("      receivers: [count]", "      receivers: [otlp]");
     let (_, diagnostics) = run(&one_sided);
-    assert!(errors(&diagnostics).iter().any(|e| e.contains("connector count must also be used as a receiver")));
+    assert!(errors(&diagnostics)
+        .iter()
+        .any(|e| e.contains("connector count must also be used as a receiver")));
     let wrong_signal = yaml.replace("    metrics:", "    logs:");
     let (_, diagnostics) = run(&wrong_signal);
-    assert!(errors(&diagnostics).iter().any(|e| e.contains("cannot emit logs")), "{diagnostics:?}");
+    assert!(
+        errors(&diagnostics)
+            .iter()
+            .any(|e| e.contains("cannot emit logs")),
+        "{diagnostics:?}"
+    );
 }
 
 #[test]
@@ -173,7 +209,10 @@ fn several_files_merge_in_order() {
     std::fs::write(&b, "service:\n  shutdown_timeout: 3s\n").unwrap();
     let env = |_: &str| Some("1".to_string());
     let config = load(&[a, b], &env).unwrap();
-    assert_eq!(config.service.shutdown_timeout, std::time::Duration::from_secs(3));
+    assert_eq!(
+        config.service.shutdown_timeout,
+        std::time::Duration::from_secs(3)
+    );
     assert_eq!(config.service.pipelines.len(), 1);
 }
 

@@ -11,7 +11,12 @@ use crate::components::Registry;
 
 pub fn validate(config: &AgentConfig, registry: &Registry) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for kind in [Kind::Receiver, Kind::Processor, Kind::Exporter, Kind::Connector] {
+    for kind in [
+        Kind::Receiver,
+        Kind::Processor,
+        Kind::Exporter,
+        Kind::Connector,
+    ] {
         for (id, node) in config.section(kind) {
             match factory(registry, kind, &id.type_name) {
                 Some(factory) => {
@@ -29,10 +34,16 @@ pub fn validate(config: &AgentConfig, registry: &Registry) -> Vec<Diagnostic> {
     let mut connector_as_receiver = HashSet::new();
     for (pid, pipeline) in &config.service.pipelines {
         if pipeline.receivers.is_empty() {
-            out.push(Diagnostic::error(pid.span.clone(), format!("pipeline {pid} has no receivers")));
+            out.push(Diagnostic::error(
+                pid.span.clone(),
+                format!("pipeline {pid} has no receivers"),
+            ));
         }
         if pipeline.exporters.is_empty() {
-            out.push(Diagnostic::error(pid.span.clone(), format!("pipeline {pid} has no exporters")));
+            out.push(Diagnostic::error(
+                pid.span.clone(),
+                format!("pipeline {pid} has no exporters"),
+            ));
         }
         for (role, refs) in [
             (Kind::Receiver, &pipeline.receivers),
@@ -90,12 +101,20 @@ pub fn validate(config: &AgentConfig, registry: &Registry) -> Vec<Diagnostic> {
             ));
         }
     }
-    for kind in [Kind::Receiver, Kind::Processor, Kind::Exporter, Kind::Connector] {
+    for kind in [
+        Kind::Receiver,
+        Kind::Processor,
+        Kind::Exporter,
+        Kind::Connector,
+    ] {
         for id in config.section(kind).keys() {
             if !used.contains(&(kind, id.clone())) {
                 out.push(Diagnostic::warning(
                     id.span.clone(),
-                    format!("{} {id} is defined but not used by any pipeline", kind.as_str()),
+                    format!(
+                        "{} {id} is defined but not used by any pipeline",
+                        kind.as_str()
+                    ),
                 ));
             }
         }
@@ -144,7 +163,11 @@ fn undefined(config: &AgentConfig, role: Kind, id: &ComponentId) -> Diagnostic {
         .unwrap_or_default();
     Diagnostic::error(
         id.span.clone(),
-        format!("{} {text:?} is not defined in `{}`{hint}", role.as_str(), role.section()),
+        format!(
+            "{} {text:?} is not defined in `{}`{hint}",
+            role.as_str(),
+            role.section()
+        ),
     )
 }
 
@@ -160,18 +183,31 @@ fn unsupported(id: &ComponentId, role: Kind, pid: &PipelineId, signals: &[Signal
     )
 }
 
-fn check_duplicates(pid: &PipelineId, role: Kind, refs: &[ComponentRef], out: &mut Vec<Diagnostic>) {
+fn check_duplicates(
+    pid: &PipelineId,
+    role: Kind,
+    refs: &[ComponentRef],
+    out: &mut Vec<Diagnostic>,
+) {
     let mut seen = HashSet::new();
     for reference in refs {
         if !seen.insert(&reference.id) {
             out.push(Diagnostic::error(
                 reference.id.span.clone(),
-                format!("{} {} is listed twice in pipeline {pid}", role.as_str(), reference.id),
+                format!(
+                    "{} {} is listed twice in pipeline {pid}",
+                    role.as_str(),
+                    reference.id
+                ),
             ));
         }
     }
 }
 
 fn list(signals: &[Signal]) -> String {
-    signals.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    signals
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -22,7 +22,11 @@ pub fn parse(file: &str, text: &str) -> Result<Node, Diagnostic> {
 }
 
 fn convert(file: &Arc<str>, yaml: &MarkedYamlOwned) -> Result<Node, Diagnostic> {
-    let span = Span::new(file.clone(), yaml.span.start.line(), yaml.span.start.col() + 1);
+    let span = Span::new(
+        file.clone(),
+        yaml.span.start.line(),
+        yaml.span.start.col() + 1,
+    );
     let value = match &yaml.data {
         YamlDataOwned::Value(scalar) => scalar_value(scalar),
         YamlDataOwned::Representation(text, _, _) => NodeValue::String(text.clone()),
@@ -77,7 +81,11 @@ fn typed_scalar(text: &str) -> NodeValue {
 
 /// Expands `${env:VAR}` and `${env:VAR:-default}` in every string scalar (not in keys).
 /// A value that is exactly one reference is re-typed, so `${env:PORT}` can be an integer.
-pub fn expand_env(node: &mut Node, env: &dyn Fn(&str) -> Option<String>, errors: &mut Vec<Diagnostic>) {
+pub fn expand_env(
+    node: &mut Node,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<Diagnostic>,
+) {
     match &mut node.value {
         NodeValue::String(text) if text.contains("${") => match expand(text, env) {
             Ok((expanded, whole)) => {
@@ -173,7 +181,9 @@ mod tests {
     fn positions_are_one_based() {
         let node = parse("a.yaml", "receivers:\n  otlp:\n    x: 1\n").unwrap();
         let otlp = node.get("receivers").unwrap().get("otlp").unwrap();
-        let NodeValue::Map(entries) = &otlp.value else { panic!() };
+        let NodeValue::Map(entries) = &otlp.value else {
+            panic!()
+        };
         assert_eq!((entries[0].0.span.line, entries[0].0.span.col), (3, 5));
         assert_eq!((entries[0].1.span.line, entries[0].1.span.col), (3, 8));
     }
@@ -182,7 +192,10 @@ mod tests {
     fn syntax_errors_have_positions() {
         let err = parse("bad.yaml", "a: [1, 2\nb: 3\n").unwrap_err();
         assert_eq!(&*err.span.file, "bad.yaml");
-        assert!(err.span.line >= 1 && err.message.contains("invalid YAML"), "{err}");
+        assert!(
+            err.span.line >= 1 && err.message.contains("invalid YAML"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -221,7 +234,9 @@ mod tests {
         assert_eq!(x.get("over").unwrap().value, NodeValue::Int(2));
         assert_eq!(&*x.get("over").unwrap().span.file, "b.yaml");
         assert_eq!(x.get("new").unwrap().value, NodeValue::Int(3));
-        let NodeValue::Seq(list) = &base.get("list").unwrap().value else { panic!() };
+        let NodeValue::Seq(list) = &base.get("list").unwrap().value else {
+            panic!()
+        };
         assert_eq!(list.len(), 1);
     }
 }

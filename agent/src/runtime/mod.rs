@@ -44,7 +44,11 @@ pub async fn run(
     let admin_address = config.service.telemetry.metrics.address.to_string();
     let listener = admin::bind(&admin_address).await.map_err(RunError::Admin)?;
     let admin_shutdown = CancellationToken::new();
-    let admin_task = tokio::spawn(admin::serve(listener, state.clone(), admin_shutdown.clone()));
+    let admin_task = tokio::spawn(admin::serve(
+        listener,
+        state.clone(),
+        admin_shutdown.clone(),
+    ));
     tracing::info!(address = %admin_address, "Admin endpoints listening (/metrics, /healthz, /readyz).");
 
     let topology = match Topology::start(&config, &registry, metrics).await {

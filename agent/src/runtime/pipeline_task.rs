@@ -1,9 +1,7 @@
 //! One pipeline's task: take messages from its input channel, run them through its
 //! processors in order, and hand the results to its exporters and connectors.
 
-use sentinel_pipeline::{
-    ComponentMetrics, Consumer, Fanout, Message, Processor, Refusal,
-};
+use sentinel_pipeline::{ComponentMetrics, Consumer, Fanout, Message, Processor, Refusal};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
@@ -110,7 +108,11 @@ impl PipelineTask {
     fn fire_deadlines(&mut self) {
         let now = Instant::now();
         for index in 0..self.stages.len() {
-            if self.stages[index].processor.deadline().is_some_and(|d| d <= now) {
+            if self.stages[index]
+                .processor
+                .deadline()
+                .is_some_and(|d| d <= now)
+            {
                 let mut out = Vec::new();
                 self.stages[index].processor.on_deadline(now, &mut out);
                 self.forward_from(index, out);

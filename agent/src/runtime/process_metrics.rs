@@ -74,6 +74,9 @@ mod tests {
             .find(|l| l.starts_with("sentinel_process_resident_memory_bytes "))
             .expect("rss series exported");
         let rss: f64 = rss_line.rsplit(' ').next().unwrap().parse().unwrap();
-        assert!(rss > 1_000_000.0, "a test process uses more than 1 MB: {rss}");
+        assert!(
+            rss > 1_000_000.0,
+            "a test process uses more than 1 MB: {rss}"
+        );
     }
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use sentinel_exporters::sending::{start_queue, QueueContext, QueueHandle};
 use sentinel_pipeline::admission::MemoryBudget;
 use sentinel_pipeline::{
-    BuildContext, BuildError, Connector, Consumer, Fanout, Kind, Message, Output, Outputs,
-    Refusal, Running, SelfMetrics, Signal,
+    BuildContext, BuildError, Connector, Consumer, Fanout, Kind, Message, Output, Outputs, Refusal,
+    Running, SelfMetrics, Signal,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -17,9 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::components::Registry;
 use crate::config::{AgentConfig, ComponentId, PipelineId};
-use crate::runtime::pipeline_task::{
-    PipelineInput, PipelineTask, Stage, PIPELINE_INPUT_CAPACITY,
-};
+use crate::runtime::pipeline_task::{PipelineInput, PipelineTask, Stage, PIPELINE_INPUT_CAPACITY};
 
 /// Everything that runs, in the order shutdown needs it.
 pub struct Topology {
@@ -48,6 +46,9 @@ impl Consumer for ConnectorConsumer {
         self.connector.consume(msg, &self.outputs)
     }
 }
+
+/// The pipeline inputs and memory budgets a source feeds, for one signal.
+type SignalInputs = (Vec<Arc<dyn Consumer>>, Vec<Arc<MemoryBudget>>);
 
 struct PendingPipeline {
     id: PipelineId,
@@ -103,8 +104,7 @@ impl Topology {
 
         // What feeds each pipeline: receivers and connectors listed under `receivers`.
         let outputs_for = |source: &ComponentId| -> Outputs {
-            let mut by_signal: BTreeMap<Signal, (Vec<Arc<dyn Consumer>>, Vec<Arc<MemoryBudget>>)> =
-                BTreeMap::new();
+            let mut by_signal: BTreeMap<Signal, SignalInputs> = BTreeMap::new();
             for p in &pending {
                 let listed = config.service.pipelines[&p.id]
                     .receivers
@@ -235,9 +235,7 @@ fn signals_using(config: &AgentConfig, id: &ComponentId) -> Vec<Signal> {
         .service
         .pipelines
         .iter()
-        .filter(|(_, p)| {
-            p.receivers.iter().chain(&p.exporters).any(|r| &r.id == id)
-        })
+        .filter(|(_, p)| p.receivers.iter().chain(&p.exporters).any(|r| &r.id == id))
         .map(|(pid, _)| pid.signal)
         .collect();
     signals.sort();

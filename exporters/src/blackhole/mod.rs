@@ -41,7 +41,8 @@ impl Factory for BlackholeFactory {
 
 impl ExporterFactory for BlackholeFactory {
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<BuiltExporter, BuildError> {
-        let config: BlackholeConfig = decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
+        let config: BlackholeConfig =
+            decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
         Ok(BuiltExporter {
             exporter: Arc::new(Blackhole),
             queue: config.sending_queue,

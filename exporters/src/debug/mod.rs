@@ -102,7 +102,13 @@ pub fn item_lines(payload: &Payload) -> Vec<String> {
             .iter()
             .flat_map(|r| &r.scope_logs)
             .flat_map(|s| &s.log_records)
-            .map(|l| format!("log severity={} body={:?}", l.severity_text, l.body.as_ref().and_then(|b| b.value.as_ref())))
+            .map(|l| {
+                format!(
+                    "log severity={} body={:?}",
+                    l.severity_text,
+                    l.body.as_ref().and_then(|b| b.value.as_ref())
+                )
+            })
             .collect(),
     }
 }
@@ -145,8 +151,15 @@ mod tests {
             resource_spans: vec![ResourceSpans {
                 scope_spans: vec![ScopeSpans {
                     spans: vec![
-                        Span { name: "a".into(), span_id: vec![1, 2], ..Default::default() },
-                        Span { name: "b".into(), ..Default::default() },
+                        Span {
+                            name: "a".into(),
+                            span_id: vec![1, 2],
+                            ..Default::default()
+                        },
+                        Span {
+                            name: "b".into(),
+                            ..Default::default()
+                        },
                     ],
                     ..Default::default()
                 }],
@@ -155,9 +168,16 @@ mod tests {
         });
         let lines = item_lines(&payload);
         assert_eq!(lines.len(), 2);
-        assert!(lines[0].starts_with("span a ") && lines[0].contains("span_id=0102"), "{}", lines[0]);
+        assert!(
+            lines[0].starts_with("span a ") && lines[0].contains("span_id=0102"),
+            "{}",
+            lines[0]
+        );
         for verbosity in [Verbosity::Basic, Verbosity::Normal, Verbosity::Detailed] {
-            let exporter = DebugExporter { id: "debug".into(), verbosity };
+            let exporter = DebugExporter {
+                id: "debug".into(),
+                verbosity,
+            };
             exporter.export(payload.clone()).await.unwrap();
         }
     }

@@ -89,10 +89,13 @@ pub fn json_line(payload: &Payload) -> Result<Vec<u8>, serde_json::Error> {
 #[async_trait]
 impl Exporter for FileExporter {
     async fn export(&self, payload: Payload) -> Result<(), ExportError> {
-        let line = json_line(&payload).map_err(|e| ExportError::permanent(format!("cannot encode as JSON: {e}")))?;
+        let line = json_line(&payload)
+            .map_err(|e| ExportError::permanent(format!("cannot encode as JSON: {e}")))?;
         let state = self.state.clone();
         tokio::task::spawn_blocking(move || {
-            let mut state = state.lock().map_err(|_| ExportError::retryable("file writer poisoned"))?;
+            let mut state = state
+                .lock()
+                .map_err(|_| ExportError::retryable("file writer poisoned"))?;
             state.write_line(&line)
         })
         .await

@@ -68,14 +68,22 @@ impl OtlpConfig {
         } else if let Some(rest) = endpoint.strip_prefix("http://") {
             (format!("http://{rest}"), false)
         } else if endpoint.contains("://") {
-            return Err(format!("endpoint {endpoint:?}: only http:// and https:// are supported"));
+            return Err(format!(
+                "endpoint {endpoint:?}: only http:// and https:// are supported"
+            ));
         } else {
             let tls = !self.tls.insecure;
-            (format!("{}://{endpoint}", if tls { "https" } else { "http" }), tls)
+            (
+                format!("{}://{endpoint}", if tls { "https" } else { "http" }),
+                tls,
+            )
         };
         let authority = uri.split_once("://").map(|(_, a)| a).unwrap_or_default();
         let authority = authority.trim_end_matches('/');
-        if !authority.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) {
+        if !authority
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+        {
             return Err(format!("endpoint {endpoint:?}: expected host:port"));
         }
         Ok((uri, tls))
@@ -92,7 +100,9 @@ impl ComponentConfig for OtlpConfig {
             return Err("timeout must be greater than 0".into());
         }
         for key in self.headers.keys() {
-            if tonic::metadata::MetadataKey::<tonic::metadata::Ascii>::from_bytes(key.as_bytes()).is_err() {
+            if tonic::metadata::MetadataKey::<tonic::metadata::Ascii>::from_bytes(key.as_bytes())
+                .is_err()
+            {
                 return Err(format!("header {key:?} is not a valid gRPC metadata key"));
             }
         }

@@ -82,8 +82,10 @@ impl OtlpExporter {
         let channel = endpoint.connect_lazy();
         let mut headers = MetadataMap::new();
         for (key, value) in &config.headers {
-            let key = MetadataKey::from_bytes(key.as_bytes()).map_err(|e| format!("header {key:?}: {e}"))?;
-            let value = MetadataValue::try_from(value.expose()).map_err(|e| format!("header {key}: {e}"))?;
+            let key = MetadataKey::from_bytes(key.as_bytes())
+                .map_err(|e| format!("header {key:?}: {e}"))?;
+            let value = MetadataValue::try_from(value.expose())
+                .map_err(|e| format!("header {key}: {e}"))?;
             headers.insert(key, value);
         }
         let encoding = match config.compression {
@@ -91,12 +93,16 @@ impl OtlpExporter {
             Compression::Zstd => Some(CompressionEncoding::Zstd),
             Compression::None => None,
         };
-        let mut traces = TraceServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20);
-        let mut metrics = MetricsServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20);
+        let mut traces =
+            TraceServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20);
+        let mut metrics =
+            MetricsServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20);
         let mut logs = LogsServiceClient::new(channel).max_decoding_message_size(64 << 20);
         if let Some(encoding) = encoding {
             traces = traces.send_compressed(encoding).accept_compressed(encoding);
-            metrics = metrics.send_compressed(encoding).accept_compressed(encoding);
+            metrics = metrics
+                .send_compressed(encoding)
+                .accept_compressed(encoding);
             logs = logs.send_compressed(encoding).accept_compressed(encoding);
         }
         Ok(OtlpExporter {
@@ -120,7 +126,11 @@ impl OtlpExporter {
         if rejected <= 0 && message.is_empty() {
             return;
         }
-        let first = self.logged_rejections.lock().map(|mut s| s.insert(message.clone())).unwrap_or(false);
+        let first = self
+            .logged_rejections
+            .lock()
+            .map(|mut s| s.insert(message.clone()))
+            .unwrap_or(false);
         if first {
             tracing::warn!(rejected, %message, "The sink accepted the request but rejected some items (partial success); logged once per message.");
         }
@@ -151,16 +161,40 @@ impl Exporter for OtlpExporter {
         let classify = |status: tonic::Status| status::classify(&status);
         let (rejected, message) = match payload {
             Payload::Traces(req) => {
-                let response = self.traces.clone().export(self.request(req)).await.map_err(classify)?;
-                response.into_inner().partial_success.map(|p| (p.rejected_spans, p.error_message))
+                let response = self
+                    .traces
+                    .clone()
+                    .export(self.request(req))
+                    .await
+                    .map_err(classify)?;
+                response
+                    .into_inner()
+                    .partial_success
+                    .map(|p| (p.rejected_spans, p.error_message))
             }
             Payload::Metrics(req) => {
-                let response = self.metrics.clone().export(self.request(req)).await.map_err(classify)?;
-                response.into_inner().partial_success.map(|p| (p.rejected_data_points, p.error_message))
+                let response = self
+                    .metrics
+                    .clone()
+                    .export(self.request(req))
+                    .await
+                    .map_err(classify)?;
+                response
+                    .into_inner()
+                    .partial_success
+                    .map(|p| (p.rejected_data_points, p.error_message))
             }
             Payload::Logs(req) => {
-                let response = self.logs.clone().export(self.request(req)).await.map_err(classify)?;
-                response.into_inner().partial_success.map(|p| (p.rejected_log_records, p.error_message))
+                let response = self
+                    .logs
+                    .clone()
+                    .export(self.request(req))
+                    .await
+                    .map_err(classify)?;
+                response
+                    .into_inner()
+                    .partial_success
+                    .map(|p| (p.rejected_log_records, p.error_message))
             }
         }
         .unwrap_or_default();

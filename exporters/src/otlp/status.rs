@@ -47,7 +47,10 @@ pub fn retry_delay(status: &Status) -> Option<Duration> {
         .iter()
         .find(|any| any.type_url.ends_with("google.rpc.RetryInfo"))?;
     let delay = RetryInfo::decode(info.value.as_slice()).ok()?.retry_delay?;
-    Some(Duration::new(delay.seconds.max(0) as u64, delay.nanos.max(0) as u32))
+    Some(Duration::new(
+        delay.seconds.max(0) as u64,
+        delay.nanos.max(0) as u32,
+    ))
 }
 
 pub fn classify(status: &Status) -> ExportError {
@@ -76,7 +79,10 @@ mod tests {
     #[test]
     fn retry_info_is_read_from_details() {
         let info = RetryInfo {
-            retry_delay: Some(ProtoDuration { seconds: 3, nanos: 0 }),
+            retry_delay: Some(ProtoDuration {
+                seconds: 3,
+                nanos: 0,
+            }),
         };
         let rpc = RpcStatus {
             code: Code::ResourceExhausted as i32,
@@ -86,12 +92,27 @@ mod tests {
                 value: info.encode_to_vec(),
             }],
         };
-        let status = Status::with_details(Code::ResourceExhausted, "slow down", rpc.encode_to_vec().into());
+        let status = Status::with_details(
+            Code::ResourceExhausted,
+            "slow down",
+            rpc.encode_to_vec().into(),
+        );
         match classify(&status) {
-            ExportError::Retryable { retry_after, .. } => assert_eq!(retry_after, Some(Duration::from_secs(3))),
+            ExportError::Retryable { retry_after, .. } => {
+                assert_eq!(retry_after, Some(Duration::from_secs(3)))
+            }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(classify(&Status::invalid_argument("bad")), ExportError::Permanent { .. }));
-        assert!(matches!(classify(&Status::unavailable("down")), ExportError::Retryable { retry_after: None, .. }));
+        assert!(matches!(
+            classify(&Status::invalid_argument("bad")),
+            ExportError::Permanent { .. }
+        ));
+        assert!(matches!(
+            classify(&Status::unavailable("down")),
+            ExportError::Retryable {
+                retry_after: None,
+                ..
+            }
+        ));
     }
 }

@@ -2,8 +2,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use sentinel_pipeline::config::Secret;
-use sentinel_pipeline::otlp::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use sentinel_pipeline::otlp::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use sentinel_pipeline::otlp::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use sentinel_pipeline::otlp::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use sentinel_pipeline::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
@@ -11,9 +15,12 @@ use tonic::{Request, Response, Status};
 use super::*;
 
 /// A real gRPC trace server that records what it gets, or answers with `fail_with`.
+/// A request with its `grpc-encoding` and `x-api-key` metadata.
+type Received = (ExportTraceServiceRequest, Option<String>, Option<String>);
+
 #[derive(Clone, Default)]
 struct Sink {
-    seen: Arc<Mutex<Vec<(ExportTraceServiceRequest, Option<String>, Option<String>)>>>,
+    seen: Arc<Mutex<Vec<Received>>>,
     fail_with: Option<tonic::Code>,
 }
 
@@ -26,15 +33,26 @@ impl TraceService for Sink {
         if let Some(code) = self.fail_with {
             return Err(Status::new(code, "told to fail"));
         }
-        let meta = |k: &str| request.metadata().get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let meta = |k: &str| {
+            request
+                .metadata()
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         let (encoding, key) = (meta("grpc-encoding"), meta("x-api-key"));
-        self.seen.lock().unwrap().push((request.into_inner(), encoding, key));
+        self.seen
+            .lock()
+            .unwrap()
+            .push((request.into_inner(), encoding, key));
         Ok(Response::new(ExportTraceServiceResponse::default()))
     }
 }
 
 /// Accepted connections as a stream for tonic's `serve_with_incoming`.
-fn incoming(listener: TcpListener) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+fn incoming(
+    listener: TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
     futures::stream::unfold(listener, |listener| async move {
         let accepted = listener.accept().await.map(|(stream, _)| stream);
         Some((accepted, listener))
@@ -105,7 +123,10 @@ async fn status_codes_map_to_retryable_or_permanent() {
     })
     .await;
     let exporter = OtlpExporter::new(&config(addr)).unwrap();
-    assert!(matches!(exporter.export(Payload::Traces(one_span())).await, Err(ExportError::Retryable { .. })));
+    assert!(matches!(
+        exporter.export(Payload::Traces(one_span())).await,
+        Err(ExportError::Retryable { .. })
+    ));
 
     let addr = start(Sink {
         fail_with: Some(tonic::Code::InvalidArgument),
@@ -113,23 +134,39 @@ async fn status_codes_map_to_retryable_or_permanent() {
     })
     .await;
     let exporter = OtlpExporter::new(&config(addr)).unwrap();
-    assert!(matches!(exporter.export(Payload::Traces(one_span())).await, Err(ExportError::Permanent { .. })));
+    assert!(matches!(
+        exporter.export(Payload::Traces(one_span())).await,
+        Err(ExportError::Permanent { .. })
+    ));
 }
 
 #[tokio::test]
 async fn a_dead_sink_is_retryable_and_not_fatal_at_build() {
-    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let exporter = OtlpExporter::new(&config(port)).unwrap();
-    assert!(matches!(exporter.export(Payload::Traces(one_span())).await, Err(ExportError::Retryable { .. })));
+    assert!(matches!(
+        exporter.export(Payload::Traces(one_span())).await,
+        Err(ExportError::Retryable { .. })
+    ));
 }
 
 #[test]
 fn endpoints_and_tls_defaults() {
     let mut c = config("127.0.0.1:4317".parse().unwrap());
     c.tls.insecure = false;
-    assert_eq!(c.target().unwrap(), ("https://127.0.0.1:4317".to_string(), true));
+    assert_eq!(
+        c.target().unwrap(),
+        ("https://127.0.0.1:4317".to_string(), true)
+    );
     c.endpoint = "http://collector:4317".into();
-    assert_eq!(c.target().unwrap(), ("http://collector:4317".to_string(), false));
+    assert_eq!(
+        c.target().unwrap(),
+        ("http://collector:4317".to_string(), false)
+    );
     c.endpoint = "collector".into();
     assert!(c.target().is_err());
 }

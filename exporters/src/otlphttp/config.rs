@@ -75,7 +75,9 @@ impl OtlpHttpConfig {
             (None, Some(base)) => format!("{}/v1/{}", base.trim_end_matches('/'), signal.as_str()),
             (None, None) => return Err(format!("set `endpoint` or `{signal}_endpoint`")),
         };
-        let uri: hyper::Uri = text.parse().map_err(|e| format!("invalid URL {text:?}: {e}"))?;
+        let uri: hyper::Uri = text
+            .parse()
+            .map_err(|e| format!("invalid URL {text:?}: {e}"))?;
         match uri.scheme_str() {
             Some("http") if uri.host().is_some() => Ok(uri),
             Some("https") => Err(format!("{text}: https is not supported by otlphttp yet; use the otlp (gRPC) exporter for TLS")),

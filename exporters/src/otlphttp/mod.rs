@@ -13,7 +13,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{
+    HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER,
+};
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -43,7 +45,8 @@ impl Factory for OtlpHttpFactory {
 
 impl ExporterFactory for OtlpHttpFactory {
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<BuiltExporter, BuildError> {
-        let config: OtlpHttpConfig = decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
+        let config: OtlpHttpConfig =
+            decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
         let exporter = OtlpHttpExporter::new(&config).map_err(|message| BuildError::Other {
             component: ctx.id.clone(),
             message,
@@ -69,8 +72,10 @@ impl OtlpHttpExporter {
     pub fn new(config: &OtlpHttpConfig) -> Result<Self, String> {
         let mut headers = HeaderMap::new();
         for (key, value) in &config.headers {
-            let name = HeaderName::from_bytes(key.as_bytes()).map_err(|e| format!("header {key:?}: {e}"))?;
-            let value = HeaderValue::from_str(value.expose()).map_err(|e| format!("header {key}: {e}"))?;
+            let name = HeaderName::from_bytes(key.as_bytes())
+                .map_err(|e| format!("header {key:?}: {e}"))?;
+            let value =
+                HeaderValue::from_str(value.expose()).map_err(|e| format!("header {key}: {e}"))?;
             headers.insert(name, value);
         }
         let mut connector = HttpConnector::new();
@@ -103,7 +108,10 @@ impl OtlpHttpExporter {
         match self.compression {
             Compression::None => Ok(raw),
             Compression::Gzip => {
-                let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(raw.len() / 4), flate2::Compression::fast());
+                let mut encoder = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(raw.len() / 4),
+                    flate2::Compression::fast(),
+                );
                 encoder
                     .write_all(&raw)
                     .and_then(|_| encoder.finish())
@@ -118,7 +126,10 @@ fn classify(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> E
     let detail = String::from_utf8_lossy(&body[..body.len().min(512)]).to_string();
     let message = format!("HTTP {status}: {detail}");
     match status.as_u16() {
-        429 | 502 | 503 | 504 => ExportError::Retryable { message, retry_after },
+        429 | 502 | 503 | 504 => ExportError::Retryable {
+            message,
+            retry_after,
+        },
         _ => ExportError::Permanent { message },
     }
 }
@@ -162,7 +173,9 @@ impl Exporter for OtlpHttpExporter {
                 .into_body()
                 .collect()
                 .await
-                .map_err(|e| ExportError::retryable(format!("reading the response from {url} failed: {e}")))?
+                .map_err(|e| {
+                    ExportError::retryable(format!("reading the response from {url} failed: {e}"))
+                })?
                 .to_bytes();
             if status.is_success() {
                 Ok(())
@@ -172,6 +185,8 @@ impl Exporter for OtlpHttpExporter {
         };
         tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|_| ExportError::retryable(format!("POST {url} timed out after {:?}", self.timeout)))?
+            .map_err(|_| {
+                ExportError::retryable(format!("POST {url} timed out after {:?}", self.timeout))
+            })?
     }
 }

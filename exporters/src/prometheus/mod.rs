@@ -44,10 +44,18 @@ impl Factory for PrometheusFactory {
 
 impl ExporterFactory for PrometheusFactory {
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<BuiltExporter, BuildError> {
-        let config: PrometheusConfig = decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
+        let config: PrometheusConfig =
+            decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
         let listener = bind(&config, &ctx.id)?;
-        let exporter = Arc::new(PrometheusExporter::new(&config, ctx.component_metrics(Kind::Exporter, Signal::Metrics)));
-        tokio::spawn(serve(listener, exporter.store.clone(), ctx.shutdown.clone()));
+        let exporter = Arc::new(PrometheusExporter::new(
+            &config,
+            ctx.component_metrics(Kind::Exporter, Signal::Metrics),
+        ));
+        tokio::spawn(serve(
+            listener,
+            exporter.store.clone(),
+            ctx.shutdown.clone(),
+        ));
         tracing::info!(exporter = %ctx.id, address = %config.endpoint, "Prometheus scrape endpoint listening (/metrics).");
         Ok(BuiltExporter {
             exporter,
@@ -108,12 +116,17 @@ fn render(store: &Mutex<Store>) -> String {
 impl Exporter for PrometheusExporter {
     async fn export(&self, payload: Payload) -> Result<(), ExportError> {
         let Payload::Metrics(request) = payload else {
-            return Err(ExportError::permanent("the prometheus exporter only takes metrics"));
+            return Err(ExportError::permanent(
+                "the prometheus exporter only takes metrics",
+            ));
         };
         let now = Instant::now();
         let (mut over_limit, mut unsupported) = (0, 0);
         {
-            let mut store = self.store.lock().map_err(|_| ExportError::retryable("prometheus store poisoned"))?;
+            let mut store = self
+                .store
+                .lock()
+                .map_err(|_| ExportError::retryable("prometheus store poisoned"))?;
             for rm in &request.resource_metrics {
                 for metric in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
                     let result = store.ingest(rm.resource.as_ref(), metric, now);
@@ -123,16 +136,24 @@ impl Exporter for PrometheusExporter {
             }
         }
         if over_limit > 0 {
-            self.metrics.dropped(over_limit, "prometheus max_series reached");
+            self.metrics
+                .dropped(over_limit, "prometheus max_series reached");
         }
         if unsupported > 0 {
-            self.metrics.dropped(unsupported, "exponential histograms have no Prometheus text form");
+            self.metrics.dropped(
+                unsupported,
+                "exponential histograms have no Prometheus text form",
+            );
         }
         Ok(())
     }
 }
 
-async fn serve(listener: tokio::net::TcpListener, store: Arc<Mutex<Store>>, shutdown: CancellationToken) {
+async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Arc<Mutex<Store>>,
+    shutdown: CancellationToken,
+) {
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -146,26 +167,33 @@ async fn serve(listener: tokio::net::TcpListener, store: Arc<Mutex<Store>>, shut
         };
         let store = store.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let store = store.clone();
-                async move {
-                    let response = if req.uri().path() == "/metrics" {
-                        let mut r = Response::new(Full::new(Bytes::from(render(&store))));
-                        r.headers_mut().insert(
-                            hyper::header::CONTENT_TYPE,
-                            hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-                        );
-                        r
-                    } else {
-                        let mut r = Response::new(Full::new(Bytes::from_static(b"not found: try /metrics\n")));
-                        *r.status_mut() = StatusCode::NOT_FOUND;
-                        r
-                    };
-                    Ok::<_, Infallible>(response)
-                }
-            });
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let store = store.clone();
+                    async move {
+                        let response = if req.uri().path() == "/metrics" {
+                            let mut r = Response::new(Full::new(Bytes::from(render(&store))));
+                            r.headers_mut().insert(
+                                hyper::header::CONTENT_TYPE,
+                                hyper::header::HeaderValue::from_static(
+                                    "text/plain; version=0.0.4; charset=utf-8",
+                                ),
+                            );
+                            r
+                        } else {
+                            let mut r = Response::new(Full::new(Bytes::from_static(
+                                b"not found: try /metrics\n",
+                            )));
+                            *r.status_mut() = StatusCode::NOT_FOUND;
+                            r
+                        };
+                        Ok::<_, Infallible>(response)
+                    }
+                });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }

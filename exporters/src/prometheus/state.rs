@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use sentinel_pipeline::otlp::common::v1::{any_value, KeyValue};
 use sentinel_pipeline::otlp::metrics::v1::metric::Data;
-use sentinel_pipeline::otlp::metrics::v1::{number_data_point, AggregationTemporality, Metric, NumberDataPoint};
+use sentinel_pipeline::otlp::metrics::v1::{
+    number_data_point, AggregationTemporality, Metric, NumberDataPoint,
+};
 use sentinel_pipeline::otlp::resource::v1::Resource;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,8 +34,17 @@ impl FamilyType {
 #[derive(Debug, Clone)]
 enum Value {
     Number(f64),
-    Histogram { bounds: Vec<f64>, counts: Vec<u64>, sum: f64, count: u64 },
-    Summary { quantiles: Vec<(f64, f64)>, sum: f64, count: u64 },
+    Histogram {
+        bounds: Vec<f64>,
+        counts: Vec<u64>,
+        sum: f64,
+        count: u64,
+    },
+    Summary {
+        quantiles: Vec<(f64, f64)>,
+        sum: f64,
+        count: u64,
+    },
 }
 
 struct Series {
@@ -78,7 +89,10 @@ impl Store {
     ) -> Self {
         Store {
             namespace,
-            const_labels: const_labels.iter().map(|(k, v)| (sanitize_label(k), v.clone())).collect(),
+            const_labels: const_labels
+                .iter()
+                .map(|(k, v)| (sanitize_label(k), v.clone()))
+                .collect(),
             resource_labels,
             expiration,
             max_series,
@@ -88,15 +102,30 @@ impl Store {
     }
 
     /// Folds one metric of one resource into the store.
-    pub fn ingest(&mut self, resource: Option<&Resource>, metric: &Metric, now: Instant) -> Ingested {
+    pub fn ingest(
+        &mut self,
+        resource: Option<&Resource>,
+        metric: &Metric,
+        now: Instant,
+    ) -> Ingested {
         let mut result = Ingested::default();
         let base = self.base_labels(resource);
         let name = self.metric_name(&metric.name);
-        let Some(data) = &metric.data else { return result };
+        let Some(data) = &metric.data else {
+            return result;
+        };
         match data {
             Data::Gauge(g) => {
                 for p in &g.data_points {
-                    self.put(&name, FamilyType::Gauge, metric, labels(&base, &p.attributes), now, &mut result, |_| Value::Number(number(p)));
+                    self.put(
+                        &name,
+                        FamilyType::Gauge,
+                        metric,
+                        labels(&base, &p.attributes),
+                        now,
+                        &mut result,
+                        |_| Value::Number(number(p)),
+                    );
                 }
             }
             Data::Sum(s) => {
@@ -107,12 +136,20 @@ impl Store {
                     (name.clone(), FamilyType::Gauge)
                 };
                 for p in &s.data_points {
-                    self.put(&family, kind, metric, labels(&base, &p.attributes), now, &mut result, |old| {
-                        match (delta, old) {
-                            (true, Some(Value::Number(previous))) => Value::Number(previous + number(p)),
+                    self.put(
+                        &family,
+                        kind,
+                        metric,
+                        labels(&base, &p.attributes),
+                        now,
+                        &mut result,
+                        |old| match (delta, old) {
+                            (true, Some(Value::Number(previous))) => {
+                                Value::Number(previous + number(p))
+                            }
                             _ => Value::Number(number(p)),
-                        }
-                    });
+                        },
+                    );
                 }
             }
             Data::Histogram(h) => {
@@ -124,31 +161,61 @@ impl Store {
                         sum: p.sum.unwrap_or(0.0),
                         count: p.count,
                     };
-                    self.put(&name, FamilyType::Histogram, metric, labels(&base, &p.attributes), now, &mut result, |old| {
-                        match (delta, old) {
-                            (true, Some(Value::Histogram { bounds, counts, sum, count }))
-                                if *bounds == p.explicit_bounds && counts.len() == p.bucket_counts.len() =>
+                    self.put(
+                        &name,
+                        FamilyType::Histogram,
+                        metric,
+                        labels(&base, &p.attributes),
+                        now,
+                        &mut result,
+                        |old| match (delta, old) {
+                            (
+                                true,
+                                Some(Value::Histogram {
+                                    bounds,
+                                    counts,
+                                    sum,
+                                    count,
+                                }),
+                            ) if *bounds == p.explicit_bounds
+                                && counts.len() == p.bucket_counts.len() =>
                             {
                                 Value::Histogram {
                                     bounds: bounds.clone(),
-                                    counts: counts.iter().zip(&p.bucket_counts).map(|(a, b)| a + b).collect(),
+                                    counts: counts
+                                        .iter()
+                                        .zip(&p.bucket_counts)
+                                        .map(|(a, b)| a + b)
+                                        .collect(),
                                     sum: sum + p.sum.unwrap_or(0.0),
                                     count: count + p.count,
                                 }
                             }
                             _ => fresh.clone(),
-                        }
-                    });
+                        },
+                    );
                 }
             }
             Data::Summary(s) => {
                 for p in &s.data_points {
                     let value = Value::Summary {
-                        quantiles: p.quantile_values.iter().map(|q| (q.quantile, q.value)).collect(),
+                        quantiles: p
+                            .quantile_values
+                            .iter()
+                            .map(|q| (q.quantile, q.value))
+                            .collect(),
                         sum: p.sum,
                         count: p.count,
                     };
-                    self.put(&name, FamilyType::Summary, metric, labels(&base, &p.attributes), now, &mut result, |_| value.clone());
+                    self.put(
+                        &name,
+                        FamilyType::Summary,
+                        metric,
+                        labels(&base, &p.attributes),
+                        now,
+                        &mut result,
+                        |_| value.clone(),
+                    );
                 }
             }
             Data::ExponentialHistogram(h) => result.unsupported += h.data_points.len(),
@@ -168,11 +235,14 @@ impl Store {
         next: impl FnOnce(Option<&Value>) -> Value,
     ) {
         let at_limit = self.series_count >= self.max_series;
-        let family = self.families.entry(family_name.to_string()).or_insert_with(|| Family {
-            kind,
-            help: metric.description.clone(),
-            series: HashMap::new(),
-        });
+        let family = self
+            .families
+            .entry(family_name.to_string())
+            .or_insert_with(|| Family {
+                kind,
+                help: metric.description.clone(),
+                series: HashMap::new(),
+            });
         if family.kind != kind {
             // The same name with another type: the newest definition wins.
             self.series_count -= family.series.len();
@@ -186,7 +256,13 @@ impl Store {
             }
             None if at_limit => result.over_limit += 1,
             None => {
-                family.series.insert(labels, Series { value: next(None), updated: now });
+                family.series.insert(
+                    labels,
+                    Series {
+                        value: next(None),
+                        updated: now,
+                    },
+                );
                 self.series_count += 1;
             }
         }
@@ -198,7 +274,9 @@ impl Store {
         let mut removed = 0;
         for family in self.families.values_mut() {
             let before = family.series.len();
-            family.series.retain(|_, s| now.duration_since(s.updated) < expiration);
+            family
+                .series
+                .retain(|_, s| now.duration_since(s.updated) < expiration);
             removed += before - family.series.len();
         }
         self.families.retain(|_, f| !f.series.is_empty());
@@ -210,7 +288,11 @@ impl Store {
         let mut out = String::new();
         for (name, family) in &self.families {
             if !family.help.is_empty() {
-                let _ = writeln!(out, "# HELP {name} {}", family.help.replace('\\', "\\\\").replace('\n', "\\n"));
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {}",
+                    family.help.replace('\\', "\\\\").replace('\n', "\\n")
+                );
             }
             let _ = writeln!(out, "# TYPE {name} {}", family.kind.as_str());
             let mut series: Vec<_> = family.series.iter().collect();
@@ -218,25 +300,67 @@ impl Store {
             for (labels, s) in series {
                 match &s.value {
                     Value::Number(v) => line(&mut out, name, labels, None, *v),
-                    Value::Histogram { bounds, counts, sum, count } => {
+                    Value::Histogram {
+                        bounds,
+                        counts,
+                        sum,
+                        count,
+                    } => {
                         let mut cumulative = 0;
                         for (i, c) in counts.iter().enumerate() {
                             cumulative += c;
-                            let le = bounds.get(i).map(|b| format_float(*b)).unwrap_or_else(|| "+Inf".into());
-                            line(&mut out, &format!("{name}_bucket"), labels, Some(("le", &le)), cumulative as f64);
+                            let le = bounds
+                                .get(i)
+                                .map(|b| format_float(*b))
+                                .unwrap_or_else(|| "+Inf".into());
+                            line(
+                                &mut out,
+                                &format!("{name}_bucket"),
+                                labels,
+                                Some(("le", &le)),
+                                cumulative as f64,
+                            );
                         }
                         if counts.len() <= bounds.len() {
-                            line(&mut out, &format!("{name}_bucket"), labels, Some(("le", "+Inf")), *count as f64);
+                            line(
+                                &mut out,
+                                &format!("{name}_bucket"),
+                                labels,
+                                Some(("le", "+Inf")),
+                                *count as f64,
+                            );
                         }
                         line(&mut out, &format!("{name}_sum"), labels, None, *sum);
-                        line(&mut out, &format!("{name}_count"), labels, None, *count as f64);
+                        line(
+                            &mut out,
+                            &format!("{name}_count"),
+                            labels,
+                            None,
+                            *count as f64,
+                        );
                     }
-                    Value::Summary { quantiles, sum, count } => {
+                    Value::Summary {
+                        quantiles,
+                        sum,
+                        count,
+                    } => {
                         for (q, v) in quantiles {
-                            line(&mut out, name, labels, Some(("quantile", &format_float(*q))), *v);
+                            line(
+                                &mut out,
+                                name,
+                                labels,
+                                Some(("quantile", &format_float(*q))),
+                                *v,
+                            );
                         }
                         line(&mut out, &format!("{name}_sum"), labels, None, *sum);
-                        line(&mut out, &format!("{name}_count"), labels, None, *count as f64);
+                        line(
+                            &mut out,
+                            &format!("{name}_count"),
+                            labels,
+                            None,
+                            *count as f64,
+                        );
                     }
                 }
             }
@@ -256,7 +380,7 @@ impl Store {
     /// resource attributes when enabled, plus const labels.
     fn base_labels(&self, resource: Option<&Resource>) -> Labels {
         let attrs: &[KeyValue] = resource.map(|r| r.attributes.as_slice()).unwrap_or(&[]);
-        let get = |key: &str| attrs.iter().find(|kv| kv.key == key).map(|kv| text(kv));
+        let get = |key: &str| attrs.iter().find(|kv| kv.key == key).map(text);
         let mut out = self.const_labels.clone();
         if let Some(service) = get("service.name") {
             let job = match get("service.namespace") {
@@ -277,7 +401,11 @@ impl Store {
 
 fn labels(base: &Labels, attributes: &[KeyValue]) -> Labels {
     let mut out = base.clone();
-    out.extend(attributes.iter().map(|kv| (sanitize_label(&kv.key), text(kv))));
+    out.extend(
+        attributes
+            .iter()
+            .map(|kv| (sanitize_label(&kv.key), text(kv))),
+    );
     out.sort();
     out.dedup_by(|a, b| a.0 == b.0);
     out
@@ -305,7 +433,13 @@ fn text(kv: &KeyValue) -> String {
 fn sanitize_name(name: &str) -> String {
     let mut out: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == ':' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if out.starts_with(|c: char| c.is_ascii_digit()) || out.is_empty() {
         out.insert(0, '_');
@@ -319,7 +453,11 @@ fn sanitize_label(name: &str) -> String {
 
 fn format_float(v: f64) -> String {
     if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else if v.is_nan() {
         "NaN".into()
     } else {
@@ -332,12 +470,19 @@ fn line(out: &mut String, name: &str, labels: &Labels, extra: Option<(&str, &str
     if !labels.is_empty() || extra.is_some() {
         out.push('{');
         let mut first = true;
-        for (k, v) in labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(extra) {
+        for (k, v) in labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(extra)
+        {
             if !first {
                 out.push(',');
             }
             first = false;
-            let escaped = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+            let escaped = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
             let _ = write!(out, "{k}=\"{escaped}\"");
         }
         out.push('}');

@@ -41,7 +41,10 @@ impl de::Error for DeError {
 }
 
 /// The closest candidate to `unknown`, if it is close enough to be a likely typo.
-pub fn suggest<'a>(unknown: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn suggest<'a>(
+    unknown: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (c, strsim::jaro_winkler(unknown, c)))
@@ -117,7 +120,9 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
             NodeValue::Int(i) => visitor.visit_i64(*i),
             NodeValue::Float(f) => visitor.visit_f64(*f),
             NodeValue::String(s) => visitor.visit_str(s),
-            NodeValue::Seq(items) => visitor.visit_seq(SeqAccess { items: items.iter() }),
+            NodeValue::Seq(items) => visitor.visit_seq(SeqAccess {
+                items: items.iter(),
+            }),
             NodeValue::Map(entries) => visitor.visit_map(MapAccess::new(entries)),
         }
         .map_err(|e| e.at(&span))
@@ -221,7 +226,10 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
             span: Some(span.clone()),
             message: match suggest(name, variants.iter().copied()) {
                 Some(best) => format!("unknown value {name:?}; did you mean {best:?}?"),
-                None => format!("unknown value {name:?}; expected one of: {}", variants.join(", ")),
+                None => format!(
+                    "unknown value {name:?}; expected one of: {}",
+                    variants.join(", ")
+                ),
             },
         };
         match &self.node.value {
@@ -229,7 +237,9 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
                 if !variants.contains(&name.as_str()) {
                     return Err(unknown(name));
                 }
-                visitor.visit_enum(IntoDeserializer::<DeError>::into_deserializer(name.as_str()))
+                visitor.visit_enum(IntoDeserializer::<DeError>::into_deserializer(
+                    name.as_str(),
+                ))
             }
             NodeValue::Map(entries) if entries.len() == 1 => {
                 let (key, value) = &entries[0];
@@ -237,7 +247,10 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
                 if !variants.contains(&name) {
                     return Err(unknown(name).at(&key.span));
                 }
-                visitor.visit_enum(EnumAccess { variant: key, value })
+                visitor.visit_enum(EnumAccess {
+                    variant: key,
+                    value,
+                })
             }
             _ => Err(DeError {
                 span: Some(span.clone()),
@@ -297,7 +310,10 @@ impl<'a> MapAccess<'a> {
 impl<'de> de::MapAccess<'de> for MapAccess<'_> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         match self.entries.next() {
             Some((key, value)) => {
                 self.value = Some(value);
@@ -328,7 +344,10 @@ impl<'de, 'a> de::EnumAccess<'de> for EnumAccess<'a> {
     type Error = DeError;
     type Variant = VariantAccess<'a>;
 
-    fn variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<(S::Value, Self::Variant), DeError> {
+    fn variant_seed<S: DeserializeSeed<'de>>(
+        self,
+        seed: S,
+    ) -> Result<(S::Value, Self::Variant), DeError> {
         let variant = seed.deserialize(NodeDeserializer::new(self.variant))?;
         Ok((variant, VariantAccess { value: self.value }))
     }

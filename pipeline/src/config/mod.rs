@@ -10,8 +10,8 @@ mod node;
 mod tests;
 mod types;
 
-pub use node::{decode, Diagnostic, Node, NodeValue, Severity, Span};
 pub use de::{suggest, unknown_key_message};
+pub use node::{decode, Diagnostic, Node, NodeValue, Severity, Span};
 pub use types::{Endpoint, Secret};
 
 use serde::de::DeserializeOwned;
@@ -30,7 +30,8 @@ pub trait ComponentConfig: DeserializeOwned + Serialize {
 /// The body of almost every [`crate::component::Factory::check`].
 pub fn check<C: ComponentConfig>(node: &Node) -> Result<serde_json::Value, Vec<Diagnostic>> {
     let config: C = decode_valid(node)?;
-    serde_json::to_value(&config).map_err(|err| vec![Diagnostic::error(node.span.clone(), err.to_string())])
+    serde_json::to_value(&config)
+        .map_err(|err| vec![Diagnostic::error(node.span.clone(), err.to_string())])
 }
 
 /// Decodes and validates a component config.

@@ -147,7 +147,9 @@ impl Node {
 fn key_text(key: &Node) -> String {
     match &key.value {
         NodeValue::String(s) => s.clone(),
-        other => Node::new(other.clone(), key.span.clone()).to_json().to_string(),
+        other => Node::new(other.clone(), key.span.clone())
+            .to_json()
+            .to_string(),
     }
 }
 

@@ -49,14 +49,14 @@ fn decodes_a_struct_with_defaults() {
 
 #[test]
 fn unknown_key_is_reported_at_the_key_with_a_suggestion() {
-    let node = map(
-        vec![(s("endpont", 4, 9), s("127.0.0.1:4317", 4, 18))],
-        4,
-        9,
-    );
+    let node = map(vec![(s("endpont", 4, 9), s("127.0.0.1:4317", 4, 18))], 4, 9);
     let err = decode::<Server>(&node).unwrap_err();
     assert_eq!((err.span.line, err.span.col), (4, 9));
-    assert!(err.message.contains("did you mean \"endpoint\""), "{}", err.message);
+    assert!(
+        err.message.contains("did you mean \"endpoint\""),
+        "{}",
+        err.message
+    );
 }
 
 #[test]

@@ -51,8 +51,9 @@ impl Endpoint {
                 "invalid endpoint {text:?}: expected host:port without a scheme or path"
             ));
         }
-        port.parse::<u16>()
-            .map_err(|_| format!("invalid endpoint {text:?}: port {port:?} is not a number from 0 to 65535"))?;
+        port.parse::<u16>().map_err(|_| {
+            format!("invalid endpoint {text:?}: port {port:?} is not a number from 0 to 65535")
+        })?;
         Ok(Endpoint(text.to_string()))
     }
 
@@ -64,7 +65,10 @@ impl Endpoint {
     pub fn socket_addr(&self) -> std::io::Result<SocketAddr> {
         use std::net::ToSocketAddrs;
         self.0.to_socket_addrs()?.next().ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} does not resolve", self.0))
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{} does not resolve", self.0),
+            )
         })
     }
 }

@@ -48,10 +48,18 @@ impl Factory for AttributesFactory {
 }
 
 impl ProcessorFactory for AttributesFactory {
-    fn build(&self, node: &Node, _signal: Signal, ctx: BuildContext) -> Result<BuiltProcessor, BuildError> {
-        let config: AttributesConfig = decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
+    fn build(
+        &self,
+        node: &Node,
+        _signal: Signal,
+        ctx: BuildContext,
+    ) -> Result<BuiltProcessor, BuildError> {
+        let config: AttributesConfig =
+            decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
         Ok(BuiltProcessor {
-            stage: Box::new(AttributesProcessor { actions: config.actions }),
+            stage: Box::new(AttributesProcessor {
+                actions: config.actions,
+            }),
             admission_budget: None,
         })
     }
@@ -63,7 +71,9 @@ pub struct AttributesProcessor {
 
 impl Processor for AttributesProcessor {
     fn process(&mut self, mut msg: Message, out: &mut Vec<Message>) {
-        for_each_item_attributes(&mut msg.payload, |attrs| actions::apply(&self.actions, attrs));
+        for_each_item_attributes(&mut msg.payload, |attrs| {
+            actions::apply(&self.actions, attrs)
+        });
         out.push(msg);
     }
 }
@@ -93,7 +103,9 @@ fn for_each_item_attributes(payload: &mut Payload, mut f: impl FnMut(&mut Vec<Ke
                 Data::Gauge(g) => g.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
                 Data::Sum(s) => s.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
                 Data::Histogram(h) => h.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
-                Data::ExponentialHistogram(h) => h.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
+                Data::ExponentialHistogram(h) => {
+                    h.data_points.iter_mut().for_each(|p| f(&mut p.attributes))
+                }
                 Data::Summary(s) => s.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
             }),
     }

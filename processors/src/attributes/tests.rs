@@ -42,22 +42,41 @@ fn run(payload: Payload) -> Payload {
 
 #[test]
 fn applies_to_every_span_log_and_data_point() {
-    let expected = (vec!["env".to_string()], Some(any_value::Value::StringValue("prod".into())));
-    let Payload::Traces(t) = run(spans("s", 3)) else { panic!() };
+    let expected = (
+        vec!["env".to_string()],
+        Some(any_value::Value::StringValue("prod".into())),
+    );
+    let Payload::Traces(t) = run(spans("s", 3)) else {
+        panic!()
+    };
     for span in &t.resource_spans[0].scope_spans[0].spans {
         assert_eq!(keys_and_env(&span.attributes), expected);
     }
-    let Payload::Logs(l) = run(logs(2)) else { panic!() };
+    let Payload::Logs(l) = run(logs(2)) else {
+        panic!()
+    };
     for log in &l.resource_logs[0].scope_logs[0].log_records {
         assert_eq!(keys_and_env(&log.attributes), expected);
     }
-    let Payload::Metrics(m) = run(gauges(2, 2)) else { panic!() };
+    let Payload::Metrics(m) = run(gauges(2, 2)) else {
+        panic!()
+    };
     for metric in &m.resource_metrics[0].scope_metrics[0].metrics {
-        let Some(Data::Gauge(g)) = &metric.data else { panic!() };
+        let Some(Data::Gauge(g)) = &metric.data else {
+            panic!()
+        };
         for point in &g.data_points {
             assert_eq!(keys_and_env(&point.attributes), expected);
         }
     }
     // Resource attributes are the `resource` processor's business.
-    assert_eq!(t.resource_spans[0].resource.as_ref().unwrap().attributes.len(), 1);
+    assert_eq!(
+        t.resource_spans[0]
+            .resource
+            .as_ref()
+            .unwrap()
+            .attributes
+            .len(),
+        1
+    );
 }

@@ -33,7 +33,12 @@ impl Factory for BatchFactory {
 }
 
 impl ProcessorFactory for BatchFactory {
-    fn build(&self, node: &Node, _signal: Signal, ctx: BuildContext) -> Result<BuiltProcessor, BuildError> {
+    fn build(
+        &self,
+        node: &Node,
+        _signal: Signal,
+        ctx: BuildContext,
+    ) -> Result<BuiltProcessor, BuildError> {
         let config: BatchConfig = decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
         Ok(BuiltProcessor {
             stage: Box::new(Batcher::new(config)),
@@ -62,7 +67,9 @@ impl Batcher {
     fn emit(&mut self, out: &mut Vec<Message>) {
         self.first_arrival = None;
         let items = std::mem::take(&mut self.pending_items);
-        let Some(msg) = self.pending.take() else { return };
+        let Some(msg) = self.pending.take() else {
+            return;
+        };
         let max = self.config.send_batch_max_size;
         if max == 0 || items <= max {
             out.push(msg);

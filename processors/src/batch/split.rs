@@ -11,14 +11,26 @@ use sentinel_pipeline::Payload;
 /// `max` travels alone).
 pub fn split(payload: Payload, max: usize) -> Vec<Payload> {
     match payload {
-        Payload::Traces(req) => split_levels(req.resource_spans, max, |r| &mut r.scope_spans, |s| &mut s.spans, |_| 1)
-            .into_iter()
-            .map(|resource_spans| Payload::Traces(ExportTraceServiceRequest { resource_spans }))
-            .collect(),
-        Payload::Logs(req) => split_levels(req.resource_logs, max, |r| &mut r.scope_logs, |s| &mut s.log_records, |_| 1)
-            .into_iter()
-            .map(|resource_logs| Payload::Logs(ExportLogsServiceRequest { resource_logs }))
-            .collect(),
+        Payload::Traces(req) => split_levels(
+            req.resource_spans,
+            max,
+            |r| &mut r.scope_spans,
+            |s| &mut s.spans,
+            |_| 1,
+        )
+        .into_iter()
+        .map(|resource_spans| Payload::Traces(ExportTraceServiceRequest { resource_spans }))
+        .collect(),
+        Payload::Logs(req) => split_levels(
+            req.resource_logs,
+            max,
+            |r| &mut r.scope_logs,
+            |s| &mut s.log_records,
+            |_| 1,
+        )
+        .into_iter()
+        .map(|resource_logs| Payload::Logs(ExportLogsServiceRequest { resource_logs }))
+        .collect(),
         Payload::Metrics(req) => split_levels(
             req.resource_metrics,
             max,
@@ -76,7 +88,11 @@ fn split_levels<R: Clone, S: Clone, I>(
     pieces
 }
 
-fn close_scope<R, S>(resource: &mut Option<R>, scope: &mut Option<S>, scopes_of: fn(&mut R) -> &mut Vec<S>) {
+fn close_scope<R, S>(
+    resource: &mut Option<R>,
+    scope: &mut Option<S>,
+    scopes_of: fn(&mut R) -> &mut Vec<S>,
+) {
     if let (Some(r), Some(s)) = (resource.as_mut(), scope.take()) {
         scopes_of(r).push(s);
     }

@@ -25,7 +25,10 @@ fn merges_until_the_size_is_reached() {
     b.process(Message::unacked(spans("c", 4)), &mut out);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].payload.item_count(), 12);
-    assert_eq!(span_names(&out[0].payload)[..5], ["a0", "a1", "a2", "a3", "b0"]);
+    assert_eq!(
+        span_names(&out[0].payload)[..5],
+        ["a0", "a1", "a2", "a3", "b0"]
+    );
     assert!(b.deadline().is_none(), "nothing pending after sending");
 }
 
@@ -85,7 +88,11 @@ async fn clients_are_answered_only_when_their_batch_is_accepted() {
     }
     b.flush(&mut out);
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].acks.len(), 2, "the batch carries both requests' acks");
+    assert_eq!(
+        out[0].acks.len(),
+        2,
+        "the batch carries both requests' acks"
+    );
     drop(out);
     assert!(w1.await.is_ok());
     assert!(w2.wait().await.is_ok());

@@ -85,8 +85,16 @@ fn count(payload: &Payload) -> Counted {
                 (
                     r.resource.clone(),
                     vec![
-                        ("trace.span.count", "The number of spans observed.", span_count),
-                        ("trace.span.event.count", "The number of span events observed.", events),
+                        (
+                            "trace.span.count",
+                            "The number of spans observed.",
+                            span_count,
+                        ),
+                        (
+                            "trace.span.event.count",
+                            "The number of span events observed.",
+                            events,
+                        ),
                     ],
                 )
             })
@@ -95,10 +103,18 @@ fn count(payload: &Payload) -> Counted {
             .resource_logs
             .iter()
             .map(|r| {
-                let records = r.scope_logs.iter().map(|s| s.log_records.len() as i64).sum();
+                let records = r
+                    .scope_logs
+                    .iter()
+                    .map(|s| s.log_records.len() as i64)
+                    .sum();
                 (
                     r.resource.clone(),
-                    vec![("log.record.count", "The number of log records observed.", records)],
+                    vec![(
+                        "log.record.count",
+                        "The number of log records observed.",
+                        records,
+                    )],
                 )
             })
             .collect(),
@@ -108,12 +124,22 @@ fn count(payload: &Payload) -> Counted {
             .map(|r| {
                 let metrics = r.scope_metrics.iter().flat_map(|s| &s.metrics);
                 let metric_count = metrics.clone().count() as i64;
-                let points = metrics.map(|m| data_point_count(m.data.as_ref()) as i64).sum();
+                let points = metrics
+                    .map(|m| data_point_count(m.data.as_ref()) as i64)
+                    .sum();
                 (
                     r.resource.clone(),
                     vec![
-                        ("metric.count", "The number of metrics observed.", metric_count),
-                        ("metric.data_point.count", "The number of data points observed.", points),
+                        (
+                            "metric.count",
+                            "The number of metrics observed.",
+                            metric_count,
+                        ),
+                        (
+                            "metric.data_point.count",
+                            "The number of data points observed.",
+                            points,
+                        ),
                     ],
                 )
             })

@@ -80,6 +80,6 @@ impl Connector for Forward {
 }
 
 #[cfg(test)]
-pub(crate) mod tests_support;
-#[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod tests_support;

@@ -23,7 +23,10 @@ fn forwards_unchanged_and_reports_metrics() {
     let forward = ForwardFactory.build(&node, ctx(&metrics)).unwrap();
     let recorder = Arc::new(Recorder::default());
     forward
-        .consume(Message::unacked(spans("s", 3)), &outputs(Signal::Traces, recorder.clone()))
+        .consume(
+            Message::unacked(spans("s", 3)),
+            &outputs(Signal::Traces, recorder.clone()),
+        )
         .unwrap();
     let seen = recorder.seen.lock().unwrap();
     assert_eq!(span_names(&seen[0].payload), ["s0", "s1", "s2"]);
@@ -40,7 +43,10 @@ fn a_refusal_downstream_goes_back_upstream() {
         refuse: true,
         ..Default::default()
     });
-    let result = forward.consume(Message::unacked(spans("s", 2)), &outputs(Signal::Traces, recorder));
+    let result = forward.consume(
+        Message::unacked(spans("s", 2)),
+        &outputs(Signal::Traces, recorder),
+    );
     assert!(result.is_err());
     let counts = component_counts(&metrics, Kind::Connector, "forward/x", Signal::Traces);
     assert_eq!((counts.received, counts.sent, counts.refused), (2, 0, 2));

@@ -32,4 +32,3 @@ pub fn outputs(signal: Signal, recorder: Arc<Recorder>) -> Outputs {
     );
     outputs
 }
-

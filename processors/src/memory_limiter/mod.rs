@@ -23,7 +23,11 @@ pub struct MemoryLimiterConfig {
     pub limit_mib: u64,
     /// Accepted for Collector compatibility; unused because the budget is checked on
     /// every request.
-    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub check_interval: Option<Duration>,
     /// Accepted for Collector compatibility; unused (there is no soft limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,8 +61,14 @@ impl Factory for MemoryLimiterFactory {
 }
 
 impl ProcessorFactory for MemoryLimiterFactory {
-    fn build(&self, node: &Node, _signal: Signal, ctx: BuildContext) -> Result<BuiltProcessor, BuildError> {
-        let config: MemoryLimiterConfig = decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
+    fn build(
+        &self,
+        node: &Node,
+        _signal: Signal,
+        ctx: BuildContext,
+    ) -> Result<BuiltProcessor, BuildError> {
+        let config: MemoryLimiterConfig =
+            decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
         let bytes = config.limit_mib.saturating_mul(1024 * 1024) as usize;
         Ok(BuiltProcessor {
             stage: Box::new(PassThrough),
@@ -101,7 +111,9 @@ mod tests {
             metrics: SelfMetrics::new(),
             shutdown: tokio_util::sync::CancellationToken::new(),
         };
-        let built = MemoryLimiterFactory.build(&node(1), Signal::Traces, ctx).unwrap();
+        let built = MemoryLimiterFactory
+            .build(&node(1), Signal::Traces, ctx)
+            .unwrap();
         let budget = built.admission_budget.expect("a budget for receivers");
         assert_eq!(budget.limit(), 1024 * 1024);
         let held = Admission::charge(std::slice::from_ref(&budget), 1000 * 1024).unwrap();

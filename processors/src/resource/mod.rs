@@ -42,10 +42,18 @@ impl Factory for ResourceFactory {
 }
 
 impl ProcessorFactory for ResourceFactory {
-    fn build(&self, node: &Node, _signal: Signal, ctx: BuildContext) -> Result<BuiltProcessor, BuildError> {
-        let config: ResourceConfig = decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
+    fn build(
+        &self,
+        node: &Node,
+        _signal: Signal,
+        ctx: BuildContext,
+    ) -> Result<BuiltProcessor, BuildError> {
+        let config: ResourceConfig =
+            decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
         Ok(BuiltProcessor {
-            stage: Box::new(ResourceProcessor { actions: config.attributes }),
+            stage: Box::new(ResourceProcessor {
+                actions: config.attributes,
+            }),
             admission_budget: None,
         })
     }
@@ -62,9 +70,18 @@ impl Processor for ResourceProcessor {
             actions::apply(&self.actions, &mut resource.attributes);
         };
         match &mut msg.payload {
-            Payload::Traces(req) => req.resource_spans.iter_mut().for_each(|r| apply(&mut r.resource)),
-            Payload::Metrics(req) => req.resource_metrics.iter_mut().for_each(|r| apply(&mut r.resource)),
-            Payload::Logs(req) => req.resource_logs.iter_mut().for_each(|r| apply(&mut r.resource)),
+            Payload::Traces(req) => req
+                .resource_spans
+                .iter_mut()
+                .for_each(|r| apply(&mut r.resource)),
+            Payload::Metrics(req) => req
+                .resource_metrics
+                .iter_mut()
+                .for_each(|r| apply(&mut r.resource)),
+            Payload::Logs(req) => req
+                .resource_logs
+                .iter_mut()
+                .for_each(|r| apply(&mut r.resource)),
         }
         out.push(msg);
     }
@@ -96,11 +113,21 @@ mod tests {
         };
         let mut out = Vec::new();
         p.process(Message::unacked(spans("svc", 2)), &mut out);
-        let Payload::Traces(req) = &out[0].payload else { panic!() };
+        let Payload::Traces(req) = &out[0].payload else {
+            panic!()
+        };
         let attrs = &req.resource_spans[0].resource.as_ref().unwrap().attributes;
         let keys: Vec<&str> = attrs.iter().map(|kv| kv.key.as_str()).collect();
         assert_eq!(keys, ["service.name", "host.name"]);
-        assert_eq!(format!("{:?}", attrs[0].value), format!("{:?}", crate::test_data::kv("x", "renamed").value));
-        assert_eq!(req.resource_spans[0].scope_spans[0].spans[0].attributes.len(), 1);
+        assert_eq!(
+            format!("{:?}", attrs[0].value),
+            format!("{:?}", crate::test_data::kv("x", "renamed").value)
+        );
+        assert_eq!(
+            req.resource_spans[0].scope_spans[0].spans[0]
+                .attributes
+                .len(),
+            1
+        );
     }
 }

@@ -67,7 +67,10 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let ack_log = match &args.ack_log {
         Some(path) => Some(Arc::new(Mutex::new(
-            std::fs::OpenOptions::new().create(true).append(true).open(path)?,
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?,
         ))),
         None => None,
     };
