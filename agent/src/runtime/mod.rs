@@ -80,19 +80,21 @@ pub async fn run(
     Ok(())
 }
 
-/// Receivers stop accepting first, then pipelines drain in dependency order, then exporter
-/// queues deliver what they can before the deadline (disk queues keep the rest).
+/// Receivers stop accepting first. Pipelines then drain and flush in dependency order:
+/// that releases the acknowledgements in-flight requests wait for (a batch may hold them),
+/// so receivers can answer those clients and finish. Last, exporter queues deliver what they
+/// can before the deadline (disk queues keep the rest).
 async fn drain(topology: Topology, deadline: Instant) {
     topology.receivers_shutdown.cancel();
-    for (id, running) in topology.receivers {
-        if timeout_at(deadline, running.task).await.is_err() {
-            tracing::warn!(receiver = %id, "Receiver did not stop before the shutdown deadline.");
-        }
-    }
     for pipeline in topology.pipelines {
         pipeline.stop.cancel();
         if timeout_at(deadline, pipeline.task).await.is_err() {
             tracing::warn!(pipeline = %pipeline.name, "Pipeline did not drain before the shutdown deadline.");
+        }
+    }
+    for (id, running) in topology.receivers {
+        if timeout_at(deadline, running.task).await.is_err() {
+            tracing::warn!(receiver = %id, "Receiver did not stop before the shutdown deadline.");
         }
     }
     for (_id, queue) in topology.queues {
