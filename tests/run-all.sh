@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Runs every Sentinel test on a fresh Debian machine: installs what the tests need (the
-# Python OpenTelemetry SDK for the interop test), builds, then runs the whole workspace's
-# unit and end-to-end tests against the real binary.
+# Runs every Sentinel test on a fresh Debian machine: installs what the tests need (Debian's
+# PostgreSQL, PgBouncer and Redis; the Python OpenTelemetry SDK and LiteLLM's price table),
+# builds, then runs the whole workspace's unit and end-to-end tests against the real binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1; then
+# Debian packages: the real services the tests start themselves (an ephemeral PostgreSQL
+# cluster via initdb, PgBouncer, Redis), and Python for the interop test. Their packaged
+# services are not used: each test starts its own on free loopback ports.
+need=()
+command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1 || need+=(python3 python3-pip)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+[ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
+if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-pip
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
   -r tests/python/requirements.txt

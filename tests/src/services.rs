@@ -1,0 +1,303 @@
+//! Real backing services for the end-to-end tests, started from Debian's packages on free
+//! loopback ports in temp dirs: an ephemeral PostgreSQL cluster (`initdb`), PgBouncer and
+//! Redis. Each is stopped when dropped. PostgreSQL and PgBouncer refuse to run as root, so
+//! under root they run as the `postgres` system user created by the Debian package.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::{eventually, free_port, wait_with_timeout};
+
+/// Directory holding `initdb`, `postgres` and `pg_isready`: the newest
+/// `/usr/lib/postgresql/<N>/bin`, or `$PATH` when none is found.
+pub fn postgres_bin_dir() -> Option<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((v, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A command that runs as an unprivileged user when we are root.
+fn unprivileged(program: &Path) -> Command {
+    if is_root() {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"]).arg(program);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
+/// Lets the `postgres` user own `path` (a no-op when not root).
+fn hand_over(path: &Path) {
+    if is_root() {
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(path)
+            .status()
+            .expect("run chown");
+        assert!(status.success(), "chown {} failed", path.display());
+    }
+}
+
+/// A throwaway PostgreSQL cluster with trust authentication for user `postgres`.
+pub struct EphemeralPostgres {
+    pub port: u16,
+    pub data_dir: PathBuf,
+    socket_dir: PathBuf,
+    bin: PathBuf,
+    child: Option<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl EphemeralPostgres {
+    /// `initdb` into a fresh temp dir and start the server on a free port.
+    pub fn start() -> EphemeralPostgres {
+        let bin =
+            postgres_bin_dir().expect("PostgreSQL server binaries (apt-get install postgresql)");
+        let dir = tempfile::tempdir().expect("temp dir");
+        // The postgres user must be able to traverse to its data directory.
+        set_mode(dir.path(), 0o755);
+        let data_dir = dir.path().join("data");
+        let socket_dir = dir.path().join("sock");
+        std::fs::create_dir_all(&socket_dir).expect("socket dir");
+        hand_over(dir.path());
+        let out = unprivileged(&bin.join("initdb"))
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+            ])
+            .arg(&data_dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run initdb");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut pg = EphemeralPostgres {
+            port: free_port(),
+            data_dir,
+            socket_dir,
+            bin,
+            child: None,
+            _dir: dir,
+        };
+        pg.start_server();
+        pg
+    }
+
+    /// `postgresql://postgres@127.0.0.1:PORT/DB`.
+    pub fn dsn(&self, database: &str) -> String {
+        format!("postgresql://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Starts the server (again) on the same port and data directory.
+    pub fn start_server(&mut self) {
+        assert!(self.child.is_none(), "server already running");
+        let log = std::fs::File::create(self.socket_dir.join("../postgres.log"))
+            .expect("postgres log file");
+        let child = unprivileged(&self.bin.join("postgres"))
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1",
+            ])
+            .arg("-c")
+            .arg(format!(
+                "unix_socket_directories={}",
+                self.socket_dir.display()
+            ))
+            .args(["-c", "fsync=off", "-c", "max_connections=200"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log"))
+            .stderr(log)
+            .spawn()
+            .expect("start postgres");
+        self.child = Some(child);
+        let ready = eventually(Duration::from_secs(30), || {
+            Command::new(self.bin.join("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        assert!(ready, "postgres did not become ready:\n{}", self.log());
+    }
+
+    /// Fast shutdown (SIGINT): clients are disconnected, the data is kept.
+    pub fn stop_server(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            crate::signal(child.id(), "INT");
+            if wait_with_timeout(&mut child, Duration::from_secs(30)).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    /// Runs SQL through `psql` and returns its unaligned, tuples-only output.
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .arg(self.dsn(database))
+            .args(["-c", sql])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql {sql:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.socket_dir.join("../postgres.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for EphemeralPostgres {
+    fn drop(&mut self) {
+        self.stop_server();
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A Redis server with persistence off.
+pub struct EphemeralRedis {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl EphemeralRedis {
+    pub fn start() -> EphemeralRedis {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (apt-get install redis-server)");
+        let ready = eventually(Duration::from_secs(15), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(ready, "redis-server did not listen on {port}");
+        EphemeralRedis {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for EphemeralRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// PgBouncer in front of an [`EphemeralPostgres`], trusting user `postgres`, with its admin
+/// console reachable as database `pgbouncer` by the same user.
+pub struct EphemeralPgBouncer {
+    pub port: u16,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl EphemeralPgBouncer {
+    /// `databases` lists the database names to route to `postgres_port`, each with
+    /// `pool_size`; `pool_mode` is `session`, `transaction` or `statement`.
+    pub fn start(
+        postgres_port: u16,
+        databases: &[&str],
+        pool_size: u32,
+        pool_mode: &str,
+    ) -> EphemeralPgBouncer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        set_mode(dir.path(), 0o755);
+        let port = free_port();
+        let mut ini = String::from("[databases]\n");
+        for db in databases {
+            ini.push_str(&format!(
+                "{db} = host=127.0.0.1 port={postgres_port} dbname={db} pool_size={pool_size}\n"
+            ));
+        }
+        ini.push_str(&format!(
+            "[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
+             unix_socket_dir =\nauth_type = trust\nauth_file = {auth}\n\
+             admin_users = postgres\nstats_users = postgres\npool_mode = {pool_mode}\n\
+             default_pool_size = {pool_size}\nlogfile = {log}\n",
+            auth = dir.path().join("users.txt").display(),
+            log = dir.path().join("pgbouncer.log").display(),
+        ));
+        std::fs::write(dir.path().join("users.txt"), "\"postgres\" \"\"\n").expect("auth file");
+        let ini_path = dir.path().join("pgbouncer.ini");
+        std::fs::write(&ini_path, ini).expect("pgbouncer.ini");
+        hand_over(dir.path());
+        let child = unprivileged(Path::new("/usr/sbin/pgbouncer"))
+            .arg(&ini_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pgbouncer (apt-get install pgbouncer)");
+        let ready = eventually(Duration::from_secs(15), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        let bouncer = EphemeralPgBouncer { port, child, dir };
+        assert!(
+            ready,
+            "pgbouncer did not listen on {port}:\n{}",
+            bouncer.log()
+        );
+        bouncer
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("pgbouncer.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for EphemeralPgBouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
