@@ -1,3 +1,4 @@
 //! Receivers: components that take data in from outside the agent.
 
 pub mod otlp;
+pub mod scrape;
