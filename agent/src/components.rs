@@ -26,6 +26,7 @@ impl Registry {
                 Box::new(sentinel_processors::memory_limiter::MemoryLimiterFactory),
                 Box::new(sentinel_processors::attributes::AttributesFactory),
                 Box::new(sentinel_processors::resource::ResourceFactory),
+                Box::new(sentinel_processors::llm_cost::LlmCostProcessorFactory),
             ],
             exporters: vec![
                 Box::new(sentinel_exporters::otlp::OtlpFactory),
@@ -38,6 +39,7 @@ impl Registry {
             connectors: vec![
                 Box::new(sentinel_processors::forward::ForwardFactory),
                 Box::new(sentinel_processors::count::CountFactory),
+                Box::new(sentinel_processors::llm_cost::LlmCostConnectorFactory),
             ],
         }
     }

@@ -1,0 +1,213 @@
+//! Sentinel's own price file (`config/llm-prices.yaml`): USD per million tokens.
+//!
+//! ```yaml
+//! models:
+//!   - name: claude-sonnet-4-5
+//!     provider: anthropic
+//!     aliases: [claude-sonnet-4.5]
+//!     patterns: ["claude-sonnet-4-5-*"]
+//!     prices:
+//!       - effective_from: 2025-09-29
+//!         input: 3
+//!         output: 15
+//!         cache_read: 0.3
+//!         cache_write: 3.75
+//!         tiers:
+//!           - above_input_tokens: 200000
+//!             input: 6
+//! ```
+
+use std::sync::Arc;
+
+use saphyr::{LoadableYamlNode, MarkedYamlOwned, ScalarOwned, YamlDataOwned};
+use sentinel_pipeline::config::{decode, Node, NodeValue, Span};
+use serde::Deserialize;
+
+use super::{parse_date, to_femto, ModelPrices, Period, PriceError, Rates, Tier};
+
+/// Femto-dollars per token for one USD per million tokens.
+const PER_MILLION: f64 = 1e9;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceFile {
+    models: Vec<ModelEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelEntry {
+    name: String,
+    #[serde(default)]
+    provider: Option<String>,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    patterns: Vec<String>,
+    prices: Vec<PeriodEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeriodEntry {
+    #[serde(default)]
+    effective_from: Option<String>,
+    input: f64,
+    output: f64,
+    #[serde(default)]
+    cache_read: Option<f64>,
+    #[serde(default)]
+    cache_write: Option<f64>,
+    #[serde(default)]
+    tiers: Vec<TierEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TierEntry {
+    above_input_tokens: u64,
+    #[serde(default)]
+    input: Option<f64>,
+    #[serde(default)]
+    output: Option<f64>,
+    #[serde(default)]
+    cache_read: Option<f64>,
+    #[serde(default)]
+    cache_write: Option<f64>,
+}
+
+/// Reads a price file from disk.
+pub fn load(path: &str) -> Result<super::PriceTable, PriceError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PriceError::Read {
+        path: path.to_string(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Parses a price file; errors name the file, line and column.
+pub fn parse(file: &str, text: &str) -> Result<super::PriceTable, PriceError> {
+    let node = to_node(file, text)?;
+    let parsed: PriceFile = decode(&node).map_err(|d| PriceError::Invalid(d.to_string()))?;
+    let models = parsed
+        .models
+        .into_iter()
+        .map(|m| model(m).map_err(|e| PriceError::Invalid(format!("{file}: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut table = super::PriceTable::default();
+    table.extend(models);
+    Ok(table)
+}
+
+fn rate(value: Option<f64>) -> Result<Option<u64>, String> {
+    value.map(|v| to_femto(v, PER_MILLION)).transpose()
+}
+
+fn model(entry: ModelEntry) -> Result<ModelPrices, String> {
+    let name = entry.name.to_ascii_lowercase();
+    if entry.prices.is_empty() {
+        return Err(format!("model {name}: `prices` needs at least one period"));
+    }
+    let mut periods = entry
+        .prices
+        .into_iter()
+        .map(|p| {
+            let from_unix_nano = p.effective_from.as_deref().map(parse_date).transpose()?;
+            let mut tiers = p
+                .tiers
+                .into_iter()
+                .map(|t| {
+                    Ok(Tier {
+                        above_input_tokens: t.above_input_tokens,
+                        rates: Rates {
+                            input: rate(t.input)?,
+                            output: rate(t.output)?,
+                            cache_read: rate(t.cache_read)?,
+                            cache_write: rate(t.cache_write)?,
+                        },
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            tiers.sort_by_key(|t| t.above_input_tokens);
+            Ok(Period {
+                from_unix_nano: from_unix_nano.unwrap_or(0),
+                base: Rates {
+                    input: rate(Some(p.input))?,
+                    output: rate(Some(p.output))?,
+                    cache_read: rate(p.cache_read)?,
+                    cache_write: rate(p.cache_write)?,
+                },
+                tiers,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| format!("model {name}: {e}"))?;
+    periods.sort_by_key(|p| p.from_unix_nano);
+    if periods.windows(2).any(|w| w[0].from_unix_nano == w[1].from_unix_nano) {
+        return Err(format!("model {name}: two price periods start on the same date"));
+    }
+    Ok(ModelPrices {
+        name,
+        provider: entry.provider,
+        aliases: lower(entry.aliases),
+        patterns: lower(entry.patterns),
+        periods,
+    })
+}
+
+fn lower(names: Vec<String>) -> Vec<String> {
+    names.into_iter().map(|n| n.to_ascii_lowercase()).collect()
+}
+
+/// YAML text to a positioned [`Node`], so decode errors point at the line.
+fn to_node(file: &str, text: &str) -> Result<Node, PriceError> {
+    let file: Arc<str> = Arc::from(file);
+    let docs = MarkedYamlOwned::load_from_str(text).map_err(|err| {
+        let mark = err.marker();
+        PriceError::Invalid(format!(
+            "{file}:{}:{}: invalid YAML: {}",
+            mark.line(),
+            mark.col() + 1,
+            err.info()
+        ))
+    })?;
+    match docs.first() {
+        Some(doc) => convert(&file, doc),
+        None => Err(PriceError::Invalid(format!("{file}: empty price file"))),
+    }
+}
+
+fn convert(file: &Arc<str>, yaml: &MarkedYamlOwned) -> Result<Node, PriceError> {
+    let span = Span::new(
+        file.clone(),
+        yaml.span.start.line(),
+        yaml.span.start.col() + 1,
+    );
+    let value = match &yaml.data {
+        YamlDataOwned::Value(ScalarOwned::Null) => NodeValue::Null,
+        YamlDataOwned::Value(ScalarOwned::Boolean(b)) => NodeValue::Bool(*b),
+        YamlDataOwned::Value(ScalarOwned::Integer(i)) => NodeValue::Int(*i),
+        YamlDataOwned::Value(ScalarOwned::FloatingPoint(f)) => NodeValue::Float(f.into_inner()),
+        YamlDataOwned::Value(ScalarOwned::String(s)) => NodeValue::String(s.clone()),
+        YamlDataOwned::Representation(text, _, _) => NodeValue::String(text.clone()),
+        YamlDataOwned::Sequence(items) => NodeValue::Seq(
+            items
+                .iter()
+                .map(|item| convert(file, item))
+                .collect::<Result<_, _>>()?,
+        ),
+        YamlDataOwned::Mapping(entries) => NodeValue::Map(
+            entries
+                .iter()
+                .map(|(k, v)| Ok((convert(file, k)?, convert(file, v)?)))
+                .collect::<Result<_, PriceError>>()?,
+        ),
+        YamlDataOwned::Tagged(_, inner) => return convert(file, inner),
+        YamlDataOwned::Alias(_) | YamlDataOwned::BadValue => {
+            return Err(PriceError::Invalid(format!(
+                "{span}: unsupported YAML value (aliases are not supported)"
+            )))
+        }
+    };
+    Ok(Node::new(value, span))
+}
