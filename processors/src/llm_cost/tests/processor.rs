@@ -1,0 +1,66 @@
+use sentinel_pipeline::otlp::common::v1::any_value::Value as AttrValue;
+use sentinel_pipeline::{Message, Payload, Processor, SelfMetrics};
+
+use super::*;
+use crate::llm_cost::prices::PriceTable;
+use crate::llm_cost::usage::SpanInput;
+use crate::llm_cost::{LlmCostProcessor, Pricer, COST_ATTRIBUTE};
+
+fn processor() -> LlmCostProcessor {
+    let metrics = SelfMetrics::new();
+    let pricer = Pricer::new(PriceTable::shipped(), "llm_cost", &metrics);
+    LlmCostProcessor::new(pricer, SpanInput::IncludesCache)
+}
+
+fn run(p: &mut LlmCostProcessor, payload: Payload) -> Payload {
+    let mut out = Vec::new();
+    p.process(Message::unacked(payload), &mut out);
+    assert_eq!(out.len(), 1, "nothing is held or dropped");
+    out.pop().unwrap().payload
+}
+
+#[test]
+fn priced_spans_get_their_cost_and_unpriced_ones_get_none() {
+    let mut p = processor();
+    let sonnet = span(attrs(&[
+        ("gen_ai.request.model", V::S("claude-sonnet-4-5")),
+        ("gen_ai.usage.input_tokens", V::I(1_000)),
+        ("gen_ai.usage.output_tokens", V::I(500)),
+        (COST_ATTRIBUTE, V::D(99.0)),
+    ]));
+    let unknown = span(attrs(&[
+        ("gen_ai.request.model", V::S("mystery-model")),
+        ("gen_ai.usage.input_tokens", V::I(1_000)),
+    ]));
+    let plain = span(attrs(&[("http.route", V::S("/"))]));
+    let Payload::Traces(req) = run(&mut p, traces("shop", vec![sonnet, unknown, plain])) else {
+        panic!()
+    };
+    let spans = &req.resource_spans[0].scope_spans[0].spans;
+    assert_eq!(
+        attr(&spans[0].attributes, COST_ATTRIBUTE),
+        Some(&AttrValue::DoubleValue(0.0105)),
+        "computed, replacing what was there"
+    );
+    assert_eq!(
+        spans[0].attributes.iter().filter(|kv| kv.key == COST_ATTRIBUTE).count(),
+        1
+    );
+    assert_eq!(attr(&spans[1].attributes, COST_ATTRIBUTE), None, "never $0");
+    assert_eq!(spans[2].attributes.len(), 1, "other spans are untouched");
+}
+
+#[test]
+fn claude_code_api_request_records_get_their_cost() {
+    let mut p = processor();
+    let record = api_request("claude-haiku-4-5-20251001", [2_000, 1_000, 0, 0], 0.007);
+    let mut other = record.clone();
+    other.event_name = "claude_code.user_prompt".into();
+    other.attributes.clear();
+    let Payload::Logs(req) = run(&mut p, logs("claude-code", vec![record, other])) else {
+        panic!()
+    };
+    let records = &req.resource_logs[0].scope_logs[0].log_records;
+    assert_eq!(attr(&records[0].attributes, COST_ATTRIBUTE), Some(&AttrValue::DoubleValue(0.007)));
+    assert!(records[1].attributes.is_empty());
+}
