@@ -26,7 +26,7 @@ use sentinel_pipeline::{
 };
 
 use super::config::{span_input, LlmCostConfig};
-use super::pricer::{ComponentLabels, Outcome, Pricer};
+use super::pricer::{Outcome, Pricer};
 use super::prices::{femto_to_usd, PriceTable};
 use super::usage::{self, LlmCall, SpanInput};
 
@@ -81,14 +81,8 @@ pub struct LlmCostConnector {
 
 impl LlmCostConnector {
     pub fn new(config: LlmCostConfig, table: PriceTable, ctx: &BuildContext) -> Self {
-        let pricer = Pricer::new(table, &ctx.id, &ctx.metrics);
-        let overflow = pricer
-            .families()
-            .overflow
-            .get_or_create(&ComponentLabels {
-                component_id: ctx.id.clone(),
-            })
-            .clone();
+        let pricer = Pricer::new(table, Kind::Connector, &ctx.id, &ctx.metrics);
+        let overflow = pricer.overflow_counter();
         LlmCostConnector {
             pricer,
             span_input: span_input(config.span_input_includes_cache),

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, Weak};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use sentinel_pipeline::SelfMetrics;
+use sentinel_pipeline::{Kind, SelfMetrics};
 
 use super::prices::{femto_to_usd, PriceTable, Priced};
 use super::usage::LlmCall;
@@ -21,13 +21,15 @@ const MISMATCH_TOLERANCE: f64 = 0.01;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModelLabels {
+    component_kind: &'static str,
     component_id: String,
     model: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub(crate) struct ComponentLabels {
-    pub component_id: String,
+struct ComponentLabels {
+    component_kind: &'static str,
+    component_id: String,
 }
 
 /// The llm_cost self-metric families, registered once per agent registry.
@@ -35,7 +37,7 @@ pub(crate) struct ComponentLabels {
 pub(crate) struct LlmFamilies {
     mismatch: Family<ModelLabels, Counter<u64, AtomicU64>>,
     unpriced: Family<ComponentLabels, Counter<u64, AtomicU64>>,
-    pub overflow: Family<ComponentLabels, Counter<u64, AtomicU64>>,
+    overflow: Family<ComponentLabels, Counter<u64, AtomicU64>>,
 }
 
 type FamiliesByRegistry = Vec<(Weak<SelfMetrics>, LlmFamilies)>;
@@ -87,32 +89,33 @@ pub enum Outcome {
 
 pub struct Pricer {
     table: PriceTable,
-    component_id: String,
+    labels: ComponentLabels,
     families: LlmFamilies,
     unpriced: Counter<u64, AtomicU64>,
     warned: Mutex<HashSet<String>>,
 }
 
 impl Pricer {
-    pub fn new(table: PriceTable, component_id: &str, metrics: &Arc<SelfMetrics>) -> Pricer {
+    /// `kind` tells the connector's counters from the processor's of the same id.
+    pub fn new(table: PriceTable, kind: Kind, id: &str, metrics: &Arc<SelfMetrics>) -> Pricer {
         let families = families(metrics);
         let labels = ComponentLabels {
-            component_id: component_id.to_string(),
+            component_kind: kind.as_str(),
+            component_id: id.to_string(),
         };
         let unpriced = families.unpriced.get_or_create(&labels).clone();
-        // Created at zero so the series is visible before anything goes wrong.
-        let _ = families.overflow.get_or_create(&labels);
         Pricer {
             table,
-            component_id: component_id.to_string(),
+            labels,
             families,
             unpriced,
             warned: Mutex::default(),
         }
     }
 
-    pub(crate) fn families(&self) -> &LlmFamilies {
-        &self.families
+    /// This component's series-overflow counter (the connector's series cap).
+    pub(crate) fn overflow_counter(&self) -> Counter<u64, AtomicU64> {
+        self.families.overflow.get_or_create(&self.labels).clone()
     }
 
     /// Prices a call; warns once per unknown model and checks a reported cost.
@@ -160,12 +163,13 @@ impl Pricer {
             self.families
                 .mismatch
                 .get_or_create(&ModelLabels {
-                    component_id: self.component_id.clone(),
+                    component_kind: self.labels.component_kind,
+                    component_id: self.labels.component_id.clone(),
                     model: model.to_string(),
                 })
                 .inc();
             tracing::debug!(
-                component = %self.component_id,
+                component = %self.labels.component_id,
                 model,
                 ours,
                 reported,
@@ -183,14 +187,14 @@ impl Pricer {
         if warned.len() == MAX_WARNED_MODELS {
             warned.insert(String::new()); // marks the cap as announced
             tracing::warn!(
-                component = %self.component_id,
+                component = %self.labels.component_id,
                 "Many unpriced LLM models; further ones are only counted"
             );
             return;
         }
         warned.insert(call.model.clone());
         tracing::warn!(
-            component = %self.component_id,
+            component = %self.labels.component_id,
             model = %call.model,
             reason,
             "LLM call not priced; counted in sentinel.llm.unpriced. Add the model to the price table."

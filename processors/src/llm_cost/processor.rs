@@ -51,7 +51,7 @@ impl ProcessorFactory for LlmCostProcessorFactory {
             })?;
         Ok(BuiltProcessor {
             stage: Box::new(LlmCostProcessor {
-                pricer: Pricer::new(table, &ctx.id, &ctx.metrics),
+                pricer: Pricer::new(table, Kind::Processor, &ctx.id, &ctx.metrics),
                 span_input: span_input(config.span_input_includes_cache),
             }),
             admission_budget: None,

@@ -175,7 +175,7 @@ fn claude_code_events_are_priced_and_checked_against_their_cost_usd() {
     let exposition = metrics.encode();
     assert!(
         exposition.contains(
-            "sentinel_llm_cost_mismatch_total{component_id=\"llm_cost\",model=\"claude-sonnet-4-5\"} 1\n"
+            "sentinel_llm_cost_mismatch_total{component_kind=\"connector\",component_id=\"llm_cost\",model=\"claude-sonnet-4-5\"} 1\n"
         ),
         "{exposition}"
     );
@@ -209,7 +209,7 @@ fn unknown_models_are_counted_as_unpriced_never_as_zero_cost() {
     assert!(got.iter().any(|p| p.0 == "sentinel.llm.tokens" && p.3 == 200.0), "tokens still count");
     let exposition = metrics.encode();
     assert!(
-        exposition.contains("sentinel_llm_unpriced_calls_total{component_id=\"llm_cost\"} 4\n"),
+        exposition.contains("sentinel_llm_unpriced_calls_total{component_kind=\"connector\",component_id=\"llm_cost\"} 4\n"),
         "{exposition}"
     );
 }
@@ -243,7 +243,7 @@ fn series_past_the_cap_fold_into_one_overflow_series_and_are_counted() {
     assert!(
         metrics
             .encode()
-            .contains("sentinel_llm_series_overflow_total{component_id=\"llm_cost\"} 2\n"),
+            .contains("sentinel_llm_series_overflow_total{component_kind=\"connector\",component_id=\"llm_cost\"} 2\n"),
         "{}",
         metrics.encode()
     );

@@ -1,5 +1,5 @@
 use sentinel_pipeline::otlp::common::v1::any_value::Value as AttrValue;
-use sentinel_pipeline::{Message, Payload, Processor, SelfMetrics};
+use sentinel_pipeline::{Kind, Message, Payload, Processor, SelfMetrics};
 
 use super::*;
 use crate::llm_cost::prices::PriceTable;
@@ -8,7 +8,7 @@ use crate::llm_cost::{LlmCostProcessor, Pricer, COST_ATTRIBUTE};
 
 fn processor() -> LlmCostProcessor {
     let metrics = SelfMetrics::new();
-    let pricer = Pricer::new(PriceTable::shipped(), "llm_cost", &metrics);
+    let pricer = Pricer::new(PriceTable::shipped(), Kind::Processor, "llm_cost", &metrics);
     LlmCostProcessor::new(pricer, SpanInput::IncludesCache)
 }
 
