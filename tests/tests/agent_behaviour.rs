@@ -462,6 +462,8 @@ fn print_config_redacts_secrets_and_components_lists_every_type() {
         ("exporter", "blackhole"),
         ("connector", "forward"),
         ("connector", "count"),
+        ("processor", "llm_cost"),
+        ("connector", "llm_cost"),
     ] {
         assert!(
             listing

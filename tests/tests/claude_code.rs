@@ -62,7 +62,9 @@ fn resource() -> Resource {
 }
 
 fn scrape(port: u16) -> String {
-    http_get(port, "/metrics").map(|(_, b)| b).unwrap_or_default()
+    http_get(port, "/metrics")
+        .map(|(_, b)| b)
+        .unwrap_or_default()
 }
 
 /// The value of the one line that starts with `name{` and contains every `label`.
@@ -105,7 +107,12 @@ fn file_points(path: &Path, metric: &str) -> Vec<(i64, f64)> {
 fn claude_code_delta_metrics_become_running_totals_in_prometheus() {
     let dir = tempfile::tempdir().unwrap();
     let (grpc, admin, prom) = (free_port(), free_port(), free_port());
-    let agent = Agent::start(dir.path(), "agent", &config(grpc, admin, prom, dir.path()), admin);
+    let agent = Agent::start(
+        dir.path(),
+        "agent",
+        &config(grpc, admin, prom, dir.path()),
+        admin,
+    );
     // tonic (the gRPC exporter) needs a runtime.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let guard = runtime.enter();
@@ -155,7 +162,12 @@ fn claude_code_delta_metrics_become_running_totals_in_prometheus() {
 
     let metrics_file = dir.path().join("metrics.jsonl");
     assert!(
-        eventually(Duration::from_secs(10), || file_points(&metrics_file, "claude_code.cost.usage").len() == 3),
+        eventually(Duration::from_secs(10), || file_points(
+            &metrics_file,
+            "claude_code.cost.usage"
+        )
+        .len()
+            == 3),
         "log:\n{}",
         agent.log()
     );
@@ -170,13 +182,26 @@ fn claude_code_delta_metrics_become_running_totals_in_prometheus() {
     let totals = |text: &str| {
         (
             series(text, "claude_code_cost_usage_total", &[session, job]),
-            series(text, "claude_code_token_usage_total", &[session, "type=\"input\""]),
-            series(text, "claude_code_token_usage_total", &[session, "type=\"output\""]),
-            series(text, "claude_code_token_usage_total", &[session, "type=\"cacheRead\""]),
+            series(
+                text,
+                "claude_code_token_usage_total",
+                &[session, "type=\"input\""],
+            ),
+            series(
+                text,
+                "claude_code_token_usage_total",
+                &[session, "type=\"output\""],
+            ),
+            series(
+                text,
+                "claude_code_token_usage_total",
+                &[session, "type=\"cacheRead\""],
+            ),
         )
     };
     assert!(
-        eventually(Duration::from_secs(10), || totals(&scrape(prom)).0 == Some(0.875)),
+        eventually(Duration::from_secs(10), || totals(&scrape(prom)).0
+            == Some(0.875)),
         "{}",
         scrape(prom)
     );
@@ -187,12 +212,16 @@ fn claude_code_delta_metrics_become_running_totals_in_prometheus() {
         scrape(prom)
     );
     let text = scrape(prom);
-    assert!(text.contains("# TYPE claude_code_cost_usage_total counter"), "{text}");
     assert!(
-        text.lines().any(|l| l.starts_with("claude_code_cost_usage_total{")
-            && l.contains("model=\"claude-sonnet-4-5-20250929\"")
-            && l.contains("query_source=\"main\"")
-            && l.contains("user_account_uuid=\"acct-1\"")),
+        text.contains("# TYPE claude_code_cost_usage_total counter"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("claude_code_cost_usage_total{")
+                && l.contains("model=\"claude-sonnet-4-5-20250929\"")
+                && l.contains("query_source=\"main\"")
+                && l.contains("user_account_uuid=\"acct-1\"")),
         "Claude Code's attributes become labels:\n{text}"
     );
     assert!(agent.terminate(Duration::from_secs(15)).success());
@@ -202,7 +231,12 @@ fn claude_code_delta_metrics_become_running_totals_in_prometheus() {
 fn claude_code_api_request_events_are_priced_checked_and_annotated() {
     let dir = tempfile::tempdir().unwrap();
     let (grpc, admin, prom) = (free_port(), free_port(), free_port());
-    let agent = Agent::start(dir.path(), "agent", &config(grpc, admin, prom, dir.path()), admin);
+    let agent = Agent::start(
+        dir.path(),
+        "agent",
+        &config(grpc, admin, prom, dir.path()),
+        admin,
+    );
     // tonic (the gRPC exporter) needs a runtime.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let guard = runtime.enter();
@@ -251,43 +285,84 @@ fn claude_code_api_request_events_are_priced_checked_and_annotated() {
     let sonnet = "gen_ai_request_model=\"claude-sonnet-4-5-20250929\"";
     let haiku = "gen_ai_request_model=\"claude-haiku-4-5-20251001\"";
     assert!(
-        eventually(Duration::from_secs(10), || series(&scrape(prom), "sentinel_llm_cost_total", &[sonnet]).is_some()
-            && series(&scrape(prom), "sentinel_llm_unpriced_total", &[]).is_some()),
+        eventually(Duration::from_secs(10), || series(
+            &scrape(prom),
+            "sentinel_llm_cost_total",
+            &[sonnet]
+        )
+        .is_some()
+            && series(&scrape(prom), "sentinel_llm_unpriced_total", &[])
+                .is_some()),
         "{}\nlog:\n{}",
         scrape(prom),
         agent.log()
     );
     let text = scrape(prom);
     fn with(extra: &str) -> [&str; 4] {
-        [extra, "job=\"claude-code\"", "session_id=\"sess-7\"", "gen_ai_provider_name=\"anthropic\""]
+        [
+            extra,
+            "job=\"claude-code\"",
+            "session_id=\"sess-7\"",
+            "gen_ai_provider_name=\"anthropic\"",
+        ]
     }
-    assert_eq!(series(&text, "sentinel_llm_cost_total", &with(sonnet)), Some(0.0105), "{text}");
-    assert_eq!(series(&text, "sentinel_llm_cost_total", &with(haiku)), Some(0.012), "{text}");
     assert_eq!(
-        series(&text, "sentinel_llm_tokens_total", &[haiku, "gen_ai_token_type=\"cache_read\""]),
+        series(&text, "sentinel_llm_cost_total", &with(sonnet)),
+        Some(0.0105),
+        "{text}"
+    );
+    assert_eq!(
+        series(&text, "sentinel_llm_cost_total", &with(haiku)),
+        Some(0.012),
+        "{text}"
+    );
+    assert_eq!(
+        series(
+            &text,
+            "sentinel_llm_tokens_total",
+            &[haiku, "gen_ai_token_type=\"cache_read\""]
+        ),
         Some(50_000.0)
     );
     assert_eq!(
-        series(&text, "sentinel_llm_unpriced_total", &["gen_ai_request_model=\"claude-opus-9\""]),
+        series(
+            &text,
+            "sentinel_llm_unpriced_total",
+            &["gen_ai_request_model=\"claude-opus-9\""]
+        ),
         Some(1.0),
         "{text}"
     );
     assert!(
-        !text.lines().any(|l| l.starts_with("sentinel_llm_cost_total") && l.contains("claude-opus-9")),
+        !text
+            .lines()
+            .any(|l| l.starts_with("sentinel_llm_cost_total") && l.contains("claude-opus-9")),
         "an unknown model has no cost line at all:\n{text}"
     );
 
     // Self-metrics: the haiku figure differs from Claude Code's; sonnet agrees.
     let self_metrics = agent.metrics();
     let mismatch = |model: &str| {
-        series(&self_metrics, "sentinel_llm_cost_mismatch_total", &[&format!("model=\"{model}\""), "component_kind=\"connector\"", "component_id=\"llm_cost\""])
+        series(
+            &self_metrics,
+            "sentinel_llm_cost_mismatch_total",
+            &[
+                &format!("model=\"{model}\""),
+                "component_kind=\"connector\"",
+                "component_id=\"llm_cost\"",
+            ],
+        )
     };
     assert_eq!(mismatch("claude-haiku-4-5"), Some(1.0), "{self_metrics}");
     assert_eq!(mismatch("claude-sonnet-4-5"), None);
     assert_eq!(
         agent.metric_value(
             "sentinel_component_received_items_total",
-            &["component_kind=\"connector\"", "component_id=\"llm_cost\"", "signal=\"logs\""]
+            &[
+                "component_kind=\"connector\"",
+                "component_id=\"llm_cost\"",
+                "signal=\"logs\""
+            ]
         ),
         Some(4.0)
     );
@@ -302,7 +377,13 @@ fn claude_code_api_request_events_are_priced_checked_and_annotated() {
     let cost_of = |model: &str| {
         records
             .iter()
-            .find(|r| r["attributes"].as_array().unwrap().iter().any(|a| a["value"]["stringValue"] == model))
+            .find(|r| {
+                r["attributes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["value"]["stringValue"] == model)
+            })
             .and_then(|r| {
                 r["attributes"]
                     .as_array()

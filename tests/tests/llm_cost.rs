@@ -18,7 +18,10 @@ use serde_json::Value;
 /// `litellm` from tests/python/requirements.txt).
 fn litellm_prices() -> PathBuf {
     let output = std::process::Command::new("python3")
-        .args(["-c", "import litellm, os; print(os.path.dirname(litellm.__file__))"])
+        .args([
+            "-c",
+            "import litellm, os; print(os.path.dirname(litellm.__file__))",
+        ])
         .output()
         .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -128,7 +131,10 @@ fn send_spans(grpc: u16) {
         ("GET /health", vec![KeyValue::new("http.route", "/health")]),
     ];
     for (name, attributes) in spans {
-        let mut span = tracer.span_builder(name).with_attributes(attributes).start(&tracer);
+        let mut span = tracer
+            .span_builder(name)
+            .with_attributes(attributes)
+            .start(&tracer);
         span.end();
     }
     provider.force_flush().unwrap();
@@ -165,7 +171,10 @@ fn metric_totals(path: &Path) -> BTreeMap<String, BTreeMap<(String, String), f64
                             .or_else(|| p["asInt"].as_str().and_then(|s| s.parse().ok()))
                             .or_else(|| p["asInt"].as_f64())
                             .unwrap();
-                        let key = (text(p, "gen_ai.request.model"), text(p, "gen_ai.token.type"));
+                        let key = (
+                            text(p, "gen_ai.request.model"),
+                            text(p, "gen_ai.token.type"),
+                        );
                         *totals
                             .entry(m["name"].as_str().unwrap().to_string())
                             .or_default()
@@ -184,21 +193,29 @@ fn genai_spans_are_priced_into_metrics_and_span_attributes() {
     let litellm = litellm_prices();
     let dir = tempfile::tempdir().unwrap();
     let (grpc, admin) = (free_port(), free_port());
-    let agent = Agent::start(dir.path(), "agent", &config(grpc, admin, dir.path(), &litellm), admin);
+    let agent = Agent::start(
+        dir.path(),
+        "agent",
+        &config(grpc, admin, dir.path(), &litellm),
+        admin,
+    );
     send_spans(grpc);
 
     let metrics_path = dir.path().join("metrics.jsonl");
     assert!(
         eventually(Duration::from_secs(10), || metric_totals(&metrics_path)
-            .get("sentinel.llm.unpriced")
-            .is_some()),
+            .contains_key("sentinel.llm.unpriced")),
         "log:\n{}",
         agent.log()
     );
     let totals = metric_totals(&metrics_path);
     let key = |model: &str, kind: &str| (model.to_string(), kind.to_string());
     let cost = &totals["sentinel.llm.cost"];
-    assert_eq!(cost[&key("claude-sonnet-4-5", "")], 0.0105, "the issue's check");
+    assert_eq!(
+        cost[&key("claude-sonnet-4-5", "")],
+        0.0105,
+        "the issue's check"
+    );
     // 1,000 × $2.50 + 100 × $10 + 200 cached × $1.25 per million (OpenLLMetry keys).
     assert_eq!(cost[&key("gpt-4o", "")], 0.00375);
     // LiteLLM only: 1,000 × 5e-08 + 1,000 × 4e-07 (OpenInference keys).
@@ -207,10 +224,17 @@ fn genai_spans_are_priced_into_metrics_and_span_attributes() {
     let tokens = &totals["sentinel.llm.tokens"];
     assert_eq!(tokens[&key("claude-sonnet-4-5", "input")], 1_000.0);
     assert_eq!(tokens[&key("claude-sonnet-4-5", "output")], 500.0);
-    assert_eq!(tokens[&key("gpt-4o", "input")], 1_000.0, "cache reads taken out");
+    assert_eq!(
+        tokens[&key("gpt-4o", "input")],
+        1_000.0,
+        "cache reads taken out"
+    );
     assert_eq!(tokens[&key("gpt-4o", "cache_read")], 200.0);
     assert_eq!(tokens[&key("mystery-llm-7b", "input")], 10.0);
-    assert_eq!(totals["sentinel.llm.unpriced"][&key("mystery-llm-7b", "")], 1.0);
+    assert_eq!(
+        totals["sentinel.llm.unpriced"][&key("mystery-llm-7b", "")],
+        1.0
+    );
 
     // Labels: provider (given, deprecated gen_ai.system, or the table's), service, session.
     let lines = read_json_lines(&metrics_path);
@@ -233,7 +257,11 @@ fn genai_spans_are_priced_into_metrics_and_span_attributes() {
         .iter()
         .find(|p| text(p, "gen_ai.request.model") == "gpt-4o")
         .unwrap();
-    assert_eq!(text(gpt, "gen_ai.provider.name"), "openai", "from gen_ai.system");
+    assert_eq!(
+        text(gpt, "gen_ai.provider.name"),
+        "openai",
+        "from gen_ai.system"
+    );
 
     // The processor put the cost on the spans.
     let spans: Vec<Value> = read_json_lines(&dir.path().join("traces.jsonl"))
@@ -257,12 +285,25 @@ fn genai_spans_are_priced_into_metrics_and_span_attributes() {
     let value = |series: &str, kind: &str| {
         agent.metric_value(
             series,
-            &[&format!("component_kind=\"{kind}\""), "component_id=\"llm_cost\"", "signal=\"traces\""],
+            &[
+                &format!("component_kind=\"{kind}\""),
+                "component_id=\"llm_cost\"",
+                "signal=\"traces\"",
+            ],
         )
     };
-    assert_eq!(value("sentinel_component_received_items_total", "connector"), Some(5.0));
-    assert_eq!(value("sentinel_component_received_items_total", "processor"), Some(5.0));
-    assert_eq!(value("sentinel_component_dropped_items_total", "connector"), Some(0.0));
+    assert_eq!(
+        value("sentinel_component_received_items_total", "connector"),
+        Some(5.0)
+    );
+    assert_eq!(
+        value("sentinel_component_received_items_total", "processor"),
+        Some(5.0)
+    );
+    assert_eq!(
+        value("sentinel_component_dropped_items_total", "connector"),
+        Some(0.0)
+    );
     assert_eq!(
         agent.metric_value(
             "sentinel_llm_unpriced_calls_total",
@@ -282,7 +323,11 @@ fn genai_spans_are_priced_into_metrics_and_span_attributes() {
 fn a_bad_price_file_is_a_clear_config_error() {
     let dir = tempfile::tempdir().unwrap();
     let prices = dir.path().join("prices.yaml");
-    std::fs::write(&prices, "models:\n  - name: m\n    prices:\n      - input: 1\n        ouput: 2\n").unwrap();
+    std::fs::write(
+        &prices,
+        "models:\n  - name: m\n    prices:\n      - input: 1\n        ouput: 2\n",
+    )
+    .unwrap();
     let config = dir.path().join("bad.yaml");
     std::fs::write(
         &config,

@@ -133,7 +133,11 @@ impl LlmCostConnector {
     }
 
     /// Sums the calls of one resource per attribute set.
-    fn aggregate(&self, resource: Option<&Resource>, calls: &[LlmCall]) -> BTreeMap<Series, Totals> {
+    fn aggregate(
+        &self,
+        resource: Option<&Resource>,
+        calls: &[LlmCall],
+    ) -> BTreeMap<Series, Totals> {
         let service = resource
             .and_then(|r| usage::text(&r.attributes, &["service.name"]))
             .map(str::to_string);
@@ -161,10 +165,11 @@ impl LlmCostConnector {
             };
             let totals = out.entry(series).or_default();
             let t = &call.tokens;
-            for (slot, count) in totals
-                .tokens
-                .iter_mut()
-                .zip([t.input, t.output, t.cache_read, t.cache_creation])
+            for (slot, count) in
+                totals
+                    .tokens
+                    .iter_mut()
+                    .zip([t.input, t.output, t.cache_read, t.cache_creation])
             {
                 *slot += count;
             }
@@ -300,7 +305,10 @@ fn delta_sum(name: &str, description: &str, unit: &str, points: Vec<NumberDataPo
     }
 }
 
-fn to_resource_metrics(resource: Option<Resource>, totals: BTreeMap<Series, Totals>) -> ResourceMetrics {
+fn to_resource_metrics(
+    resource: Option<Resource>,
+    totals: BTreeMap<Series, Totals>,
+) -> ResourceMetrics {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -317,7 +325,10 @@ fn to_resource_metrics(resource: Option<Resource>, totals: BTreeMap<Series, Tota
         let attrs = attributes(series);
         if t.priced > 0 {
             let usd = femto_to_usd(t.femto_usd);
-            cost.push(point(attrs.clone(), number_data_point::Value::AsDouble(usd)));
+            cost.push(point(
+                attrs.clone(),
+                number_data_point::Value::AsDouble(usd),
+            ));
         }
         for (kind, count) in TOKEN_TYPES.iter().zip(t.tokens) {
             if count > 0 {
@@ -332,9 +343,24 @@ fn to_resource_metrics(resource: Option<Resource>, totals: BTreeMap<Series, Tota
         }
     }
     let metrics = [
-        ("sentinel.llm.cost", "Cost of LLM calls computed from the price table", "USD", cost),
-        ("sentinel.llm.tokens", "Tokens of LLM calls by gen_ai.token.type (input excludes cache reads and writes)", "{token}", tokens),
-        ("sentinel.llm.unpriced", "LLM calls whose model has no price in the table (not counted as $0)", "{call}", unpriced),
+        (
+            "sentinel.llm.cost",
+            "Cost of LLM calls computed from the price table",
+            "USD",
+            cost,
+        ),
+        (
+            "sentinel.llm.tokens",
+            "Tokens of LLM calls by gen_ai.token.type (input excludes cache reads and writes)",
+            "{token}",
+            tokens,
+        ),
+        (
+            "sentinel.llm.unpriced",
+            "LLM calls whose model has no price in the table (not counted as $0)",
+            "{call}",
+            unpriced,
+        ),
     ]
     .into_iter()
     .filter(|(_, _, _, points)| !points.is_empty())

@@ -26,7 +26,8 @@ impl Factory for LlmCostProcessorFactory {
             type_name: "llm_cost",
             kind: Kind::Processor,
             signals: &SIGNALS,
-            description: "Adds sentinel.llm.cost_usd to GenAI spans and Claude Code api_request events",
+            description:
+                "Adds sentinel.llm.cost_usd to GenAI spans and Claude Code api_request events",
         }
     }
 

@@ -50,6 +50,13 @@ const PROVIDER: &[&str] = &[
     "llm.system",
 ];
 const SESSION: &[&str] = &["session.id", "gen_ai.conversation.id"];
+/// `gen_ai.operation.name` values of spans that wrap model calls rather than make one.
+const AGGREGATE_OPERATIONS: &[&str] = &[
+    "invoke_agent",
+    "create_agent",
+    "execute_tool",
+    "invoke_workflow",
+];
 
 /// One LLM call, normalised.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,8 +87,12 @@ pub enum SpanInput {
 /// The LLM call a span describes, if it has a model and token counts.
 pub fn from_span(span: &Span, input_mode: SpanInput) -> Option<LlmCall> {
     let attrs = &span.attributes;
-    // OpenInference puts token counts on LLM spans; other kinds may repeat a child's.
-    if text(attrs, &["openinference.span.kind"]).is_some_and(|k| !k.eq_ignore_ascii_case("LLM")) {
+    // Agent and workflow spans may repeat the token counts of the model calls inside them;
+    // only the calls themselves are priced, so nothing is counted twice.
+    if text(attrs, &["openinference.span.kind"]).is_some_and(|k| !k.eq_ignore_ascii_case("LLM"))
+        || text(attrs, &["gen_ai.operation.name"])
+            .is_some_and(|op| AGGREGATE_OPERATIONS.contains(&op))
+    {
         return None;
     }
     let input = count(attrs, INPUT);
@@ -120,10 +131,14 @@ pub fn from_span(span: &Span, input_mode: SpanInput) -> Option<LlmCall> {
     })
 }
 
-/// Whether a log record is Claude Code's `claude_code.api_request` event.
+/// Whether a log record is Claude Code's `claude_code.api_request` event: by the record's
+/// event name, its `event.name` attribute, or its body (Claude Code sets the body to the
+/// full event name; some versions put only `api_request` in `event.name`).
 pub fn is_api_request(record: &LogRecord) -> bool {
+    let body = record.body.as_ref().and_then(|b| b.value.as_ref());
     record.event_name == API_REQUEST_EVENT
         || text(&record.attributes, &["event.name"]) == Some(API_REQUEST_EVENT)
+        || matches!(body, Some(any_value::Value::StringValue(s)) if s == API_REQUEST_EVENT)
 }
 
 /// The LLM call of a `claude_code.api_request` event. Its token counts are Anthropic's:

@@ -207,7 +207,9 @@ impl PriceTable {
             .or_else(|| {
                 self.patterns
                     .iter()
-                    .find(|(pattern, _)| glob_match(pattern, &id) || glob_match(pattern, unprefixed))
+                    .find(|(pattern, _)| {
+                        glob_match(pattern, &id) || glob_match(pattern, unprefixed)
+                    })
                     .map(|&(_, i)| &self.models[i])
             })
             .or_else(|| strip_date_suffix(unprefixed).and_then(exact))

@@ -38,7 +38,11 @@ fn claude_and_gpt_models_cost_exactly_what_the_table_says() {
     );
     // opus-4-1: $15 / $75.
     assert_eq!(
-        femto_to_usd(femto(&table, "claude-opus-4-1", tokens(10_000, 1_000, 0, 0))),
+        femto_to_usd(femto(
+            &table,
+            "claude-opus-4-1",
+            tokens(10_000, 1_000, 0, 0)
+        )),
         0.225
     );
     // gpt-4o: $2.5 in, $10 out, $1.25 cached input.
@@ -76,7 +80,11 @@ fn cache_reads_and_writes_use_their_own_rates() {
 fn a_prompt_above_the_tier_threshold_bills_the_whole_call_at_tier_rates() {
     let table = PriceTable::shipped();
     // 150k input + 60k cache read = 210k > 200k: $6 in, $0.60 cache read, $22.50 out.
-    let cost = femto(&table, "claude-sonnet-4-5", tokens(150_000, 1_000, 60_000, 0));
+    let cost = femto(
+        &table,
+        "claude-sonnet-4-5",
+        tokens(150_000, 1_000, 60_000, 0),
+    );
     assert_eq!(femto_to_usd(cost), 0.9585);
     // Exactly 200k is not above: base rates.
     let at = femto(&table, "claude-sonnet-4-5", tokens(200_000, 0, 0, 0));
@@ -167,7 +175,10 @@ fn dates_are_utc_midnight() {
         parse_date("2025-09-29").unwrap(),
         1_759_104_000 * 1_000_000_000
     );
-    assert_eq!(parse_date("2024-02-29").unwrap(), 1_709_164_800 * 1_000_000_000);
+    assert_eq!(
+        parse_date("2024-02-29").unwrap(),
+        1_709_164_800 * 1_000_000_000
+    );
     for bad in ["2025-13-01", "25-01-01", "2025-1-1", "yesterday"] {
         assert!(parse_date(bad).is_err(), "{bad}");
     }
@@ -175,13 +186,22 @@ fn dates_are_utc_midnight() {
 
 #[test]
 fn bad_price_files_are_refused_with_the_place() {
-    let err = yaml::parse("p.yaml", "models:\n  - name: x\n    prices:\n      - input: 1\n        outptu: 2\n")
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("p.yaml:5:9") && err.contains("outptu"), "{err}");
-    let err = yaml::parse("p.yaml", "models:\n  - name: x\n    prices:\n      - input: -1\n        output: 2\n")
-        .unwrap_err()
-        .to_string();
+    let err = yaml::parse(
+        "p.yaml",
+        "models:\n  - name: x\n    prices:\n      - input: 1\n        outptu: 2\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("p.yaml:5:9") && err.contains("outptu"),
+        "{err}"
+    );
+    let err = yaml::parse(
+        "p.yaml",
+        "models:\n  - name: x\n    prices:\n      - input: -1\n        output: 2\n",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("not a non-negative number"), "{err}");
     let err = yaml::parse(
         "p.yaml",
@@ -199,7 +219,10 @@ fn bad_price_files_are_refused_with_the_place() {
 #[test]
 fn globs_match_anywhere_a_star_allows() {
     assert!(glob_match("claude-*", "claude-x"));
-    assert!(glob_match("*.claude-sonnet-4-5-*", "eu.anthropic.claude-sonnet-4-5-2025-v1:0"));
+    assert!(glob_match(
+        "*.claude-sonnet-4-5-*",
+        "eu.anthropic.claude-sonnet-4-5-2025-v1:0"
+    ));
     assert!(glob_match("a*b*c", "abc"));
     assert!(glob_match("a*b*c", "axxbyyc"));
     assert!(!glob_match("a*b*c", "axxbyy"));
@@ -231,8 +254,9 @@ fn yaml_entries_win_over_litellm_entries_with_the_same_name() {
     assert_eq!(usd("acme-1", &t), 2.0, "the YAML price, not LiteLLM's $1");
     assert_eq!(usd("acme-2", &tokens(100_000, 0, 0, 0)), 0.1);
     assert_eq!(usd("acme-2", &tokens(128_001, 0, 0, 0)), 0.384003, "tier");
-    let err = litellm::parse(r#"{"m": {"input_cost_per_token": "cheap", "output_cost_per_token": 1}}"#)
-        .unwrap_err();
+    let err =
+        litellm::parse(r#"{"m": {"input_cost_per_token": "cheap", "output_cost_per_token": 1}}"#)
+            .unwrap_err();
     assert!(err.contains("input_cost_per_token"), "{err}");
 }
 
@@ -242,7 +266,11 @@ fn litellm_bundled_price_file_loads_with_the_same_figures() {
     let text = std::fs::read_to_string(&path).unwrap();
     let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
     let loaded = litellm::load(path.to_str().unwrap()).unwrap();
-    assert!(loaded.models.len() > 1_000, "{} models", loaded.models.len());
+    assert!(
+        loaded.models.len() > 1_000,
+        "{} models",
+        loaded.models.len()
+    );
     let mut table = PriceTable::default();
     table.extend(loaded.models);
     let per_token = |model: &str, field: &str| -> u64 {
@@ -251,11 +279,27 @@ fn litellm_bundled_price_file_loads_with_the_same_figures() {
             .unwrap_or_else(|| panic!("{model}.{field} in {}", path.display()));
         (v * 1e15).round() as u64
     };
-    for model in ["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1", "gpt-4o", "gpt-5.4"] {
-        let entry = table.find(model).unwrap_or_else(|| panic!("{model} loaded"));
+    for model in [
+        "claude-sonnet-4-5",
+        "claude-haiku-4-5",
+        "claude-opus-4-1",
+        "gpt-4o",
+        "gpt-5.4",
+    ] {
+        let entry = table
+            .find(model)
+            .unwrap_or_else(|| panic!("{model} loaded"));
         let base = entry.periods[0].base;
-        assert_eq!(base.input, Some(per_token(model, "input_cost_per_token")), "{model}");
-        assert_eq!(base.output, Some(per_token(model, "output_cost_per_token")), "{model}");
+        assert_eq!(
+            base.input,
+            Some(per_token(model, "input_cost_per_token")),
+            "{model}"
+        );
+        assert_eq!(
+            base.output,
+            Some(per_token(model, "output_cost_per_token")),
+            "{model}"
+        );
         assert_eq!(
             base.cache_read,
             Some(per_token(model, "cache_read_input_token_cost")),
@@ -270,7 +314,11 @@ fn litellm_bundled_price_file_loads_with_the_same_figures() {
     assert_eq!(period.base.output, Some(15_000_000_000)); // 1.5e-05
     assert_eq!(period.base.cache_read, Some(300_000_000)); // 3e-07
     assert_eq!(period.base.cache_write, Some(3_750_000_000)); // 3.75e-06
-    assert_eq!(period.tiers.len(), 1, "only the 200k token tier, not `_above_1hr`");
+    assert_eq!(
+        period.tiers.len(),
+        1,
+        "only the 200k token tier, not `_above_1hr`"
+    );
     assert_eq!(period.tiers[0].above_input_tokens, 200_000);
     assert_eq!(period.tiers[0].rates.input, Some(6_000_000_000));
     assert_eq!(period.tiers[0].rates.output, Some(22_500_000_000));
@@ -291,7 +339,10 @@ fn litellm_bundled_price_file_loads_with_the_same_figures() {
 /// command installs `litellm` from tests/python/requirements.txt).
 fn bundled_litellm_prices() -> std::path::PathBuf {
     let output = std::process::Command::new("python3")
-        .args(["-c", "import litellm, os; print(os.path.dirname(litellm.__file__))"])
+        .args([
+            "-c",
+            "import litellm, os; print(os.path.dirname(litellm.__file__))",
+        ])
         .output()
         .expect("python3 runs (tests/run-all.sh installs it)");
     let stdout = String::from_utf8_lossy(&output.stdout);

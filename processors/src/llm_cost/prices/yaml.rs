@@ -143,8 +143,13 @@ fn model(entry: ModelEntry) -> Result<ModelPrices, String> {
         .collect::<Result<Vec<_>, String>>()
         .map_err(|e| format!("model {name}: {e}"))?;
     periods.sort_by_key(|p| p.from_unix_nano);
-    if periods.windows(2).any(|w| w[0].from_unix_nano == w[1].from_unix_nano) {
-        return Err(format!("model {name}: two price periods start on the same date"));
+    if periods
+        .windows(2)
+        .any(|w| w[0].from_unix_nano == w[1].from_unix_nano)
+    {
+        return Err(format!(
+            "model {name}: two price periods start on the same date"
+        ));
     }
     Ok(ModelPrices {
         name,

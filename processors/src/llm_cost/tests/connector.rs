@@ -43,7 +43,10 @@ fn points(payload: &Payload) -> Vec<Point> {
             panic!("a sum")
         };
         assert!(sum.is_monotonic);
-        assert_eq!(sum.aggregation_temporality, AggregationTemporality::Delta as i32);
+        assert_eq!(
+            sum.aggregation_temporality,
+            AggregationTemporality::Delta as i32
+        );
         for p in &sum.data_points {
             let attributes = p
                 .attributes
@@ -69,7 +72,10 @@ fn points(payload: &Payload) -> Vec<Point> {
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn sonnet_span(session: &'static str) -> sentinel_pipeline::otlp::trace::v1::Span {
@@ -93,7 +99,10 @@ fn genai_spans_become_exact_cost_and_token_sums() {
     let unrelated = span(attrs(&[("http.route", V::S("/cart"))]));
     connector
         .consume(
-            Message::unacked(traces("shop", vec![sonnet_span("s1"), sonnet_span("s1"), unrelated])),
+            Message::unacked(traces(
+                "shop",
+                vec![sonnet_span("s1"), sonnet_span("s1"), unrelated],
+            )),
             &out,
         )
         .unwrap();
@@ -112,9 +121,24 @@ fn genai_spans_become_exact_cost_and_token_sums() {
     assert_eq!(
         points(&seen[0].payload),
         vec![
-            ("sentinel.llm.cost".into(), "USD".into(), labels(&base), 0.021),
-            ("sentinel.llm.tokens".into(), "{token}".into(), with_type("input"), 2_000.0),
-            ("sentinel.llm.tokens".into(), "{token}".into(), with_type("output"), 1_000.0),
+            (
+                "sentinel.llm.cost".into(),
+                "USD".into(),
+                labels(&base),
+                0.021
+            ),
+            (
+                "sentinel.llm.tokens".into(),
+                "{token}".into(),
+                with_type("input"),
+                2_000.0
+            ),
+            (
+                "sentinel.llm.tokens".into(),
+                "{token}".into(),
+                with_type("output"),
+                1_000.0
+            ),
         ],
         "two identical calls are summed into one point per series"
     );
@@ -122,7 +146,14 @@ fn genai_spans_become_exact_cost_and_token_sums() {
         panic!()
     };
     assert_eq!(
-        attr(&req.resource_metrics[0].resource.as_ref().unwrap().attributes, "service.name"),
+        attr(
+            &req.resource_metrics[0]
+                .resource
+                .as_ref()
+                .unwrap()
+                .attributes,
+            "service.name"
+        ),
         Some(&AttrValue::StringValue("shop".into())),
         "the resource is kept"
     );
@@ -134,7 +165,11 @@ fn genai_spans_become_exact_cost_and_token_sums() {
 #[test]
 fn claude_code_events_are_priced_and_checked_against_their_cost_usd() {
     let metrics = SelfMetrics::new();
-    let connector = LlmCostConnector::new(LlmCostConfig::default(), PriceTable::shipped(), &ctx(&metrics));
+    let connector = LlmCostConnector::new(
+        LlmCostConfig::default(),
+        PriceTable::shipped(),
+        &ctx(&metrics),
+    );
     let recorder = Arc::new(Recorder::default());
     let out = outputs(Signal::Metrics, recorder.clone());
     let records = vec![
@@ -147,7 +182,9 @@ fn claude_code_events_are_priced_and_checked_against_their_cost_usd() {
         // Cache tokens: 10,000 × $0.30 + 1,000 × $3.75 per million = $0.00675.
         api_request("claude-sonnet-4-5-20250929", [0, 0, 10_000, 1_000], 0.00675),
     ];
-    connector.consume(Message::unacked(logs("claude-code", records)), &out).unwrap();
+    connector
+        .consume(Message::unacked(logs("claude-code", records)), &out)
+        .unwrap();
     let seen = recorder.seen.lock().unwrap();
     let got = points(&seen[0].payload);
     let cost: Vec<_> = got.iter().filter(|p| p.0 == "sentinel.llm.cost").collect();
@@ -162,10 +199,17 @@ fn claude_code_events_are_priced_and_checked_against_their_cost_usd() {
         ]),
         "the provider comes from the price table"
     );
-    assert!((cost[0].3 - (0.0105 * 3.0 + 0.00675)).abs() < 1e-12, "{}", cost[0].3);
+    assert!(
+        (cost[0].3 - (0.0105 * 3.0 + 0.00675)).abs() < 1e-12,
+        "{}",
+        cost[0].3
+    );
     let tokens = |t: &str| {
         got.iter()
-            .find(|p| p.0 == "sentinel.llm.tokens" && p.2.contains(&("gen_ai.token.type".into(), t.into())))
+            .find(|p| {
+                p.0 == "sentinel.llm.tokens"
+                    && p.2.contains(&("gen_ai.token.type".into(), t.into()))
+            })
             .map(|p| p.3)
     };
     assert_eq!(tokens("input"), Some(3_000.0));
@@ -186,7 +230,11 @@ fn claude_code_events_are_priced_and_checked_against_their_cost_usd() {
 #[test]
 fn unknown_models_are_counted_as_unpriced_never_as_zero_cost() {
     let metrics = SelfMetrics::new();
-    let connector = LlmCostConnector::new(LlmCostConfig::default(), PriceTable::shipped(), &ctx(&metrics));
+    let connector = LlmCostConnector::new(
+        LlmCostConfig::default(),
+        PriceTable::shipped(),
+        &ctx(&metrics),
+    );
     let recorder = Arc::new(Recorder::default());
     let out = outputs(Signal::Metrics, recorder.clone());
     let llama = || {
@@ -198,15 +246,28 @@ fn unknown_models_are_counted_as_unpriced_never_as_zero_cost() {
     };
     for _ in 0..2 {
         connector
-            .consume(Message::unacked(traces("rag", vec![llama(), llama()])), &out)
+            .consume(
+                Message::unacked(traces("rag", vec![llama(), llama()])),
+                &out,
+            )
             .unwrap();
     }
     let seen = recorder.seen.lock().unwrap();
     let got = points(&seen[1].payload);
     assert!(got.iter().all(|p| p.0 != "sentinel.llm.cost"), "{got:?}");
-    let model = labels(&[("gen_ai.request.model", "llama-3-70b"), ("service.name", "rag")]);
-    assert!(got.contains(&("sentinel.llm.unpriced".into(), "{call}".into(), model, 2.0)), "{got:?}");
-    assert!(got.iter().any(|p| p.0 == "sentinel.llm.tokens" && p.3 == 200.0), "tokens still count");
+    let model = labels(&[
+        ("gen_ai.request.model", "llama-3-70b"),
+        ("service.name", "rag"),
+    ]);
+    assert!(
+        got.contains(&("sentinel.llm.unpriced".into(), "{call}".into(), model, 2.0)),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|p| p.0 == "sentinel.llm.tokens" && p.3 == 200.0),
+        "tokens still count"
+    );
     let exposition = metrics.encode();
     assert!(
         exposition.contains("sentinel_llm_unpriced_calls_total{component_kind=\"connector\",component_id=\"llm_cost\"} 4\n"),
@@ -225,8 +286,15 @@ fn series_past_the_cap_fold_into_one_overflow_series_and_are_counted() {
     let connector = LlmCostConnector::new(config, PriceTable::shipped(), &ctx(&metrics));
     let recorder = Arc::new(Recorder::default());
     let out = outputs(Signal::Metrics, recorder.clone());
-    let spans = vec![sonnet_span("a"), sonnet_span("b"), sonnet_span("c"), sonnet_span("d")];
-    connector.consume(Message::unacked(traces("shop", spans)), &out).unwrap();
+    let spans = vec![
+        sonnet_span("a"),
+        sonnet_span("b"),
+        sonnet_span("c"),
+        sonnet_span("d"),
+    ];
+    connector
+        .consume(Message::unacked(traces("shop", spans)), &out)
+        .unwrap();
     let seen = recorder.seen.lock().unwrap();
     let cost: Vec<_> = points(&seen[0].payload)
         .into_iter()
@@ -252,14 +320,24 @@ fn series_past_the_cap_fold_into_one_overflow_series_and_are_counted() {
 #[test]
 fn a_full_downstream_refuses_and_is_counted() {
     let metrics = SelfMetrics::new();
-    let connector = LlmCostConnector::new(LlmCostConfig::default(), PriceTable::shipped(), &ctx(&metrics));
+    let connector = LlmCostConnector::new(
+        LlmCostConfig::default(),
+        PriceTable::shipped(),
+        &ctx(&metrics),
+    );
     let recorder = Arc::new(Recorder {
         refuse: true,
         ..Default::default()
     });
     let out = outputs(Signal::Metrics, recorder);
-    let result = connector.consume(Message::unacked(traces("shop", vec![sonnet_span("a")])), &out);
-    assert!(result.is_err(), "the refusal reaches the receiver so the client retries");
+    let result = connector.consume(
+        Message::unacked(traces("shop", vec![sonnet_span("a")])),
+        &out,
+    );
+    assert!(
+        result.is_err(),
+        "the refusal reaches the receiver so the client retries"
+    );
     let counts = component_counts(&metrics, Kind::Connector, "llm_cost", Signal::Traces);
     assert_eq!((counts.received, counts.sent, counts.refused), (1, 0, 1));
 }

@@ -88,7 +88,9 @@ pub fn api_request(model: &'static str, tokens: [i64; 4], cost_usd: f64) -> LogR
     ]);
     // Claude Code names the event in the record's event_name and in `event.name`.
     attributes[0].value = Some(AnyValue {
-        value: Some(any_value::Value::StringValue("claude_code.api_request".into())),
+        value: Some(any_value::Value::StringValue(
+            "claude_code.api_request".into(),
+        )),
     });
     LogRecord {
         time_unix_nano: 1_780_000_000_000_000_000,

@@ -43,7 +43,11 @@ fn priced_spans_get_their_cost_and_unpriced_ones_get_none() {
         "computed, replacing what was there"
     );
     assert_eq!(
-        spans[0].attributes.iter().filter(|kv| kv.key == COST_ATTRIBUTE).count(),
+        spans[0]
+            .attributes
+            .iter()
+            .filter(|kv| kv.key == COST_ATTRIBUTE)
+            .count(),
         1
     );
     assert_eq!(attr(&spans[1].attributes, COST_ATTRIBUTE), None, "never $0");
@@ -61,6 +65,9 @@ fn claude_code_api_request_records_get_their_cost() {
         panic!()
     };
     let records = &req.resource_logs[0].scope_logs[0].log_records;
-    assert_eq!(attr(&records[0].attributes, COST_ATTRIBUTE), Some(&AttrValue::DoubleValue(0.007)));
+    assert_eq!(
+        attr(&records[0].attributes, COST_ATTRIBUTE),
+        Some(&AttrValue::DoubleValue(0.007))
+    );
     assert!(records[1].attributes.is_empty());
 }

@@ -31,7 +31,10 @@ fn current_genai_attributes_subtract_cache_from_input() {
     assert_eq!(c.request_model, "gpt-4o", "the request model is the label");
     assert_eq!(c.provider.as_deref(), Some("openai"));
     assert_eq!(c.session.as_deref(), Some("s-9"));
-    assert_eq!(c.time_unix_nano, 1_780_000_001_000_000_000, "the span's end");
+    assert_eq!(
+        c.time_unix_nano, 1_780_000_001_000_000_000,
+        "the span's end"
+    );
 }
 
 #[test]
@@ -66,7 +69,11 @@ fn deprecated_openllmetry_and_openinference_variants_give_the_same_call() {
     for c in [&openllmetry, &openllmetry_total_only, &openinference] {
         assert_eq!(c.tokens, GPT_TOKENS, "{c:?}");
         assert_eq!(c.model, "gpt-4o");
-        assert_eq!(c.provider.as_deref(), Some("openai"), "gen_ai.system / llm.provider");
+        assert_eq!(
+            c.provider.as_deref(),
+            Some("openai"),
+            "gen_ai.system / llm.provider"
+        );
     }
     // OpenInference cache writes.
     let writes = call(&[
@@ -76,7 +83,10 @@ fn deprecated_openllmetry_and_openinference_variants_give_the_same_call() {
         ("llm.token_count.prompt_details.cache_write", V::I(2_000)),
     ])
     .unwrap();
-    assert_eq!((writes.tokens.input, writes.tokens.cache_creation), (1_000, 2_000));
+    assert_eq!(
+        (writes.tokens.input, writes.tokens.cache_creation),
+        (1_000, 2_000)
+    );
 }
 
 #[test]
@@ -90,6 +100,15 @@ fn spans_without_a_model_or_tokens_or_of_other_openinference_kinds_are_not_calls
     ])
     .is_none());
     assert!(call(&[("http.route", V::S("/"))]).is_none());
+    assert!(
+        call(&[
+            ("gen_ai.operation.name", V::S("invoke_agent")),
+            ("gen_ai.request.model", V::S("gpt-4o")),
+            ("gen_ai.usage.input_tokens", V::I(5_000)),
+        ])
+        .is_none(),
+        "an agent span repeating its calls' tokens is not a call"
+    );
 }
 
 #[test]
@@ -117,8 +136,12 @@ fn input_that_is_smaller_than_its_cache_counts_is_taken_as_uncached() {
 
 #[test]
 fn claude_code_api_request_events_are_read_with_their_reported_cost() {
-    let c = from_api_request(&api_request("claude-sonnet-4-5-20250929", [1_000, 500, 30, 40], 0.0105))
-        .unwrap();
+    let c = from_api_request(&api_request(
+        "claude-sonnet-4-5-20250929",
+        [1_000, 500, 30, 40],
+        0.0105,
+    ))
+    .unwrap();
     assert_eq!(
         c.tokens,
         Tokens {
@@ -135,9 +158,26 @@ fn claude_code_api_request_events_are_read_with_their_reported_cost() {
     let mut record = api_request("claude-haiku-4-5", [1, 2, 3, 4], 0.0);
     record.event_name.clear();
     record.attributes.retain(|kv| kv.key != "cost_usd");
-    record.attributes.extend(attrs(&[("cost_usd_micros", V::S("1234"))]));
+    record
+        .attributes
+        .extend(attrs(&[("cost_usd_micros", V::S("1234"))]));
     let c = from_api_request(&record).unwrap();
     assert_eq!(c.reported_cost_usd, Some(0.001234));
+    // Named only by the body, with `event.name` the short form.
+    let mut by_body = api_request("claude-haiku-4-5", [1, 2, 3, 4], 0.0);
+    by_body.event_name.clear();
+    by_body.attributes[0] = attrs(&[("event.name", V::S("api_request"))]).remove(0);
+    by_body.body = Some(AnyValue {
+        value: Some(any_value::Value::StringValue(
+            "claude_code.api_request".into(),
+        )),
+    });
+    assert!(from_api_request(&by_body).is_some());
+    by_body.body = None;
+    assert!(
+        from_api_request(&by_body).is_none(),
+        "`api_request` alone is too generic"
+    );
     // Other events are not calls.
     let mut other = api_request("claude-haiku-4-5", [1, 2, 3, 4], 0.0);
     other.event_name = "claude_code.tool_result".into();
