@@ -12,12 +12,13 @@ use super::usage::SpanInput;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LlmCostConfig {
-    /// Price table in Sentinel's YAML format (USD per million tokens). Default: the
-    /// shipped `config/llm-prices.yaml`, embedded in the binary.
+    /// Price table in Sentinel's YAML format (USD per million tokens); a relative path is
+    /// relative to the agent's working directory. Default: the shipped
+    /// `config/llm-prices.yaml`, embedded in the binary. Read once at startup.
     #[serde(default)]
     pub prices: Option<String>,
-    /// A LiteLLM `model_prices_and_context_window.json` whose models are added to the
-    /// table. Models the YAML table names keep the YAML prices.
+    /// A LiteLLM `model_prices_and_context_window.json` (USD per token) whose models are
+    /// added to the table. Models the YAML table names keep the YAML prices.
     #[serde(default)]
     pub litellm_prices: Option<String>,
     /// Whether a span's input token count includes its cache reads and writes (the GenAI

@@ -152,6 +152,12 @@ impl Pricer {
         }
     }
 
+    /// Unknown model ids warned about so far (the warn-once memory).
+    #[cfg(test)]
+    pub(crate) fn warned_models(&self) -> usize {
+        self.warned.lock().map(|w| w.len()).unwrap_or(0)
+    }
+
     fn check_reported(&self, model: &str, femto_usd: u128, reported: f64) {
         let ours = femto_to_usd(femto_usd);
         let off = if reported > 0.0 {

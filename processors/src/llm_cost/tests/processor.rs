@@ -71,3 +71,33 @@ fn claude_code_api_request_records_get_their_cost() {
     );
     assert!(records[1].attributes.is_empty());
 }
+
+#[test]
+fn each_unknown_model_is_warned_about_once_and_every_call_is_counted() {
+    let metrics = SelfMetrics::new();
+    let pricer = Pricer::new(
+        PriceTable::shipped(),
+        Kind::Processor,
+        "llm_cost/p",
+        &metrics,
+    );
+    let call = |model: &str| crate::llm_cost::usage::LlmCall {
+        model: model.into(),
+        request_model: model.into(),
+        provider: None,
+        session: None,
+        tokens: Default::default(),
+        time_unix_nano: 1,
+        reported_cost_usd: None,
+    };
+    for model in ["a-model", "a-model", "b-model", "a-model"] {
+        assert_eq!(
+            pricer.price(&call(model)),
+            crate::llm_cost::Outcome::Unpriced { provider: None }
+        );
+    }
+    assert_eq!(pricer.warned_models(), 2);
+    assert!(metrics.encode().contains(
+        "sentinel_llm_unpriced_calls_total{component_kind=\"processor\",component_id=\"llm_cost/p\"} 4\n"
+    ));
+}
