@@ -99,33 +99,33 @@ impl LlmCostConnector {
         }
     }
 
-    /// The calls in a payload, grouped by resource.
+    /// The calls in a payload, by resource; resources without calls are left out.
     fn calls(&self, payload: &Payload) -> Vec<(Option<Resource>, Vec<LlmCall>)> {
         match payload {
             Payload::Traces(req) => req
                 .resource_spans
                 .iter()
-                .map(|r| {
-                    let calls = r
+                .filter_map(|r| {
+                    let calls: Vec<LlmCall> = r
                         .scope_spans
                         .iter()
                         .flat_map(|s| &s.spans)
                         .filter_map(|span| usage::from_span(span, self.span_input))
                         .collect();
-                    (r.resource.clone(), calls)
+                    (!calls.is_empty()).then(|| (r.resource.clone(), calls))
                 })
                 .collect(),
             Payload::Logs(req) => req
                 .resource_logs
                 .iter()
-                .map(|r| {
-                    let calls = r
+                .filter_map(|r| {
+                    let calls: Vec<LlmCall> = r
                         .scope_logs
                         .iter()
                         .flat_map(|s| &s.log_records)
                         .filter_map(usage::from_api_request)
                         .collect();
-                    (r.resource.clone(), calls)
+                    (!calls.is_empty()).then(|| (r.resource.clone(), calls))
                 })
                 .collect(),
             Payload::Metrics(_) => Vec::new(),
@@ -196,7 +196,6 @@ impl Connector for LlmCostConnector {
         let resource_metrics: Vec<ResourceMetrics> = self
             .calls(&msg.payload)
             .into_iter()
-            .filter(|(_, calls)| !calls.is_empty())
             .map(|(resource, calls)| {
                 let totals = self.aggregate(resource.as_ref(), &calls);
                 to_resource_metrics(resource, totals)
