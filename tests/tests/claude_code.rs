@@ -159,6 +159,9 @@ fn claude_code_delta_metrics_become_running_totals_in_prometheus() {
     }
     provider.shutdown().unwrap();
     drop(guard);
+    // Closing the runtime closes the gRPC connection, as Claude Code exiting would; an
+    // open connection would hold the agent's graceful shutdown.
+    drop(runtime);
 
     let metrics_file = dir.path().join("metrics.jsonl");
     assert!(
@@ -281,6 +284,9 @@ fn claude_code_api_request_events_are_priced_checked_and_annotated() {
     provider.force_flush().unwrap();
     provider.shutdown().unwrap();
     drop(guard);
+    // Closing the runtime closes the gRPC connection, as Claude Code exiting would; an
+    // open connection would hold the agent's graceful shutdown.
+    drop(runtime);
 
     let sonnet = "gen_ai_request_model=\"claude-sonnet-4-5-20250929\"";
     let haiku = "gen_ai_request_model=\"claude-haiku-4-5-20251001\"";
