@@ -251,49 +251,23 @@ impl Writer {
 
     async fn write_group(&self, conn: &mut Option<Conn>, group: Vec<Job>) {
         let records: Vec<&Records> = group.iter().map(|j| &j.records).collect();
-        let result = self.attempt(conn, &records).await;
-        let results = match result {
-            Err(Class::Permanent) if group.len() > 1 => {
+        let results = match self.attempt(conn, &records).await {
+            Err(ExportError::Permanent { .. }) if group.len() > 1 => {
                 // One bad record set must not fail its neighbours: write each alone.
                 let mut each = Vec::with_capacity(group.len());
                 for job in &group {
-                    each.push(self.attempt_reporting(conn, &[&job.records]).await);
+                    each.push(self.attempt(conn, &[&job.records]).await);
                 }
                 each
             }
-            _ => {
-                let outcome = match result {
-                    Ok(()) => Ok(()),
-                    Err(_) => Err(self.last_error(conn, &records).await),
-                };
-                vec![outcome; group.len()]
-            }
+            result => vec![result; group.len()],
         };
         for (job, result) in group.into_iter().zip(results) {
             let _ = job.reply.send(result);
         }
     }
 
-    /// One write; the error only as its class (the caller decides whom to tell).
-    async fn attempt(&self, conn: &mut Option<Conn>, records: &[&Records]) -> Result<(), Class> {
-        self.attempt_reporting(conn, records)
-            .await
-            .map_err(|e| match e {
-                ExportError::Permanent { .. } => Class::Permanent,
-                ExportError::Retryable { .. } => Class::Retryable,
-            })
-    }
-
-    /// Re-runs a failed group to get its error for the reply. Cheap compared with the
-    /// failure and keeps `attempt` simple: the second try may also just succeed.
-    async fn last_error(&self, conn: &mut Option<Conn>, records: &[&Records]) -> ExportError {
-        match self.attempt_reporting(conn, records).await {
-            Ok(()) => ExportError::retryable("transient failure; already recovered"),
-            Err(e) => e,
-        }
-    }
-
-    async fn attempt_reporting(&self, conn: &mut Option<Conn>, records: &[&Records]) -> Result<(), ExportError> {
+    async fn attempt(&self, conn: &mut Option<Conn>, records: &[&Records]) -> Result<(), ExportError> {
         if conn.as_ref().is_some_and(|c| c.client.is_closed()) {
             *conn = None;
         }
