@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use postgres_support::{count, sentinel, wait_for_count, PgAgent};
+use postgres_support::{Pg, count, sentinel, wait_for_count, PgAgent};
 use sentinel_tests::services::EphemeralPostgres;
 use sentinel_tests::{eventually, loadgen_bin};
 
@@ -73,7 +73,7 @@ fn assert_exactly_once(pg: &EphemeralPostgres, acked: &[u64], within: Duration) 
 
 #[test]
 fn kill_9_while_streaming_then_restart_stores_every_acknowledged_span_exactly_once() {
-    let pg = EphemeralPostgres::start();
+    let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
     let setup = PgAgent::new(dir.path(), &pg);
     let ack_log = dir.path().join("acks.txt");
@@ -106,7 +106,7 @@ fn kill_9_while_streaming_then_restart_stores_every_acknowledged_span_exactly_on
 /// every record is delivered again. The ledger must turn all of them into no-ops.
 #[test]
 fn a_queue_replayed_after_commit_adds_nothing() {
-    let mut pg = EphemeralPostgres::start();
+    let mut pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
     let setup = PgAgent::new(dir.path(), &pg);
     sentinel(&["db", "migrate", "--config", &{
@@ -114,7 +114,7 @@ fn a_queue_replayed_after_commit_adds_nothing() {
         std::fs::write(&path, setup.config()).unwrap();
         path.display().to_string()
     }], &[]);
-    pg.stop_server();
+    pg.stop();
     let agent = setup.start(dir.path(), "agent");
     let ack_log = dir.path().join("acks.txt");
     summary(loadgen(setup.grpc, 1_000, 2.0, 0, &ack_log));
@@ -124,7 +124,7 @@ fn a_queue_replayed_after_commit_adds_nothing() {
     let backup = dir.path().join("queue-backup");
     copy_dir(&setup.queue_dir, &backup);
 
-    pg.start_server();
+    pg.start_again();
     let agent = setup.start(dir.path(), "agent");
     assert_exactly_once(&pg, &acked, Duration::from_secs(30));
     let stored = count(&pg, "SELECT count(*) FROM sentinel.spans");
@@ -155,7 +155,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn postgres_down_60s_under_load_then_everything_arrives_exactly_once() {
-    let mut pg = EphemeralPostgres::start();
+    let mut pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
     let setup = PgAgent::new(dir.path(), &pg);
     let agent = setup.start(dir.path(), "agent");
@@ -163,9 +163,9 @@ fn postgres_down_60s_under_load_then_everything_arrives_exactly_once() {
     let started = Instant::now();
     let client = loadgen(setup.grpc, 1_000, 70.0, 0, &ack_log);
     std::thread::sleep(Duration::from_secs(3));
-    pg.stop_server();
+    pg.stop();
     std::thread::sleep(Duration::from_secs(63).saturating_sub(started.elapsed()));
-    pg.start_server();
+    pg.start_again();
     let summary = summary(client);
     let acked = acknowledged(&ack_log);
     assert!(acked.len() > 50_000, "the agent kept acknowledging during the outage: {summary}");
@@ -187,7 +187,7 @@ fn postgres_down_60s_under_load_then_everything_arrives_exactly_once() {
 
 #[test]
 fn retention_drops_backdated_partitions_and_tomorrow_exists() {
-    let pg = EphemeralPostgres::start();
+    let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
     let mut setup = PgAgent::new(dir.path(), &pg);
     setup.extra = "    retention: 2d\n    partitions_ahead: 2\n    maintenance_interval: 1s\n".into();

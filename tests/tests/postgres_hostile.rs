@@ -15,8 +15,7 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use postgres_support::{count, json_rows, wait_for_count, PgAgent};
-use sentinel_tests::services::EphemeralPostgres;
+use postgres_support::{Pg, count, json_rows, wait_for_count, PgAgent};
 use sentinel_tests::eventually;
 
 fn kv(key: &str, value: any_value::Value) -> KeyValue {
@@ -75,7 +74,7 @@ async fn send_traces(grpc: u16, request: ExportTraceServiceRequest) {
 
 #[test]
 fn nul_invalid_utf8_huge_values_and_wild_timestamps_are_stored_safely() {
-    let pg = EphemeralPostgres::start();
+    let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
     let mut setup = PgAgent::new(dir.path(), &pg);
     setup.extra = "    max_value_bytes: 1024\n".into();
@@ -165,7 +164,7 @@ fn nul_invalid_utf8_huge_values_and_wild_timestamps_are_stored_safely() {
 
 #[test]
 fn a_batch_postgres_refuses_for_good_is_dead_lettered_with_the_error_and_later_data_flows() {
-    let pg = EphemeralPostgres::start();
+    let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
     let setup = PgAgent::new(dir.path(), &pg);
     let agent = setup.start(dir.path(), "agent");

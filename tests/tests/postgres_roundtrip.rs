@@ -14,8 +14,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::metrics::Temporality;
 use opentelemetry_sdk::Resource;
-use postgres_support::{count, json_rows, sentinel, table_exists, wait_for_count, PgAgent};
-use sentinel_tests::services::EphemeralPostgres;
+use postgres_support::{Pg, count, json_rows, sentinel, table_exists, wait_for_count, PgAgent};
 use serde_json::{json, Value};
 
 struct Sent {
@@ -153,7 +152,7 @@ fn floats(v: &Value) -> Vec<f64> {
 
 #[test]
 fn sdk_signals_read_back_through_the_views_unchanged() {
-    let pg = EphemeralPostgres::start();
+    let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
     let setup = PgAgent::new(dir.path(), &pg);
     let agent = setup.start(dir.path(), "agent");
@@ -267,7 +266,7 @@ fn sdk_signals_read_back_through_the_views_unchanged() {
 
 #[test]
 fn two_db_migrate_at_once_on_an_empty_database_both_succeed_and_the_dsn_stays_secret() {
-    let pg = EphemeralPostgres::start();
+    let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
     let mut setup = PgAgent::new(dir.path(), &pg);
     setup.dsn = "${env:SENTINEL_PG_DSN}".into();
@@ -323,7 +322,7 @@ fn two_db_migrate_at_once_on_an_empty_database_both_succeed_and_the_dsn_stays_se
 
 #[test]
 fn two_agents_migrating_the_same_empty_database_at_once_both_start_and_write() {
-    let pg = EphemeralPostgres::start();
+    let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
     let a_dir = dir.path().join("a");
     let b_dir = dir.path().join("b");

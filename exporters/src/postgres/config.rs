@@ -166,3 +166,51 @@ impl ComponentConfig for PostgresConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config(extra: serde_json::Value) -> Result<PostgresConfig, String> {
+        let mut value = json!({"dsn": "postgresql://u:pw@127.0.0.1:5432/db"});
+        value
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let config: PostgresConfig = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        config.validate().map(|_| config)
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones_and_the_dsn_is_redacted() {
+        let c = config(json!({})).unwrap();
+        assert_eq!(c.schema, "sentinel");
+        assert_eq!(c.sslmode, SslMode::Prefer);
+        assert_eq!(c.connections, 1);
+        assert!(c.create_schema);
+        assert_eq!(c.retention_days(), Some(7));
+        assert_eq!(c.max_value_bytes, 65536);
+        let shown = serde_json::to_string(&c).unwrap();
+        assert!(!shown.contains("pw@"), "{shown}");
+        assert!(shown.contains("[redacted]"));
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let err = |extra| config(extra).unwrap_err();
+        assert!(err(json!({"schema": "Robert'); DROP"})).contains("schema"));
+        assert!(err(json!({"retention": "36h"})).contains("whole days"));
+        assert!(err(json!({"connections": 0})).contains("connections"));
+        assert!(err(json!({"dsn": ""})).contains("dsn"));
+        assert!(err(json!({"dsn": "postgresql://host:notaport/db"})).contains("dsn"));
+        assert!(err(json!({"sslmode": "allow"})).contains("unknown variant"));
+        assert!(err(json!({"ca_file": "/x.pem", "sslmode": "disable"})).contains("ca_file"));
+        assert!(err(json!({"nope": 1})).contains("unknown field"));
+        assert_eq!(config(json!({"retention": "0s"})).unwrap().retention_days(), None);
+        assert_eq!(
+            config(json!({"sslmode": "verify-full"})).unwrap().sslmode,
+            SslMode::VerifyFull
+        );
+    }
+}

@@ -178,7 +178,7 @@ WHERE s.kind = 'sum';
 -- Creates daily partitions from `behind` days ago to `ahead` days on (UTC), drops those
 -- older than `keep_days` (0 keeps all) and prunes the ledger.
 CREATE FUNCTION {s}.maintain_partitions(ahead int, behind int, keep_days int)
-RETURNS void LANGUAGE plpgsql AS $fn$
+RETURNS void LANGUAGE plpgsql SET client_min_messages = warning AS $fn$
 DECLARE
     today date := (now() AT TIME ZONE 'UTC')::date;
     t text;
@@ -248,6 +248,8 @@ pub struct MigrationReport {
 /// Brings the schema up to date. Safe to run from several processes at once.
 pub async fn migrate(client: &mut Client, schema: &str) -> Result<MigrationReport, tokio_postgres::Error> {
     let tx = client.transaction().await?;
+    // "already exists, skipping" notices on every start are noise.
+    tx.batch_execute("SET LOCAL client_min_messages = warning").await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key(schema)])
         .await?;
     tx.batch_execute(&render(

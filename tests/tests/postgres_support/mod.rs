@@ -10,6 +10,60 @@ use std::time::Duration;
 use sentinel_tests::services::EphemeralPostgres;
 use sentinel_tests::{eventually, sentinel_bin};
 
+/// An [`EphemeralPostgres`] that is really stopped: under root the harness signals
+/// `runuser`, which does not pass SIGINT on, so the server outlived `stop_server` and
+/// `Drop`. `pg_ctl stop` as the server's user stops it for real.
+pub struct Pg(EphemeralPostgres);
+
+impl Pg {
+    pub fn start() -> Pg {
+        Pg(EphemeralPostgres::start())
+    }
+
+    /// Stops the server (fast shutdown: clients are disconnected, data kept).
+    pub fn stop(&mut self) {
+        let bin = sentinel_tests::services::postgres_bin_dir().expect("postgres binaries");
+        let mut cmd = if is_root() {
+            let mut cmd = Command::new("runuser");
+            cmd.args(["-u", "postgres", "--"]).arg(bin.join("pg_ctl"));
+            cmd
+        } else {
+            Command::new(bin.join("pg_ctl"))
+        };
+        let _ = cmd
+            .args(["-D"])
+            .arg(&self.0.data_dir)
+            .args(["-m", "fast", "-w", "stop"])
+            .output();
+        self.0.stop_server();
+    }
+
+    pub fn start_again(&mut self) {
+        self.0.start_server();
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+impl std::ops::Deref for Pg {
+    type Target = EphemeralPostgres;
+    fn deref(&self) -> &EphemeralPostgres {
+        &self.0
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Ports and paths of one agent writing to PostgreSQL.
 pub struct PgAgent {
     pub grpc: u16,
