@@ -168,7 +168,7 @@ fn postgres_down_60s_under_load_then_everything_arrives_exactly_once() {
     pg.start_again();
     let summary = summary(client);
     let acked = acknowledged(&ack_log);
-    assert!(acked.len() > 50_000, "the agent kept acknowledging during the outage: {summary}");
+    assert!(acked.len() > 30_000, "the agent kept acknowledging during the outage: {summary}");
     assert_exactly_once(&pg, &acked, Duration::from_secs(90));
     assert!(
         eventually(Duration::from_secs(20), || {

@@ -148,7 +148,8 @@ impl ComponentConfig for PostgresConfig {
         if self.batch.max_rows == 0 {
             return Err("`batch.max_rows` must be greater than 0".into());
         }
-        if self.retention.as_secs() % DAY != 0 {
+        let secs = self.retention.as_secs();
+        if secs / DAY * DAY != secs {
             return Err("`retention` must be whole days, such as 7d, or 0s to keep everything".into());
         }
         if !(1..=60).contains(&self.partitions_ahead) {
