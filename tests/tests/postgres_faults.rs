@@ -8,15 +8,25 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use postgres_support::{Pg, count, sentinel, wait_for_count, PgAgent};
+use postgres_support::{count, sentinel, wait_for_count, Pg, PgAgent};
 use sentinel_tests::services::EphemeralPostgres;
 use sentinel_tests::{eventually, loadgen_bin};
 
 fn loadgen(grpc: u16, rate: u64, seconds: f64, start_seq: u64, ack_log: &Path) -> Child {
     Command::new(loadgen_bin())
         .args(["--endpoint", &format!("http://127.0.0.1:{grpc}")])
-        .args(["--rate", &rate.to_string(), "--duration", &seconds.to_string()])
-        .args(["--spans-per-request", "10", "--start-seq", &start_seq.to_string()])
+        .args([
+            "--rate",
+            &rate.to_string(),
+            "--duration",
+            &seconds.to_string(),
+        ])
+        .args([
+            "--spans-per-request",
+            "10",
+            "--start-seq",
+            &start_seq.to_string(),
+        ])
         .arg("--ack-log")
         .arg(ack_log)
         .stdout(Stdio::piped())
@@ -31,7 +41,10 @@ fn acknowledged(ack_log: &Path) -> Vec<u64> {
         .lines()
         .filter_map(|l| {
             let mut parts = l.split_whitespace();
-            Some((parts.next()?.parse::<u64>().ok()?, parts.next()?.parse::<u64>().ok()?))
+            Some((
+                parts.next()?.parse::<u64>().ok()?,
+                parts.next()?.parse::<u64>().ok()?,
+            ))
         })
         .flat_map(|(first, n)| first..first + n)
         .collect()
@@ -46,10 +59,13 @@ fn summary(child: Child) -> serde_json::Value {
 /// Every acknowledged span is stored, and no span is stored twice.
 fn assert_exactly_once(pg: &EphemeralPostgres, acked: &[u64], within: Duration) {
     let stored = || -> HashSet<u64> {
-        pg.psql("postgres", "SELECT attributes->>'load.seq' FROM sentinel.spans")
-            .lines()
-            .filter_map(|l| l.parse().ok())
-            .collect()
+        pg.psql(
+            "postgres",
+            "SELECT attributes->>'load.seq' FROM sentinel.spans",
+        )
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect()
     };
     let complete = eventually(within, || {
         let stored = stored();
@@ -109,11 +125,14 @@ fn a_queue_replayed_after_commit_adds_nothing() {
     let mut pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
     let setup = PgAgent::new(dir.path(), &pg);
-    sentinel(&["db", "migrate", "--config", &{
-        let path = dir.path().join("migrate.yaml");
-        std::fs::write(&path, setup.config()).unwrap();
-        path.display().to_string()
-    }], &[]);
+    sentinel(
+        &["db", "migrate", "--config", &{
+            let path = dir.path().join("migrate.yaml");
+            std::fs::write(&path, setup.config()).unwrap();
+            path.display().to_string()
+        }],
+        &[],
+    );
     pg.stop();
     let agent = setup.start(dir.path(), "agent");
     let ack_log = dir.path().join("acks.txt");
@@ -135,9 +154,15 @@ fn a_queue_replayed_after_commit_adds_nothing() {
     let agent = setup.start(dir.path(), "agent");
     let records = (acked.len() / 10) as f64;
     let skipped = eventually(Duration::from_secs(30), || {
-        agent.metric_value("sentinel_postgres_duplicate_records_skipped_total", &[]) >= Some(records)
+        agent.metric_value("sentinel_postgres_duplicate_records_skipped_total", &[])
+            >= Some(records)
     });
-    assert!(skipped, "replay not skipped:\n{}\n{}", agent.metrics(), agent.log());
+    assert!(
+        skipped,
+        "replay not skipped:\n{}\n{}",
+        agent.metrics(),
+        agent.log()
+    );
     assert_eq!(count(&pg, "SELECT count(*) FROM sentinel.spans"), stored);
     assert_exactly_once(&pg, &acked, Duration::from_secs(1));
     assert!(agent.terminate(Duration::from_secs(15)).success());
@@ -168,17 +193,25 @@ fn postgres_down_60s_under_load_then_everything_arrives_exactly_once() {
     pg.start_again();
     let summary = summary(client);
     let acked = acknowledged(&ack_log);
-    assert!(acked.len() > 30_000, "the agent kept acknowledging during the outage: {summary}");
+    assert!(
+        acked.len() > 30_000,
+        "the agent kept acknowledging during the outage: {summary}"
+    );
     assert_exactly_once(&pg, &acked, Duration::from_secs(90));
     assert!(
         eventually(Duration::from_secs(20), || {
-            agent.metric_value("sentinel_component_queue_size", &["component_id=\"postgres\""]) == Some(0.0)
+            agent.metric_value(
+                "sentinel_component_queue_size",
+                &["component_id=\"postgres\""],
+            ) == Some(0.0)
         }),
         "queue did not drain:\n{}",
         agent.metrics()
     );
     assert_eq!(
-        agent.metric_value("sentinel_queue_dead_lettered_total", &[]).unwrap_or(0.0),
+        agent
+            .metric_value("sentinel_queue_dead_lettered_total", &[])
+            .unwrap_or(0.0),
         0.0,
         "an outage must never dead-letter data"
     );
@@ -190,11 +223,19 @@ fn retention_drops_backdated_partitions_and_tomorrow_exists() {
     let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
     let mut setup = PgAgent::new(dir.path(), &pg);
-    setup.extra = "    retention: 2d\n    partitions_ahead: 2\n    maintenance_interval: 1s\n".into();
+    setup.extra =
+        "    retention: 2d\n    partitions_ahead: 2\n    maintenance_interval: 1s\n".into();
     let config = dir.path().join("pg.yaml");
     std::fs::write(&config, setup.config()).unwrap();
-    let out = sentinel(&["db", "migrate", "--config", &config.display().to_string()], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sentinel(
+        &["db", "migrate", "--config", &config.display().to_string()],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for table in ["spans", "logs", "metric_points"] {
         pg.psql(
             "postgres",
@@ -218,24 +259,44 @@ fn retention_drops_backdated_partitions_and_tomorrow_exists() {
 
     let agent = setup.start(dir.path(), "agent");
     let dropped = eventually(Duration::from_secs(15), || {
-        count(&pg, "SELECT count(*) FROM pg_class WHERE relname LIKE '%_p20200101'") == 0
+        count(
+            &pg,
+            "SELECT count(*) FROM pg_class WHERE relname LIKE '%_p20200101'",
+        ) == 0
     });
-    assert!(dropped, "backdated partitions not dropped:\n{}", agent.log());
+    assert!(
+        dropped,
+        "backdated partitions not dropped:\n{}",
+        agent.log()
+    );
     assert_eq!(count(&pg, "SELECT count(*) FROM sentinel.logs"), 0);
-    assert_eq!(count(&pg, "SELECT count(*) FROM sentinel.batch_ledger"), 0, "old ledger rows pruned");
+    assert_eq!(
+        count(&pg, "SELECT count(*) FROM sentinel.batch_ledger"),
+        0,
+        "old ledger rows pruned"
+    );
     let day = |offset: i32| {
         pg.psql(
             "postgres",
             &format!("SELECT to_char((now() AT TIME ZONE 'UTC')::date + {offset}, 'YYYYMMDD')"),
         )
     };
-    for table in ["spans", "logs", "metric_points", "metric_histograms", "metric_other"] {
+    for table in [
+        "spans",
+        "logs",
+        "metric_points",
+        "metric_histograms",
+        "metric_other",
+    ] {
         for offset in [-2, 0, 1, 2] {
             let name = format!("{table}_p{}", day(offset));
             assert!(postgres_support::table_exists(&pg, &name), "{name} missing");
         }
         let too_old = format!("{table}_p{}", day(-3));
-        assert!(!postgres_support::table_exists(&pg, &too_old), "{too_old} kept");
+        assert!(
+            !postgres_support::table_exists(&pg, &too_old),
+            "{too_old} kept"
+        );
         assert_eq!(
             count(&pg, &format!("SELECT count(*) FROM pg_inherits WHERE inhparent = 'sentinel.{table}'::regclass")),
             5,
@@ -245,6 +306,11 @@ fn retention_drops_backdated_partitions_and_tomorrow_exists() {
     // Data still flows after maintenance.
     let ack_log = dir.path().join("acks.txt");
     summary(loadgen(setup.grpc, 100, 0.5, 0, &ack_log));
-    wait_for_count(&pg, "SELECT count(*) FROM sentinel.spans", 1, Duration::from_secs(20));
+    wait_for_count(
+        &pg,
+        "SELECT count(*) FROM sentinel.spans",
+        1,
+        Duration::from_secs(20),
+    );
     assert!(agent.terminate(Duration::from_secs(15)).success());
 }

@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use postgres_support::{Pg, count, json_rows, wait_for_count, PgAgent};
+use postgres_support::{count, json_rows, wait_for_count, Pg, PgAgent};
 use sentinel_tests::eventually;
 
 fn kv(key: &str, value: any_value::Value) -> KeyValue {
@@ -28,7 +28,10 @@ fn kv(key: &str, value: any_value::Value) -> KeyValue {
 
 fn resource() -> Option<Resource> {
     Some(Resource {
-        attributes: vec![kv("service.name", any_value::Value::StringValue("hostile\0svc".into()))],
+        attributes: vec![kv(
+            "service.name",
+            any_value::Value::StringValue("hostile\0svc".into()),
+        )],
         ..Default::default()
     })
 }
@@ -80,7 +83,10 @@ fn nul_invalid_utf8_huge_values_and_wild_timestamps_are_stored_safely() {
     setup.extra = "    max_value_bytes: 1024\n".into();
     let agent = setup.start(dir.path(), "agent");
     let now = now_nanos();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         send_traces(
             setup.grpc,
@@ -91,7 +97,10 @@ fn nul_invalid_utf8_huge_values_and_wild_timestamps_are_stored_safely() {
                     now,
                     vec![
                         kv("k\0ey", any_value::Value::StringValue("v\0al".into())),
-                        kv("raw", any_value::Value::BytesValue(vec![0xff, 0xfe, 0x00, b'a'])),
+                        kv(
+                            "raw",
+                            any_value::Value::BytesValue(vec![0xff, 0xfe, 0x00, b'a']),
+                        ),
                         kv("huge", any_value::Value::StringValue("x".repeat(200_000))),
                         kv("nan", any_value::Value::DoubleValue(f64::NAN)),
                     ],
@@ -112,7 +121,9 @@ fn nul_invalid_utf8_huge_values_and_wild_timestamps_are_stored_safely() {
                     log_records: vec![LogRecord {
                         time_unix_nano: now,
                         body: Some(AnyValue {
-                            value: Some(any_value::Value::BytesValue(vec![b'o', b'k', 0xc3, 0x28, 0x00])),
+                            value: Some(any_value::Value::BytesValue(vec![
+                                b'o', b'k', 0xc3, 0x28, 0x00,
+                            ])),
                         }),
                         severity_text: "WARN\0".into(),
                         ..Default::default()
@@ -126,15 +137,27 @@ fn nul_invalid_utf8_huge_values_and_wild_timestamps_are_stored_safely() {
         .expect("accepted");
     });
 
-    let stored = wait_for_count(&pg, "SELECT count(*) FROM sentinel.spans", 4, Duration::from_secs(30));
+    let stored = wait_for_count(
+        &pg,
+        "SELECT count(*) FROM sentinel.spans",
+        4,
+        Duration::from_secs(30),
+    );
     assert_eq!(stored, 4, "{}", agent.log());
-    let row = &json_rows(&pg, "SELECT * FROM sentinel.spans WHERE span_id = '\\x0101010101010101'")[0];
+    let row = &json_rows(
+        &pg,
+        "SELECT * FROM sentinel.spans WHERE span_id = '\\x0101010101010101'",
+    )[0];
     assert_eq!(row["span_name"], "nul\\u0000name");
     assert_eq!(row["service_name"], "hostile\\u0000svc");
     let attributes = &row["attributes"];
     assert_eq!(attributes["k\\u0000ey"], "v\\u0000al");
     assert_eq!(attributes["raw"], "fffe0061", "bytes are stored as hex");
-    assert_eq!(attributes["huge"].as_str().unwrap().len(), 1024, "cut to max_value_bytes");
+    assert_eq!(
+        attributes["huge"].as_str().unwrap().len(),
+        1024,
+        "cut to max_value_bytes"
+    );
     assert_eq!(attributes["sentinel.truncated"], true);
     assert_eq!(attributes["nan"], "NaN");
 
@@ -152,13 +175,27 @@ fn nul_invalid_utf8_huge_values_and_wild_timestamps_are_stored_safely() {
         "{}",
         agent.metrics()
     );
-    assert_eq!(agent.metric_value("sentinel_postgres_rows_truncated_total", &[]), Some(1.0));
+    assert_eq!(
+        agent.metric_value("sentinel_postgres_rows_truncated_total", &[]),
+        Some(1.0)
+    );
 
-    wait_for_count(&pg, "SELECT count(*) FROM sentinel.logs", 1, Duration::from_secs(20));
+    wait_for_count(
+        &pg,
+        "SELECT count(*) FROM sentinel.logs",
+        1,
+        Duration::from_secs(20),
+    );
     let log = &json_rows(&pg, "SELECT * FROM sentinel.otel_logs")[0];
-    assert_eq!(log["body"], "ok\u{fffd}(\\u0000", "invalid UTF-8 replaced, NUL escaped");
+    assert_eq!(
+        log["body"], "ok\u{fffd}(\\u0000",
+        "invalid UTF-8 replaced, NUL escaped"
+    );
     assert_eq!(log["severity_text"], "WARN\\u0000");
-    assert_eq!(agent.metric_value("sentinel_queue_dead_lettered_total", &[]), Some(0.0));
+    assert_eq!(
+        agent.metric_value("sentinel_queue_dead_lettered_total", &[]),
+        Some(0.0)
+    );
     assert!(agent.terminate(Duration::from_secs(15)).success());
 }
 
@@ -168,17 +205,36 @@ fn a_batch_postgres_refuses_for_good_is_dead_lettered_with_the_error_and_later_d
     let dir = tempfile::tempdir().unwrap();
     let setup = PgAgent::new(dir.path(), &pg);
     let agent = setup.start(dir.path(), "agent");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(send_traces(setup.grpc, traces(vec![span("warm-up", 9, now_nanos(), vec![])])));
-    wait_for_count(&pg, "SELECT count(*) FROM sentinel.spans", 1, Duration::from_secs(30));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(send_traces(
+        setup.grpc,
+        traces(vec![span("warm-up", 9, now_nanos(), vec![])]),
+    ));
+    wait_for_count(
+        &pg,
+        "SELECT count(*) FROM sentinel.spans",
+        1,
+        Duration::from_secs(30),
+    );
     // A rule the data breaks: PostgreSQL answers 23514 for the poison span only.
     pg.psql(
         "postgres",
         "ALTER TABLE sentinel.spans ADD CONSTRAINT no_poison CHECK (span_name <> 'poison')",
     );
     rt.block_on(async {
-        send_traces(setup.grpc, traces(vec![span("poison", 5, now_nanos(), vec![])])).await;
-        send_traces(setup.grpc, traces(vec![span("after", 6, now_nanos(), vec![])])).await;
+        send_traces(
+            setup.grpc,
+            traces(vec![span("poison", 5, now_nanos(), vec![])]),
+        )
+        .await;
+        send_traces(
+            setup.grpc,
+            traces(vec![span("after", 6, now_nanos(), vec![])]),
+        )
+        .await;
     });
     wait_for_count(
         &pg,
@@ -188,13 +244,24 @@ fn a_batch_postgres_refuses_for_good_is_dead_lettered_with_the_error_and_later_d
     );
     let dead_letters = setup.queue_dir.join("dead-letter.jsonl");
     assert!(
-        eventually(Duration::from_secs(10), || std::fs::read_to_string(&dead_letters)
-            .is_ok_and(|t| t.contains("no_poison") && t.contains("poison"))),
+        eventually(Duration::from_secs(10), || std::fs::read_to_string(
+            &dead_letters
+        )
+        .is_ok_and(|t| t.contains("no_poison") && t.contains("poison"))),
         "dead letter missing: {:?}\n{}",
         std::fs::read_to_string(&dead_letters),
         agent.log()
     );
-    assert_eq!(count(&pg, "SELECT count(*) FROM sentinel.spans WHERE span_name = 'poison'"), 0);
-    assert_eq!(agent.metric_value("sentinel_queue_dead_lettered_total", &[]), Some(1.0));
+    assert_eq!(
+        count(
+            &pg,
+            "SELECT count(*) FROM sentinel.spans WHERE span_name = 'poison'"
+        ),
+        0
+    );
+    assert_eq!(
+        agent.metric_value("sentinel_queue_dead_lettered_total", &[]),
+        Some(1.0)
+    );
     assert!(agent.terminate(Duration::from_secs(15)).success());
 }

@@ -14,7 +14,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::metrics::Temporality;
 use opentelemetry_sdk::Resource;
-use postgres_support::{Pg, count, json_rows, sentinel, table_exists, wait_for_count, PgAgent};
+use postgres_support::{count, json_rows, sentinel, table_exists, wait_for_count, Pg, PgAgent};
 use serde_json::{json, Value};
 
 struct Sent {
@@ -54,7 +54,11 @@ fn send_with_sdk(grpc: u16) -> Sent {
         }
         let cx = span.span_context().clone();
         span.end();
-        spans.push((name.to_string(), cx.trace_id().to_string(), cx.span_id().to_string()));
+        spans.push((
+            name.to_string(),
+            cx.trace_id().to_string(),
+            cx.span_id().to_string(),
+        ));
     }
     let parent = tracer.start("parent");
     let parent_span_id = parent.span_context().span_id().to_string();
@@ -81,7 +85,10 @@ fn send_with_sdk(grpc: u16) -> Sent {
     };
     let provider = metrics(Temporality::Cumulative);
     let meter = provider.meter("pg-e2e");
-    let counter = meter.u64_counter("orders.placed").with_unit("{order}").build();
+    let counter = meter
+        .u64_counter("orders.placed")
+        .with_unit("{order}")
+        .build();
     counter.add(3, &[KeyValue::new("region", "eu")]);
     counter.add(4, &[KeyValue::new("region", "eu")]);
     meter.f64_gauge("queue.depth").build().record(12.5, &[]);
@@ -165,7 +172,12 @@ fn sdk_signals_read_back_through_the_views_unchanged() {
     };
 
     eprintln!("sent in {:?}", started.elapsed());
-    let spans = wait_for_count(&pg, "SELECT count(*) FROM sentinel.otel_spans", 4, Duration::from_secs(30));
+    let spans = wait_for_count(
+        &pg,
+        "SELECT count(*) FROM sentinel.otel_spans",
+        4,
+        Duration::from_secs(30),
+    );
     assert_eq!(spans, 4, "agent log:\n{}", agent.log());
     for (name, trace_id, span_id) in &sent.spans {
         let rows = json_rows(
@@ -188,13 +200,24 @@ fn sdk_signals_read_back_through_the_views_unchanged() {
         let status = if name == "payment" { "error" } else { "unset" };
         assert_eq!(row["status_code"], status);
     }
-    let child = &json_rows(&pg, "SELECT * FROM sentinel.otel_spans WHERE span_name = 'child'")[0];
+    let child = &json_rows(
+        &pg,
+        "SELECT * FROM sentinel.otel_spans WHERE span_name = 'child'",
+    )[0];
     assert_eq!(hex_bytes(&child["parent_span_id"]), sent.child_parent_id);
-    let parent = &json_rows(&pg, "SELECT * FROM sentinel.otel_spans WHERE span_name = 'parent'")[0];
+    let parent = &json_rows(
+        &pg,
+        "SELECT * FROM sentinel.otel_spans WHERE span_name = 'parent'",
+    )[0];
     assert_eq!(hex_bytes(&parent["span_id"]), sent.parent_span_id);
     assert!(parent["parent_span_id"].is_null());
 
-    wait_for_count(&pg, "SELECT count(*) FROM sentinel.otel_logs", 1, Duration::from_secs(20));
+    wait_for_count(
+        &pg,
+        "SELECT count(*) FROM sentinel.otel_logs",
+        1,
+        Duration::from_secs(20),
+    );
     let logs = json_rows(&pg, "SELECT * FROM sentinel.otel_logs");
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0]["body"], "payment failed");
@@ -212,7 +235,10 @@ fn sdk_signals_read_back_through_the_views_unchanged() {
     );
     // The SDK exports cumulative points at force_flush and again at shutdown: every copy
     // must carry the same values.
-    let orders = json_rows(&pg, "SELECT * FROM sentinel.otel_metrics WHERE metric_name = 'orders.placed'");
+    let orders = json_rows(
+        &pg,
+        "SELECT * FROM sentinel.otel_metrics WHERE metric_name = 'orders.placed'",
+    );
     assert!(!orders.is_empty());
     for point in &orders {
         assert_eq!(point["kind"], "sum");
@@ -220,10 +246,16 @@ fn sdk_signals_read_back_through_the_views_unchanged() {
         assert_eq!(point["value"], 7.0);
         assert_eq!(point["attributes"], json!({"region": "eu"}));
     }
-    let gauge = json_rows(&pg, "SELECT * FROM sentinel.otel_metrics WHERE metric_name = 'queue.depth'");
+    let gauge = json_rows(
+        &pg,
+        "SELECT * FROM sentinel.otel_metrics WHERE metric_name = 'queue.depth'",
+    );
     assert_eq!(gauge[0]["kind"], "gauge");
     assert_eq!(gauge[0]["value"], 12.5);
-    let histogram = json_rows(&pg, "SELECT * FROM sentinel.otel_metrics WHERE metric_name = 'request.duration'");
+    let histogram = json_rows(
+        &pg,
+        "SELECT * FROM sentinel.otel_metrics WHERE metric_name = 'request.duration'",
+    );
     assert!(!histogram.is_empty());
     let h = &histogram[0];
     assert_eq!(h["kind"], "histogram");
@@ -246,19 +278,27 @@ fn sdk_signals_read_back_through_the_views_unchanged() {
     assert_eq!(deltas[1]["value"], 6.0);
     assert_eq!(deltas[1]["total"], 11.0);
     assert_eq!(
-        count(&pg, "SELECT count(*) FROM sentinel.metric_series WHERE metric_name = 'tokens.used'"),
+        count(
+            &pg,
+            "SELECT count(*) FROM sentinel.metric_series WHERE metric_name = 'tokens.used'"
+        ),
         1,
         "both delta points belong to one series"
     );
 
     // Six self-metrics, counted by the exporter's queue.
     let sent_spans = agent
-        .metric_value("sentinel_component_sent_items_total", &["component_id=\"postgres\"", "signal=\"traces\""])
+        .metric_value(
+            "sentinel_component_sent_items_total",
+            &["component_id=\"postgres\"", "signal=\"traces\""],
+        )
         .unwrap_or(0.0);
     assert_eq!(sent_spans, 4.0);
     for family in ["received", "refused", "dropped", "failed", "queue_size"] {
         assert!(
-            agent.metrics().contains(&format!("sentinel_component_{family}")),
+            agent
+                .metrics()
+                .contains(&format!("sentinel_component_{family}")),
             "missing {family}"
         );
     }
@@ -294,7 +334,10 @@ fn two_db_migrate_at_once_on_an_empty_database_both_succeed_and_the_dsn_stays_se
                 .unwrap()
         })
         .collect();
-    let concurrent: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let concurrent: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
     for out in runs.into_iter().map(Result::unwrap).chain(concurrent) {
         assert!(
             out.status.success(),
@@ -302,22 +345,48 @@ fn two_db_migrate_at_once_on_an_empty_database_both_succeed_and_the_dsn_stays_se
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    assert_eq!(count(&pg, "SELECT count(*) FROM sentinel.schema_migrations"), 1);
-    for table in ["spans", "logs", "metric_series", "metric_points", "metric_histograms", "batch_ledger", "otel_spans", "otel_logs", "otel_metrics"] {
+    assert_eq!(
+        count(&pg, "SELECT count(*) FROM sentinel.schema_migrations"),
+        1
+    );
+    for table in [
+        "spans",
+        "logs",
+        "metric_series",
+        "metric_points",
+        "metric_histograms",
+        "batch_ledger",
+        "otel_spans",
+        "otel_logs",
+        "otel_metrics",
+    ] {
         assert!(table_exists(&pg, table), "{table} missing");
     }
 
-    let printed = sentinel(&["print-config", "--config", &config_arg], &[("SENTINEL_PG_DSN", &dsn)]);
+    let printed = sentinel(
+        &["print-config", "--config", &config_arg],
+        &[("SENTINEL_PG_DSN", &dsn)],
+    );
     let text = String::from_utf8_lossy(&printed.stdout);
-    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
     assert!(!text.contains("hunter2"), "the dsn leaked:\n{text}");
     assert!(text.contains("[redacted]"));
 
     let unreachable = sentinel(
         &["db", "migrate", "--config", &config_arg],
-        &[("SENTINEL_PG_DSN", "postgresql://postgres@127.0.0.1:1/postgres")],
+        &[(
+            "SENTINEL_PG_DSN",
+            "postgresql://postgres@127.0.0.1:1/postgres",
+        )],
     );
-    assert!(!unreachable.status.success(), "an unreachable database must fail the migration");
+    assert!(
+        !unreachable.status.success(),
+        "an unreachable database must fail the migration"
+    );
 }
 
 #[test]
@@ -337,14 +406,29 @@ fn two_agents_migrating_the_same_empty_database_at_once_both_start_and_write() {
     for (setup, first) in [(&a, 0u64), (&b, 1_000)] {
         let out = std::process::Command::new(sentinel_tests::loadgen_bin())
             .args(["--endpoint", &format!("http://127.0.0.1:{}", setup.grpc)])
-            .args(["--rate", "500", "--duration", "1", "--spans-per-request", "10"])
+            .args([
+                "--rate",
+                "500",
+                "--duration",
+                "1",
+                "--spans-per-request",
+                "10",
+            ])
             .args(["--start-seq", &first.to_string()])
             .output()
             .unwrap();
         assert!(out.status.success());
     }
-    let stored = wait_for_count(&pg, "SELECT count(*) FROM sentinel.spans", 1000, Duration::from_secs(30));
+    let stored = wait_for_count(
+        &pg,
+        "SELECT count(*) FROM sentinel.spans",
+        1000,
+        Duration::from_secs(30),
+    );
     assert!(stored >= 900, "a: {}\nb: {}", agent_a.log(), agent_b.log());
-    assert_eq!(count(&pg, "SELECT count(*) FROM sentinel.schema_migrations"), 1);
+    assert_eq!(
+        count(&pg, "SELECT count(*) FROM sentinel.schema_migrations"),
+        1
+    );
     assert!(!agent_a.log().contains("ERROR") && !agent_b.log().contains("ERROR"));
 }

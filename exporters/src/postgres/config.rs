@@ -150,7 +150,9 @@ impl ComponentConfig for PostgresConfig {
         }
         let secs = self.retention.as_secs();
         if secs / DAY * DAY != secs {
-            return Err("`retention` must be whole days, such as 7d, or 0s to keep everything".into());
+            return Err(
+                "`retention` must be whole days, such as 7d, or 0s to keep everything".into(),
+            );
         }
         if !(1..=60).contains(&self.partitions_ahead) {
             return Err("`partitions_ahead` must be from 1 to 60".into());
@@ -208,7 +210,10 @@ mod tests {
         assert!(err(json!({"sslmode": "allow"})).contains("unknown variant"));
         assert!(err(json!({"ca_file": "/x.pem", "sslmode": "disable"})).contains("ca_file"));
         assert!(err(json!({"nope": 1})).contains("unknown field"));
-        assert_eq!(config(json!({"retention": "0s"})).unwrap().retention_days(), None);
+        assert_eq!(
+            config(json!({"retention": "0s"})).unwrap().retention_days(),
+            None
+        );
         assert_eq!(
             config(json!({"sslmode": "verify-full"})).unwrap().sslmode,
             SslMode::VerifyFull

@@ -205,7 +205,8 @@ impl MetricRows {
                         None => {}
                         Some(Data::Gauge(gauge)) => {
                             for p in &gauge.data_points {
-                                let id = self.series_for(ctx, &key, &p.attributes, &description, None);
+                                let id =
+                                    self.series_for(ctx, &key, &p.attributes, &description, None);
                                 self.points.push(point(ctx, id, p));
                             }
                         }
@@ -213,7 +214,13 @@ impl MetricRows {
                             key.kind = "sum";
                             key.temporality = temporality_name(sum.aggregation_temporality);
                             for p in &sum.data_points {
-                                let id = self.series_for(ctx, &key, &p.attributes, &description, Some(sum.is_monotonic));
+                                let id = self.series_for(
+                                    ctx,
+                                    &key,
+                                    &p.attributes,
+                                    &description,
+                                    Some(sum.is_monotonic),
+                                );
                                 self.points.push(point(ctx, id, p));
                             }
                         }
@@ -221,7 +228,8 @@ impl MetricRows {
                             key.kind = "histogram";
                             key.temporality = temporality_name(histogram.aggregation_temporality);
                             for p in &histogram.data_points {
-                                let id = self.series_for(ctx, &key, &p.attributes, &description, None);
+                                let id =
+                                    self.series_for(ctx, &key, &p.attributes, &description, None);
                                 self.histograms.push(HistogramRow {
                                     ts: ctx.clamp(p.time_unix_nano),
                                     series_id: id,
@@ -231,7 +239,11 @@ impl MetricRows {
                                     min: p.min,
                                     max: p.max,
                                     bounds: p.explicit_bounds.clone(),
-                                    counts: p.bucket_counts.iter().map(|c| (*c).min(i64::MAX as u64) as i64).collect(),
+                                    counts: p
+                                        .bucket_counts
+                                        .iter()
+                                        .map(|c| (*c).min(i64::MAX as u64) as i64)
+                                        .collect(),
                                     flags: p.flags as i32,
                                 });
                             }
@@ -240,7 +252,8 @@ impl MetricRows {
                             key.kind = "exponential_histogram";
                             key.temporality = temporality_name(histogram.aggregation_temporality);
                             for p in &histogram.data_points {
-                                let id = self.series_for(ctx, &key, &p.attributes, &description, None);
+                                let id =
+                                    self.series_for(ctx, &key, &p.attributes, &description, None);
                                 let buckets = |b: &Option<opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets>| {
                                     b.as_ref().map_or_else(
                                         || "null".to_string(),
@@ -271,11 +284,18 @@ impl MetricRows {
                         Some(Data::Summary(summary)) => {
                             key.kind = "summary";
                             for p in &summary.data_points {
-                                let id = self.series_for(ctx, &key, &p.attributes, &description, None);
+                                let id =
+                                    self.series_for(ctx, &key, &p.attributes, &description, None);
                                 let quantiles: Vec<String> = p
                                     .quantile_values
                                     .iter()
-                                    .map(|q| format!("{{\"quantile\":{},\"value\":{}}}", json_number(q.quantile), json_number(q.value)))
+                                    .map(|q| {
+                                        format!(
+                                            "{{\"quantile\":{},\"value\":{}}}",
+                                            json_number(q.quantile),
+                                            json_number(q.value)
+                                        )
+                                    })
                                     .collect();
                                 self.other.push(OtherRow {
                                     ts: ctx.clamp(p.time_unix_nano),

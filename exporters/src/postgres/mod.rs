@@ -25,8 +25,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
 use sentinel_pipeline::{
-    BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, Exporter,
-    ExporterFactory, Factory, Kind, Payload, QueueRecord, RecordBatch, Signal,
+    BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, Exporter, ExporterFactory,
+    Factory, Kind, Payload, QueueRecord, RecordBatch, Signal,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -45,7 +45,8 @@ impl Factory for PostgresFactory {
             type_name: "postgres",
             kind: Kind::Exporter,
             signals: &Signal::ALL,
-            description: "Writes traces, metrics and logs to PostgreSQL (COPY BINARY, exactly once)",
+            description:
+                "Writes traces, metrics and logs to PostgreSQL (COPY BINARY, exactly once)",
         }
     }
 
@@ -275,7 +276,11 @@ impl Writer {
         }
     }
 
-    async fn attempt(&self, conn: &mut Option<Conn>, records: &[&Records]) -> Result<(), ExportError> {
+    async fn attempt(
+        &self,
+        conn: &mut Option<Conn>,
+        records: &[&Records],
+    ) -> Result<(), ExportError> {
         if conn.as_ref().is_some_and(|c| c.client.is_closed()) {
             *conn = None;
         }
@@ -321,7 +326,12 @@ impl Writer {
 }
 
 /// Creates partitions ahead and drops old ones on schedule; retries sooner while failing.
-async fn maintain_forever(store: Arc<Store>, interval: Duration, stop: CancellationToken, id: String) {
+async fn maintain_forever(
+    store: Arc<Store>,
+    interval: Duration,
+    stop: CancellationToken,
+    id: String,
+) {
     let mut client: Option<tokio_postgres::Client> = None;
     let mut failing = false;
     loop {

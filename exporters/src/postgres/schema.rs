@@ -246,10 +246,14 @@ pub struct MigrationReport {
 }
 
 /// Brings the schema up to date. Safe to run from several processes at once.
-pub async fn migrate(client: &mut Client, schema: &str) -> Result<MigrationReport, tokio_postgres::Error> {
+pub async fn migrate(
+    client: &mut Client,
+    schema: &str,
+) -> Result<MigrationReport, tokio_postgres::Error> {
     let tx = client.transaction().await?;
     // "already exists, skipping" notices on every start are noise.
-    tx.batch_execute("SET LOCAL client_min_messages = warning").await?;
+    tx.batch_execute("SET LOCAL client_min_messages = warning")
+        .await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key(schema)])
         .await?;
     tx.batch_execute(&render(
@@ -277,7 +281,10 @@ pub async fn migrate(client: &mut Client, schema: &str) -> Result<MigrationRepor
         }
         tx.batch_execute(&render(sql, schema)).await?;
         tx.execute(
-            &render("INSERT INTO {s}.schema_migrations (version) VALUES ($1)", schema),
+            &render(
+                "INSERT INTO {s}.schema_migrations (version) VALUES ($1)",
+                schema,
+            ),
             &[version],
         )
         .await?;
@@ -310,7 +317,11 @@ impl PartitionPlan {
 }
 
 /// Creates partitions ahead, drops old ones, prunes the ledger.
-pub async fn maintain(client: &Client, schema: &str, plan: PartitionPlan) -> Result<(), tokio_postgres::Error> {
+pub async fn maintain(
+    client: &Client,
+    schema: &str,
+    plan: PartitionPlan,
+) -> Result<(), tokio_postgres::Error> {
     let ahead = plan.ahead as i32;
     let behind = plan.behind() as i32;
     let keep = plan.keep_days.unwrap_or(0) as i32;
@@ -325,7 +336,10 @@ pub async fn maintain(client: &Client, schema: &str, plan: PartitionPlan) -> Res
 
 /// Microseconds since the Unix epoch from the first day's start to the last day's end:
 /// the timestamps every fact table can take. `None` when a table has no partition.
-pub async fn partition_range(client: &Client, schema: &str) -> Result<Option<(i64, i64)>, tokio_postgres::Error> {
+pub async fn partition_range(
+    client: &Client,
+    schema: &str,
+) -> Result<Option<(i64, i64)>, tokio_postgres::Error> {
     let row = client
         .query_one(
             &render(

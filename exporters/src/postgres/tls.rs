@@ -12,7 +12,9 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio_postgres::config::SslMode as PgSslMode;
 use tokio_postgres::{Client, Config, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -91,7 +93,8 @@ fn roots(settings: &PostgresConfig) -> Result<RootCertStore, String> {
             let certs = CertificateDer::pem_file_iter(path)
                 .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
             for cert in certs {
-                let cert = cert.map_err(|e| format!("bad certificate in {}: {e}", path.display()))?;
+                let cert =
+                    cert.map_err(|e| format!("bad certificate in {}: {e}", path.display()))?;
                 roots
                     .add(cert)
                     .map_err(|e| format!("bad certificate in {}: {e}", path.display()))?;
@@ -115,9 +118,10 @@ fn client_config(mode: SslMode, settings: &PostgresConfig) -> Result<ClientConfi
             .with_root_certificates(roots(settings)?)
             .with_no_client_auth(),
         SslMode::VerifyCa => {
-            let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots(settings)?), provider)
-                .build()
-                .map_err(|e| e.to_string())?;
+            let inner =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots(settings)?), provider)
+                    .build()
+                    .map_err(|e| e.to_string())?;
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(ChainOnly { inner }))
@@ -151,9 +155,9 @@ impl ServerCertVerifier for ChainOnly {
             .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
         {
             Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForName))
-            | Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext { .. })) => {
-                Ok(ServerCertVerified::assertion())
-            }
+            | Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+                ..
+            })) => Ok(ServerCertVerified::assertion()),
             other => other,
         }
     }
@@ -201,7 +205,12 @@ impl ServerCertVerifier for Unverified {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
     fn verify_tls13_signature(
         &self,
@@ -209,7 +218,12 @@ impl ServerCertVerifier for Unverified {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.provider

@@ -13,7 +13,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement, Transaction};
 
 use super::config::PostgresConfig;
-use super::metrics::{MetricRows, HISTOGRAM_COLUMNS, HISTOGRAM_TYPES, OTHER_COLUMNS, OTHER_TYPES, POINT_COLUMNS, POINT_TYPES};
+use super::metrics::{
+    MetricRows, HISTOGRAM_COLUMNS, HISTOGRAM_TYPES, OTHER_COLUMNS, OTHER_TYPES, POINT_COLUMNS,
+    POINT_TYPES,
+};
 use super::rows::{write_logs, write_spans, LOG_COLUMNS, LOG_TYPES, SPAN_COLUMNS, SPAN_TYPES};
 use super::schema::{self, PartitionPlan};
 use super::stats::PgStats;
@@ -217,7 +220,11 @@ impl Store {
     }
 
     /// Writes a group of record sets in one transaction.
-    pub async fn write(&self, conn: &mut Conn, groups: &[&Records]) -> Result<Written, tokio_postgres::Error> {
+    pub async fn write(
+        &self,
+        conn: &mut Conn,
+        groups: &[&Records],
+    ) -> Result<Written, tokio_postgres::Error> {
         let tx = conn.client.transaction().await?;
         let mut written = Written::default();
         let mut fresh: Vec<&Payload> = Vec::new();
@@ -247,7 +254,9 @@ impl Store {
         if !fresh.is_empty() {
             written.rows += self.copy_spans(&tx, &fresh, &mut ctx).await?;
             written.rows += self.copy_logs(&tx, &fresh, &mut ctx).await?;
-            let (rows, series) = self.copy_metrics(&tx, &conn.series, &fresh, &mut ctx).await?;
+            let (rows, series) = self
+                .copy_metrics(&tx, &conn.series, &fresh, &mut ctx)
+                .await?;
             written.rows += rows;
             new_series = series;
         }
@@ -263,7 +272,12 @@ impl Store {
         Ok(written)
     }
 
-    async fn copy_spans(&self, tx: &Transaction<'_>, payloads: &[&Payload], ctx: &mut RowContext) -> Result<usize, tokio_postgres::Error> {
+    async fn copy_spans(
+        &self,
+        tx: &Transaction<'_>,
+        payloads: &[&Payload],
+        ctx: &mut RowContext,
+    ) -> Result<usize, tokio_postgres::Error> {
         let requests: Vec<_> = payloads
             .iter()
             .filter_map(|p| match p {
@@ -285,7 +299,12 @@ impl Store {
         Ok(rows)
     }
 
-    async fn copy_logs(&self, tx: &Transaction<'_>, payloads: &[&Payload], ctx: &mut RowContext) -> Result<usize, tokio_postgres::Error> {
+    async fn copy_logs(
+        &self,
+        tx: &Transaction<'_>,
+        payloads: &[&Payload],
+        ctx: &mut RowContext,
+    ) -> Result<usize, tokio_postgres::Error> {
         let requests: Vec<_> = payloads
             .iter()
             .filter_map(|p| match p {
@@ -337,17 +356,31 @@ impl Store {
             let series: Vec<_> = ids.iter().map(|id| &unseen[id]).collect();
             let services: Vec<&str> = series.iter().map(|s| s.service_name.as_str()).collect();
             let names: Vec<&str> = series.iter().map(|s| s.metric_name.as_str()).collect();
-            let descriptions: Vec<Option<&str>> = series.iter().map(|s| s.description.as_deref()).collect();
+            let descriptions: Vec<Option<&str>> =
+                series.iter().map(|s| s.description.as_deref()).collect();
             let units: Vec<&str> = series.iter().map(|s| s.unit.as_str()).collect();
             let kinds: Vec<&str> = series.iter().map(|s| s.kind).collect();
             let temporalities: Vec<Option<&str>> = series.iter().map(|s| s.temporality).collect();
             let monotonic: Vec<Option<bool>> = series.iter().map(|s| s.is_monotonic).collect();
-            let scopes: Vec<Option<&str>> = series.iter().map(|s| s.scope_name.as_deref()).collect();
+            let scopes: Vec<Option<&str>> =
+                series.iter().map(|s| s.scope_name.as_deref()).collect();
             let attributes: Vec<Jsonb> = series.iter().map(|s| Jsonb(&s.attributes)).collect();
-            let resources: Vec<Jsonb> = series.iter().map(|s| Jsonb(&s.resource_attributes)).collect();
+            let resources: Vec<Jsonb> = series
+                .iter()
+                .map(|s| Jsonb(&s.resource_attributes))
+                .collect();
             let params: [&(dyn ToSql + Sync); 11] = [
-                &ids, &services, &names, &descriptions, &units, &kinds, &temporalities, &monotonic, &scopes,
-                &attributes, &resources,
+                &ids,
+                &services,
+                &names,
+                &descriptions,
+                &units,
+                &kinds,
+                &temporalities,
+                &monotonic,
+                &scopes,
+                &attributes,
+                &resources,
             ];
             tx.execute(upsert, &params).await?;
         }
@@ -372,7 +405,15 @@ impl Store {
                 writer
                     .as_mut()
                     .write(&[
-                        &h.ts, &h.series_id, &h.start_ts, &h.count, &h.sum, &h.min, &h.max, &h.bounds, &h.counts,
+                        &h.ts,
+                        &h.series_id,
+                        &h.start_ts,
+                        &h.count,
+                        &h.sum,
+                        &h.min,
+                        &h.max,
+                        &h.bounds,
+                        &h.counts,
                         &h.flags,
                     ])
                     .await?;
@@ -386,7 +427,15 @@ impl Store {
             for o in &rows.other {
                 writer
                     .as_mut()
-                    .write(&[&o.ts, &o.series_id, &o.start_ts, &o.count, &o.sum, &Jsonb(&o.data), &o.flags])
+                    .write(&[
+                        &o.ts,
+                        &o.series_id,
+                        &o.start_ts,
+                        &o.count,
+                        &o.sum,
+                        &Jsonb(&o.data),
+                        &o.flags,
+                    ])
                     .await?;
             }
             count += writer.finish().await? as usize;

@@ -156,10 +156,7 @@ pub fn json_rows(pg: &EphemeralPostgres, sql: &str) -> Vec<serde_json::Value> {
 pub fn wait_for_count(pg: &EphemeralPostgres, sql: &str, want: i64, within: Duration) -> i64 {
     let mut last = 0;
     eventually(within, || {
-        last = pg
-            .psql("postgres", sql)
-            .parse()
-            .unwrap_or(0);
+        last = pg.psql("postgres", sql).parse().unwrap_or(0);
         last >= want
     });
     last
