@@ -403,7 +403,8 @@ fn two_agents_migrating_the_same_empty_database_at_once_both_start_and_write() {
     let mut agent_b = sentinel_tests::Agent::spawn(&b_dir, "b", &b.config(), b.admin);
     agent_a.wait_ready(Duration::from_secs(20));
     agent_b.wait_ready(Duration::from_secs(20));
-    for (setup, first) in [(&a, 0u64), (&b, 1_000)] {
+    let mut acked = 0;
+    for (setup, first) in [(&a, 0u64), (&b, 1_000_000)] {
         let out = std::process::Command::new(sentinel_tests::loadgen_bin())
             .args(["--endpoint", &format!("http://127.0.0.1:{}", setup.grpc)])
             .args([
@@ -418,14 +419,18 @@ fn two_agents_migrating_the_same_empty_database_at_once_both_start_and_write() {
             .output()
             .unwrap();
         assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        let summary: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        acked += summary["acked_spans"].as_i64().unwrap();
     }
+    assert!(acked > 0);
     let stored = wait_for_count(
         &pg,
         "SELECT count(*) FROM sentinel.spans",
-        1000,
+        acked,
         Duration::from_secs(30),
     );
-    assert!(stored >= 900, "a: {}\nb: {}", agent_a.log(), agent_b.log());
+    assert_eq!(stored, acked, "a: {}\nb: {}", agent_a.log(), agent_b.log());
     assert_eq!(
         count(&pg, "SELECT count(*) FROM sentinel.schema_migrations"),
         1

@@ -20,35 +20,27 @@ impl Pg {
         Pg(EphemeralPostgres::start())
     }
 
-    /// Stops the server (fast shutdown: clients are disconnected, data kept).
+    /// Stops the server (fast shutdown: clients are disconnected, data kept): SIGINT to
+    /// the postmaster named in `postmaster.pid`, then waits for it to go.
     pub fn stop(&mut self) {
-        let bin = sentinel_tests::services::postgres_bin_dir().expect("postgres binaries");
-        let mut cmd = if is_root() {
-            let mut cmd = Command::new("runuser");
-            cmd.args(["-u", "postgres", "--"]).arg(bin.join("pg_ctl"));
-            cmd
-        } else {
-            Command::new(bin.join("pg_ctl"))
-        };
-        let _ = cmd
-            .args(["-D"])
-            .arg(&self.0.data_dir)
-            .args(["-m", "fast", "-w", "stop"])
-            .output();
+        let pid_file = self.0.data_dir.join("postmaster.pid");
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.lines().next()?.trim().parse::<u32>().ok())
+        {
+            sentinel_tests::signal(pid, "INT");
+            let alive = || Path::new(&format!("/proc/{pid}")).exists();
+            eventually(Duration::from_secs(30), || !alive());
+            if alive() {
+                sentinel_tests::signal(pid, "KILL");
+            }
+        }
         self.0.stop_server();
     }
 
     pub fn start_again(&mut self) {
         self.0.start_server();
     }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 impl std::ops::Deref for Pg {
