@@ -44,6 +44,21 @@ pub enum Command {
         #[command(subcommand)]
         command: QueueCommand,
     },
+    /// Database tools for the `postgres` exporter.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Run the schema migrations of every `postgres` exporter in the config; exits 1 if
+    /// any fails.
+    Migrate {
+        #[arg(long = "config", short = 'c', required = true)]
+        configs: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,5 +135,52 @@ pub fn queue_inspect(directory: &std::path::Path) -> ExitCode {
             eprintln!("cannot inspect queue {}: {err}", directory.display());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `sentinel db migrate`: migrates the schema of every `postgres` exporter.
+pub fn db_migrate(configs: &[PathBuf], registry: &Registry) -> ExitCode {
+    let Some(config) = load_checked(configs, registry) else {
+        return ExitCode::FAILURE;
+    };
+    let targets: Vec<_> = config
+        .exporters
+        .iter()
+        .filter(|(id, _)| id.type_name == "postgres")
+        .collect();
+    if targets.is_empty() {
+        eprintln!("the config has no postgres exporter");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut failed = false;
+    for (id, node) in targets {
+        match runtime.block_on(sentinel_exporters::postgres::migrate(node)) {
+            Ok(report) if report.applied.is_empty() => {
+                println!("{id}: schema up to date (version {})", report.version)
+            }
+            Ok(report) => println!(
+                "{id}: applied migrations {:?}; schema at version {}",
+                report.applied, report.version
+            ),
+            Err(err) => {
+                eprintln!("{id}: {err}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }

@@ -35,6 +35,7 @@ impl Registry {
                 Box::new(sentinel_exporters::debug::DebugFactory),
                 Box::new(sentinel_exporters::prometheus::PrometheusFactory),
                 Box::new(sentinel_exporters::blackhole::BlackholeFactory),
+                Box::new(sentinel_exporters::postgres::PostgresFactory),
             ],
             connectors: vec![
                 Box::new(sentinel_processors::forward::ForwardFactory),

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sentinel_agent::cli::{self, Cli, Command, QueueCommand};
+use sentinel_agent::cli::{self, Cli, Command, DbCommand, QueueCommand};
 use sentinel_agent::components::Registry;
 use sentinel_agent::{logging, runtime};
 
@@ -22,6 +22,9 @@ fn main() -> ExitCode {
         Command::Queue {
             command: QueueCommand::Inspect { directory },
         } => cli::queue_inspect(&directory),
+        Command::Db {
+            command: DbCommand::Migrate { configs },
+        } => cli::db_migrate(&configs, &registry),
     }
 }
 

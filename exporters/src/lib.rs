@@ -5,5 +5,6 @@ pub mod debug;
 pub mod file;
 pub mod otlp;
 pub mod otlphttp;
+pub mod postgres;
 pub mod prometheus;
 pub mod sending;

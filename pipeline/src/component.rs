@@ -280,11 +280,53 @@ impl ExportError {
     }
 }
 
+/// One record of a sending queue: one request as the queue accepted it.
+#[derive(Debug, Clone)]
+pub struct QueueRecord {
+    /// The record's sequence number, unique within its queue and never reused by it.
+    pub seq: u64,
+    pub payload: Payload,
+}
+
+/// Consecutive records of one queue and one signal, exported together. Which records are
+/// merged into one batch may differ after a restart; each record's `(queue_id, seq)` does
+/// not, so a sink that wants exactly-once keeps a ledger per record.
+#[derive(Debug, Clone)]
+pub struct RecordBatch {
+    /// Identifies the queue: persisted with a disk queue, random per process for a memory
+    /// queue, so that a wiped queue directory whose numbering restarts is a new queue.
+    pub queue_id: u128,
+    pub records: Vec<QueueRecord>,
+}
+
+impl RecordBatch {
+    /// One payload holding every record's data, in order.
+    pub fn into_payload(self) -> Payload {
+        let mut records = self.records.into_iter();
+        let Some(first) = records.next() else {
+            return Payload::Logs(Default::default());
+        };
+        let mut merged = first.payload;
+        for record in records {
+            // A batch holds one signal, so append cannot fail.
+            let _ = merged.append(record.payload);
+        }
+        merged
+    }
+}
+
 /// Delivers payloads to a sink. The runtime wraps it in a bounded sending queue with
 /// retries, so `export` only needs to make one attempt.
 #[async_trait]
 pub trait Exporter: Send + Sync {
     async fn export(&self, payload: Payload) -> Result<(), ExportError>;
+
+    /// What the sending queue calls: one attempt at a batch of queue records. Sinks that
+    /// deduplicate replays by record identity override it; the default merges the records
+    /// and calls [`Exporter::export`].
+    async fn export_records(&self, batch: RecordBatch) -> Result<(), ExportError> {
+        self.export(batch.into_payload()).await
+    }
 
     /// Flushes buffers and closes connections; called after the queue is drained.
     async fn shutdown(&self) {}

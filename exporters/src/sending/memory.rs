@@ -37,6 +37,8 @@ struct State {
 }
 
 pub(crate) struct MemoryQueue {
+    /// Random per process: memory records do not outlive it.
+    id: u128,
     max_requests: usize,
     max_bytes: usize,
     when_full: WhenFull,
@@ -53,6 +55,7 @@ impl MemoryQueue {
         metrics: Arc<QueueMetrics>,
     ) -> Self {
         MemoryQueue {
+            id: rand::random(),
             max_requests: max_requests.max(1),
             max_bytes: max_bytes.max(1),
             when_full,
@@ -228,6 +231,10 @@ impl Consumer for MemoryQueue {
 
 #[async_trait]
 impl Source for MemoryQueue {
+    fn queue_id(&self) -> u128 {
+        self.id
+    }
+
     async fn next_batch(&self) -> Option<Batch> {
         loop {
             let changed = self.changed.notified();

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::FutureExt;
-use sentinel_pipeline::{ExportError, Exporter, Payload, RetrySettings, Signal};
+use sentinel_pipeline::{
+    ExportError, Exporter, Payload, QueueRecord, RecordBatch, RetrySettings, Signal,
+};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -71,6 +73,9 @@ pub(crate) trait Source: Send + Sync + 'static {
     /// The next batch, or `None` once the queue is closed and empty (or stopped).
     async fn next_batch(&self) -> Option<Batch>;
 
+    /// The queue's identity, handed to the exporter with each batch (see [`RecordBatch`]).
+    fn queue_id(&self) -> u128;
+
     /// Records the outcome of one record. Returns false if the record was settled before
     /// (dropped by policy while in flight), so that it is not counted twice.
     fn settle(&self, piece: &Piece, settlement: Settlement) -> bool;
@@ -110,7 +115,8 @@ impl Delivery {
     /// one by one so that one bad request does not take its neighbours down with it.
     async fn deliver_batch(&self, source: &dyn Source, batch: Batch) -> Settlement {
         let Batch { pieces, .. } = batch;
-        match self.attempt(|| merge(&pieces)).await {
+        let queue_id = source.queue_id();
+        match self.attempt(|| records(queue_id, &pieces)).await {
             Attempts::Delivered => self.settle_all(source, &pieces, Settlement::Delivered),
             Attempts::Interrupted => self.settle_all(source, &pieces, Settlement::Interrupted),
             Attempts::GaveUp(reason) => self.dead_letter(source, &pieces, &reason).await,
@@ -120,7 +126,7 @@ impl Delivery {
             Attempts::Permanent(_) => {
                 for (index, piece) in pieces.iter().enumerate() {
                     let one = std::slice::from_ref(piece);
-                    let settlement = match self.attempt(|| piece.payload.clone()).await {
+                    let settlement = match self.attempt(|| records(queue_id, one)).await {
                         Attempts::Delivered => self.settle_all(source, one, Settlement::Delivered),
                         Attempts::Permanent(reason) | Attempts::GaveUp(reason) => {
                             self.dead_letter(source, one, &reason).await
@@ -198,7 +204,7 @@ impl Delivery {
     }
 
     /// Exports until delivered, rejected for good, out of retry budget, or interrupted.
-    async fn attempt(&self, payload: impl Fn() -> Payload) -> Attempts {
+    async fn attempt(&self, batch: impl Fn() -> RecordBatch) -> Attempts {
         let started = Instant::now();
         let mut backoff = Backoff::new(&self.retry);
         let mut failures = 0u32;
@@ -206,7 +212,7 @@ impl Delivery {
             let result = tokio::select! {
                 biased;
                 _ = self.stop.cancelled() => return Attempts::Interrupted,
-                result = self.export_once(payload()) => result,
+                result = self.export_once(batch()) => result,
             };
             let (message, retry_after) = match result {
                 Ok(()) => return Attempts::Delivered,
@@ -251,8 +257,8 @@ impl Delivery {
 
     /// One export call. A panicking exporter fails the data for good rather than killing
     /// this consumer (and, with it, the delivery of everything behind the record).
-    async fn export_once(&self, payload: Payload) -> Result<(), ExportError> {
-        match AssertUnwindSafe(self.exporter.export(payload))
+    async fn export_once(&self, batch: RecordBatch) -> Result<(), ExportError> {
+        match AssertUnwindSafe(self.exporter.export_records(batch))
             .catch_unwind()
             .await
         {
@@ -289,18 +295,18 @@ fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64)
 }
 
-/// One payload holding every piece, in order.
-fn merge(pieces: &[Piece]) -> Payload {
-    let mut iter = pieces.iter();
-    let Some(first) = iter.next() else {
-        return Payload::Logs(Default::default());
-    };
-    let mut merged = first.payload.clone();
-    for piece in iter {
-        // Batches only hold one signal, so append cannot fail.
-        let _ = merged.append(piece.payload.clone());
+/// The pieces as the exporter sees them, with their identities.
+fn records(queue_id: u128, pieces: &[Piece]) -> RecordBatch {
+    RecordBatch {
+        queue_id,
+        records: pieces
+            .iter()
+            .map(|piece| QueueRecord {
+                seq: piece.seq,
+                payload: piece.payload.clone(),
+            })
+            .collect(),
     }
-    merged
 }
 
 #[cfg(test)]
@@ -339,7 +345,9 @@ mod tests {
                 seq: 0,
             })
             .collect();
-        let merged = merge(&pieces);
+        let batch = records(7, &pieces);
+        assert_eq!(batch.queue_id, 7);
+        let merged = batch.into_payload();
         assert_eq!(
             crate::sending::test_support::bodies(&merged),
             ["a", "b", "c"]

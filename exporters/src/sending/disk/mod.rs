@@ -12,6 +12,7 @@
 //!   them and queues batches for the consumer tasks, which confirm them out of order.
 
 mod cursor;
+mod identity;
 mod inspect;
 mod reader;
 pub(crate) mod record;
@@ -235,6 +236,8 @@ impl Shared {
 /// The disk queue's `Consumer` and `Source`.
 pub(crate) struct DiskQueue {
     shared: Arc<Shared>,
+    /// See [`identity`].
+    id: u128,
     to_writer: SyncSender<writer::Append>,
 }
 
@@ -251,6 +254,7 @@ impl DiskQueue {
         metrics: Arc<QueueMetrics>,
     ) -> io::Result<(Arc<DiskQueue>, DiskThreads)> {
         fs::create_dir_all(&config.dir)?;
+        let id = identity::load_or_create(&config.dir)?;
         let stored = cursor::read_cursor(&config.dir)?;
         if stored == cursor::StoredCursor::Unreadable {
             tracing::warn!(
@@ -367,7 +371,11 @@ impl DiskQueue {
         let reader = std::thread::Builder::new()
             .name(format!("queue-r {name}"))
             .spawn(move || reader::run(reader_shared))?;
-        let queue = Arc::new(DiskQueue { shared, to_writer });
+        let queue = Arc::new(DiskQueue {
+            shared,
+            id,
+            to_writer,
+        });
         Ok((
             queue,
             DiskThreads {
@@ -491,6 +499,10 @@ impl Source for DiskQueue {
             }
             changed.await;
         }
+    }
+
+    fn queue_id(&self) -> u128 {
+        self.id
     }
 
     fn settle(&self, piece: &Piece, settlement: Settlement) -> bool {

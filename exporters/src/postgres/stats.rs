@@ -1,0 +1,87 @@
+//! The exporter's own counters, beside the six every component reports through its queue.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use sentinel_pipeline::SelfMetrics;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Labels {
+    component_id: String,
+}
+
+#[derive(Clone)]
+struct Families {
+    clamped: Family<Labels, Counter>,
+    truncated: Family<Labels, Counter>,
+    duplicates: Family<Labels, Counter>,
+}
+
+type ByRegistry = Vec<(Weak<SelfMetrics>, Families)>;
+// One set of families per registry: registering a name twice would break the exposition.
+static FAMILIES: Mutex<ByRegistry> = Mutex::new(Vec::new());
+
+/// Counters of one postgres exporter.
+#[derive(Clone, Debug, Default)]
+pub struct PgStats {
+    /// Rows whose timestamp lay outside the partitions and was moved to the nearest one.
+    pub clamped: Counter,
+    /// Rows with a value cut to `max_value_bytes`.
+    pub truncated: Counter,
+    /// Replayed queue records the ledger had already stored, skipped.
+    pub duplicates: Counter,
+}
+
+impl PgStats {
+    pub fn new(id: &str, registry: &Arc<SelfMetrics>) -> PgStats {
+        let families = families(registry);
+        let labels = Labels {
+            component_id: id.to_string(),
+        };
+        let clamped = families.clamped.get_or_create(&labels).clone();
+        let truncated = families.truncated.get_or_create(&labels).clone();
+        let duplicates = families.duplicates.get_or_create(&labels).clone();
+        PgStats {
+            clamped,
+            truncated,
+            duplicates,
+        }
+    }
+}
+
+fn families(registry: &Arc<SelfMetrics>) -> Families {
+    let mut all = FAMILIES.lock().unwrap_or_else(|p| p.into_inner());
+    all.retain(|(r, _)| r.strong_count() > 0);
+    if let Some((_, f)) = all
+        .iter()
+        .find(|(r, _)| std::ptr::eq(r.as_ptr(), Arc::as_ptr(registry)))
+    {
+        return f.clone();
+    }
+    let families = Families {
+        clamped: Family::default(),
+        truncated: Family::default(),
+        duplicates: Family::default(),
+    };
+    registry.with_registry(|r| {
+        r.register(
+            "postgres_timestamps_clamped",
+            "Rows whose timestamp was outside the existing daily partitions and was moved to the nearest one",
+            families.clamped.clone(),
+        );
+        r.register(
+            "postgres_rows_truncated",
+            "Rows stored with a value cut to max_value_bytes (flagged sentinel.truncated)",
+            families.truncated.clone(),
+        );
+        r.register(
+            "postgres_duplicate_records_skipped",
+            "Replayed queue records already committed, skipped thanks to the batch ledger",
+            families.duplicates.clone(),
+        );
+    });
+    all.push((Arc::downgrade(registry), families.clone()));
+    families
+}
