@@ -33,15 +33,25 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// A command that runs as an unprivileged user when we are root.
+/// A command that runs as the `postgres` user when we are root. The uid and gid are set
+/// on the child itself (no `runuser` in between), so signals reach the server directly.
 fn unprivileged(program: &Path) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(program);
     if is_root() {
-        let mut cmd = Command::new("runuser");
-        cmd.args(["-u", "postgres", "--"]).arg(program);
-        cmd
-    } else {
-        Command::new(program)
+        let id = |flag: &str| -> u32 {
+            let out = Command::new("id")
+                .args([flag, "postgres"])
+                .output()
+                .expect("run id");
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .expect("the postgres user exists (apt-get install postgresql)")
+        };
+        cmd.uid(id("-u")).gid(id("-g"));
     }
+    cmd
 }
 
 /// Lets the `postgres` user own `path` (a no-op when not root).

@@ -28,6 +28,18 @@ fn postgres_and_pgbouncer_answer_queries() {
         bouncer.log()
     );
     pg.stop_server();
+    let stopped = std::process::Command::new(
+        sentinel_tests::services::postgres_bin_dir()
+            .unwrap()
+            .join("pg_isready"),
+    )
+    .args(["-q", "-h", "127.0.0.1", "-p", &pg.port.to_string()])
+    .status()
+    .unwrap();
+    assert!(
+        !stopped.success(),
+        "the server still answers after stop_server"
+    );
     pg.start_server();
     assert_eq!(pg.psql("app", "select 1"), "1");
 }

@@ -10,9 +10,7 @@ use std::time::Duration;
 use sentinel_tests::services::EphemeralPostgres;
 use sentinel_tests::{eventually, sentinel_bin};
 
-/// An [`EphemeralPostgres`] that is really stopped: under root the harness signals
-/// `runuser`, which does not pass SIGINT on, so the server outlived `stop_server` and
-/// `Drop`. `pg_ctl stop` as the server's user stops it for real.
+/// The ephemeral server, with the names these tests use for stopping and restarting it.
 pub struct Pg(EphemeralPostgres);
 
 impl Pg {
@@ -20,21 +18,8 @@ impl Pg {
         Pg(EphemeralPostgres::start())
     }
 
-    /// Stops the server (fast shutdown: clients are disconnected, data kept): SIGINT to
-    /// the postmaster named in `postmaster.pid`, then waits for it to go.
+    /// Fast shutdown: clients are disconnected, the data is kept.
     pub fn stop(&mut self) {
-        let pid_file = self.0.data_dir.join("postmaster.pid");
-        if let Some(pid) = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|t| t.lines().next()?.trim().parse::<u32>().ok())
-        {
-            sentinel_tests::signal(pid, "INT");
-            let alive = || Path::new(&format!("/proc/{pid}")).exists();
-            eventually(Duration::from_secs(30), || !alive());
-            if alive() {
-                sentinel_tests::signal(pid, "KILL");
-            }
-        }
         self.0.stop_server();
     }
 
@@ -47,12 +32,6 @@ impl std::ops::Deref for Pg {
     type Target = EphemeralPostgres;
     fn deref(&self) -> &EphemeralPostgres {
         &self.0
-    }
-}
-
-impl Drop for Pg {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
