@@ -4,7 +4,7 @@
 mod model;
 mod render;
 mod validate;
-mod yaml;
+pub mod yaml;
 
 #[cfg(test)]
 mod tests;
