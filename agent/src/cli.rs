@@ -1,5 +1,5 @@
-//! Command-line interface: `run`, `validate`, `print-config`, `components`, `version` and
-//! `queue inspect`.
+//! Command-line interface: `run`, `validate`, `print-config`, `components`, `version`,
+//! `queue inspect`, `db migrate` and `hook`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +49,50 @@ pub enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Handle one coding-agent hook event from stdin: decide on the local policy (exit 2
+    /// on deny), forward it to the agent, spool it if the agent is down. Or install the
+    /// hooks into Claude Code's settings.
+    #[command(args_conflicts_with_subcommands = true)]
+    Hook {
+        #[command(subcommand)]
+        command: Option<HookCommand>,
+        #[command(flatten)]
+        args: crate::hook::HookArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Add Sentinel's hook to every event in Claude Code's settings.json (idempotent;
+    /// keeps a backup; other hooks are left alone).
+    Install {
+        #[command(flatten)]
+        scope: HookScope,
+        /// `command` runs `sentinel hook`; `http` posts to the hooks receiver.
+        #[arg(long, value_enum, default_value = "command")]
+        mode: crate::hook::install::Mode,
+        /// The hooks receiver, for `--mode http`.
+        #[arg(long, default_value = crate::hook::DEFAULT_ENDPOINT)]
+        endpoint: String,
+    },
+    /// Remove exactly the entries `install` added.
+    Uninstall {
+        #[command(flatten)]
+        scope: HookScope,
+        #[arg(long, default_value = crate::hook::DEFAULT_ENDPOINT)]
+        endpoint: String,
+    },
+}
+
+/// Which settings.json: the user's (default) or a project's.
+#[derive(Debug, clap::Args)]
+pub struct HookScope {
+    /// ~/.claude/settings.json (the default).
+    #[arg(long, conflicts_with = "project")]
+    pub user: bool,
+    /// DIR/.claude/settings.json.
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,5 +226,43 @@ pub fn db_migrate(configs: &[PathBuf], registry: &Registry) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// `sentinel hook install|uninstall`.
+pub fn hook_settings(command: &HookCommand) -> ExitCode {
+    use crate::hook::install::{self, Mode};
+    let executable = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("sentinel"));
+    let (scope, result, verb) = match command {
+        HookCommand::Install {
+            scope,
+            mode,
+            endpoint,
+        } => {
+            let handler = install::handler(*mode, &executable, endpoint);
+            let result = install::settings_path(scope.project.as_deref())
+                .and_then(|path| install::install(&path, &handler).map(|n| (path, n)));
+            (scope, result, "added to")
+        }
+        HookCommand::Uninstall { scope, endpoint } => {
+            let ours = [
+                install::handler(Mode::Command, &executable, endpoint),
+                install::handler(Mode::Http, &executable, endpoint),
+            ];
+            let result = install::settings_path(scope.project.as_deref())
+                .and_then(|path| install::uninstall(&path, &ours).map(|n| (path, n)));
+            (scope, result, "removed from")
+        }
+    };
+    let _ = scope.user; // the default scope; the flag exists for explicitness
+    match result {
+        Ok((path, count)) => {
+            println!("{count} hook entries {verb} {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod components;
 pub mod config;
+pub mod hook;
 pub mod logging;
 pub mod policy;
 pub mod receivers;

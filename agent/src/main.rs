@@ -5,10 +5,18 @@ use std::process::ExitCode;
 use clap::Parser;
 use sentinel_agent::cli::{self, Cli, Command, DbCommand, QueueCommand};
 use sentinel_agent::components::Registry;
+use sentinel_agent::hook;
 use sentinel_agent::{logging, runtime};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `hook` runs on every tool call of a coding agent: answer before building anything.
+    if let Command::Hook { command, args } = &cli.command {
+        return match command {
+            None => hook::run(args),
+            Some(settings) => cli::hook_settings(settings),
+        };
+    }
     let registry = Registry::builtin();
     match cli.command {
         Command::Run { configs } => run(&configs, registry),
@@ -25,6 +33,7 @@ fn main() -> ExitCode {
         Command::Db {
             command: DbCommand::Migrate { configs },
         } => cli::db_migrate(&configs, &registry),
+        Command::Hook { .. } => unreachable!("handled above"),
     }
 }
 

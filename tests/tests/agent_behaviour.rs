@@ -259,7 +259,7 @@ fn a_dead_downstream_does_not_stall_the_other_exporter() {
 
 /// YAML files in config/ that are data for a component, not agent configs; each is checked
 /// by its component's tests (llm-prices.yaml: `llm_cost`'s price tests).
-const DATA_FILES: &[&str] = &["llm-prices.yaml"];
+const DATA_FILES: &[&str] = &["llm-prices.yaml", "hook-policy.yaml"];
 
 #[test]
 fn every_shipped_config_validates() {
