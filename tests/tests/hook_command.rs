@@ -1,0 +1,214 @@
+//! `sentinel hook` as a coding agent runs it: a real process, JSON on stdin, judged by its
+//! exit code, stdout and stderr, and by where the event ends up.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use sentinel_tests::{free_port, sentinel_bin};
+
+fn run_hook(event: &str, extra: &[&str], state: &Path) -> Output {
+    let mut child = Command::new(sentinel_bin())
+        .arg("hook")
+        .args(extra)
+        .env("XDG_STATE_HOME", state)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sentinel hook");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(event.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn bash_event(command: &str) -> String {
+    serde_json::json!({
+        "session_id": "s-1",
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Bash",
+        "tool_use_id": "toolu_1",
+        "tool_input": {"command": command},
+    })
+    .to_string()
+}
+
+fn closed_endpoint() -> String {
+    format!("http://127.0.0.1:{}/v1/hooks", free_port())
+}
+
+#[test]
+fn deny_exits_2_with_the_reason_on_stderr() {
+    let state = tempfile::tempdir().unwrap();
+    let out = run_hook(
+        &bash_event("cd /tmp && sudo rm -rf /"),
+        &["--endpoint", &closed_endpoint()],
+        state.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("rm-recursive-root"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn allow_exits_0_silently_and_ask_prints_the_decision_json() {
+    let state = tempfile::tempdir().unwrap();
+    let out = run_hook(
+        &bash_event("rm -rf ./target"),
+        &["--endpoint", &closed_endpoint()],
+        state.path(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let policy = state.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "rules:\n  - {id: ask-push, tools: [Bash], action: ask, reason: pushing, when: {program: [git]}}\n",
+    )
+    .unwrap();
+    let out = run_hook(
+        &bash_event("git push origin main"),
+        &[
+            "--endpoint",
+            &closed_endpoint(),
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+        state.path(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let decision: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(decision["hookSpecificOutput"]["permissionDecision"], "ask");
+    assert_eq!(
+        decision["hookSpecificOutput"]["hookEventName"],
+        "PreToolUse"
+    );
+}
+
+#[test]
+fn internal_errors_never_block_the_coding_agent() {
+    let state = tempfile::tempdir().unwrap();
+    let out = run_hook(
+        "{not json",
+        &["--endpoint", &closed_endpoint()],
+        state.path(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    // A broken policy file falls back to the built-in policy: still no crash, still safe.
+    let broken = state.path().join("broken.yaml");
+    std::fs::write(&broken, "rules: [").unwrap();
+    let out = run_hook(
+        &bash_event("rm -rf /"),
+        &[
+            "--endpoint",
+            &closed_endpoint(),
+            "--policy",
+            broken.to_str().unwrap(),
+        ],
+        state.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn events_go_to_the_spool_while_the_agent_is_down() {
+    let state = tempfile::tempdir().unwrap();
+    for command in ["ls", "cargo build", "rm -rf /"] {
+        run_hook(
+            &bash_event(command),
+            &["--endpoint", &closed_endpoint()],
+            state.path(),
+        );
+    }
+    let spool = state.path().join("sentinel/hook-spool.jsonl");
+    let lines = sentinel_tests::read_json_lines(&spool);
+    let commands: Vec<&str> = lines
+        .iter()
+        .map(|l| l["tool_input"]["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(commands, ["ls", "cargo build", "rm -rf /"]);
+}
+
+#[test]
+fn events_are_posted_to_the_endpoint_when_it_answers() {
+    let state = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Read until the JSON body is complete (the event ends with `}`).
+        while !request.ends_with(b"}") {
+            let n = stream.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buf[..n]);
+        }
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            .unwrap();
+        String::from_utf8(request).unwrap()
+    });
+    let out = run_hook(
+        &bash_event("ls -la"),
+        &["--endpoint", &format!("http://127.0.0.1:{port}/v1/hooks")],
+        state.path(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let request = server.join().unwrap();
+    assert!(request.starts_with("POST /v1/hooks HTTP/1.1"), "{request}");
+    assert!(request.contains("\"command\":\"ls -la\""), "{request}");
+    assert!(
+        !state.path().join("sentinel/hook-spool.jsonl").exists(),
+        "a delivered event is not spooled"
+    );
+}
+
+#[test]
+fn install_and_uninstall_round_trip_a_project_settings_file() {
+    let project = tempfile::tempdir().unwrap();
+    let settings = project.path().join(".claude/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    std::fs::write(&settings, r#"{"permissions": {"allow": ["Bash(ls)"]}}"#).unwrap();
+    let sentinel = |args: &[&str]| {
+        let out = Command::new(sentinel_bin()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let dir = project.path().to_str().unwrap();
+    assert!(sentinel(&["hook", "install", "--project", dir, "--mode", "http"]).starts_with("32 "));
+    let installed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    assert_eq!(
+        installed["hooks"]["PreToolUse"][0]["hooks"][0]["url"],
+        "http://127.0.0.1:4319/v1/hooks"
+    );
+    assert!(sentinel(&["hook", "uninstall", "--project", dir]).starts_with("32 "));
+    let restored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    assert_eq!(
+        restored,
+        serde_json::json!({"permissions": {"allow": ["Bash(ls)"]}})
+    );
+}
