@@ -163,9 +163,9 @@ fn strip_prefixes(mut words: Vec<String>) -> Vec<String> {
         while let Some(word) = words.first() {
             if valued.contains(&word.as_str()) {
                 words.drain(..words.len().min(2));
-            } else if word.starts_with('-') && word != "-" {
-                words.remove(0);
-            } else if program == "env" && is_assignment(word) {
+            } else if (word.starts_with('-') && word != "-")
+                || (program == "env" && is_assignment(word))
+            {
                 words.remove(0);
             } else {
                 break;
