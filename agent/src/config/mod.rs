@@ -4,7 +4,7 @@
 mod model;
 mod render;
 mod validate;
-mod yaml;
+pub(crate) mod yaml;
 
 #[cfg(test)]
 mod tests;
