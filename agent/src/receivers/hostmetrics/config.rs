@@ -129,7 +129,7 @@ pub struct MetricsOnly {
 }
 
 /// `scrapers.filesystem`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FilesystemConfig {
     /// Switch single metrics on or off (see `MetricsOnly`).
@@ -140,17 +140,6 @@ pub struct FilesystemConfig {
     pub exclude_fs_types: Vec<String>,
     /// Mount points never reported (exact paths as the host sees them).
     pub exclude_mount_points: Vec<String>,
-}
-
-impl Default for FilesystemConfig {
-    fn default() -> Self {
-        FilesystemConfig {
-            metrics: MetricSwitches::default(),
-            include_virtual_filesystems: false,
-            exclude_fs_types: Vec::new(),
-            exclude_mount_points: Vec::new(),
-        }
-    }
 }
 
 /// `metrics:` — metric name → `{ enabled: bool }`.

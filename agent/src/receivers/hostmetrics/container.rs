@@ -91,7 +91,8 @@ pub fn detect(probe: &Probe) -> HostAccess {
     let host_net_visible = hostfs && probe.host_root.join("proc/1/net/dev").exists();
     let own_net = link(own("proc/self/ns/net"));
     let init_net = link(own("proc/1/ns/net"));
-    if !host_net_visible && !(shares_host_pid && own_net.is_some() && own_net == init_net) {
+    let shares_init_net = shares_host_pid && own_net.is_some() && own_net == init_net;
+    if !(host_net_visible || shares_init_net) {
         access.missing.push("network figures would be the container's: mount the host's /proc (hostfs + hostPID) or set hostNetwork: true (docker --network=host)");
     }
     access

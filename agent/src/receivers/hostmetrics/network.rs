@@ -80,6 +80,14 @@ pub fn count_tcp(text: &str, counts: &mut [u64; 11]) {
     }
 }
 
+/// A directed counter family: name, description, unit, and the (receive, transmit) pair.
+type Family<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a dyn Fn(&InterfaceStats) -> (u64, u64),
+);
+
 pub struct NetworkScraper {
     enabled: Enabled,
     buf: String,
@@ -131,7 +139,7 @@ impl HostScraper for NetworkScraper {
                 })
                 .collect::<Vec<_>>()
         };
-        let families: [(&str, &str, &str, &dyn Fn(&InterfaceStats) -> (u64, u64)); 4] = [
+        let families: [Family; 4] = [
             ("system.network.io", "Bytes received and sent", "By", &|i| {
                 i.bytes
             }),

@@ -92,12 +92,6 @@ impl HostScraper for PagingScraper {
         if on("system.paging.operations") || on("system.paging.faults") {
             s.root.read_into("proc/vmstat", &mut self.buf)?;
             let v = |key| Number::Int(kv_space(&self.buf, key).unwrap_or(0) as i64);
-            let both = |dir_or_type: &[(&str, &str, Number)]| {
-                dir_or_type
-                    .iter()
-                    .map(|(k, val, n)| (k.to_string(), val.to_string(), *n))
-                    .collect::<Vec<_>>()
-            };
             if on("system.paging.operations") {
                 // Swap-ins/outs are the major operations, page-ins/outs the minor ones (as the Collector).
                 let points = [
@@ -130,18 +124,15 @@ impl HostScraper for PagingScraper {
             if on("system.paging.faults") {
                 let all = kv_space(&self.buf, "pgfault").unwrap_or(0);
                 let major = kv_space(&self.buf, "pgmajfault").unwrap_or(0);
-                let faults = both(&[
-                    ("type", "major", Number::Int(major as i64)),
-                    (
-                        "type",
-                        "minor",
-                        Number::Int(all.saturating_sub(major) as i64),
-                    ),
-                ]);
-                let points = faults
+                let points = [("major", major), ("minor", all.saturating_sub(major))]
                     .into_iter()
-                    .map(|(_, kind, n)| {
-                        point(s.boot, s.now, n, vec![attr("system.paging.type", kind)])
+                    .map(|(kind, n)| {
+                        point(
+                            s.boot,
+                            s.now,
+                            Number::Int(n as i64),
+                            vec![attr("system.paging.type", kind)],
+                        )
                     })
                     .collect();
                 out.push(sum(

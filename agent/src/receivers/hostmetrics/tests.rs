@@ -123,7 +123,7 @@ fn fake_root() -> tempfile::TempDir {
     write(
         r,
         "proc/4321/cmdline",
-        "/usr/bin/fakedb\0--password=hunter2\0--port\05432\0",
+        "/usr/bin/fakedb\0--password=hunter2\0--port\x005432\0",
     );
     write(r, "proc/4321/io", "rchar: 1\nwchar: 2\nsyscr: 30\nsyscw: 40\nread_bytes: 4096\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n");
     std::fs::create_dir_all(r.join("proc/4321/fd")).unwrap();

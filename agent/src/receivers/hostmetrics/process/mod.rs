@@ -181,8 +181,8 @@ impl ProcessScraper {
             .retain(|_, identity| identity.last_seen_nano == now);
         if let Some(top) = &self.top_n {
             match top.by {
-                TopBy::Cpu => rows.sort_by(|a, b| b.cpu_delta_ticks.cmp(&a.cpu_delta_ticks)),
-                TopBy::Memory => rows.sort_by(|a, b| b.stat.rss_pages.cmp(&a.stat.rss_pages)),
+                TopBy::Cpu => rows.sort_by_key(|r| std::cmp::Reverse(r.cpu_delta_ticks)),
+                TopBy::Memory => rows.sort_by_key(|r| std::cmp::Reverse(r.stat.rss_pages)),
             }
             rows.truncate(top.count);
         }
