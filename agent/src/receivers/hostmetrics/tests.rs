@@ -566,3 +566,68 @@ fn cgroup_v2_limits_and_usage() {
 
 #[path = "tests_real.rs"]
 mod real;
+
+mod receiver {
+    use super::*;
+    use sentinel_pipeline::{
+        BuildContext, Consumer, Fanout, Message, Output, Payload, Refusal, Signal,
+    };
+    use std::sync::{Arc, Mutex};
+
+    struct Collect(Mutex<Vec<Payload>>);
+    impl Consumer for Collect {
+        fn consume(&self, msg: Message) -> Result<(), Refusal> {
+            self.0.lock().unwrap().push(msg.payload);
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_receiver_scrapes_at_once_and_reports_the_six_self_metrics() {
+        let dir = fake_root();
+        let node = crate::config::yaml::parse(
+            "test.yaml",
+            &format!("root_path: {}\n{ALL}", dir.path().display()),
+        )
+        .unwrap();
+        let metrics = SelfMetrics::new();
+        let ctx = BuildContext {
+            id: "hostmetrics/fake".into(),
+            metrics: metrics.clone(),
+            shutdown: tokio_util::sync::CancellationToken::new(),
+        };
+        let receiver = HostMetricsReceiverFactory
+            .build(&node, ctx.clone())
+            .unwrap();
+        let sink = Arc::new(Collect(Mutex::new(Vec::new())));
+        let mut outputs = Outputs::new();
+        outputs.insert(
+            Signal::Metrics,
+            Output {
+                fanout: Fanout::new(vec![sink.clone()]),
+                budgets: vec![],
+            },
+        );
+        let running = receiver.start(outputs).await.unwrap();
+        for _ in 0..100 {
+            if !sink.0.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        ctx.shutdown.cancel();
+        running.task.await.unwrap();
+        let items: usize = sink.0.lock().unwrap().iter().map(Payload::item_count).sum();
+        assert!(items > 20, "one scrape of every scraper: {items} points");
+        let counts = sentinel_pipeline::testing::component_counts(
+            &metrics,
+            Kind::Receiver,
+            "hostmetrics/fake",
+            Signal::Metrics,
+        );
+        assert_eq!(
+            (counts.received, counts.sent, counts.refused),
+            (items as u64, items as u64, 0)
+        );
+    }
+}
