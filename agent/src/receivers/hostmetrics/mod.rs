@@ -146,6 +146,7 @@ pub struct Collector {
     host: Vec<Box<dyn HostScraper>>,
     process: Option<process::ProcessScraper>,
     errors: ScrapeErrors,
+    boot: Option<u64>,
 }
 
 impl Collector {
@@ -210,6 +211,7 @@ impl Collector {
             host,
             process,
             errors,
+            boot: None,
         })
     }
 
@@ -217,8 +219,12 @@ impl Collector {
     /// cause; the others still report. `Err` only when every scraper failed.
     pub fn collect(&mut self) -> Result<Vec<ResourceMetrics>, String> {
         let now = scrape::build::now_unix_nano();
-        let boot = match self.root.boot_time_unix_nano() {
-            Ok(boot) => boot,
+        // Boot time never changes; read it until it is known.
+        let boot = match self
+            .boot
+            .map_or_else(|| self.root.boot_time_unix_nano(), Ok)
+        {
+            Ok(boot) => *self.boot.insert(boot),
             Err(err) => {
                 return Err(format!(
                     "cannot read {}: {err}",

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct MatchConfig {
     /// Executable names (`process.executable.name`).
     pub names: Vec<String>,
-    /// Command lines. With `strict`, a command line matches when it contains the text.
+    /// Command lines, matched as reported (after redaction, so a filter never depends on a
+    /// secret). With `strict`, a command line matches when it contains the text.
     pub command_lines: Vec<String>,
     /// `strict` (default): names equal, command lines contain. `regexp`: regex search on both.
     pub match_type: MatchType,
