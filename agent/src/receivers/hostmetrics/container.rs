@@ -159,25 +159,30 @@ impl HostScraper for ContainerScraper {
     }
 
     fn scrape(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
-        let dir = self.dir.as_ref().ok_or_else(|| invalid("the agent's cgroup v2 directory was not found (cgroup v1 host, or /sys/fs/cgroup not mounted)"))?;
-        let read = |file: &str| std::fs::read_to_string(dir.join(file));
+        let dir = self.dir.as_ref().ok_or_else(|| {
+            invalid("the agent's cgroup v2 directory was not found (cgroup v1 host, or /sys/fs/cgroup not mounted)")
+        })?;
+        // A controller that is not enabled for this cgroup has no files; report what exists.
+        let read = |file: &str| std::fs::read_to_string(dir.join(file)).ok();
+        let before = out.len();
         if self.enabled.on("container.cpu.time") {
-            let stat = read("cpu.stat")?;
-            let secs = |key| Number::Double(kv_space(&stat, key).unwrap_or(0) as f64 / 1e6);
-            let points = [("user", secs("user_usec")), ("system", secs("system_usec"))]
-                .into_iter()
-                .map(|(mode, v)| point(s.boot, s.now, v, vec![attr("cpu.mode", mode)]))
-                .collect();
-            out.push(sum(
-                "container.cpu.time",
-                "CPU time of the agent's cgroup",
-                "s",
-                true,
-                points,
-            ));
+            if let Some(stat) = read("cpu.stat") {
+                let secs = |key| Number::Double(kv_space(&stat, key).unwrap_or(0) as f64 / 1e6);
+                let points = [("user", secs("user_usec")), ("system", secs("system_usec"))]
+                    .into_iter()
+                    .map(|(mode, v)| point(s.boot, s.now, v, vec![attr("cpu.mode", mode)]))
+                    .collect();
+                out.push(sum(
+                    "container.cpu.time",
+                    "CPU time of the agent's cgroup",
+                    "s",
+                    true,
+                    points,
+                ));
+            }
         }
         if self.enabled.on("container.cpu.limit") {
-            if let Some(cpus) = read("cpu.max").ok().as_deref().and_then(parse_cpu_max) {
+            if let Some(cpus) = read("cpu.max").as_deref().and_then(parse_cpu_max) {
                 out.push(gauge(
                     "container.cpu.limit",
                     "CPUs the agent's cgroup may use (cpu.max quota / period)",
@@ -187,23 +192,19 @@ impl HostScraper for ContainerScraper {
             }
         }
         if self.enabled.on("container.memory.usage") {
-            let current: u64 = read("memory.current")?
-                .trim()
-                .parse()
-                .map_err(|_| invalid("memory.current is malformed"))?;
-            out.push(sum(
-                "container.memory.usage",
-                "Memory charged to the agent's cgroup",
-                "By",
-                false,
-                vec![point(s.boot, s.now, Number::Int(current as i64), vec![])],
-            ));
+            if let Some(current) = read("memory.current").and_then(|v| v.trim().parse::<u64>().ok())
+            {
+                out.push(sum(
+                    "container.memory.usage",
+                    "Memory charged to the agent's cgroup",
+                    "By",
+                    false,
+                    vec![point(s.boot, s.now, Number::Int(current as i64), vec![])],
+                ));
+            }
         }
         if self.enabled.on("container.memory.limit") {
-            if let Some(limit) = read("memory.max")
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-            {
+            if let Some(limit) = read("memory.max").and_then(|v| v.trim().parse::<u64>().ok()) {
                 out.push(sum(
                     "container.memory.limit",
                     "memory.max of the agent's cgroup",
@@ -212,6 +213,12 @@ impl HostScraper for ContainerScraper {
                     vec![point(s.boot, s.now, Number::Int(limit as i64), vec![])],
                 ));
             }
+        }
+        if out.len() == before && read("cpu.stat").is_none() && read("memory.current").is_none() {
+            return Err(invalid(format!(
+                "{} has neither cpu.stat nor memory.current",
+                dir.display()
+            )));
         }
         Ok(())
     }
