@@ -1,0 +1,78 @@
+//! `sentinel_receiver_scrape_errors_total{component_id, scraper, cause}`: partial scrape
+//! failures (an unreadable `/proc/<pid>/io`, a scraper whose file is missing), counted
+//! every time and logged once per cause.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use sentinel_pipeline::SelfMetrics;
+
+use super::root::LogOnce;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Labels {
+    component_id: String,
+    scraper: &'static str,
+    cause: String,
+}
+
+type ErrorFamily = Family<Labels, Counter>;
+
+/// One family per agent registry: registering a name twice makes an invalid exposition.
+static FAMILIES: Mutex<Vec<(Weak<SelfMetrics>, ErrorFamily)>> = Mutex::new(Vec::new());
+
+fn family(metrics: &Arc<SelfMetrics>) -> ErrorFamily {
+    let mut families = FAMILIES.lock().unwrap_or_else(|p| p.into_inner());
+    families.retain(|(registry, _)| registry.strong_count() > 0);
+    if let Some((_, family)) = families
+        .iter()
+        .find(|(r, _)| std::ptr::eq(r.as_ptr(), Arc::as_ptr(metrics)))
+    {
+        return family.clone();
+    }
+    let family = ErrorFamily::default();
+    metrics.with_registry(|registry| {
+        registry.register(
+            "receiver_scrape_errors",
+            "Partial scrape failures (for example permission denied on /proc/<pid>/io), by scraper and cause; each cause is logged once",
+            family.clone(),
+        )
+    });
+    families.push((Arc::downgrade(metrics), family.clone()));
+    family
+}
+
+/// The error counter and log-once memory of one hostmetrics receiver.
+pub struct ScrapeErrors {
+    component_id: String,
+    family: ErrorFamily,
+    logged: LogOnce,
+}
+
+impl ScrapeErrors {
+    pub fn new(metrics: &Arc<SelfMetrics>, component_id: &str) -> ScrapeErrors {
+        ScrapeErrors {
+            component_id: component_id.to_string(),
+            family: family(metrics),
+            logged: LogOnce::default(),
+        }
+    }
+
+    /// Counts one failure; logs it the first time this scraper sees this cause.
+    /// `cause` must be low-cardinality (`io_permission_denied`, never a PID).
+    pub fn record(&mut self, scraper: &'static str, cause: &str, detail: &dyn std::fmt::Display) {
+        self.family
+            .get_or_create(&Labels {
+                component_id: self.component_id.clone(),
+                scraper,
+                cause: cause.to_string(),
+            })
+            .inc();
+        if self.logged.first(&format!("{scraper}/{cause}")) {
+            tracing::warn!(component_id = %self.component_id, scraper, cause, detail = %detail,
+                "hostmetrics: partial scrape failure; counted in sentinel_receiver_scrape_errors_total, logged once per cause");
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! `filesystem` scraper: mounts from the host's `/proc/1/mounts` (falling back to
+//! `/proc/mounts`), sizes from `statvfs` on the mount point under the root.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use opentelemetry_proto::tonic::metrics::v1::Metric;
+
+use super::config::{Enabled, FilesystemConfig, MetricCatalog};
+use super::{HostScraper, Sample};
+use crate::receivers::scrape::build::{attr, gauge, point, sum, Number};
+
+pub const METRICS: MetricCatalog = &[
+    ("system.filesystem.usage", true),
+    ("system.filesystem.inodes.usage", true),
+    ("system.filesystem.utilization", false),
+];
+
+/// Pseudo filesystems, skipped unless `include_virtual_filesystems`.
+const VIRTUAL: &[&str] = &[
+    "proc",
+    "sysfs",
+    "devtmpfs",
+    "devpts",
+    "tmpfs",
+    "cgroup",
+    "cgroup2",
+    "securityfs",
+    "pstore",
+    "bpf",
+    "debugfs",
+    "tracefs",
+    "configfs",
+    "fusectl",
+    "mqueue",
+    "hugetlbfs",
+    "autofs",
+    "binfmt_misc",
+    "rpc_pipefs",
+    "nsfs",
+    "squashfs",
+    "ramfs",
+    "efivarfs",
+    "selinuxfs",
+    "fuse.lxcfs",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mount {
+    pub device: String,
+    pub mountpoint: String,
+    pub fs_type: String,
+    pub read_only: bool,
+}
+
+pub fn parse_mounts(text: &str) -> Vec<Mount> {
+    text.lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            let device = unescape(f.next()?);
+            let mountpoint = unescape(f.next()?);
+            let fs_type = f.next()?.to_string();
+            let read_only = f.next()?.split(',').any(|o| o == "ro");
+            Some(Mount {
+                device,
+                mountpoint,
+                fs_type,
+                read_only,
+            })
+        })
+        .collect()
+}
+
+/// `/proc/mounts` writes space, tab, newline and backslash as octal escapes.
+fn unescape(field: &str) -> String {
+    field
+        .replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+/// Sizes from `statvfs`, in bytes and inodes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FsUsage {
+    pub total: u64,
+    pub free: u64,
+    /// Free to unprivileged users; `free - available` is reserved for root.
+    pub available: u64,
+    pub inodes_total: u64,
+    pub inodes_free: u64,
+}
+
+pub fn statvfs(path: &Path) -> io::Result<FsUsage> {
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `c_path` is a valid NUL-terminated string and `stat` a writable struct that
+    // statvfs fills on success; it is only read after success.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fragment = stat.f_frsize as u64;
+    Ok(FsUsage {
+        total: stat.f_blocks as u64 * fragment,
+        free: stat.f_bfree as u64 * fragment,
+        available: stat.f_bavail as u64 * fragment,
+        inodes_total: stat.f_files as u64,
+        inodes_free: stat.f_ffree as u64,
+    })
+}
+
+pub struct FilesystemScraper {
+    enabled: Enabled,
+    config: FilesystemConfig,
+    buf: String,
+}
+
+impl FilesystemScraper {
+    pub fn new(enabled: Enabled, config: FilesystemConfig) -> FilesystemScraper {
+        FilesystemScraper {
+            enabled,
+            config,
+            buf: String::new(),
+        }
+    }
+
+    fn wanted(&self, m: &Mount) -> bool {
+        (self.config.include_virtual_filesystems || !VIRTUAL.contains(&m.fs_type.as_str()))
+            && !self.config.exclude_fs_types.contains(&m.fs_type)
+            && !self.config.exclude_mount_points.contains(&m.mountpoint)
+    }
+}
+
+impl HostScraper for FilesystemScraper {
+    fn name(&self) -> &'static str {
+        "filesystem"
+    }
+
+    fn scrape(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
+        if s.root.read_into("proc/1/mounts", &mut self.buf).is_err() {
+            s.root.read_into("proc/mounts", &mut self.buf)?;
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut rows = Vec::new();
+        for mount in parse_mounts(&self.buf).into_iter().rev() {
+            // The same mount point can be stacked; the last mount is the visible one.
+            if !self.wanted(&mount) {
+                continue;
+            }
+            // A mount that cannot be stat'ed (gone, no permission) is skipped, not fatal.
+            if let Ok(usage) = statvfs(&s.root.join(&mount.mountpoint)) {
+                if usage.total > 0 && seen.insert(mount.mountpoint.clone()) {
+                    rows.push((mount, usage));
+                }
+            }
+        }
+        let attrs = |m: &Mount, state: &str| {
+            vec![
+                attr("system.device", m.device.as_str()),
+                attr("system.filesystem.mountpoint", m.mountpoint.as_str()),
+                attr("system.filesystem.type", m.fs_type.as_str()),
+                attr(
+                    "system.filesystem.mode",
+                    if m.read_only { "ro" } else { "rw" },
+                ),
+                attr("system.filesystem.state", state),
+            ]
+        };
+        if self.enabled.on("system.filesystem.usage") {
+            let points = rows
+                .iter()
+                .flat_map(|(m, u)| {
+                    [
+                        ("used", u.total - u.free),
+                        ("free", u.available),
+                        ("reserved", u.free - u.available),
+                    ]
+                    .map(|(state, v)| point(s.boot, s.now, Number::Int(v as i64), attrs(m, state)))
+                })
+                .collect();
+            out.push(sum(
+                "system.filesystem.usage",
+                "Filesystem bytes used, free and reserved",
+                "By",
+                false,
+                points,
+            ));
+        }
+        if self.enabled.on("system.filesystem.inodes.usage") {
+            let points = rows
+                .iter()
+                .flat_map(|(m, u)| {
+                    [
+                        ("used", u.inodes_total - u.inodes_free),
+                        ("free", u.inodes_free),
+                    ]
+                    .map(|(state, v)| point(s.boot, s.now, Number::Int(v as i64), attrs(m, state)))
+                })
+                .collect();
+            out.push(sum(
+                "system.filesystem.inodes.usage",
+                "Filesystem inodes used and free",
+                "{inode}",
+                false,
+                points,
+            ));
+        }
+        if self.enabled.on("system.filesystem.utilization") {
+            let points = rows
+                .iter()
+                .map(|(m, u)| {
+                    let used = (u.total - u.free) as f64 / u.total as f64;
+                    let mut a = attrs(m, "used");
+                    a.pop();
+                    point(0, s.now, Number::Double(used), a)
+                })
+                .collect();
+            out.push(gauge(
+                "system.filesystem.utilization",
+                "Share of the filesystem in use",
+                "1",
+                points,
+            ));
+        }
+        Ok(())
+    }
+}

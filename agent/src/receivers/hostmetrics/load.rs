@@ -1,0 +1,52 @@
+//! `load` scraper: `/proc/loadavg`.
+
+use std::io;
+
+use opentelemetry_proto::tonic::metrics::v1::Metric;
+
+use super::config::{Enabled, MetricCatalog};
+use super::root::invalid;
+use super::{HostScraper, Sample};
+use crate::receivers::scrape::build::{gauge, point, Number};
+
+pub const METRICS: MetricCatalog = &[
+    ("system.cpu.load_average.1m", true),
+    ("system.cpu.load_average.5m", true),
+    ("system.cpu.load_average.15m", true),
+];
+
+pub struct LoadScraper {
+    enabled: Enabled,
+}
+
+impl LoadScraper {
+    pub fn new(enabled: Enabled) -> LoadScraper {
+        LoadScraper { enabled }
+    }
+}
+
+impl HostScraper for LoadScraper {
+    fn name(&self) -> &'static str {
+        "load"
+    }
+
+    fn scrape(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
+        let text = s.root.read("proc/loadavg")?;
+        let mut fields = text.split_whitespace().map(|f| f.parse::<f64>());
+        for (name, _) in METRICS {
+            let value = fields
+                .next()
+                .and_then(|v| v.ok())
+                .ok_or_else(|| invalid("proc/loadavg is malformed"))?;
+            if self.enabled.on(name) {
+                out.push(gauge(
+                    name,
+                    "Average number of runnable or uninterruptible threads",
+                    "{thread}",
+                    vec![point(0, s.now, Number::Double(value), vec![])],
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! `network` scraper: interface counters and TCP connection states. Read from
+//! `/proc/1/net/*` under the root — the network namespace of the host's init — so a
+//! container with the host's `/proc` mounted (and `hostPID`) reports the host's
+//! interfaces without `hostNetwork`. Falls back to `/proc/net/*` (the agent's own).
+
+use std::io;
+
+use opentelemetry_proto::tonic::metrics::v1::Metric;
+
+use super::config::{Enabled, MetricCatalog};
+use super::{HostScraper, Sample};
+use crate::receivers::scrape::build::{attr, point, sum, Number};
+
+pub const METRICS: MetricCatalog = &[
+    ("system.network.io", true),
+    ("system.network.packets", true),
+    ("system.network.errors", true),
+    ("system.network.dropped", true),
+    ("system.network.connections", true),
+];
+
+/// One interface's counters: (receive, transmit) pairs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InterfaceStats {
+    pub name: String,
+    pub bytes: (u64, u64),
+    pub packets: (u64, u64),
+    pub errors: (u64, u64),
+    pub dropped: (u64, u64),
+}
+
+pub fn parse_net_dev(text: &str) -> Vec<InterfaceStats> {
+    text.lines()
+        .skip(2)
+        .filter_map(|line| {
+            let (name, rest) = line.split_once(':')?;
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .map(|v| v.parse().unwrap_or(0))
+                .collect();
+            if f.len() < 12 {
+                return None;
+            }
+            Some(InterfaceStats {
+                name: name.trim().to_string(),
+                bytes: (f[0], f[8]),
+                packets: (f[1], f[9]),
+                errors: (f[2], f[10]),
+                dropped: (f[3], f[11]),
+            })
+        })
+        .collect()
+}
+
+/// `/proc/net/tcp` state codes, as `network.connection.state` values.
+const TCP_STATES: [&str; 11] = [
+    "established",
+    "syn_sent",
+    "syn_received",
+    "fin_wait_1",
+    "fin_wait_2",
+    "time_wait",
+    "close",
+    "close_wait",
+    "last_ack",
+    "listen",
+    "closing",
+];
+
+/// Adds the connections of one `/proc/net/tcp{,6}` file to `counts`, by state.
+pub fn count_tcp(text: &str, counts: &mut [u64; 11]) {
+    for line in text.lines().skip(1) {
+        let state = line
+            .split_whitespace()
+            .nth(3)
+            .and_then(|s| u8::from_str_radix(s, 16).ok());
+        if let Some(code @ 1..=11) = state {
+            counts[code as usize - 1] += 1;
+        }
+    }
+}
+
+/// A directed counter family: name, description, unit, and the (receive, transmit) pair.
+type Family<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a dyn Fn(&InterfaceStats) -> (u64, u64),
+);
+
+pub struct NetworkScraper {
+    enabled: Enabled,
+    buf: String,
+}
+
+impl NetworkScraper {
+    pub fn new(enabled: Enabled) -> NetworkScraper {
+        NetworkScraper {
+            enabled,
+            buf: String::new(),
+        }
+    }
+
+    fn read_net(&mut self, s: &Sample, file: &str) -> io::Result<()> {
+        match s
+            .root
+            .read_into(&format!("proc/1/net/{file}"), &mut self.buf)
+        {
+            Ok(()) => Ok(()),
+            Err(_) => s.root.read_into(&format!("proc/net/{file}"), &mut self.buf),
+        }
+    }
+}
+
+impl HostScraper for NetworkScraper {
+    fn name(&self) -> &'static str {
+        "network"
+    }
+
+    fn scrape(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
+        self.read_net(s, "dev")?;
+        let interfaces = parse_net_dev(&self.buf);
+        let directed = |f: &dyn Fn(&InterfaceStats) -> (u64, u64)| {
+            interfaces
+                .iter()
+                .flat_map(|i| {
+                    let (rx, tx) = f(i);
+                    [("receive", rx), ("transmit", tx)].map(|(dir, v)| {
+                        point(
+                            s.boot,
+                            s.now,
+                            Number::Int(v as i64),
+                            vec![
+                                attr("network.interface.name", i.name.as_str()),
+                                attr("network.io.direction", dir),
+                            ],
+                        )
+                    })
+                })
+                .collect::<Vec<_>>()
+        };
+        let families: [Family; 4] = [
+            ("system.network.io", "Bytes received and sent", "By", &|i| {
+                i.bytes
+            }),
+            (
+                "system.network.packets",
+                "Packets received and sent",
+                "{packet}",
+                &|i| i.packets,
+            ),
+            (
+                "system.network.errors",
+                "Receive and transmit errors",
+                "{error}",
+                &|i| i.errors,
+            ),
+            (
+                "system.network.dropped",
+                "Packets dropped",
+                "{packet}",
+                &|i| i.dropped,
+            ),
+        ];
+        for (name, description, unit, field) in families {
+            if self.enabled.on(name) {
+                out.push(sum(name, description, unit, true, directed(field)));
+            }
+        }
+        if self.enabled.on("system.network.connections") {
+            let mut counts = [0u64; 11];
+            for file in ["tcp", "tcp6"] {
+                if self.read_net(s, file).is_ok() {
+                    count_tcp(&self.buf, &mut counts);
+                }
+            }
+            let points = TCP_STATES
+                .iter()
+                .zip(counts)
+                .map(|(state, n)| {
+                    point(
+                        s.boot,
+                        s.now,
+                        Number::Int(n as i64),
+                        vec![
+                            attr("network.transport", "tcp"),
+                            attr("network.connection.state", *state),
+                        ],
+                    )
+                })
+                .collect();
+            out.push(sum(
+                "system.network.connections",
+                "TCP connections by state",
+                "{connection}",
+                false,
+                points,
+            ));
+        }
+        Ok(())
+    }
+}
