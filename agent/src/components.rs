@@ -20,6 +20,7 @@ impl Registry {
             receivers: vec![
                 // receivers
                 Box::new(crate::receivers::otlp::OtlpReceiverFactory),
+                Box::new(crate::receivers::hooks::HooksReceiverFactory),
             ],
             processors: vec![
                 Box::new(sentinel_processors::batch::BatchFactory),

@@ -4,5 +4,6 @@ pub mod cli;
 pub mod components;
 pub mod config;
 pub mod logging;
+pub mod policy;
 pub mod receivers;
 pub mod runtime;

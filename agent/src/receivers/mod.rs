@@ -1,4 +1,5 @@
 //! Receivers: components that take data in from outside the agent.
 
+pub mod hooks;
 pub mod otlp;
 pub mod scrape;
