@@ -94,7 +94,11 @@ async fn handle(state: &HttpState, request: Request<Incoming>) -> HttpResponse {
     };
     if request.uri().path() != state.path {
         let path = request.uri().path().to_string();
-        return bad(BadRequest::NotFound, StatusCode::NOT_FOUND, format!("no route {path}"));
+        return bad(
+            BadRequest::NotFound,
+            StatusCode::NOT_FOUND,
+            format!("no route {path}"),
+        );
     }
     if request.method() != Method::POST {
         let method = request.method().to_string();

@@ -56,7 +56,8 @@ impl HookIngest {
     /// Counts spool lines that are not a JSON object (logged the first time).
     pub fn drop_malformed(&self, lines: usize) {
         if lines > 0 {
-            self.metrics.dropped(lines, "malformed line in the hook spool file");
+            self.metrics
+                .dropped(lines, "malformed line in the hook spool file");
         }
     }
 
@@ -99,10 +100,13 @@ pub fn reply_body(decision: Option<&Decision>) -> Value {
         Action::Ask => "ask",
         Action::Deny => "deny",
     };
-    let reason = decision.reason.clone().unwrap_or_else(|| match &decision.rule_id {
-        Some(rule) => format!("blocked by sentinel policy rule {rule}"),
-        None => "blocked by sentinel policy".to_string(),
-    });
+    let reason = decision
+        .reason
+        .clone()
+        .unwrap_or_else(|| match &decision.rule_id {
+            Some(rule) => format!("blocked by sentinel policy rule {rule}"),
+            None => "blocked by sentinel policy".to_string(),
+        });
     json!({
         "hookSpecificOutput": {
             "hookEventName": "PreToolUse",

@@ -114,7 +114,10 @@ pub fn any_value(value: &Value) -> AnyValue {
             values: items.iter().map(any_value).collect(),
         })),
         Value::Object(map) => Some(any_value::Value::KvlistValue(KeyValueList {
-            values: map.iter().map(|(k, v)| key_value(k, any_value(v))).collect(),
+            values: map
+                .iter()
+                .map(|(k, v)| key_value(k, any_value(v)))
+                .collect(),
         })),
     };
     AnyValue { value: inner }

@@ -108,9 +108,17 @@ fn is_secret_key(key: &str) -> bool {
     if key.ends_with("tokens") || key.ends_with("_id") {
         return false;
     }
-    ["password", "passwd", "secret", "token", "api_key", "apikey", "private_key"]
-        .iter()
-        .any(|word| key.contains(word))
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "private_key",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
 }
 
 /// True for `.env`, `.env.local`, `prod.env`; false for `.env.example` and `.env.sample`.
@@ -190,8 +198,16 @@ mod tests {
     #[test]
     fn labelled_secrets_keep_their_label() {
         let cases = [
-            ("curl -H 'Authorization: Bearer abc.def-ghi'", "abc.def-ghi", "Bearer "),
-            ("aws_secret_access_key=wJalrXUtnFEMI/K7MDENG", "wJalrXUtnFEMI", "aws_secret_access_key="),
+            (
+                "curl -H 'Authorization: Bearer abc.def-ghi'",
+                "abc.def-ghi",
+                "Bearer ",
+            ),
+            (
+                "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG",
+                "wJalrXUtnFEMI",
+                "aws_secret_access_key=",
+            ),
             ("mysql -u root password=hunter2x", "hunter2x", "password="),
             (r#"{"password": "hunter2x"}"#, "hunter2x", "password"),
             ("psql --password hunter2x", "hunter2x", "--password "),
@@ -205,7 +221,8 @@ mod tests {
 
     #[test]
     fn private_key_blocks_are_redacted() {
-        let text = "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEabc\n-----END RSA PRIVATE KEY-----\nend";
+        let text =
+            "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEabc\n-----END RSA PRIVATE KEY-----\nend";
         let out = redact(text);
         assert!(!out.contains("MIIEabc"));
         assert!(out.ends_with("\nend"));
@@ -214,7 +231,12 @@ mod tests {
     #[test]
     fn ordinary_text_is_untouched() {
         let redactor = Redactor::new(&[]).unwrap();
-        for text in ["cargo test --workspace", "sk-short", "the task is done", "tokens: 12"] {
+        for text in [
+            "cargo test --workspace",
+            "sk-short",
+            "the task is done",
+            "tokens: 12",
+        ] {
             assert_eq!(redactor.redact_str(text), None, "{text}");
         }
     }

@@ -25,7 +25,10 @@ pub fn cap(event: &mut Value, max_bytes: usize) -> bool {
             break;
         }
         let excess = size - max_bytes;
-        let target = len.saturating_sub(excess + MARK.len()).max(KEEP).min(len / 2);
+        let target = len
+            .saturating_sub(excess + MARK.len())
+            .max(KEEP)
+            .min(len / 2);
         let cut = floor_char_boundary(longest, target);
         longest.truncate(cut);
         longest.push_str(MARK);
@@ -99,7 +102,10 @@ mod tests {
         assert!(cap(&mut event, 4096));
         assert!(event.to_string().len() <= 4096);
         assert_eq!(event["tool_name"], "Bash");
-        assert!(event["tool_response"]["stdout"].as_str().unwrap().ends_with(MARK));
+        assert!(event["tool_response"]["stdout"]
+            .as_str()
+            .unwrap()
+            .ends_with(MARK));
     }
 
     #[test]
