@@ -42,6 +42,7 @@ impl Registry {
                 Box::new(sentinel_processors::forward::ForwardFactory),
                 Box::new(sentinel_processors::count::CountFactory),
                 Box::new(sentinel_processors::llm_cost::LlmCostConnectorFactory),
+                Box::new(sentinel_processors::hook_metrics::HookMetricsFactory),
             ],
         }
     }
