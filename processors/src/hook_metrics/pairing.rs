@@ -38,10 +38,6 @@ impl PendingCalls {
         self.started.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.started.is_empty()
-    }
-
     /// Records the start of a call at `time` (Unix nanos).
     pub fn start(&mut self, id: &str, time: u64) -> Evicted {
         let mut evicted = Evicted::default();
@@ -96,7 +92,7 @@ mod tests {
         pending.start("a", 1_000 * MS);
         assert_eq!(pending.finish("a", 1_250 * MS), Some(250.0));
         assert_eq!(pending.finish("a", 1_300 * MS), None, "paired once");
-        assert!(pending.is_empty());
+        assert_eq!(pending.len(), 0);
     }
 
     #[test]
