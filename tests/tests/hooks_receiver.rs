@@ -403,3 +403,115 @@ fn pre_tool_use_rm_rf_root_is_denied_in_claude_code_json() {
     );
     assert!(string_attribute(record, "sentinel.policy.rule_id").is_some());
 }
+
+/// Sum of every data point of `name` whose attributes contain all of `labels`.
+fn metric_total(lines: &[Value], name: &str, labels: &[(&str, &str)]) -> i64 {
+    let mut total = 0;
+    for line in lines {
+        for resource in line["resourceMetrics"].as_array().into_iter().flatten() {
+            for scope in resource["scopeMetrics"].as_array().into_iter().flatten() {
+                for metric in scope["metrics"].as_array().into_iter().flatten() {
+                    if metric["name"] != name {
+                        continue;
+                    }
+                    let points = metric["sum"]["dataPoints"]
+                        .as_array()
+                        .or(metric["histogram"]["dataPoints"].as_array());
+                    for point in points.into_iter().flatten() {
+                        let has = |(k, v): &(&str, &str)| {
+                            point["attributes"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .any(|kv| kv["key"] == *k && kv["value"]["stringValue"] == *v)
+                        };
+                        if labels.iter().all(has) {
+                            let value = point.get("asInt").or(point.get("count")).unwrap();
+                            total += value
+                                .as_str()
+                                .map(|s| s.parse::<i64>().unwrap())
+                                .or(value.as_i64())
+                                .unwrap();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    total
+}
+
+#[test]
+fn hook_metrics_connector_derives_metrics_from_posted_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let admin = free_port();
+    let logs = dir.path().join("logs.jsonl");
+    let metrics = dir.path().join("metrics.jsonl");
+    let config = format!(
+        "receivers:\n  hooks:\n    endpoint: 127.0.0.1:{port}\n    spool_path: \"\"\nconnectors:\n  hook_metrics:\nexporters:\n  file/logs:\n    path: {}\n  file/metrics:\n    path: {}\nservice:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{admin}\n  pipelines:\n    logs:\n      receivers: [hooks]\n      exporters: [file/logs, hook_metrics]\n    metrics:\n      receivers: [hook_metrics]\n      exporters: [file/metrics]\n",
+        logs.display(),
+        metrics.display()
+    );
+    let agent = Agent::start(dir.path(), "agent", &config, admin);
+    let events = [
+        json!({"hook_event_name": "SessionStart", "session_id": "s"}),
+        json!({"hook_event_name": "UserPromptSubmit", "session_id": "s", "prompt": "hi"}),
+        json!({"hook_event_name": "PreToolUse", "session_id": "s", "tool_name": "Bash", "tool_use_id": "a", "tool_input": {"command": "ls"}}),
+        json!({"hook_event_name": "PostToolUse", "session_id": "s", "tool_name": "Bash", "tool_use_id": "a", "tool_response": {}}),
+        json!({"hook_event_name": "PostToolUseFailure", "session_id": "s", "tool_name": "Read", "tool_use_id": "b", "error": "no", "duration_ms": 12}),
+        json!({"hook_event_name": "SubagentStop", "session_id": "s", "agent_id": "x", "agent_type": "reviewer"}),
+    ];
+    for event in &events {
+        let (status, body) = post(port, "/v1/hooks", "POST", event.to_string().as_bytes());
+        assert_eq!(status, 200, "{body}");
+    }
+    let total = |name: &str, labels: &[(&str, &str)]| {
+        metric_total(&read_json_lines(&metrics), name, labels)
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || total(
+            "sentinel.hook.subagent_runs",
+            &[]
+        ) == 1),
+        "log:\n{}",
+        agent.log()
+    );
+    assert_eq!(total("sentinel.hook.sessions", &[]), 1);
+    assert_eq!(total("sentinel.hook.prompts", &[]), 1);
+    assert_eq!(
+        total(
+            "sentinel.hook.tool_calls",
+            &[("gen_ai.tool.name", "Bash"), ("outcome", "success")]
+        ),
+        1
+    );
+    assert_eq!(
+        total(
+            "sentinel.hook.tool_calls",
+            &[("gen_ai.tool.name", "Read"), ("outcome", "failure")]
+        ),
+        1
+    );
+    // Bash timed by pairing, Read by duration_ms.
+    assert_eq!(
+        total(
+            "sentinel.hook.tool_duration",
+            &[("gen_ai.tool.name", "Bash")]
+        ),
+        1
+    );
+    assert_eq!(
+        total(
+            "sentinel.hook.tool_duration",
+            &[("gen_ai.tool.name", "Read")]
+        ),
+        1
+    );
+    assert_eq!(records(&logs).len(), events.len());
+    let received = agent.metric_value(
+        "sentinel_component_received_items_total",
+        &["component_id=\"hooks\"", "component_kind=\"receiver\""],
+    );
+    assert_eq!(received, Some(events.len() as f64));
+}
