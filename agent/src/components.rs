@@ -21,6 +21,7 @@ impl Registry {
                 // receivers
                 Box::new(crate::receivers::otlp::OtlpReceiverFactory),
                 Box::new(crate::receivers::hostmetrics::HostMetricsReceiverFactory),
+                Box::new(crate::receivers::hooks::HooksReceiverFactory),
             ],
             processors: vec![
                 Box::new(sentinel_processors::batch::BatchFactory),
@@ -42,6 +43,7 @@ impl Registry {
                 Box::new(sentinel_processors::forward::ForwardFactory),
                 Box::new(sentinel_processors::count::CountFactory),
                 Box::new(sentinel_processors::llm_cost::LlmCostConnectorFactory),
+                Box::new(sentinel_processors::hook_metrics::HookMetricsFactory),
             ],
         }
     }

@@ -6,6 +6,7 @@ pub mod attributes;
 pub mod batch;
 pub mod count;
 pub mod forward;
+pub mod hook_metrics;
 pub mod llm_cost;
 pub mod memory_limiter;
 pub mod resource;

@@ -464,6 +464,8 @@ fn print_config_redacts_secrets_and_components_lists_every_type() {
         ("connector", "count"),
         ("processor", "llm_cost"),
         ("connector", "llm_cost"),
+        ("receiver", "hooks"),
+        ("connector", "hook_metrics"),
     ] {
         assert!(
             listing

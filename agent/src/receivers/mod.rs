@@ -1,5 +1,6 @@
 //! Receivers: components that take data in from outside the agent.
 
 pub mod hostmetrics;
+pub mod hooks;
 pub mod otlp;
 pub mod scrape;

@@ -20,7 +20,7 @@ mod config;
 mod decode;
 mod grpc;
 mod http;
-mod ingest;
+pub(crate) mod ingest;
 mod response;
 #[cfg(test)]
 mod tests;
