@@ -20,6 +20,9 @@ impl Registry {
             receivers: vec![
                 // receivers
                 Box::new(crate::receivers::otlp::OtlpReceiverFactory),
+                Box::new(crate::receivers::postgresql::PostgresqlReceiverFactory),
+                Box::new(crate::receivers::pgbouncer::PgbouncerReceiverFactory),
+                Box::new(crate::receivers::redis::RedisReceiverFactory),
             ],
             processors: vec![
                 Box::new(sentinel_processors::batch::BatchFactory),

@@ -1,4 +1,7 @@
 //! Receivers: components that take data in from outside the agent.
 
 pub mod otlp;
+pub mod pgbouncer;
+pub mod postgresql;
+pub mod redis;
 pub mod scrape;
