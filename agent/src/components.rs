@@ -29,6 +29,7 @@ impl Registry {
                 Box::new(sentinel_processors::memory_limiter::MemoryLimiterFactory),
                 Box::new(sentinel_processors::attributes::AttributesFactory),
                 Box::new(sentinel_processors::resource::ResourceFactory),
+                Box::new(sentinel_processors::pool_metrics::PoolMetricsFactory),
             ],
             exporters: vec![
                 Box::new(sentinel_exporters::otlp::OtlpFactory),

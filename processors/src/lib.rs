@@ -7,6 +7,7 @@ pub mod batch;
 pub mod count;
 pub mod forward;
 pub mod memory_limiter;
+pub mod pool_metrics;
 pub mod resource;
 
 #[cfg(test)]
