@@ -5,7 +5,9 @@ use std::time::Duration;
 use sentinel_pipeline::config::{ComponentConfig, Endpoint, Secret};
 use serde::{Deserialize, Serialize};
 
-use crate::receivers::postgresql::{validate_interval, TlsConfig, DEFAULT_INTERVAL};
+use crate::receivers::postgresql::{
+    password_or_empty, validate_interval, TlsConfig, DEFAULT_INTERVAL,
+};
 
 /// The pgbouncer receiver: reads `SHOW POOLS`, `SHOW STATS` and `SHOW DATABASES` from
 /// PgBouncer's admin console (the virtual database `pgbouncer`).
@@ -18,6 +20,7 @@ pub struct PgbouncerConfig {
     pub username: String,
     /// Password of `username`; write `${env:PGBOUNCER_PASSWORD}` rather than the value.
     /// Shown as `[redacted]` by `print-config`. Default empty.
+    #[serde(deserialize_with = "password_or_empty")]
     pub password: Secret,
     /// PgBouncer databases (pools) to report. Empty (the default) reports all, including
     /// the admin console's own `pgbouncer` pool.

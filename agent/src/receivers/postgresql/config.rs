@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use sentinel_pipeline::config::{ComponentConfig, Endpoint, Secret};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Default collection interval of the database receivers, as in the Collector.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
@@ -20,6 +20,7 @@ pub struct PostgresqlConfig {
     pub username: String,
     /// Password of `username`; write `${env:POSTGRES_PASSWORD}` rather than the value.
     /// Shown as `[redacted]` by `print-config`. Default empty (trust or peer auth).
+    #[serde(deserialize_with = "password_or_empty")]
     pub password: Secret,
     /// Databases to report. Empty (the default) reports every database that is not a
     /// template.
@@ -105,4 +106,10 @@ impl ComponentConfig for PostgresqlConfig {
         }
         Ok(())
     }
+}
+
+/// A password written `${env:VAR:-}` expands to nothing when `VAR` is unset, which YAML
+/// reads as null: that means "no password", not a type error.
+pub fn password_or_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
+    Ok(Option::<Secret>::deserialize(deserializer)?.unwrap_or_default())
 }

@@ -20,7 +20,9 @@ use sentinel_pipeline::{
     Running, Signal,
 };
 
-pub use config::{validate_interval, PostgresqlConfig, TlsConfig, DEFAULT_INTERVAL};
+pub use config::{
+    password_or_empty, validate_interval, PostgresqlConfig, TlsConfig, DEFAULT_INTERVAL,
+};
 
 use crate::receivers::scrape;
 

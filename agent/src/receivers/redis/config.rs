@@ -5,7 +5,9 @@ use std::time::Duration;
 use sentinel_pipeline::config::{ComponentConfig, Endpoint, Secret};
 use serde::{Deserialize, Serialize};
 
-use crate::receivers::postgresql::{validate_interval, TlsConfig, DEFAULT_INTERVAL};
+use crate::receivers::postgresql::{
+    password_or_empty, validate_interval, TlsConfig, DEFAULT_INTERVAL,
+};
 
 /// The redis receiver: reads `INFO` and `CONFIG GET maxclients` of one Redis server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,6 +20,7 @@ pub struct RedisConfig {
     pub username: String,
     /// Password; write `${env:REDIS_PASSWORD}` rather than the value. Shown as
     /// `[redacted]` by `print-config`. Empty (the default) sends no `AUTH`.
+    #[serde(deserialize_with = "password_or_empty")]
     pub password: Secret,
     /// Transport security; only `insecure: true` (plaintext) is supported so far.
     pub tls: TlsConfig,
