@@ -377,3 +377,102 @@ impl Server {
         metrics
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::any_value;
+    use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point::Value};
+
+    fn activity(database: &str, state: &str, count: i64) -> ActivityRow {
+        ActivityRow {
+            database: database.into(),
+            state: state.into(),
+            application: "app".into(),
+            count,
+            waiting_on_lock: 1,
+            longest_transaction_s: 2.5,
+            longest_query_s: 1.0,
+        }
+    }
+
+    fn database(name: &str, connection_limit: i64) -> DatabaseRow {
+        DatabaseRow {
+            name: name.into(),
+            connection_limit,
+            commits: 10,
+            rollbacks: 1,
+            deadlocks: 0,
+            size_bytes: None,
+        }
+    }
+
+    /// Points of `name` as (attribute values joined by `,`, value).
+    fn points(metrics: &[Metric], name: &str) -> Vec<(String, f64)> {
+        let metric = metrics.iter().find(|m| m.name == name).expect(name);
+        let points = match &metric.data {
+            Some(Data::Sum(s)) => &s.data_points,
+            Some(Data::Gauge(g)) => &g.data_points,
+            _ => panic!("sum or gauge"),
+        };
+        points
+            .iter()
+            .map(|p| {
+                let attrs: Vec<String> = p
+                    .attributes
+                    .iter()
+                    .map(
+                        |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                            Some(any_value::Value::StringValue(s)) => s.clone(),
+                            other => format!("{other:?}"),
+                        },
+                    )
+                    .collect();
+                let value = match p.value {
+                    Some(Value::AsInt(v)) => v as f64,
+                    Some(Value::AsDouble(v)) => v,
+                    None => f64::NAN,
+                };
+                (attrs.join(","), value)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_idle_sessions_count_as_idle_and_limits_fall_back_to_max_connections() {
+        let server = Server {
+            activity: vec![
+                activity("shop", "idle", 3),
+                activity("shop", "active", 2),
+                activity("shop", "idle in transaction", 4),
+            ],
+            databases: vec![database("shop", -1), database("quiet", 5)],
+            max_connections: 100,
+        };
+        let metrics = server.metrics("h:5432", 1, 2);
+        assert_eq!(
+            points(&metrics, "db.client.connection.count"),
+            vec![
+                ("h:5432/quiet,used".to_string(), 0.0),
+                ("h:5432/quiet,idle".to_string(), 0.0),
+                ("h:5432/shop,used".to_string(), 6.0),
+                ("h:5432/shop,idle".to_string(), 3.0),
+            ]
+        );
+        assert_eq!(
+            points(&metrics, "db.client.connection.max"),
+            vec![
+                ("h:5432/shop".to_string(), 100.0),
+                ("h:5432/quiet".to_string(), 5.0)
+            ]
+        );
+        assert_eq!(
+            points(&metrics, "postgresql.backends.waiting"),
+            vec![("quiet".to_string(), 0.0), ("shop".to_string(), 3.0)]
+        );
+        assert!(
+            metrics.iter().all(|m| m.name != "postgresql.db_size"),
+            "no size without CONNECT: left out, not zero"
+        );
+    }
+}
