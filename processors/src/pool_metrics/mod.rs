@@ -86,13 +86,12 @@ impl Processor for PoolMetricsProcessor {
                 .flat_map(|r| r.scope_metrics.iter_mut())
                 .flat_map(|s| s.metrics.iter_mut());
             for metric in metrics {
-                if normalise_metric(metric) == Outcome::UnitNotConverted {
-                    if !self.logged_unconverted {
-                        self.logged_unconverted = true;
-                        tracing::warn!(component = %self.id, metric = %metric.name,
-                            "exponential histogram in ms passed through under its deprecated name: \
-                             it cannot be rescaled to s; logged once");
-                    }
+                if normalise_metric(metric) == Outcome::UnitNotConverted && !self.logged_unconverted
+                {
+                    self.logged_unconverted = true;
+                    tracing::warn!(component = %self.id, metric = %metric.name,
+                        "exponential histogram in ms passed through under its deprecated name: \
+                         it cannot be rescaled to s; logged once");
                 }
             }
         }
