@@ -22,6 +22,9 @@ impl Registry {
                 Box::new(crate::receivers::otlp::OtlpReceiverFactory),
                 Box::new(crate::receivers::hostmetrics::HostMetricsReceiverFactory),
                 Box::new(crate::receivers::hooks::HooksReceiverFactory),
+                Box::new(crate::receivers::postgresql::PostgresqlReceiverFactory),
+                Box::new(crate::receivers::pgbouncer::PgbouncerReceiverFactory),
+                Box::new(crate::receivers::redis::RedisReceiverFactory),
             ],
             processors: vec![
                 Box::new(sentinel_processors::batch::BatchFactory),
@@ -29,6 +32,7 @@ impl Registry {
                 Box::new(sentinel_processors::attributes::AttributesFactory),
                 Box::new(sentinel_processors::resource::ResourceFactory),
                 Box::new(sentinel_processors::llm_cost::LlmCostProcessorFactory),
+                Box::new(sentinel_processors::pool_metrics::PoolMetricsFactory),
             ],
             exporters: vec![
                 Box::new(sentinel_exporters::otlp::OtlpFactory),

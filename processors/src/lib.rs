@@ -9,6 +9,7 @@ pub mod forward;
 pub mod hook_metrics;
 pub mod llm_cost;
 pub mod memory_limiter;
+pub mod pool_metrics;
 pub mod resource;
 
 #[cfg(test)]

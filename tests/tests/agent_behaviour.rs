@@ -452,6 +452,10 @@ fn print_config_redacts_secrets_and_components_lists_every_type() {
     let listing = String::from_utf8_lossy(&output.stdout);
     for (kind, name) in [
         ("receiver", "otlp"),
+        ("receiver", "postgresql"),
+        ("receiver", "pgbouncer"),
+        ("receiver", "redis"),
+        ("processor", "pool_metrics"),
         ("processor", "batch"),
         ("processor", "memory_limiter"),
         ("processor", "attributes"),

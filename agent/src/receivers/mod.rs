@@ -3,4 +3,7 @@
 pub mod hostmetrics;
 pub mod hooks;
 pub mod otlp;
+pub mod pgbouncer;
+pub mod postgresql;
+pub mod redis;
 pub mod scrape;

@@ -233,6 +233,42 @@ pub mod build {
         }
     }
 
+    /// One resource with one scope holding `metrics`, as scrapers emit them.
+    pub fn resource_metrics(
+        resource_attributes: Vec<KeyValue>,
+        scope_name: &str,
+        metrics: Vec<Metric>,
+    ) -> ResourceMetrics {
+        use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+        use opentelemetry_proto::tonic::metrics::v1::ScopeMetrics;
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        ResourceMetrics {
+            resource: Some(Resource {
+                attributes: resource_attributes,
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope {
+                    name: scope_name.to_string(),
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                    ..Default::default()
+                }),
+                metrics,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// Removes metrics without data points (a figure the target did not report this time).
+    pub fn drop_empty(metrics: &mut Vec<Metric>) {
+        metrics.retain(|metric| match &metric.data {
+            Some(metric::Data::Gauge(g)) => !g.data_points.is_empty(),
+            Some(metric::Data::Sum(s)) => !s.data_points.is_empty(),
+            _ => true,
+        });
+    }
+
     /// Nanoseconds since the Unix epoch, now.
     pub fn now_unix_nano() -> u64 {
         std::time::SystemTime::now()

@@ -1,0 +1,66 @@
+//! The `pgbouncer` receiver: PgBouncer's pools as `db.client.connection.*` figures
+//! (used ← `sv_active`, idle ← `sv_idle`, pending ← `cl_waiting`, max ← `pool_size`),
+//! plus `maxwait` and the `SHOW STATS` totals and averages as `pgbouncer.*`.
+//!
+//! It logs in to the admin console (database `pgbouncer`), which only speaks the simple
+//! query protocol, and keeps that session open between scrapes; the session shows up as a
+//! client of the `pgbouncer` pool.
+
+mod config;
+mod scraper;
+
+use async_trait::async_trait;
+use sentinel_pipeline::config::{self as pipeline_config, Diagnostic, Node};
+use sentinel_pipeline::{
+    BuildContext, BuildError, ComponentInfo, Factory, Kind, Outputs, Receiver, ReceiverFactory,
+    Running, Signal,
+};
+
+pub use config::PgbouncerConfig;
+
+use crate::receivers::scrape;
+
+/// Builds `pgbouncer` receivers.
+pub struct PgbouncerReceiverFactory;
+
+impl Factory for PgbouncerReceiverFactory {
+    fn info(&self) -> ComponentInfo {
+        ComponentInfo {
+            type_name: "pgbouncer",
+            kind: Kind::Receiver,
+            signals: &[Signal::Metrics],
+            description: "Polls PgBouncer's admin console: pool usage, waiting clients, maxwait, SHOW STATS totals and averages",
+        }
+    }
+
+    fn check(&self, node: &Node) -> Result<serde_json::Value, Vec<Diagnostic>> {
+        pipeline_config::check::<PgbouncerConfig>(node)
+    }
+}
+
+impl ReceiverFactory for PgbouncerReceiverFactory {
+    fn build(&self, node: &Node, ctx: BuildContext) -> Result<Box<dyn Receiver>, BuildError> {
+        let config: PgbouncerConfig =
+            pipeline_config::decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
+        Ok(Box::new(PgbouncerReceiver { config, ctx }))
+    }
+}
+
+struct PgbouncerReceiver {
+    config: PgbouncerConfig,
+    ctx: BuildContext,
+}
+
+#[async_trait]
+impl Receiver for PgbouncerReceiver {
+    async fn start(self: Box<Self>, outputs: Outputs) -> Result<Running, BuildError> {
+        let interval = self.config.collection_interval;
+        let scraper = scraper::PgbouncerScraper::new(self.config);
+        Ok(scrape::spawn(
+            &self.ctx,
+            interval,
+            Box::new(scraper),
+            &outputs,
+        ))
+    }
+}

@@ -1,0 +1,115 @@
+//! `receivers.postgresql`: named after the OpenTelemetry Collector's postgresql receiver.
+
+use std::time::Duration;
+
+use sentinel_pipeline::config::{ComponentConfig, Endpoint, Secret};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Default collection interval of the database receivers, as in the Collector.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The postgresql receiver: polls `pg_stat_activity`, `pg_stat_database` and
+/// `max_connections` of one server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresqlConfig {
+    /// Server address, `host:port`. Default `localhost:5432`.
+    pub endpoint: Endpoint,
+    /// Role to log in as. It needs `pg_monitor` (or superuser) to see other roles'
+    /// sessions in `pg_stat_activity`. Default `postgres`.
+    pub username: String,
+    /// Password of `username`; write `${env:POSTGRES_PASSWORD}` rather than the value.
+    /// Shown as `[redacted]` by `print-config`. Default empty (trust or peer auth).
+    #[serde(deserialize_with = "password_or_empty")]
+    pub password: Secret,
+    /// Databases to report. Empty (the default) reports every database that is not a
+    /// template.
+    pub databases: Vec<String>,
+    /// Database the receiver connects to for its queries. Default `postgres`.
+    pub connect_database: String,
+    /// Transport security. See [`TlsConfig`].
+    pub tls: TlsConfig,
+    /// How often to poll, e.g. `10s` (the default) or `1m`.
+    #[serde(with = "humantime_serde")]
+    pub collection_interval: Duration,
+}
+
+impl Default for PostgresqlConfig {
+    fn default() -> Self {
+        PostgresqlConfig {
+            endpoint: Endpoint::new("localhost:5432").expect("valid default endpoint"),
+            username: "postgres".to_string(),
+            password: Secret::default(),
+            databases: Vec::new(),
+            connect_database: "postgres".to_string(),
+            tls: TlsConfig::default(),
+            collection_interval: DEFAULT_INTERVAL,
+        }
+    }
+}
+
+/// `tls`, shared by the postgresql, pgbouncer and redis receivers. Only plaintext
+/// connections are implemented so far: `insecure` must be `true` (the default), and
+/// `insecure: false` is refused when the config is read instead of silently connecting
+/// without TLS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// `true` (the default): connect without TLS. `false` (TLS) is not supported yet
+    /// and fails validation.
+    pub insecure: bool,
+    /// CA certificate (PEM) to verify the server with. Only meaningful with TLS, so
+    /// setting it is an error until TLS is supported.
+    pub ca_file: Option<String>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            insecure: true,
+            ca_file: None,
+        }
+    }
+}
+
+impl TlsConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.insecure || self.ca_file.is_some() {
+            return Err(
+                "tls: TLS connections are not supported yet by this receiver; \
+                 set `tls: {insecure: true}` (plaintext, for loopback or a trusted network) \
+                 or use a TLS-terminating sidecar"
+                    .to_string(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The interval must be positive: a zero interval would poll in a busy loop.
+pub fn validate_interval(interval: Duration) -> Result<(), String> {
+    if interval < Duration::from_millis(100) {
+        return Err(format!(
+            "collection_interval: must be at least 100ms, got {}",
+            humantime::format_duration(interval)
+        ));
+    }
+    Ok(())
+}
+
+impl ComponentConfig for PostgresqlConfig {
+    fn validate(&self) -> Result<(), String> {
+        validate_interval(self.collection_interval)?;
+        self.tls.validate()?;
+        if self.username.is_empty() {
+            return Err("username: must not be empty".to_string());
+        }
+        Ok(())
+    }
+}
+
+/// A password written `${env:VAR:-}` expands to nothing when `VAR` is unset, which YAML
+/// reads as null: that means "no password", not a type error.
+pub fn password_or_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
+    Ok(Option::<Secret>::deserialize(deserializer)?.unwrap_or_default())
+}

@@ -1,0 +1,53 @@
+//! `receivers.redis`: named after the OpenTelemetry Collector's redis receiver.
+
+use std::time::Duration;
+
+use sentinel_pipeline::config::{ComponentConfig, Endpoint, Secret};
+use serde::{Deserialize, Serialize};
+
+use crate::receivers::postgresql::{
+    password_or_empty, validate_interval, TlsConfig, DEFAULT_INTERVAL,
+};
+
+/// The redis receiver: reads `INFO` and `CONFIG GET maxclients` of one Redis server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// Server address, `host:port`. Default `localhost:6379`.
+    pub endpoint: Endpoint,
+    /// ACL user (Redis 6+). Empty (the default) authenticates with `password` alone, as
+    /// `requirepass` expects.
+    pub username: String,
+    /// Password; write `${env:REDIS_PASSWORD}` rather than the value. Shown as
+    /// `[redacted]` by `print-config`. Empty (the default) sends no `AUTH`.
+    #[serde(deserialize_with = "password_or_empty")]
+    pub password: Secret,
+    /// Transport security; only `insecure: true` (plaintext) is supported so far.
+    pub tls: TlsConfig,
+    /// How often to poll, e.g. `10s` (the default).
+    #[serde(with = "humantime_serde")]
+    pub collection_interval: Duration,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            endpoint: Endpoint::new("localhost:6379").expect("valid default endpoint"),
+            username: String::new(),
+            password: Secret::default(),
+            tls: TlsConfig::default(),
+            collection_interval: DEFAULT_INTERVAL,
+        }
+    }
+}
+
+impl ComponentConfig for RedisConfig {
+    fn validate(&self) -> Result<(), String> {
+        validate_interval(self.collection_interval)?;
+        self.tls.validate()?;
+        if !self.username.is_empty() && self.password.expose().is_empty() {
+            return Err("username: an ACL user needs a password as well".to_string());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,67 @@
+//! The `redis` receiver: `INFO` and `CONFIG GET maxclients` every `collection_interval`,
+//! reported as `redis.*` (named like the Collector's redis receiver) and as one
+//! `db.client.connection.*` pool per server (named `host:port`): every connected client
+//! holds a connection slot (`used`), and `maxclients` is the pool's maximum.
+//!
+//! Redis is spoken directly over TCP ([`resp`]); the receiver keeps its connection open
+//! between scrapes, so `redis.clients.connected` includes it, as in the Collector.
+
+mod config;
+mod resp;
+mod scraper;
+
+use async_trait::async_trait;
+use sentinel_pipeline::config::{self as pipeline_config, Diagnostic, Node};
+use sentinel_pipeline::{
+    BuildContext, BuildError, ComponentInfo, Factory, Kind, Outputs, Receiver, ReceiverFactory,
+    Running, Signal,
+};
+
+pub use config::RedisConfig;
+
+use crate::receivers::scrape;
+
+/// Builds `redis` receivers.
+pub struct RedisReceiverFactory;
+
+impl Factory for RedisReceiverFactory {
+    fn info(&self) -> ComponentInfo {
+        ComponentInfo {
+            type_name: "redis",
+            kind: Kind::Receiver,
+            signals: &[Signal::Metrics],
+            description: "Polls a Redis server's INFO: clients, maxclients, rejected connections, keyspace hits and misses, memory",
+        }
+    }
+
+    fn check(&self, node: &Node) -> Result<serde_json::Value, Vec<Diagnostic>> {
+        pipeline_config::check::<RedisConfig>(node)
+    }
+}
+
+impl ReceiverFactory for RedisReceiverFactory {
+    fn build(&self, node: &Node, ctx: BuildContext) -> Result<Box<dyn Receiver>, BuildError> {
+        let config: RedisConfig =
+            pipeline_config::decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
+        Ok(Box::new(RedisReceiver { config, ctx }))
+    }
+}
+
+struct RedisReceiver {
+    config: RedisConfig,
+    ctx: BuildContext,
+}
+
+#[async_trait]
+impl Receiver for RedisReceiver {
+    async fn start(self: Box<Self>, outputs: Outputs) -> Result<Running, BuildError> {
+        let interval = self.config.collection_interval;
+        let scraper = scraper::RedisScraper::new(self.config);
+        Ok(scrape::spawn(
+            &self.ctx,
+            interval,
+            Box::new(scraper),
+            &outputs,
+        ))
+    }
+}

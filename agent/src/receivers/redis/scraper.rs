@@ -1,0 +1,291 @@
+//! One scrape of a Redis server.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics};
+
+use super::resp::{self, Connection, Reply};
+use super::RedisConfig;
+use crate::receivers::postgresql::host_and_port;
+use crate::receivers::scrape::build::{self, attr, Number};
+use crate::receivers::scrape::{ScrapeFailure, Scraper};
+
+const SCOPE: &str = "sentinel/receiver/redis";
+
+/// How an `INFO` field is reported.
+enum Kind {
+    /// Current value that goes up and down (non-monotonic sum).
+    UpDown,
+    /// Counter since the server started (monotonic sum).
+    Counter,
+    Gauge,
+}
+
+/// `INFO` fields reported as `redis.*`: (field, metric, unit, kind, description).
+const INFO_FIELDS: [(&str, &str, &str, Kind, &str); 8] = [
+    (
+        "connected_clients",
+        "redis.clients.connected",
+        "{client}",
+        Kind::UpDown,
+        "Client connections, replicas excluded",
+    ),
+    (
+        "blocked_clients",
+        "redis.clients.blocked",
+        "{client}",
+        Kind::UpDown,
+        "Clients waiting in a blocking call (BLPOP, ...)",
+    ),
+    (
+        "total_connections_received",
+        "redis.connections.received",
+        "{connection}",
+        Kind::Counter,
+        "Connections accepted",
+    ),
+    (
+        "rejected_connections",
+        "redis.connections.rejected",
+        "{connection}",
+        Kind::Counter,
+        "Connections refused because of maxclients",
+    ),
+    (
+        "keyspace_hits",
+        "redis.keyspace.hits",
+        "{hit}",
+        Kind::Counter,
+        "Successful key lookups",
+    ),
+    (
+        "keyspace_misses",
+        "redis.keyspace.misses",
+        "{miss}",
+        Kind::Counter,
+        "Failed key lookups",
+    ),
+    (
+        "used_memory",
+        "redis.memory.used",
+        "By",
+        Kind::Gauge,
+        "Memory allocated by Redis",
+    ),
+    (
+        "maxmemory",
+        "redis.maxmemory",
+        "By",
+        Kind::Gauge,
+        "Configured maxmemory (0: no limit)",
+    ),
+];
+
+pub struct RedisScraper {
+    config: RedisConfig,
+    connection: Option<Connection>,
+    start_time: u64,
+    resource: Vec<KeyValue>,
+}
+
+impl RedisScraper {
+    pub fn new(config: RedisConfig) -> RedisScraper {
+        let (host, port) = host_and_port(&config.endpoint);
+        RedisScraper {
+            resource: vec![
+                attr("db.system.name", "redis"),
+                attr("server.address", host),
+                attr("server.port", i64::from(port)),
+            ],
+            config,
+            connection: None,
+            start_time: build::now_unix_nano(),
+        }
+    }
+
+    /// `INFO` text and `maxclients`.
+    async fn read(&mut self) -> Result<(String, Option<i64>), String> {
+        let timeout = self.config.collection_interval.min(Duration::from_secs(10));
+        let endpoint = self.config.endpoint.as_str().to_string();
+        let result = tokio::time::timeout(timeout, self.read_once()).await;
+        let result = match result {
+            Ok(result) => result,
+            Err(_) => Err(format!("no answer from {endpoint} within {timeout:?}")),
+        };
+        if result.is_err() {
+            // Start over with a fresh connection next time: this one may be mid-reply.
+            self.connection = None;
+        }
+        result
+    }
+
+    async fn read_once(&mut self) -> Result<(String, Option<i64>), String> {
+        let endpoint = self.config.endpoint.as_str();
+        let failed = |e: resp::RespError| format!("redis at {endpoint}: {e}");
+        if self.connection.is_none() {
+            let mut connection = Connection::connect(endpoint).await.map_err(failed)?;
+            let password = self.config.password.expose();
+            if !password.is_empty() {
+                let mut auth = vec!["AUTH"];
+                if !self.config.username.is_empty() {
+                    auth.push(&self.config.username);
+                }
+                auth.push(password);
+                if let Reply::Error(e) = connection.command(&auth).await.map_err(failed)? {
+                    return Err(format!("redis at {endpoint}: AUTH refused: {e}"));
+                }
+            }
+            self.connection = Some(connection);
+        }
+        let connection = self.connection.as_mut().expect("connected above");
+        let info = match connection.command(&["INFO"]).await.map_err(failed)? {
+            Reply::Bulk(Some(text)) => String::from_utf8_lossy(&text).into_owned(),
+            Reply::Error(e) => return Err(format!("redis at {endpoint}: INFO refused: {e}")),
+            other => {
+                return Err(format!(
+                    "redis at {endpoint}: unexpected INFO reply {other:?}"
+                ))
+            }
+        };
+        // CONFIG may be renamed or disabled; INFO (Redis 7+) also carries maxclients.
+        let maxclients = match connection
+            .command(&["CONFIG", "GET", "maxclients"])
+            .await
+            .map_err(failed)?
+        {
+            Reply::Array(items) => match items.get(1) {
+                Some(Reply::Bulk(Some(v))) => String::from_utf8_lossy(v).parse().ok(),
+                _ => None,
+            },
+            _ => None,
+        };
+        Ok((info, maxclients))
+    }
+
+    fn up(&self, now: u64, value: i64) -> Metric {
+        build::gauge(
+            "redis.up",
+            "Whether the last scrape reached the server (1) or not (0)",
+            "1",
+            vec![build::point(0, now, Number::Int(value), vec![])],
+        )
+    }
+}
+
+#[async_trait]
+impl Scraper for RedisScraper {
+    async fn scrape(&mut self) -> Result<Vec<ResourceMetrics>, ScrapeFailure> {
+        let result = self.read().await;
+        let now = build::now_unix_nano();
+        match result {
+            Ok((info, maxclients)) => {
+                let fields = resp::parse_info(&info);
+                let mut metrics = vec![self.up(now, 1)];
+                metrics.extend(info_metrics(
+                    &fields,
+                    maxclients,
+                    self.config.endpoint.as_str(),
+                    self.start_time,
+                    now,
+                ));
+                Ok(vec![build::resource_metrics(
+                    self.resource.clone(),
+                    SCOPE,
+                    metrics,
+                )])
+            }
+            Err(message) => Err(ScrapeFailure {
+                message,
+                metrics: vec![build::resource_metrics(
+                    self.resource.clone(),
+                    SCOPE,
+                    vec![self.up(now, 0)],
+                )],
+            }),
+        }
+    }
+}
+
+/// The metrics of one `INFO` reply. Fields the server does not report are left out.
+pub fn info_metrics(
+    fields: &HashMap<&str, &str>,
+    maxclients: Option<i64>,
+    pool_name: &str,
+    start: u64,
+    now: u64,
+) -> Vec<Metric> {
+    let int = |field: &str| fields.get(field).and_then(|v| v.parse::<i64>().ok());
+    let maxclients = maxclients.or_else(|| int("maxclients"));
+    let one = |value: Option<i64>, start: u64, attributes: Vec<KeyValue>| {
+        value
+            .map(|v| vec![build::point(start, now, Number::Int(v), attributes)])
+            .unwrap_or_default()
+    };
+    let pool = || attr("db.client.connection.pool.name", pool_name);
+    let mut metrics = vec![
+        build::sum(
+            "db.client.connection.count",
+            "Connected clients; each holds a connection slot (used)",
+            "{connection}",
+            false,
+            one(
+                int("connected_clients"),
+                0,
+                vec![pool(), attr("db.client.connection.state", "used")],
+            ),
+        ),
+        build::sum(
+            "db.client.connection.max",
+            "maxclients",
+            "{connection}",
+            false,
+            one(maxclients, 0, vec![pool()]),
+        ),
+        build::gauge(
+            "redis.clients.max",
+            "Configured maxclients",
+            "{client}",
+            one(maxclients, 0, vec![]),
+        ),
+    ];
+    for (field, name, unit, kind, description) in &INFO_FIELDS {
+        metrics.push(match kind {
+            Kind::UpDown => build::sum(name, description, unit, false, one(int(field), 0, vec![])),
+            Kind::Counter => build::sum(
+                name,
+                description,
+                unit,
+                true,
+                one(int(field), start, vec![]),
+            ),
+            Kind::Gauge => build::gauge(name, description, unit, one(int(field), 0, vec![])),
+        });
+    }
+    build::drop_empty(&mut metrics);
+    metrics
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_fields_become_metrics_and_missing_ones_are_left_out() {
+        let fields = resp::parse_info("connected_clients:4\r\nkeyspace_hits:7\r\n");
+        let metrics = info_metrics(&fields, Some(10000), "h:1", 1, 2);
+        let names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "db.client.connection.count",
+                "db.client.connection.max",
+                "redis.clients.max",
+                "redis.clients.connected",
+                "redis.keyspace.hits",
+            ]
+        );
+    }
+}
