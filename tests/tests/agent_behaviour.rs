@@ -286,7 +286,10 @@ fn every_shipped_config_validates() {
             .arg("validate")
             .arg("--config")
             .arg(&file)
-            .env("SENTINEL_PG_DSN", "postgresql://sentinel@127.0.0.1:5432/telemetry")
+            .env(
+                "SENTINEL_PG_DSN",
+                "postgresql://sentinel@127.0.0.1:5432/telemetry",
+            )
             .output()
             .unwrap();
         assert!(

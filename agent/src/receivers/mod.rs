@@ -1,7 +1,7 @@
 //! Receivers: components that take data in from outside the agent.
 
-pub mod hostmetrics;
 pub mod hooks;
+pub mod hostmetrics;
 pub mod otlp;
 pub mod pgbouncer;
 pub mod postgresql;
