@@ -377,3 +377,32 @@ fn down_targets_report_up_zero_log_once_and_keep_the_agent_healthy() {
     let status = agent.terminate(Duration::from_secs(10));
     assert!(status.success(), "clean shutdown: {status}");
 }
+
+#[test]
+fn passwords_come_from_the_environment_and_print_config_redacts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pools.yaml");
+    std::fs::write(
+        &file,
+        "receivers:\n  postgresql:\n    password: ${env:SENTINEL_TEST_PG_PASSWORD}\n  pgbouncer:\n    password: ${env:SENTINEL_TEST_PG_PASSWORD}\n  redis:\n    password: ${env:SENTINEL_TEST_PG_PASSWORD}\nexporters:\n  debug:\nservice:\n  pipelines:\n    metrics:\n      receivers: [postgresql, pgbouncer, redis]\n      exporters: [debug]\n",
+    )
+    .unwrap();
+    let output = Command::new(sentinel_tests::sentinel_bin())
+        .args(["print-config", "--config"])
+        .arg(&file)
+        .env("SENTINEL_TEST_PG_PASSWORD", "s3cret-value")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!printed.contains("s3cret-value"), "{printed}");
+    assert_eq!(
+        printed.matches("password: \"[redacted]\"").count(),
+        3,
+        "{printed}"
+    );
+}
