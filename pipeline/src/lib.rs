@@ -9,6 +9,7 @@ pub mod sending;
 pub mod signal;
 pub mod telemetry;
 pub mod testing;
+pub mod tls;
 
 pub use ack::{ack_pair, AckToken, AckWaiter, Acks, Refusal, RefusalKind};
 pub use component::*;

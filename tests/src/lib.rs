@@ -1,6 +1,7 @@
 //! Harness for the end-to-end tests: builds the real `sentinel` binary, starts it with a
 //! test config on free loopback ports, waits for `/readyz`, and stops it with signals.
 
+pub mod certs;
 pub mod services;
 
 use std::io::{Read, Write};

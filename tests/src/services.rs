@@ -190,6 +190,24 @@ impl EphemeralPostgres {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.socket_dir.join("../postgres.log")).unwrap_or_default()
     }
+
+    /// Turns TLS on with `server.crt` and `server.key` from `certs` (see
+    /// [`crate::certs::make`]) and refuses every plaintext TCP connection.
+    pub fn require_tls(&self, certs: &Path) {
+        for file in ["server.crt", "server.key"] {
+            let to = self.data_dir.join(file);
+            std::fs::copy(certs.join(file), &to).expect("copy certificate");
+            hand_over(&to);
+            set_mode(&to, 0o600);
+        }
+        let hba = self.data_dir.join("pg_hba.conf");
+        let old = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        std::fs::write(&hba, format!("hostnossl all all 0.0.0.0/0 reject\n{old}"))
+            .expect("write pg_hba.conf");
+        self.psql("postgres", "ALTER SYSTEM SET ssl = on");
+        self.psql("postgres", "SELECT pg_reload_conf()");
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 impl Drop for EphemeralPostgres {
@@ -212,10 +230,41 @@ pub struct EphemeralRedis {
 
 impl EphemeralRedis {
     pub fn start() -> EphemeralRedis {
-        let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
+        Self::start_with(port, &["--port", &port.to_string()])
+    }
+
+    /// Redis that speaks only TLS, with `server.crt`/`server.key` from `certs` (see
+    /// [`crate::certs::make`]); clients must present a certificate signed by `ca.crt`
+    /// when `client_certificates` is true.
+    pub fn start_tls(certs: &Path, client_certificates: bool) -> EphemeralRedis {
+        let port = free_port();
+        let file = |name: &str| certs.join(name).display().to_string();
+        let auth_clients = if client_certificates { "yes" } else { "no" };
+        Self::start_with(
+            port,
+            &[
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--tls-cert-file",
+                &file("server.crt"),
+                "--tls-key-file",
+                &file("server.key"),
+                "--tls-ca-cert-file",
+                &file("ca.crt"),
+                "--tls-auth-clients",
+                auth_clients,
+            ],
+        )
+    }
+
+    fn start_with(port: u16, listen: &[&str]) -> EphemeralRedis {
+        let dir = tempfile::tempdir().expect("temp dir");
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(listen)
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(dir.path())
@@ -260,6 +309,18 @@ impl EphemeralPgBouncer {
         pool_size: u32,
         pool_mode: &str,
     ) -> EphemeralPgBouncer {
+        Self::start_with(postgres_port, databases, pool_size, pool_mode, "")
+    }
+
+    /// As [`EphemeralPgBouncer::start`], with `settings` (lines of `key = value`) added to
+    /// the `[pgbouncer]` section, e.g. `client_tls_*`.
+    pub fn start_with(
+        postgres_port: u16,
+        databases: &[&str],
+        pool_size: u32,
+        pool_mode: &str,
+        settings: &str,
+    ) -> EphemeralPgBouncer {
         let dir = tempfile::tempdir().expect("temp dir");
         set_mode(dir.path(), 0o755);
         let port = free_port();
@@ -277,6 +338,7 @@ impl EphemeralPgBouncer {
             auth = dir.path().join("users.txt").display(),
             log = dir.path().join("pgbouncer.log").display(),
         ));
+        ini.push_str(settings);
         std::fs::write(dir.path().join("users.txt"), "\"postgres\" \"\"\n").expect("auth file");
         let ini_path = dir.path().join("pgbouncer.ini");
         std::fs::write(&ini_path, ini).expect("pgbouncer.ini");

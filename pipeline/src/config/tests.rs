@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::*;
 use crate::sending::{FsyncPolicy, QueueSettings};
@@ -108,4 +108,42 @@ fn null_means_all_defaults() {
     let node = Node::new(NodeValue::Null, span(1, 1));
     let queue: QueueSettings = decode(&node).unwrap();
     assert_eq!(queue, QueueSettings::default());
+}
+
+#[derive(Debug, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+struct Dialer {
+    endpoint: String,
+    tls: Tls,
+}
+
+#[derive(Debug, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+struct Tls {
+    ca_file: Option<String>,
+}
+
+impl ComponentConfig for Dialer {
+    fn validate(&self) -> Result<(), String> {
+        if self.tls.ca_file.is_some() {
+            return Err("tls.ca_file: not with plaintext".into());
+        }
+        if self.endpoint.is_empty() {
+            return Err("endpoint: must be set".into());
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn validation_errors_point_at_the_key_their_message_names() {
+    let tls = map(vec![(s("ca_file", 3, 5), s("/ca.pem", 3, 14))], 3, 5);
+    let node = map(vec![(s("tls", 2, 3), tls)], 2, 3);
+    let err = decode_valid::<Dialer>(&node).unwrap_err().remove(0);
+    assert_eq!((err.span.line, err.span.col), (3, 5), "{}", err.message);
+
+    // A key left to its default is not written anywhere: the component's node it is.
+    let node = map(vec![(s("tls", 7, 3), map(vec![], 8, 5))], 7, 3);
+    let err = decode_valid::<Dialer>(&node).unwrap_err().remove(0);
+    assert_eq!((err.span.line, err.span.col), (7, 3), "{}", err.message);
 }

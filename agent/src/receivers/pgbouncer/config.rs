@@ -3,11 +3,10 @@
 use std::time::Duration;
 
 use sentinel_pipeline::config::{ComponentConfig, Endpoint, Secret};
+use sentinel_pipeline::tls::ClientTlsConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::receivers::postgresql::{
-    password_or_empty, validate_interval, TlsConfig, DEFAULT_INTERVAL,
-};
+use crate::receivers::postgresql::{password_or_empty, validate_interval, DEFAULT_INTERVAL};
 
 /// The pgbouncer receiver: reads `SHOW POOLS`, `SHOW STATS` and `SHOW DATABASES` from
 /// PgBouncer's admin console (the virtual database `pgbouncer`).
@@ -25,8 +24,10 @@ pub struct PgbouncerConfig {
     /// PgBouncer databases (pools) to report. Empty (the default) reports all, including
     /// the admin console's own `pgbouncer` pool.
     pub databases: Vec<String>,
-    /// Transport security; only `insecure: true` (plaintext) is supported so far.
-    pub tls: TlsConfig,
+    /// Transport security, with the Collector's keys (see [`ClientTlsConfig`]). Default
+    /// plaintext (`insecure: true`); `insecure: false` requires TLS and checks the
+    /// server's certificate.
+    pub tls: ClientTlsConfig,
     /// How often to poll, e.g. `10s` (the default).
     #[serde(with = "humantime_serde")]
     pub collection_interval: Duration,
@@ -39,7 +40,7 @@ impl Default for PgbouncerConfig {
             username: "pgbouncer".to_string(),
             password: Secret::default(),
             databases: Vec::new(),
-            tls: TlsConfig::default(),
+            tls: ClientTlsConfig::default(),
             collection_interval: DEFAULT_INTERVAL,
         }
     }

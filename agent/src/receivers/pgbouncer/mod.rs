@@ -18,7 +18,9 @@ use sentinel_pipeline::{
 
 pub use config::PgbouncerConfig;
 
+use crate::receivers::postgresql::{tls_connector, warn_if_plaintext};
 use crate::receivers::scrape;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Builds `pgbouncer` receivers.
 pub struct PgbouncerReceiverFactory;
@@ -42,12 +44,20 @@ impl ReceiverFactory for PgbouncerReceiverFactory {
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<Box<dyn Receiver>, BuildError> {
         let config: PgbouncerConfig =
             pipeline_config::decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
-        Ok(Box::new(PgbouncerReceiver { config, ctx }))
+        let tls = tls_connector(&config.tls, &ctx.id)?;
+        warn_if_plaintext(
+            &ctx.id,
+            &config.endpoint,
+            &config.tls,
+            config.password.expose(),
+        );
+        Ok(Box::new(PgbouncerReceiver { config, tls, ctx }))
     }
 }
 
 struct PgbouncerReceiver {
     config: PgbouncerConfig,
+    tls: Option<MakeRustlsConnect>,
     ctx: BuildContext,
 }
 
@@ -55,7 +65,7 @@ struct PgbouncerReceiver {
 impl Receiver for PgbouncerReceiver {
     async fn start(self: Box<Self>, outputs: Outputs) -> Result<Running, BuildError> {
         let interval = self.config.collection_interval;
-        let scraper = scraper::PgbouncerScraper::new(self.config);
+        let scraper = scraper::PgbouncerScraper::new(self.config, self.tls);
         Ok(scrape::spawn(
             &self.ctx,
             interval,

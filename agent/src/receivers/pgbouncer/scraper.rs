@@ -154,6 +154,7 @@ const STAT_COLUMNS: [StatColumn; 14] = [
 
 pub struct PgbouncerScraper {
     config: PgbouncerConfig,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     client: Option<tokio_postgres::Client>,
     start_time: u64,
     resource: Vec<KeyValue>,
@@ -168,7 +169,10 @@ pub struct Console {
 }
 
 impl PgbouncerScraper {
-    pub fn new(config: PgbouncerConfig) -> PgbouncerScraper {
+    pub fn new(
+        config: PgbouncerConfig,
+        tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    ) -> PgbouncerScraper {
         let (host, port) = host_and_port(&config.endpoint);
         PgbouncerScraper {
             resource: vec![
@@ -177,6 +181,7 @@ impl PgbouncerScraper {
                 attr("server.port", i64::from(port)),
             ],
             config,
+            tls,
             client: None,
             start_time: build::now_unix_nano(),
         }
@@ -194,6 +199,7 @@ impl PgbouncerScraper {
                 password: self.config.password.expose(),
                 database: ADMIN_DATABASE,
                 application_name: "sentinel-pgbouncer",
+                tls: self.tls.as_ref(),
             };
             self.client = Some(connect(&login, self.timeout()).await?);
         }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use sentinel_pipeline::config::{ComponentConfig, Endpoint, Secret};
+use sentinel_pipeline::tls::ClientTlsConfig;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Default collection interval of the database receivers, as in the Collector.
@@ -27,8 +28,11 @@ pub struct PostgresqlConfig {
     pub databases: Vec<String>,
     /// Database the receiver connects to for its queries. Default `postgres`.
     pub connect_database: String,
-    /// Transport security. See [`TlsConfig`].
-    pub tls: TlsConfig,
+    /// Transport security, with the Collector's keys (see [`ClientTlsConfig`]). The
+    /// default is plaintext (`insecure: true`), meant for a server on the same host; for
+    /// any other, set `insecure: false`: TLS is then required and the certificate checked
+    /// against `ca_file` or the bundled Mozilla roots.
+    pub tls: ClientTlsConfig,
     /// How often to poll, e.g. `10s` (the default) or `1m`.
     #[serde(with = "humantime_serde")]
     pub collection_interval: Duration,
@@ -42,47 +46,9 @@ impl Default for PostgresqlConfig {
             password: Secret::default(),
             databases: Vec::new(),
             connect_database: "postgres".to_string(),
-            tls: TlsConfig::default(),
+            tls: ClientTlsConfig::default(),
             collection_interval: DEFAULT_INTERVAL,
         }
-    }
-}
-
-/// `tls`, shared by the postgresql, pgbouncer and redis receivers. Only plaintext
-/// connections are implemented so far: `insecure` must be `true` (the default), and
-/// `insecure: false` is refused when the config is read instead of silently connecting
-/// without TLS.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    /// `true` (the default): connect without TLS. `false` (TLS) is not supported yet
-    /// and fails validation.
-    pub insecure: bool,
-    /// CA certificate (PEM) to verify the server with. Only meaningful with TLS, so
-    /// setting it is an error until TLS is supported.
-    pub ca_file: Option<String>,
-}
-
-impl Default for TlsConfig {
-    fn default() -> Self {
-        TlsConfig {
-            insecure: true,
-            ca_file: None,
-        }
-    }
-}
-
-impl TlsConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        if !self.insecure || self.ca_file.is_some() {
-            return Err(
-                "tls: TLS connections are not supported yet by this receiver; \
-                 set `tls: {insecure: true}` (plaintext, for loopback or a trusted network) \
-                 or use a TLS-terminating sidecar"
-                    .to_string(),
-            );
-        }
-        Ok(())
     }
 }
 

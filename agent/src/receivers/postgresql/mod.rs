@@ -15,14 +15,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sentinel_pipeline::config::{self as pipeline_config, Diagnostic, Endpoint, Node};
+use sentinel_pipeline::tls::ClientTlsConfig;
 use sentinel_pipeline::{
     BuildContext, BuildError, ComponentInfo, Factory, Kind, Outputs, Receiver, ReceiverFactory,
     Running, Signal,
 };
+use tokio_postgres_rustls::MakeRustlsConnect;
 
-pub use config::{
-    password_or_empty, validate_interval, PostgresqlConfig, TlsConfig, DEFAULT_INTERVAL,
-};
+pub use config::{password_or_empty, validate_interval, PostgresqlConfig, DEFAULT_INTERVAL};
 
 use crate::receivers::scrape;
 
@@ -48,12 +48,20 @@ impl ReceiverFactory for PostgresqlReceiverFactory {
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<Box<dyn Receiver>, BuildError> {
         let config: PostgresqlConfig =
             pipeline_config::decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
-        Ok(Box::new(PostgresqlReceiver { config, ctx }))
+        let tls = tls_connector(&config.tls, &ctx.id)?;
+        warn_if_plaintext(
+            &ctx.id,
+            &config.endpoint,
+            &config.tls,
+            config.password.expose(),
+        );
+        Ok(Box::new(PostgresqlReceiver { config, tls, ctx }))
     }
 }
 
 struct PostgresqlReceiver {
     config: PostgresqlConfig,
+    tls: Option<MakeRustlsConnect>,
     ctx: BuildContext,
 }
 
@@ -61,7 +69,7 @@ struct PostgresqlReceiver {
 impl Receiver for PostgresqlReceiver {
     async fn start(self: Box<Self>, outputs: Outputs) -> Result<Running, BuildError> {
         let interval = self.config.collection_interval;
-        let scraper = scraper::PostgresqlScraper::new(self.config);
+        let scraper = scraper::PostgresqlScraper::new(self.config, self.tls);
         Ok(scrape::spawn(
             &self.ctx,
             interval,
@@ -79,6 +87,42 @@ pub(crate) struct Login<'a> {
     pub password: &'a str,
     pub database: &'a str,
     pub application_name: &'a str,
+    /// `None`: plaintext.
+    pub tls: Option<&'a MakeRustlsConnect>,
+}
+
+/// The TLS connector for a `tls` block, built once; `None` for plaintext. An unreadable
+/// or empty `ca_file`, `cert_file` or `key_file` fails the start.
+pub(crate) fn tls_connector(
+    tls: &ClientTlsConfig,
+    id: &str,
+) -> Result<Option<MakeRustlsConnect>, BuildError> {
+    let config = tls.client_config().map_err(|e| BuildError::Other {
+        component: id.to_string(),
+        message: format!("tls: {e}"),
+    })?;
+    Ok(config.map(|c| MakeRustlsConnect::new((*c).clone())))
+}
+
+/// A password sent in plaintext to another host is worth one warning at start.
+pub(crate) fn warn_if_plaintext(
+    id: &str,
+    endpoint: &Endpoint,
+    tls: &ClientTlsConfig,
+    password: &str,
+) {
+    let (host, _) = host_and_port(endpoint);
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if tls.insecure && !password.is_empty() && !loopback {
+        tracing::warn!(
+            component = id,
+            endpoint = %endpoint,
+            "the password goes to a remote host without TLS; set `tls.insecure: false`"
+        );
+    }
 }
 
 /// `host` and `port` of an endpoint (validated as `host:port` when the config was read).
@@ -91,7 +135,7 @@ pub(crate) fn host_and_port(endpoint: &Endpoint) -> (String, u16) {
     (host.to_string(), port.parse().unwrap_or(0))
 }
 
-/// Opens a plaintext connection and drives it in a background task that ends when the
+/// Opens a connection (TLS required when `login.tls` is set) and drives it in a background task that ends when the
 /// client is dropped or the server goes away.
 pub(crate) async fn connect(
     login: &Login<'_>,
@@ -109,16 +153,33 @@ pub(crate) async fn connect(
     if !login.password.is_empty() {
         config.password(login.password);
     }
-    let connecting = config.connect(tokio_postgres::NoTls);
-    let (client, connection) = tokio::time::timeout(timeout, connecting)
-        .await
-        .map_err(|_| format!("connecting to {} timed out", login.endpoint))?
-        .map_err(|e| format!("cannot connect to {}: {}", login.endpoint, error_text(&e)))?;
-    tokio::spawn(async move {
-        // Errors surface on the client's next query, which reconnects.
-        let _ = connection.await;
-    });
-    Ok(client)
+    let timed_out = || format!("connecting to {} timed out", login.endpoint);
+    let failed = |e: tokio_postgres::Error| {
+        format!("cannot connect to {}: {}", login.endpoint, error_text(&e))
+    };
+    // Errors of the connection task surface on the client's next query, which reconnects.
+    match login.tls {
+        None => {
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+            let connecting = config.connect(tokio_postgres::NoTls);
+            let (client, connection) = tokio::time::timeout(timeout, connecting)
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(failed)?;
+            tokio::spawn(connection);
+            Ok(client)
+        }
+        Some(tls) => {
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
+            let connecting = config.connect(tls.clone());
+            let (client, connection) = tokio::time::timeout(timeout, connecting)
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(failed)?;
+            tokio::spawn(connection);
+            Ok(client)
+        }
+    }
 }
 
 /// The error with its cause: tokio-postgres puts the server's message in the source.

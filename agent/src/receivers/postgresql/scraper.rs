@@ -42,6 +42,7 @@ const MAX_CONNECTIONS_SQL: &str = "SELECT current_setting('max_connections')::bi
 
 pub struct PostgresqlScraper {
     config: PostgresqlConfig,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     client: Option<tokio_postgres::Client>,
     /// Start of the cumulative counters we report (the receiver's start).
     start_time: u64,
@@ -73,7 +74,10 @@ pub struct DatabaseRow {
 }
 
 impl PostgresqlScraper {
-    pub fn new(config: PostgresqlConfig) -> PostgresqlScraper {
+    pub fn new(
+        config: PostgresqlConfig,
+        tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    ) -> PostgresqlScraper {
         let (host, port) = host_and_port(&config.endpoint);
         PostgresqlScraper {
             resource: vec![
@@ -82,6 +86,7 @@ impl PostgresqlScraper {
                 attr("server.port", i64::from(port)),
             ],
             config,
+            tls,
             client: None,
             start_time: build::now_unix_nano(),
         }
@@ -99,6 +104,7 @@ impl PostgresqlScraper {
                 password: self.config.password.expose(),
                 database: &self.config.connect_database,
                 application_name: APPLICATION_NAME,
+                tls: self.tls.as_ref(),
             };
             self.client = Some(connect(&login, self.timeout()).await?);
         }

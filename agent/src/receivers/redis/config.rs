@@ -3,11 +3,10 @@
 use std::time::Duration;
 
 use sentinel_pipeline::config::{ComponentConfig, Endpoint, Secret};
+use sentinel_pipeline::tls::ClientTlsConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::receivers::postgresql::{
-    password_or_empty, validate_interval, TlsConfig, DEFAULT_INTERVAL,
-};
+use crate::receivers::postgresql::{password_or_empty, validate_interval, DEFAULT_INTERVAL};
 
 /// The redis receiver: reads `INFO` and `CONFIG GET maxclients` of one Redis server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,8 +21,10 @@ pub struct RedisConfig {
     /// `[redacted]` by `print-config`. Empty (the default) sends no `AUTH`.
     #[serde(deserialize_with = "password_or_empty")]
     pub password: Secret,
-    /// Transport security; only `insecure: true` (plaintext) is supported so far.
-    pub tls: TlsConfig,
+    /// Transport security, with the Collector's keys (see [`ClientTlsConfig`]). Default
+    /// plaintext (`insecure: true`); `insecure: false` requires TLS and checks the
+    /// server's certificate.
+    pub tls: ClientTlsConfig,
     /// How often to poll, e.g. `10s` (the default).
     #[serde(with = "humantime_serde")]
     pub collection_interval: Duration,
@@ -35,7 +36,7 @@ impl Default for RedisConfig {
             endpoint: Endpoint::new("localhost:6379").expect("valid default endpoint"),
             username: String::new(),
             password: Secret::default(),
-            tls: TlsConfig::default(),
+            tls: ClientTlsConfig::default(),
             collection_interval: DEFAULT_INTERVAL,
         }
     }

@@ -3,7 +3,7 @@
 //! `db.client.connection.*` pool per server (named `host:port`): every connected client
 //! holds a connection slot (`used`), and `maxclients` is the pool's maximum.
 //!
-//! Redis is spoken directly over TCP ([`resp`]); the receiver keeps its connection open
+//! Redis is spoken directly over TCP or TLS ([`resp`]); the receiver keeps its connection open
 //! between scrapes, so `redis.clients.connected` includes it, as in the Collector.
 
 mod config;
@@ -19,6 +19,9 @@ use sentinel_pipeline::{
 
 pub use config::RedisConfig;
 
+use rustls::pki_types::ServerName;
+
+use crate::receivers::postgresql::{host_and_port, warn_if_plaintext};
 use crate::receivers::scrape;
 
 /// Builds `redis` receivers.
@@ -43,12 +46,42 @@ impl ReceiverFactory for RedisReceiverFactory {
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<Box<dyn Receiver>, BuildError> {
         let config: RedisConfig =
             pipeline_config::decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
-        Ok(Box::new(RedisReceiver { config, ctx }))
+        let tls = tls(&config, &ctx.id)?;
+        warn_if_plaintext(
+            &ctx.id,
+            &config.endpoint,
+            &config.tls,
+            config.password.expose(),
+        );
+        Ok(Box::new(RedisReceiver { config, tls, ctx }))
     }
+}
+
+/// The TLS settings, built once; `None` for plaintext.
+fn tls(config: &RedisConfig, id: &str) -> Result<Option<resp::Tls>, BuildError> {
+    let failed = |message: String| BuildError::Other {
+        component: id.to_string(),
+        message,
+    };
+    let Some(rustls) = config
+        .tls
+        .client_config()
+        .map_err(|e| failed(format!("tls: {e}")))?
+    else {
+        return Ok(None);
+    };
+    let (host, _) = host_and_port(&config.endpoint);
+    let server_name = ServerName::try_from(host.clone())
+        .map_err(|_| failed(format!("endpoint: {host:?} is not a valid TLS server name")))?;
+    Ok(Some(resp::Tls {
+        config: rustls,
+        server_name,
+    }))
 }
 
 struct RedisReceiver {
     config: RedisConfig,
+    tls: Option<resp::Tls>,
     ctx: BuildContext,
 }
 
@@ -56,7 +89,7 @@ struct RedisReceiver {
 impl Receiver for RedisReceiver {
     async fn start(self: Box<Self>, outputs: Outputs) -> Result<Running, BuildError> {
         let interval = self.config.collection_interval;
-        let scraper = scraper::RedisScraper::new(self.config);
+        let scraper = scraper::RedisScraper::new(self.config, self.tls);
         Ok(scrape::spawn(
             &self.ctx,
             interval,

@@ -2,8 +2,12 @@
 //! array of bulk strings, read one reply. Replies are bounded so a confused or hostile
 //! peer cannot make the agent allocate without limit.
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use std::sync::Arc;
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 /// Longest status line accepted.
 const MAX_LINE: u64 = 64 * 1024;
@@ -31,14 +35,34 @@ pub enum RespError {
     Protocol(String),
 }
 
+/// A plain TCP or a TLS stream.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// How to secure a connection: the rustls settings and the name the certificate must
+/// carry (the endpoint's host).
+pub struct Tls {
+    pub config: Arc<rustls::ClientConfig>,
+    pub server_name: ServerName<'static>,
+}
+
 pub struct Connection {
-    stream: BufReader<TcpStream>,
+    stream: BufReader<Box<dyn Stream>>,
 }
 
 impl Connection {
-    pub async fn connect(address: &str) -> Result<Connection, RespError> {
-        let stream = TcpStream::connect(address).await?;
-        stream.set_nodelay(true)?;
+    /// Connects to `address` (`host:port`), over TLS when `tls` is set (Redis speaks TLS
+    /// from the first byte, there is no upgrade command).
+    pub async fn connect(address: &str, tls: Option<&Tls>) -> Result<Connection, RespError> {
+        let tcp = TcpStream::connect(address).await?;
+        tcp.set_nodelay(true)?;
+        let stream: Box<dyn Stream> = match tls {
+            None => Box::new(tcp),
+            Some(tls) => {
+                let connector = TlsConnector::from(tls.config.clone());
+                Box::new(connector.connect(tls.server_name.clone(), tcp).await?)
+            }
+        };
         Ok(Connection {
             stream: BufReader::new(stream),
         })

@@ -86,13 +86,14 @@ const INFO_FIELDS: [(&str, &str, &str, Kind, &str); 8] = [
 
 pub struct RedisScraper {
     config: RedisConfig,
+    tls: Option<resp::Tls>,
     connection: Option<Connection>,
     start_time: u64,
     resource: Vec<KeyValue>,
 }
 
 impl RedisScraper {
-    pub fn new(config: RedisConfig) -> RedisScraper {
+    pub fn new(config: RedisConfig, tls: Option<resp::Tls>) -> RedisScraper {
         let (host, port) = host_and_port(&config.endpoint);
         RedisScraper {
             resource: vec![
@@ -101,6 +102,7 @@ impl RedisScraper {
                 attr("server.port", i64::from(port)),
             ],
             config,
+            tls,
             connection: None,
             start_time: build::now_unix_nano(),
         }
@@ -126,7 +128,9 @@ impl RedisScraper {
         let endpoint = self.config.endpoint.as_str();
         let failed = |e: resp::RespError| format!("redis at {endpoint}: {e}");
         if self.connection.is_none() {
-            let mut connection = Connection::connect(endpoint).await.map_err(failed)?;
+            let mut connection = Connection::connect(endpoint, self.tls.as_ref())
+                .await
+                .map_err(failed)?;
             let password = self.config.password.expose();
             if !password.is_empty() {
                 let mut auth = vec!["AUTH"];
