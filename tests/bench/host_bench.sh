@@ -6,10 +6,11 @@
 # round and RSS, read from /proc/<pid>.
 #
 # Usage: cargo build --release -p sentinel-agent && tests/bench/host_bench.sh [SECONDS]
+# (SENTINEL_BIN=path/to/sentinel measures another build.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${1:-120}
-BIN=target/release/sentinel
+BIN=${SENTINEL_BIN:-target/release/sentinel}
 WORK=$(mktemp -d); chmod 755 "$WORK"
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -92,7 +93,11 @@ while [ "$(date +%s)" -lt "$END" ]; do
   [ "$R" -gt "$MAX" ] && MAX=$R
 done
 T1=$(ticks); W1=$(date +%s.%N)
+[ -n "${SMAPS_OUT:-}" ] && cp "/proc/$AGENT/smaps" "$SMAPS_OUT"
 echo "processes: $(ls /proc | grep -c '^[0-9]')"
+# Where the resident memory is at the end: heap and stacks (anonymous) or mapped binary (file).
+grep -E '^(Rss|Anonymous|Private_Clean|Shared_Clean)' "/proc/$AGENT/smaps_rollup" | tr -s ' ' | paste -sd ' '
+echo "threads: $(ls /proc/$AGENT/task | wc -l)"
 awk -v t=$((T1 - T0)) -v k="$TCK" -v a="$W0" -v b="$W1" 'BEGIN {
   w = b - a; rounds = w / 10
   printf "window %.1f s, %.0f rounds; CPU %.3f%% of one core; %.1f ms CPU per round\n", w, rounds, 100 * t / k / w, 1000 * t / k / rounds }'

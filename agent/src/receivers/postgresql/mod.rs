@@ -20,6 +20,9 @@ use sentinel_pipeline::{
     BuildContext, BuildError, ComponentInfo, Factory, Kind, Outputs, Receiver, ReceiverFactory,
     Running, Signal,
 };
+use tokio_postgres::config::SslMode;
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{NoTls, Socket};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use config::{password_or_empty, validate_interval, PostgresqlConfig, DEFAULT_INTERVAL};
@@ -153,33 +156,39 @@ pub(crate) async fn connect(
     if !login.password.is_empty() {
         config.password(login.password);
     }
-    let timed_out = || format!("connecting to {} timed out", login.endpoint);
-    let failed = |e: tokio_postgres::Error| {
-        format!("cannot connect to {}: {}", login.endpoint, error_text(&e))
-    };
-    // Errors of the connection task surface on the client's next query, which reconnects.
-    match login.tls {
+    let connected = match login.tls {
         None => {
-            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
-            let connecting = config.connect(tokio_postgres::NoTls);
-            let (client, connection) = tokio::time::timeout(timeout, connecting)
-                .await
-                .map_err(|_| timed_out())?
-                .map_err(failed)?;
-            tokio::spawn(connection);
-            Ok(client)
+            config.ssl_mode(SslMode::Disable);
+            open(&config, NoTls, timeout).await
         }
         Some(tls) => {
-            config.ssl_mode(tokio_postgres::config::SslMode::Require);
-            let connecting = config.connect(tls.clone());
-            let (client, connection) = tokio::time::timeout(timeout, connecting)
-                .await
-                .map_err(|_| timed_out())?
-                .map_err(failed)?;
-            tokio::spawn(connection);
-            Ok(client)
+            config.ssl_mode(SslMode::Require);
+            open(&config, tls.clone(), timeout).await
         }
-    }
+    };
+    connected.map_err(|e| match e {
+        Some(e) => format!("cannot connect to {}: {}", login.endpoint, error_text(&e)),
+        None => format!("connecting to {} timed out", login.endpoint),
+    })
+}
+
+/// Connects with `tls` and spawns the connection task; `Err(None)` is a timeout. Errors of
+/// the connection task surface on the client's next query, which reconnects.
+async fn open<T>(
+    config: &tokio_postgres::Config,
+    tls: T,
+    timeout: Duration,
+) -> Result<tokio_postgres::Client, Option<tokio_postgres::Error>>
+where
+    T: MakeTlsConnect<Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = tokio::time::timeout(timeout, config.connect(tls))
+        .await
+        .map_err(|_| None)?
+        .map_err(Some)?;
+    tokio::spawn(connection);
+    Ok(client)
 }
 
 /// The error with its cause: tokio-postgres puts the server's message in the source.
