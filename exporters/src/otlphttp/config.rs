@@ -1,13 +1,18 @@
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use sentinel_pipeline::tls::{client_config, TlsError, Verification};
 
 use sentinel_pipeline::config::{ComponentConfig, Secret};
 use sentinel_pipeline::sending::{QueueSettings, RetrySettings};
 use sentinel_pipeline::Signal;
 use serde::{Deserialize, Serialize};
 
-/// `otlphttp`: sends OTLP over HTTP/1.1 as protobuf or JSON. Plain `http://` only: TLS
-/// for this exporter is not built yet (use the gRPC `otlp` exporter for TLS).
+/// `otlphttp`: sends OTLP over HTTP/1.1 as protobuf or JSON, to `http://` or `https://`
+/// URLs (the scheme decides whether TLS is used, as in the Collector).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OtlpHttpConfig {
@@ -33,6 +38,9 @@ pub struct OtlpHttpConfig {
     /// HTTP headers sent with every request; values are redacted by `print-config`.
     #[serde(default)]
     pub headers: BTreeMap<String, Secret>,
+    /// Certificates for `https://` URLs. See [`HttpsTls`].
+    #[serde(default)]
+    pub tls: HttpsTls,
     /// Deadline of one export attempt.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
@@ -40,6 +48,53 @@ pub struct OtlpHttpConfig {
     pub sending_queue: QueueSettings,
     #[serde(default)]
     pub retry_on_failure: RetrySettings,
+}
+
+/// `tls` of `otlphttp`, with the Collector's keys. TLS is used for `https://` URLs and
+/// never for `http://` ones, so these keys only apply to `https://`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpsTls {
+    /// Accepted for Collector configs: `true` is only valid with `http://` URLs, where it
+    /// changes nothing; the URL's scheme is what turns TLS on or off.
+    pub insecure: Option<bool>,
+    /// Accept any server certificate (encryption without authentication).
+    pub insecure_skip_verify: bool,
+    /// PEM CA bundle to trust instead of the bundled Mozilla roots.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS; needs `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// Name the server certificate must carry instead of the URL's host.
+    pub server_name_override: Option<String>,
+}
+
+impl HttpsTls {
+    fn is_set(&self) -> bool {
+        self.insecure_skip_verify
+            || self.ca_file.is_some()
+            || self.cert_file.is_some()
+            || self.key_file.is_some()
+            || self.server_name_override.is_some()
+    }
+
+    /// The rustls settings for `https://` URLs.
+    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+        let verification = match (&self.server_name_override, self.insecure_skip_verify) {
+            (_, true) => Verification::None,
+            (Some(name), false) => Verification::Name(
+                ServerName::try_from(name.clone())
+                    .map_err(|_| TlsError::BadServerName(name.clone()))?,
+            ),
+            (None, false) => Verification::Full,
+        };
+        let identity = match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+            _ => None,
+        };
+        client_config(verification, self.ca_file.as_deref(), identity)
+    }
 }
 
 fn default_timeout() -> Duration {
@@ -79,17 +134,34 @@ impl OtlpHttpConfig {
             .parse()
             .map_err(|e| format!("invalid URL {text:?}: {e}"))?;
         match uri.scheme_str() {
-            Some("http") if uri.host().is_some() => Ok(uri),
-            Some("https") => Err(format!("{text}: https is not supported by otlphttp yet; use the otlp (gRPC) exporter for TLS")),
-            _ => Err(format!("{text}: expected an http:// URL")),
+            Some("http" | "https") if uri.host().is_some() => Ok(uri),
+            _ => Err(format!("{text}: expected an http:// or https:// URL")),
         }
     }
 }
 
 impl ComponentConfig for OtlpHttpConfig {
     fn validate(&self) -> Result<(), String> {
+        let mut https = false;
         for signal in Signal::ALL {
-            self.url(signal)?;
+            https |= self.url(signal)?.scheme_str() == Some("https");
+        }
+        if https && self.tls.insecure == Some(true) {
+            return Err("tls.insecure: an https:// URL always uses TLS; \
+                        write http:// to send in plaintext"
+                .into());
+        }
+        if !https && self.tls.is_set() {
+            return Err("tls: these settings apply to https:// URLs only, \
+                        but every URL here is http://"
+                .into());
+        }
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            return Err("tls: `cert_file` and `key_file` go together".into());
+        }
+        if let Some(name) = &self.tls.server_name_override {
+            ServerName::try_from(name.as_str())
+                .map_err(|_| TlsError::BadServerName(name.clone()).to_string())?;
         }
         for key in self.headers.keys() {
             hyper::header::HeaderName::from_bytes(key.as_bytes())

@@ -4,7 +4,7 @@ mod config;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Compression, Encoding, OtlpHttpConfig};
+pub use config::{Compression, Encoding, HttpsTls, OtlpHttpConfig};
 
 use std::io::Write;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use hyper::header::{
     HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER,
 };
 use hyper::{Request, StatusCode, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -60,7 +61,7 @@ impl ExporterFactory for OtlpHttpFactory {
 }
 
 pub struct OtlpHttpExporter {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     urls: [Uri; 3],
     headers: HeaderMap,
     encoding: Encoding,
@@ -81,6 +82,18 @@ impl OtlpHttpExporter {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(config.timeout));
         connector.set_nodelay(true);
+        // `https://` URLs (which validation only lets in with their tls settings) go
+        // through rustls; `http://` ones stay plain.
+        connector.enforce_http(false);
+        let tls = config
+            .tls
+            .client_config()
+            .map_err(|e| format!("tls: {e}"))?;
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         Ok(OtlpHttpExporter {
             client: Client::builder(TokioExecutor::new()).build(connector),
             urls: [
@@ -119,6 +132,19 @@ impl OtlpHttpExporter {
             }
         }
     }
+}
+
+/// The error and its causes: hyper's client says only "client error (Connect)", the why
+/// (refused, certificate not trusted, ...) is in the sources.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Per the OTLP/HTTP spec: 429, 502, 503 and 504 are retryable; other errors are not.
@@ -162,11 +188,9 @@ impl Exporter for OtlpHttpExporter {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
         let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| ExportError::retryable(format!("POST {url} failed: {e}")))?;
+            let response = self.client.request(request).await.map_err(|e| {
+                ExportError::retryable(format!("POST {url} failed: {}", with_causes(&e)))
+            })?;
             let status = response.status();
             let wait = retry_after(response.headers());
             let body = response

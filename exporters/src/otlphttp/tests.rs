@@ -10,12 +10,20 @@ use prost::Message as _;
 use sentinel_pipeline::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use sentinel_pipeline::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
+use sentinel_pipeline::config::ComponentConfig;
+use tokio_rustls::TlsAcceptor;
+
 use super::*;
 
 type Seen = Arc<Mutex<Vec<(String, Option<String>, Option<String>, Vec<u8>)>>>;
 
 /// A real HTTP server answering every request with `status` (and `Retry-After: 3`).
 async fn start(status: StatusCode) -> (SocketAddr, Seen) {
+    start_with(status, None).await
+}
+
+/// As [`start`], speaking HTTPS when `tls` is set.
+async fn start_with(status: StatusCode, tls: Option<TlsAcceptor>) -> (SocketAddr, Seen) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen: Seen = Arc::default();
@@ -23,42 +31,96 @@ async fn start(status: StatusCode) -> (SocketAddr, Seen) {
     tokio::spawn(async move {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
-            let record = record.clone();
+            let (record, tls) = (record.clone(), tls.clone());
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    move |req: hyper::Request<hyper::body::Incoming>| {
-                        let record = record.clone();
-                        async move {
-                            let header = |name: &str| {
-                                req.headers()
-                                    .get(name)
-                                    .and_then(|v| v.to_str().ok())
-                                    .map(str::to_string)
-                            };
-                            let (path, ctype, encoding) = (
-                                req.uri().path().to_string(),
-                                header("content-type"),
-                                header("content-encoding"),
-                            );
-                            let body = req.into_body().collect().await.unwrap().to_bytes().to_vec();
-                            record.lock().unwrap().push((path, ctype, encoding, body));
-                            let mut response =
-                                Response::new(Full::new(Bytes::from_static(b"nope")));
-                            *response.status_mut() = status;
-                            response
-                                .headers_mut()
-                                .insert(RETRY_AFTER, HeaderValue::from_static("3"));
-                            Ok::<_, Infallible>(response)
+                match tls {
+                    None => serve(stream, record, status).await,
+                    // A client that rejects our certificate ends the handshake.
+                    Some(tls) => {
+                        if let Ok(stream) = tls.accept(stream).await {
+                            serve(stream, record, status).await
                         }
-                    },
-                );
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                    }
+                }
             });
         }
     });
     (addr, seen)
+}
+
+async fn serve<S>(io: S, record: Seen, status: StatusCode)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let record = record.clone();
+        async move {
+            let header = |name: &str| {
+                req.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let (path, ctype, encoding) = (
+                req.uri().path().to_string(),
+                header("content-type"),
+                header("content-encoding"),
+            );
+            let body = req.into_body().collect().await.unwrap().to_bytes().to_vec();
+            record.lock().unwrap().push((path, ctype, encoding, body));
+            let mut response = Response::new(Full::new(Bytes::from_static(b"nope")));
+            *response.status_mut() = status;
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("3"));
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+}
+
+/// A self-signed certificate for `otlp.example` made by `openssl` in `dir`, and a TLS
+/// acceptor serving it.
+fn self_signed(dir: &std::path::Path) -> TlsAcceptor {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=otlp.example"])
+        .args(["-addext", "subjectAltName=DNS:otlp.example"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-keyout", "server.key", "-out", "server.crt"])
+        .output()
+        .expect("run openssl (apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let chain = CertificateDer::pem_file_iter(dir.join("server.crt"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    TlsAcceptor::from(Arc::new(config))
 }
 
 fn config(addr: SocketAddr, encoding: Encoding) -> OtlpHttpConfig {
@@ -70,6 +132,7 @@ fn config(addr: SocketAddr, encoding: Encoding) -> OtlpHttpConfig {
         encoding,
         compression: Compression::Gzip,
         headers: Default::default(),
+        tls: Default::default(),
         timeout: Duration::from_secs(2),
         sending_queue: Default::default(),
         retry_on_failure: Default::default(),
@@ -176,6 +239,95 @@ fn urls_and_overrides() {
         c.url(Signal::Logs).unwrap().to_string(),
         "http://logs:9000/custom"
     );
-    c.endpoint = Some("https://secure:4318".into());
-    assert!(c.url(Signal::Traces).unwrap_err().contains("https"));
+    c.endpoint = Some("ftp://files:21".into());
+    assert!(c.url(Signal::Traces).unwrap_err().contains("https://"));
+}
+
+#[tokio::test]
+async fn https_checks_the_certificate_and_delivers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, seen) = start_with(StatusCode::OK, Some(self_signed(dir.path()))).await;
+    let https = |tls: HttpsTls| OtlpHttpConfig {
+        endpoint: Some(format!("https://{addr}")),
+        tls,
+        ..config(addr, Encoding::Proto)
+    };
+    let ca_file = Some(dir.path().join("server.crt"));
+
+    // The bundled public roots do not know our certificate.
+    let exporter = OtlpHttpExporter::new(&https(HttpsTls::default())).unwrap();
+    let refused = exporter
+        .export(Payload::Traces(request()))
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{refused:?}").contains("certificate"),
+        "{refused:?}"
+    );
+    // Trusted, but 127.0.0.1 is not the name on it.
+    let wrong_name = HttpsTls {
+        ca_file: ca_file.clone(),
+        ..HttpsTls::default()
+    };
+    let exporter = OtlpHttpExporter::new(&https(wrong_name)).unwrap();
+    let refused = exporter
+        .export(Payload::Traces(request()))
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{refused:?}").contains("not valid for name"),
+        "{refused:?}"
+    );
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "nothing went over an unchecked connection"
+    );
+
+    let trusted = HttpsTls {
+        ca_file,
+        server_name_override: Some("otlp.example".into()),
+        ..HttpsTls::default()
+    };
+    OtlpHttpExporter::new(&https(trusted))
+        .unwrap()
+        .export(Payload::Traces(request()))
+        .await
+        .unwrap();
+    let skip = HttpsTls {
+        insecure_skip_verify: true,
+        ..HttpsTls::default()
+    };
+    OtlpHttpExporter::new(&https(skip))
+        .unwrap()
+        .export(Payload::Traces(request()))
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        ExportTraceServiceRequest::decode(gunzip(&seen[0].3).as_slice()).unwrap(),
+        request()
+    );
+}
+
+#[test]
+fn tls_settings_must_match_the_scheme() {
+    let mut c = config("127.0.0.1:4318".parse().unwrap(), Encoding::Proto);
+    c.tls.ca_file = Some("/etc/ca.pem".into());
+    assert!(c.validate().unwrap_err().contains("https:// URLs only"));
+    c.tls = HttpsTls {
+        insecure: Some(true),
+        ..HttpsTls::default()
+    };
+    assert!(
+        c.validate().is_ok(),
+        "Collector configs say insecure: true for http://"
+    );
+    c.endpoint = Some("https://collector:4318".into());
+    assert!(c.validate().unwrap_err().contains("tls.insecure"));
+    c.tls = HttpsTls {
+        cert_file: Some("/etc/client.crt".into()),
+        ..HttpsTls::default()
+    };
+    assert!(c.validate().unwrap_err().contains("key_file"));
 }
