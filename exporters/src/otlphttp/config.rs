@@ -3,8 +3,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
-use sentinel_pipeline::tls::{client_config, TlsError, Verification};
+use sentinel_pipeline::tls::{ClientTlsConfig, TlsError};
 
 use sentinel_pipeline::config::{ComponentConfig, Secret};
 use sentinel_pipeline::sending::{QueueSettings, RetrySettings};
@@ -79,21 +78,22 @@ impl HttpsTls {
             || self.server_name_override.is_some()
     }
 
+    /// The same settings as a TLS-required [`ClientTlsConfig`].
+    fn as_client_tls(&self) -> ClientTlsConfig {
+        ClientTlsConfig {
+            insecure: false,
+            insecure_skip_verify: self.insecure_skip_verify,
+            ca_file: self.ca_file.clone(),
+            cert_file: self.cert_file.clone(),
+            key_file: self.key_file.clone(),
+            server_name_override: self.server_name_override.clone(),
+        }
+    }
+
     /// The rustls settings for `https://` URLs.
     pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, TlsError> {
-        let verification = match (&self.server_name_override, self.insecure_skip_verify) {
-            (_, true) => Verification::None,
-            (Some(name), false) => Verification::Name(
-                ServerName::try_from(name.clone())
-                    .map_err(|_| TlsError::BadServerName(name.clone()))?,
-            ),
-            (None, false) => Verification::Full,
-        };
-        let identity = match (&self.cert_file, &self.key_file) {
-            (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
-            _ => None,
-        };
-        client_config(verification, self.ca_file.as_deref(), identity)
+        let config = self.as_client_tls().client_config()?;
+        Ok(config.expect("insecure is false, so TLS settings are built"))
     }
 }
 
@@ -156,13 +156,7 @@ impl ComponentConfig for OtlpHttpConfig {
                         but every URL here is http://"
                 .into());
         }
-        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
-            return Err("tls: `cert_file` and `key_file` go together".into());
-        }
-        if let Some(name) = &self.tls.server_name_override {
-            ServerName::try_from(name.as_str())
-                .map_err(|_| TlsError::BadServerName(name.clone()).to_string())?;
-        }
+        self.tls.as_client_tls().validate()?;
         for key in self.headers.keys() {
             hyper::header::HeaderName::from_bytes(key.as_bytes())
                 .map_err(|_| format!("header {key:?} is not a valid HTTP header name"))?;
