@@ -7,6 +7,7 @@ use std::time::Duration;
 use sentinel_pipeline::config::{unknown_key_message, ComponentConfig};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::matching::{DeviceMatch, FsTypeMatch, InterfaceMatch, MountPointMatch};
 use super::process::ProcessConfig;
 
 /// The hostmetrics receiver: host (or, with `root_path`, the mounted host's) CPU, memory,
@@ -59,7 +60,7 @@ pub struct Scrapers {
         deserialize_with = "listed",
         skip_serializing_if = "Option::is_none"
     )]
-    pub disk: Option<MetricsOnly>,
+    pub disk: Option<DiskConfig>,
     /// `system.filesystem.*` per mounted filesystem (from `statvfs`).
     #[serde(
         default,
@@ -73,7 +74,7 @@ pub struct Scrapers {
         deserialize_with = "listed",
         skip_serializing_if = "Option::is_none"
     )]
-    pub network: Option<MetricsOnly>,
+    pub network: Option<NetworkConfig>,
     /// `system.cpu.load_average.{1m,5m,15m}`.
     #[serde(
         default,
@@ -128,7 +129,35 @@ pub struct MetricsOnly {
     pub metrics: MetricSwitches,
 }
 
-/// `scrapers.filesystem`.
+/// `scrapers.disk`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiskConfig {
+    /// Switch single metrics on or off (see `MetricsOnly`).
+    pub metrics: MetricSwitches,
+    /// Report only these devices: `{ devices: [sda, nvme0n1], match_type: strict }`.
+    /// Empty (the default) reports every device that has done I/O since boot.
+    pub include: DeviceMatch,
+    /// Never report these devices: `{ devices: ['^loop', '^ram'], match_type: regexp }`.
+    pub exclude: DeviceMatch,
+}
+
+/// `scrapers.network`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Switch single metrics on or off (see `MetricsOnly`).
+    pub metrics: MetricSwitches,
+    /// Report only these interfaces: `{ interfaces: [eth0], match_type: strict }`.
+    /// Empty (the default) reports every interface. TCP connection counts are host-wide
+    /// and not filtered.
+    pub include: InterfaceMatch,
+    /// Never report these interfaces: `{ interfaces: ['^veth', '^cali'], match_type: regexp }`.
+    pub exclude: InterfaceMatch,
+}
+
+/// `scrapers.filesystem`. A mount is reported when it passes every include list that is
+/// set and matches no exclude list.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FilesystemConfig {
@@ -136,10 +165,19 @@ pub struct FilesystemConfig {
     pub metrics: MetricSwitches,
     /// Also report pseudo filesystems (proc, sysfs, cgroup, tmpfs, overlay...). Default false.
     pub include_virtual_filesystems: bool,
-    /// Filesystem types never reported, e.g. `[nfs, fuse.sshfs]`.
-    pub exclude_fs_types: Vec<String>,
-    /// Mount points never reported (exact paths as the host sees them).
-    pub exclude_mount_points: Vec<String>,
+    /// Report only these devices: `{ devices: [/dev/sda1], match_type: strict }`.
+    pub include_devices: DeviceMatch,
+    /// Never report these devices.
+    pub exclude_devices: DeviceMatch,
+    /// Report only these types: `{ fs_types: [ext4, xfs], match_type: strict }`.
+    pub include_fs_types: FsTypeMatch,
+    /// Never report these types: `{ fs_types: [nfs4, fuse.sshfs], match_type: strict }`.
+    pub exclude_fs_types: FsTypeMatch,
+    /// Report only these mount points (as the host sees them, without `root_path`).
+    pub include_mount_points: MountPointMatch,
+    /// Never report these mount points:
+    /// `{ mount_points: ['^/var/lib/kubelet/', '^/run/containerd/'], match_type: regexp }`.
+    pub exclude_mount_points: MountPointMatch,
 }
 
 /// `metrics:` — metric name → `{ enabled: bool }`.
@@ -209,8 +247,6 @@ impl ComponentConfig for HostMetricsConfig {
         let simple = [
             ("cpu", cpu::METRICS, &s.cpu),
             ("memory", memory::METRICS, &s.memory),
-            ("disk", disk::METRICS, &s.disk),
-            ("network", network::METRICS, &s.network),
             ("load", load::METRICS, &s.load),
             ("paging", paging::METRICS, &s.paging),
             ("processes", processes::METRICS, &s.processes),
@@ -222,14 +258,25 @@ impl ComponentConfig for HostMetricsConfig {
                 check_switches(name, catalog, &config.metrics)?;
             }
         }
+        if let Some(config) = &s.disk {
+            check_switches("disk", disk::METRICS, &config.metrics)?;
+            disk::device_filter(config)?;
+        }
+        if let Some(config) = &s.network {
+            check_switches("network", network::METRICS, &config.metrics)?;
+            network::interface_filter(config)?;
+        }
         if let Some(fs) = &s.filesystem {
             check_switches("filesystem", filesystem::METRICS, &fs.metrics)?;
+            filesystem::MountFilter::compile(fs)?;
         }
         if let Some(process) = &s.process {
             check_switches("process", super::process::METRICS, &process.metrics)?;
             process.validate()?;
         }
         let any = simple.iter().any(|(_, _, c)| c.is_some())
+            || s.disk.is_some()
+            || s.network.is_some()
             || s.filesystem.is_some()
             || s.process.is_some();
         if !any {

@@ -1,11 +1,12 @@
 //! `disk` scraper: `/proc/diskstats`. Devices that never did any I/O (unused loop and ram
-//! devices) are left out to keep cardinality down.
+//! devices) are left out to keep cardinality down; `include` / `exclude` select the rest.
 
 use std::io;
 
 use opentelemetry_proto::tonic::metrics::v1::Metric;
 
-use super::config::{Enabled, MetricCatalog};
+use super::config::{DiskConfig, Enabled, MetricCatalog};
+use super::matching::IncludeExclude;
 use super::{HostScraper, Sample};
 use crate::receivers::scrape::build::{attr, point, sum, Number};
 
@@ -66,15 +67,26 @@ pub fn parse_diskstats(text: &str) -> Vec<DiskStats> {
         .collect()
 }
 
+/// The compiled `include` / `exclude` of `scrapers.disk`.
+pub fn device_filter(config: &DiskConfig) -> Result<IncludeExclude, String> {
+    IncludeExclude::compile(
+        "scrapers.disk",
+        config.include.names(),
+        config.exclude.names(),
+    )
+}
+
 pub struct DiskScraper {
     enabled: Enabled,
+    devices: IncludeExclude,
     buf: String,
 }
 
 impl DiskScraper {
-    pub fn new(enabled: Enabled) -> DiskScraper {
+    pub fn new(enabled: Enabled, devices: IncludeExclude) -> DiskScraper {
         DiskScraper {
             enabled,
+            devices,
             buf: String::new(),
         }
     }
@@ -87,7 +99,8 @@ impl HostScraper for DiskScraper {
 
     fn scrape(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
         s.root.read_into("proc/diskstats", &mut self.buf)?;
-        let disks = parse_diskstats(&self.buf);
+        let mut disks = parse_diskstats(&self.buf);
+        disks.retain(|d| self.devices.wants(&d.device));
         let int = |v: u64| Number::Int(v as i64);
         let secs = |ms: u64| Number::Double(ms as f64 / 1000.0);
         let directed = |f: &dyn Fn(&DiskStats) -> (Number, Number)| {

@@ -9,6 +9,7 @@ use std::path::Path;
 use opentelemetry_proto::tonic::metrics::v1::Metric;
 
 use super::config::{Enabled, FilesystemConfig, MetricCatalog};
+use super::matching::IncludeExclude;
 use super::{HostScraper, Sample};
 use crate::receivers::scrape::build::{attr, gauge, point, sum, Number};
 
@@ -112,25 +113,61 @@ pub fn statvfs(path: &Path) -> io::Result<FsUsage> {
     })
 }
 
+/// Which mounts `scrapers.filesystem` reports: the virtual-filesystem switch, then the
+/// device, type and mount-point include/exclude pairs, all of which must pass.
+pub struct MountFilter {
+    include_virtual: bool,
+    devices: IncludeExclude,
+    fs_types: IncludeExclude,
+    mount_points: IncludeExclude,
+}
+
+impl MountFilter {
+    pub fn compile(config: &FilesystemConfig) -> Result<MountFilter, String> {
+        let pair = |what: &str, include, exclude| {
+            IncludeExclude::compile(&format!("scrapers.filesystem.{what}"), include, exclude)
+        };
+        Ok(MountFilter {
+            include_virtual: config.include_virtual_filesystems,
+            devices: pair(
+                "devices",
+                config.include_devices.names(),
+                config.exclude_devices.names(),
+            )?,
+            fs_types: pair(
+                "fs_types",
+                config.include_fs_types.names(),
+                config.exclude_fs_types.names(),
+            )?,
+            mount_points: pair(
+                "mount_points",
+                config.include_mount_points.names(),
+                config.exclude_mount_points.names(),
+            )?,
+        })
+    }
+
+    pub fn wants(&self, m: &Mount) -> bool {
+        (self.include_virtual || !VIRTUAL.contains(&m.fs_type.as_str()))
+            && self.devices.wants(&m.device)
+            && self.fs_types.wants(&m.fs_type)
+            && self.mount_points.wants(&m.mountpoint)
+    }
+}
+
 pub struct FilesystemScraper {
     enabled: Enabled,
-    config: FilesystemConfig,
+    mounts: MountFilter,
     buf: String,
 }
 
 impl FilesystemScraper {
-    pub fn new(enabled: Enabled, config: FilesystemConfig) -> FilesystemScraper {
+    pub fn new(enabled: Enabled, mounts: MountFilter) -> FilesystemScraper {
         FilesystemScraper {
             enabled,
-            config,
+            mounts,
             buf: String::new(),
         }
-    }
-
-    fn wanted(&self, m: &Mount) -> bool {
-        (self.config.include_virtual_filesystems || !VIRTUAL.contains(&m.fs_type.as_str()))
-            && !self.config.exclude_fs_types.contains(&m.fs_type)
-            && !self.config.exclude_mount_points.contains(&m.mountpoint)
     }
 }
 
@@ -147,7 +184,7 @@ impl HostScraper for FilesystemScraper {
         let mut rows = Vec::new();
         for mount in parse_mounts(&self.buf).into_iter().rev() {
             // The same mount point can be stacked; the last mount is the visible one.
-            if !self.wanted(&mount) {
+            if !self.mounts.wants(&mount) {
                 continue;
             }
             // A mount that cannot be stat'ed (gone, no permission) is skipped, not fatal.

@@ -15,6 +15,7 @@ mod disk;
 mod errors;
 mod filesystem;
 mod load;
+mod matching;
 mod memory;
 mod network;
 mod paging;
@@ -24,6 +25,8 @@ mod root;
 mod system;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_filters;
 
 use std::io;
 use std::path::Path;
@@ -166,17 +169,23 @@ impl Collector {
         if let Some(e) = on(memory::METRICS, &s.memory) {
             host.push(Box::new(memory::MemoryScraper::new(e)));
         }
-        if let Some(e) = on(disk::METRICS, &s.disk) {
-            host.push(Box::new(disk::DiskScraper::new(e)));
+        if let Some(config) = &s.disk {
+            host.push(Box::new(disk::DiskScraper::new(
+                Enabled::resolve(disk::METRICS, &config.metrics),
+                disk::device_filter(config)?,
+            )));
         }
         if let Some(fs) = &s.filesystem {
             host.push(Box::new(filesystem::FilesystemScraper::new(
                 Enabled::resolve(filesystem::METRICS, &fs.metrics),
-                fs.clone(),
+                filesystem::MountFilter::compile(fs)?,
             )));
         }
-        if let Some(e) = on(network::METRICS, &s.network) {
-            host.push(Box::new(network::NetworkScraper::new(e)));
+        if let Some(config) = &s.network {
+            host.push(Box::new(network::NetworkScraper::new(
+                Enabled::resolve(network::METRICS, &config.metrics),
+                network::interface_filter(config)?,
+            )));
         }
         if let Some(e) = on(load::METRICS, &s.load) {
             host.push(Box::new(load::LoadScraper::new(e)));

@@ -7,7 +7,8 @@ use std::io;
 
 use opentelemetry_proto::tonic::metrics::v1::Metric;
 
-use super::config::{Enabled, MetricCatalog};
+use super::config::{Enabled, MetricCatalog, NetworkConfig};
+use super::matching::IncludeExclude;
 use super::{HostScraper, Sample};
 use crate::receivers::scrape::build::{attr, point, sum, Number};
 
@@ -88,15 +89,26 @@ type Family<'a> = (
     &'a dyn Fn(&InterfaceStats) -> (u64, u64),
 );
 
+/// The compiled `include` / `exclude` of `scrapers.network`.
+pub fn interface_filter(config: &NetworkConfig) -> Result<IncludeExclude, String> {
+    IncludeExclude::compile(
+        "scrapers.network",
+        config.include.names(),
+        config.exclude.names(),
+    )
+}
+
 pub struct NetworkScraper {
     enabled: Enabled,
+    interfaces: IncludeExclude,
     buf: String,
 }
 
 impl NetworkScraper {
-    pub fn new(enabled: Enabled) -> NetworkScraper {
+    pub fn new(enabled: Enabled, interfaces: IncludeExclude) -> NetworkScraper {
         NetworkScraper {
             enabled,
+            interfaces,
             buf: String::new(),
         }
     }
@@ -119,7 +131,8 @@ impl HostScraper for NetworkScraper {
 
     fn scrape(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
         self.read_net(s, "dev")?;
-        let interfaces = parse_net_dev(&self.buf);
+        let mut interfaces = parse_net_dev(&self.buf);
+        interfaces.retain(|i| self.interfaces.wants(&i.name));
         let directed = |f: &dyn Fn(&InterfaceStats) -> (u64, u64)| {
             interfaces
                 .iter()

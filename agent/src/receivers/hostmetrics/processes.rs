@@ -1,5 +1,7 @@
-//! `processes` scraper: process counts by status and processes created, from `/proc/stat`
-//! (no walk over every `/proc/<pid>`, so it costs one read).
+//! `processes` scraper: process counts by status and processes created. As in the
+//! Collector, `running` and `blocked` come from `/proc/stat` (one consistent read, counting
+//! runnable and uninterruptible tasks); the other states are counted from each
+//! `/proc/<pid>/stat`, a walk that costs about 10 µs a process.
 
 use std::io;
 
@@ -15,9 +17,19 @@ pub const METRICS: MetricCatalog = &[
     ("system.processes.created", true),
 ];
 
+/// `system.process.status` values counted from `/proc/<pid>/stat`, by state letter.
+/// `R` and `D` are left to `/proc/stat`; paging (`W`) and dead (`X`) are transient.
+const WALKED_STATES: [(&str, &[u8]); 4] = [
+    ("sleeping", b"S"),
+    ("idle", b"I"),
+    ("stopped", b"Tt"),
+    ("defunct", b"Z"),
+];
+
 pub struct ProcessesScraper {
     enabled: Enabled,
     buf: String,
+    stat_buf: String,
 }
 
 impl ProcessesScraper {
@@ -25,8 +37,44 @@ impl ProcessesScraper {
         ProcessesScraper {
             enabled,
             buf: String::new(),
+            stat_buf: String::new(),
         }
     }
+
+    /// Processes in each of `WALKED_STATES`. A process that exits during the walk, or whose
+    /// stat cannot be read, is not counted.
+    fn count_walked_states(&mut self, s: &Sample) -> io::Result<[u64; 4]> {
+        let mut counts = [0u64; 4];
+        for entry in std::fs::read_dir(s.root.join("proc"))? {
+            let Ok(entry) = entry else { continue };
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            else {
+                continue;
+            };
+            if s.root
+                .read_into(&format!("proc/{pid}/stat"), &mut self.stat_buf)
+                .is_err()
+            {
+                continue;
+            }
+            if let Some(state) = stat_state(&self.stat_buf) {
+                if let Some(i) = WALKED_STATES.iter().position(|(_, l)| l.contains(&state)) {
+                    counts[i] += 1;
+                }
+            }
+        }
+        Ok(counts)
+    }
+}
+
+/// The state letter of a `/proc/<pid>/stat` line: the first field after the last `)`,
+/// since the command name in parentheses may itself hold spaces and parentheses.
+pub fn stat_state(stat: &str) -> Option<u8> {
+    let after = stat.get(stat.rfind(')')? + 1..)?;
+    after.trim_start().bytes().next()
 }
 
 impl HostScraper for ProcessesScraper {
@@ -35,6 +83,11 @@ impl HostScraper for ProcessesScraper {
     }
 
     fn scrape(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
+        let walked = if self.enabled.on("system.processes.count") {
+            self.count_walked_states(s)?
+        } else {
+            [0; 4]
+        };
         s.root.read_into("proc/stat", &mut self.buf)?;
         let field = |key| {
             kv_space(&self.buf, key).ok_or_else(|| invalid(format!("proc/stat has no {key} line")))
@@ -45,6 +98,7 @@ impl HostScraper for ProcessesScraper {
                 ("blocked", field("procs_blocked")?),
             ]
             .into_iter()
+            .chain(WALKED_STATES.iter().map(|(status, _)| *status).zip(walked))
             .map(|(status, n)| {
                 point(
                     s.boot,

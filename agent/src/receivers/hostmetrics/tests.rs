@@ -60,7 +60,7 @@ pub fn points(out: &[ResourceMetrics], name: &str) -> Vec<(Attrs, Attrs, f64)> {
     found
 }
 
-fn value(out: &[ResourceMetrics], name: &str, want: &[(&str, &str)]) -> f64 {
+pub(super) fn value(out: &[ResourceMetrics], name: &str, want: &[(&str, &str)]) -> f64 {
     let matching: Vec<f64> = points(out, name)
         .into_iter()
         .filter(|(_, a, _)| {
@@ -73,12 +73,12 @@ fn value(out: &[ResourceMetrics], name: &str, want: &[(&str, &str)]) -> f64 {
     matching[0]
 }
 
-fn config(yaml: &str) -> HostMetricsConfig {
+pub(super) fn config(yaml: &str) -> HostMetricsConfig {
     let node = crate::config::yaml::parse("test.yaml", yaml).expect("yaml");
     pipeline_config::decode_valid(&node).unwrap_or_else(|d| panic!("{d:?}"))
 }
 
-fn collector(config: &HostMetricsConfig) -> (Collector, std::sync::Arc<SelfMetrics>) {
+pub(super) fn collector(config: &HostMetricsConfig) -> (Collector, std::sync::Arc<SelfMetrics>) {
     let metrics = SelfMetrics::new();
     let errors = ScrapeErrors::new(&metrics, "hostmetrics/test");
     (
@@ -87,14 +87,14 @@ fn collector(config: &HostMetricsConfig) -> (Collector, std::sync::Arc<SelfMetri
     )
 }
 
-fn write(root: &Path, rel: &str, body: &str) {
+pub(super) fn write(root: &Path, rel: &str, body: &str) {
     let path = root.join(rel);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, body).unwrap();
 }
 
 /// A host with 2 CPUs, 8 GiB, one disk, one NIC, one swap file and one process.
-fn fake_root() -> tempfile::TempDir {
+pub(super) fn fake_root() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
     write(r, "proc/stat", "cpu  300 0 100 1000 0 0 0 0 0 0\ncpu0 100 1 50 500 5 2 3 4 0 0\ncpu1 200 2 60 600 6 0 0 0 0 0\nintr 1\nbtime 1700000000\nprocesses 4242\nprocs_running 3\nprocs_blocked 1\n");

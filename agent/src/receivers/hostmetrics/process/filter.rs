@@ -4,6 +4,8 @@
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use super::super::matching::MatchType;
+
 /// `include` / `exclude`: a process matches when its name or its command line matches.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -15,14 +17,6 @@ pub struct MatchConfig {
     pub command_lines: Vec<String>,
     /// `strict` (default): names equal, command lines contain. `regexp`: regex search on both.
     pub match_type: MatchType,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MatchType {
-    #[default]
-    Strict,
-    Regexp,
 }
 
 /// `top_n`: report only the `count` busiest processes.

@@ -1,0 +1,201 @@
+//! Name filters shaped like the Collector's hostmetrics `include` / `exclude` blocks:
+//! `{ devices: [...], match_type: strict | regexp }` for disks and filesystems,
+//! `{ interfaces: [...] }` for network, `{ fs_types: [...] }` and `{ mount_points: [...] }`
+//! for filesystems. `strict` compares whole names; `regexp` searches the name (unanchored,
+//! as the Collector's filterset does), so write `^loop\d+$` for a whole-name match.
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+/// How the names of a filter are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchType {
+    /// The whole name equals one of the entries (the default).
+    #[default]
+    Strict,
+    /// One of the entries, a regular expression, matches somewhere in the name.
+    Regexp,
+}
+
+/// `include` / `exclude` of the `disk` scraper, and `include_devices` / `exclude_devices`
+/// of the `filesystem` scraper.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceMatch {
+    /// Device names as the kernel writes them: `sda`, `nvme0n1p1` (disk), `/dev/sda1`
+    /// (filesystem).
+    pub devices: Vec<String>,
+    /// `strict` (default) or `regexp`.
+    pub match_type: MatchType,
+}
+
+/// `include` / `exclude` of the `network` scraper.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InterfaceMatch {
+    /// Interface names: `eth0`, `lo`, `veth.*` (with `regexp`).
+    pub interfaces: Vec<String>,
+    /// `strict` (default) or `regexp`.
+    pub match_type: MatchType,
+}
+
+/// `include_fs_types` / `exclude_fs_types` of the `filesystem` scraper.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FsTypeMatch {
+    /// Filesystem types as in `/proc/mounts`: `ext4`, `xfs`, `nfs4`, `fuse.sshfs`.
+    pub fs_types: Vec<String>,
+    /// `strict` (default) or `regexp`.
+    pub match_type: MatchType,
+}
+
+/// `include_mount_points` / `exclude_mount_points` of the `filesystem` scraper.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MountPointMatch {
+    /// Mount points as the host sees them (without `root_path`): `/`, `/var/lib/kubelet/.*`.
+    pub mount_points: Vec<String>,
+    /// `strict` (default) or `regexp`.
+    pub match_type: MatchType,
+}
+
+/// A compiled list of names or patterns.
+#[derive(Debug, Default)]
+pub struct NameSet(Vec<NamePattern>);
+
+#[derive(Debug)]
+enum NamePattern {
+    Exact(String),
+    Search(Regex),
+}
+
+impl NameSet {
+    pub fn compile(names: &[String], match_type: MatchType) -> Result<NameSet, String> {
+        names
+            .iter()
+            .map(|name| match match_type {
+                MatchType::Strict => Ok(NamePattern::Exact(name.clone())),
+                MatchType::Regexp => Regex::new(name)
+                    .map(NamePattern::Search)
+                    .map_err(|e| format!("invalid regex {name:?}: {e}")),
+            })
+            .collect::<Result<_, _>>()
+            .map(NameSet)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        self.0.iter().any(|p| match p {
+            NamePattern::Exact(exact) => exact == name,
+            NamePattern::Search(re) => re.is_match(name),
+        })
+    }
+}
+
+/// An include list (everything passes when it is empty) and an exclude list.
+#[derive(Debug, Default)]
+pub struct IncludeExclude {
+    include: NameSet,
+    exclude: NameSet,
+}
+
+impl IncludeExclude {
+    /// `what` names the option pair in errors, e.g. `scrapers.disk`.
+    pub fn compile(
+        what: &str,
+        include: (&[String], MatchType),
+        exclude: (&[String], MatchType),
+    ) -> Result<IncludeExclude, String> {
+        let compile = |side: &str, (names, match_type): (&[String], MatchType)| {
+            NameSet::compile(names, match_type).map_err(|e| format!("{what}.{side}: {e}"))
+        };
+        Ok(IncludeExclude {
+            include: compile("include", include)?,
+            exclude: compile("exclude", exclude)?,
+        })
+    }
+
+    pub fn wants(&self, name: &str) -> bool {
+        (self.include.is_empty() || self.include.matches(name)) && !self.exclude.matches(name)
+    }
+}
+
+impl DeviceMatch {
+    pub fn names(&self) -> (&[String], MatchType) {
+        (&self.devices, self.match_type)
+    }
+}
+
+impl InterfaceMatch {
+    pub fn names(&self) -> (&[String], MatchType) {
+        (&self.interfaces, self.match_type)
+    }
+}
+
+impl FsTypeMatch {
+    pub fn names(&self) -> (&[String], MatchType) {
+        (&self.fs_types, self.match_type)
+    }
+}
+
+impl MountPointMatch {
+    pub fn names(&self) -> (&[String], MatchType) {
+        (&self.mount_points, self.match_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn strict_compares_whole_names_and_regexp_searches() {
+        let strict = list(&["sda", "loop"]);
+        let filter =
+            IncludeExclude::compile("t", (&[], MatchType::Strict), (&strict, MatchType::Strict))
+                .unwrap();
+        assert!(filter.wants("sdb"));
+        assert!(!filter.wants("sda"));
+        // Strict is whole-name: `loop` does not exclude `loop0`.
+        assert!(filter.wants("loop0"));
+
+        let include = list(&["^sd", "nvme"]);
+        let exclude = list(&[r"p\d+$"]);
+        let filter = IncludeExclude::compile(
+            "t",
+            (&include, MatchType::Regexp),
+            (&exclude, MatchType::Regexp),
+        )
+        .unwrap();
+        assert!(filter.wants("sda"));
+        assert!(filter.wants("nvme0n1"));
+        assert!(
+            !filter.wants("nvme0n1p1"),
+            "excluded by the partition pattern"
+        );
+        assert!(!filter.wants("loop0"), "not included");
+    }
+
+    #[test]
+    fn a_bad_regex_names_the_option() {
+        let bad = list(&["("]);
+        let err = IncludeExclude::compile(
+            "scrapers.disk",
+            (&bad, MatchType::Regexp),
+            (&[], MatchType::Strict),
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("scrapers.disk.include: invalid regex"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! Device, interface and mount filters in the Collector's config shape, and process counts
+//! by status, against crafted fake roots.
+
+use std::collections::BTreeSet;
+
+use super::tests::{collector, config, fake_root, points, value, write};
+use super::*;
+
+/// The values of attribute `key` over every point of metric `name`.
+fn attribute_values(out: &[ResourceMetrics], name: &str, key: &str) -> BTreeSet<String> {
+    points(out, name)
+        .into_iter()
+        .filter_map(|(_, attrs, _)| attrs.get(key).cloned())
+        .collect()
+}
+
+#[test]
+fn disk_include_and_exclude_select_devices() {
+    let dir = fake_root();
+    write(
+        dir.path(),
+        "proc/diskstats",
+        "   8 0 sda 100 10 2000 50 200 20 4000 70 1 300 400 0 0 0 0\n   8 1 sda1 90 9 1800 45 180 18 3600 60 0 280 380 0 0 0 0\n 259 0 nvme0n1 5 0 40 1 6 0 48 2 0 3 3 0 0 0 0\n   7 0 loop0 4 0 8 0 0 0 0 0 0 1 1 0 0 0 0\n",
+    );
+    let root = dir.path().display();
+    let devices = |yaml: &str| {
+        let cfg = config(&format!("root_path: {root}\nscrapers: {{disk: {yaml}}}"));
+        let (mut c, _) = collector(&cfg);
+        attribute_values(&c.collect().unwrap(), "system.disk.io", "system.device")
+    };
+    let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+
+    assert_eq!(devices(""), names(&["sda", "sda1", "nvme0n1", "loop0"]));
+    assert_eq!(
+        devices("{exclude: {devices: ['^loop', '\\d$'], match_type: regexp}}"),
+        names(&["sda"]),
+        "loop0 and the names ending in a digit are excluded"
+    );
+    assert_eq!(
+        devices("{include: {devices: [sda, nvme0n1]}}"),
+        names(&["sda", "nvme0n1"]),
+        "strict is the default and compares whole names"
+    );
+    assert_eq!(
+        devices("{include: {devices: ['^sd'], match_type: regexp}, exclude: {devices: [sda1]}}"),
+        names(&["sda"])
+    );
+}
+
+#[test]
+fn network_exclude_drops_interfaces_but_not_connection_counts() {
+    let dir = fake_root();
+    write(dir.path(), "proc/net/dev", "Inter-|   Receive |  Transmit\n face |bytes packets errs drop fifo frame compressed multicast|bytes packets errs drop fifo colls carrier compressed\n  eth0: 1000 10 1 2 0 0 0 0 2000 20 3 4 0 0 0 0\n    lo: 50 1 0 0 0 0 0 0 50 1 0 0 0 0 0 0\nveth12ab: 7 1 0 0 0 0 0 0 9 1 0 0 0 0 0 0\n");
+    let cfg = config(&format!(
+        "root_path: {}\nscrapers: {{network: {{exclude: {{interfaces: [lo, '^veth'], match_type: regexp}}}}}}",
+        dir.path().display()
+    ));
+    let (mut c, _) = collector(&cfg);
+    let out = c.collect().unwrap();
+    assert_eq!(
+        attribute_values(&out, "system.network.io", "network.interface.name"),
+        BTreeSet::from(["eth0".to_string()])
+    );
+    assert_eq!(
+        value(
+            &out,
+            "system.network.connections",
+            &[("network.connection.state", "established")]
+        ),
+        2.0
+    );
+}
+
+#[test]
+fn filesystem_filters_on_device_type_and_mount_point() {
+    let dir = fake_root();
+    let r = dir.path();
+    for mount in ["data", "var/lib/kubelet/pods/abc/volume", "mnt/nfs"] {
+        std::fs::create_dir_all(r.join(mount)).unwrap();
+    }
+    write(
+        r,
+        "proc/mounts",
+        "/dev/fake / ext4 rw,relatime 0 0\n/dev/sdb1 /data xfs rw 0 0\n/dev/sdc1 /var/lib/kubelet/pods/abc/volume ext4 rw 0 0\nserver:/export /mnt/nfs nfs4 rw 0 0\nproc /proc proc rw 0 0\n",
+    );
+    let mounts = |yaml: &str| {
+        let cfg = config(&format!(
+            "root_path: {}\nscrapers: {{filesystem: {yaml}}}",
+            r.display()
+        ));
+        let (mut c, _) = collector(&cfg);
+        attribute_values(
+            &c.collect().unwrap(),
+            "system.filesystem.usage",
+            "system.filesystem.mountpoint",
+        )
+    };
+    let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+
+    let everything = names(&["/", "/data", "/var/lib/kubelet/pods/abc/volume", "/mnt/nfs"]);
+    assert_eq!(mounts(""), everything, "proc is virtual and left out");
+    assert_eq!(
+        mounts("{exclude_mount_points: {mount_points: ['^/var/lib/kubelet/'], match_type: regexp}, exclude_fs_types: {fs_types: [nfs4]}}"),
+        names(&["/", "/data"])
+    );
+    assert_eq!(
+        mounts("{include_fs_types: {fs_types: [ext4]}}"),
+        names(&["/", "/var/lib/kubelet/pods/abc/volume"])
+    );
+    assert_eq!(
+        mounts("{include_devices: {devices: ['^/dev/sd'], match_type: regexp}, exclude_devices: {devices: [/dev/sdc1]}}"),
+        names(&["/data"])
+    );
+    assert!(mounts("{include_virtual_filesystems: true}").contains("/proc"));
+}
+
+#[test]
+fn filter_config_errors_are_clear() {
+    let check = |yaml: &str| {
+        let node = crate::config::yaml::parse("test.yaml", yaml).unwrap();
+        pipeline_config::decode_valid::<HostMetricsConfig>(&node)
+            .map(|_| ())
+            .unwrap_err()
+            .iter()
+            .map(|d| d.message.clone())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let bad_regex = check("scrapers: {disk: {exclude: {devices: ['('], match_type: regexp}}}");
+    assert!(
+        bad_regex.contains("scrapers.disk.exclude: invalid regex"),
+        "{bad_regex}"
+    );
+    let misspelt = check("scrapers: {network: {include: {interface: [eth0]}}}");
+    assert!(misspelt.contains("interfaces"), "{misspelt}");
+    let old_shape = check("scrapers: {filesystem: {exclude_fs_types: [nfs]}}");
+    assert!(!old_shape.is_empty());
+    let bad_type =
+        check("scrapers: {filesystem: {exclude_fs_types: {fs_types: [nfs], match_type: glob}}}");
+    assert!(bad_type.contains("strict"), "{bad_type}");
+}
+
+#[test]
+fn process_counts_by_status_walk_every_process() {
+    let dir = fake_root();
+    let r = dir.path();
+    // 4321 (from the fake root) sleeps; add one of each other walked state, a running one
+    // (taken from /proc/stat instead) and a non-process entry.
+    for (pid, state) in [
+        (10, "Z"),
+        (11, "T"),
+        (12, "t"),
+        (13, "I"),
+        (14, "S"),
+        (15, "R"),
+    ] {
+        write(
+            r,
+            &format!("proc/{pid}/stat"),
+            &format!("{pid} (a) b) {state} 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1 1 1\n"),
+        );
+    }
+    write(r, "proc/self/stat", "1 (x) S\n");
+    let cfg = config(&format!(
+        "root_path: {}\nscrapers: {{processes: }}",
+        r.display()
+    ));
+    let (mut c, _) = collector(&cfg);
+    let out = c.collect().unwrap();
+    let count = |status| {
+        value(
+            &out,
+            "system.processes.count",
+            &[("system.process.status", status)],
+        )
+    };
+    assert_eq!(count("sleeping"), 2.0);
+    assert_eq!(count("defunct"), 1.0);
+    assert_eq!(count("stopped"), 2.0);
+    assert_eq!(count("idle"), 1.0);
+    assert_eq!(count("running"), 3.0, "from procs_running, not the walk");
+    assert_eq!(count("blocked"), 1.0);
+}
+
+#[test]
+fn stat_state_reads_past_awkward_command_names() {
+    assert_eq!(processes::stat_state("7 (we ) ird) Z 1"), Some(b'Z'));
+    assert_eq!(processes::stat_state("7 (plain) S 1"), Some(b'S'));
+    assert_eq!(processes::stat_state("7 no parens"), None);
+}
