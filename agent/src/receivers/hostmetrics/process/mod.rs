@@ -494,7 +494,14 @@ impl ProcessScraper {
 
     fn read_io(&mut self, root: &Root, pid: i32, errors: &mut ScrapeErrors) -> Option<Io> {
         match root.read_into(&format!("proc/{pid}/io"), &mut self.buf) {
-            Ok(()) => Some(parse_io(&self.buf)),
+            Ok(()) => {
+                let io = parse_io(&self.buf);
+                if io.is_none() {
+                    let err = super::root::invalid(format!("proc/{pid}/io lacks a field"));
+                    count(errors, "io", &err);
+                }
+                io
+            }
             Err(err) => {
                 count(errors, "io", &err);
                 None

@@ -1,5 +1,7 @@
 //! Parsing `/proc/<pid>/` files.
 
+use procfs_core::FromRead;
+
 /// The fields of `/proc/<pid>/stat` the scraper uses.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Stat {
@@ -26,29 +28,23 @@ impl Stat {
     }
 }
 
-/// `comm` may contain spaces and parentheses, so split at the last `)`.
+/// `/proc/<pid>/stat`, parsed by procfs-core (which handles a `comm` holding spaces and
+/// parentheses), narrowed to the fields the scraper uses.
 pub fn parse_stat(text: &str) -> Option<Stat> {
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let comm = text.get(open + 1..close)?.to_string();
-    let f: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
-    if f.len() < 22 {
-        return None;
-    }
-    let n = |i: usize| f[i].parse::<u64>().unwrap_or(0);
+    let s = procfs_core::process::Stat::from_read(text.as_bytes()).ok()?;
     Some(Stat {
-        comm,
-        state: f[0].chars().next().unwrap_or('?'),
-        ppid: f[1].parse().unwrap_or(0),
-        flags: n(6),
-        minor_faults: n(7),
-        major_faults: n(9),
-        utime_ticks: n(11),
-        stime_ticks: n(12),
-        threads: f[17].parse().unwrap_or(0),
-        start_ticks: n(19),
-        vsize_bytes: n(20),
-        rss_pages: n(21),
+        comm: s.comm,
+        state: s.state,
+        ppid: i64::from(s.ppid),
+        flags: u64::from(s.flags),
+        minor_faults: s.minflt,
+        major_faults: s.majflt,
+        utime_ticks: s.utime,
+        stime_ticks: s.stime,
+        threads: s.num_threads,
+        start_ticks: s.starttime,
+        vsize_bytes: s.vsize,
+        rss_pages: s.rss,
     })
 }
 
@@ -61,18 +57,16 @@ pub struct Io {
     pub write_ops: u64,
 }
 
-pub fn parse_io(text: &str) -> Io {
-    let get = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix(": ")?.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    Io {
-        read_bytes: get("read_bytes"),
-        write_bytes: get("write_bytes"),
-        read_ops: get("syscr"),
-        write_ops: get("syscw"),
-    }
+/// `/proc/<pid>/io`, parsed by procfs-core; `None` when a field is missing (a kernel
+/// without task I/O accounting).
+pub fn parse_io(text: &str) -> Option<Io> {
+    let io = procfs_core::process::Io::from_read(text.as_bytes()).ok()?;
+    Some(Io {
+        read_bytes: io.read_bytes,
+        write_bytes: io.write_bytes,
+        read_ops: io.syscr,
+        write_ops: io.syscw,
+    })
 }
 
 /// `/etc/passwd` → uid to user name.
@@ -100,5 +94,21 @@ mod tests {
         assert_eq!((s.utime_ticks, s.stime_ticks, s.major_faults), (250, 50, 3));
         assert_eq!((s.vsize_bytes, s.rss_pages), (104857600, 2560));
         assert!(!s.is_kernel_thread());
+        assert_eq!(parse_stat("42 (truncated"), None);
+    }
+
+    #[test]
+    fn parses_io_and_refuses_an_incomplete_file() {
+        let text = "rchar: 1\nwchar: 2\nsyscr: 30\nsyscw: 40\nread_bytes: 4096\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n";
+        assert_eq!(
+            parse_io(text),
+            Some(Io {
+                read_bytes: 4096,
+                write_bytes: 8192,
+                read_ops: 30,
+                write_ops: 40
+            })
+        );
+        assert_eq!(parse_io("rchar: 1\n"), None);
     }
 }

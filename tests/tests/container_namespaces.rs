@@ -1,0 +1,123 @@
+//! Container awareness in real namespaces: the real `sentinel` binary is started by
+//! `unshare` in new PID, network and mount namespaces, as a container runtime would start
+//! it, and its one start-up diagnostic must name exactly what is missing. The "hostfs" is
+//! the machine's own `/proc` bind-mounted into a temporary directory before the new
+//! namespace mounts its own `/proc`, as a DaemonSet's `hostPath: /` mount would show it.
+
+use std::path::Path;
+use std::process::Command;
+
+use sentinel_tests::{free_port, sentinel_bin};
+
+const HOSTFS_HINT: &str = "mount the host's / read-only";
+const PID_HINT: &str = "run in the host's PID namespace";
+const NET_HINT: &str = "network figures would be the container's";
+
+/// Runs the agent for three seconds under `unshare FLAGS`, after `setup` (shell), with
+/// `root_path`; returns everything it logged.
+fn agent_log_in_namespaces(dir: &Path, flags: &[&str], setup: &str, root_path: &Path) -> String {
+    let config = dir.join("agent.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "receivers:\n  hostmetrics:\n    root_path: {}\n    scrapers:\n      system:\n      process:\nexporters:\n  blackhole:\nservice:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{}\n  pipelines:\n    metrics:\n      receivers: [hostmetrics]\n      exporters: [blackhole]\n",
+            root_path.display(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    // A new network namespace has its loopback down; the admin endpoint needs it.
+    let script = format!(
+        "set -e\nip link set lo up\n{setup}\nexec timeout -s TERM 3 '{}' run --config '{}'\n",
+        sentinel_bin().display(),
+        config.display()
+    );
+    let output = Command::new("unshare")
+        .args(flags)
+        .args(["sh", "-c", &script])
+        // What container runtimes set; the check needs to know it is in a container.
+        .env("container", "sentinel-test")
+        .output()
+        .expect("run unshare");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        log.contains("Sentinel is running") && log.contains("Shutdown complete"),
+        "the agent did not start under unshare {flags:?}:\n{log}"
+    );
+    log
+}
+
+/// The single diagnostic line, if any.
+fn diagnostic(log: &str) -> Option<&str> {
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("cannot see the host"))
+        .collect();
+    assert!(lines.len() <= 1, "logged more than once:\n{log}");
+    lines.first().copied()
+}
+
+fn hostfs_with_the_machines_proc(dir: &Path) -> (std::path::PathBuf, String) {
+    let hostfs = dir.join("hostfs");
+    std::fs::create_dir_all(hostfs.join("proc")).unwrap();
+    let setup = format!(
+        "mount --bind /proc '{0}/proc'\nmount -t proc proc /proc",
+        hostfs.display()
+    );
+    (hostfs, setup)
+}
+
+#[test]
+fn a_container_with_nothing_of_the_host_is_told_all_three() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = agent_log_in_namespaces(
+        dir.path(),
+        &["--pid", "--fork", "--mount-proc", "--net"],
+        "",
+        Path::new("/"),
+    );
+    let line = diagnostic(&log).unwrap_or_else(|| panic!("no diagnostic:\n{log}"));
+    for hint in [HOSTFS_HINT, PID_HINT, NET_HINT] {
+        assert!(line.contains(hint), "{hint:?} missing from: {line}");
+    }
+}
+
+#[test]
+fn hostfs_without_host_pid_is_told_only_about_the_pid_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hostfs, setup) = hostfs_with_the_machines_proc(dir.path());
+    let log = agent_log_in_namespaces(
+        dir.path(),
+        &["--pid", "--fork", "--mount", "--net"],
+        &setup,
+        &hostfs,
+    );
+    let line = diagnostic(&log).unwrap_or_else(|| panic!("no diagnostic:\n{log}"));
+    assert!(line.contains(PID_HINT), "{line}");
+    // The host's network counters are readable at <hostfs>/proc/1/net.
+    assert!(!line.contains(HOSTFS_HINT), "{line}");
+    assert!(!line.contains(NET_HINT), "{line}");
+}
+
+#[test]
+fn host_pid_without_hostfs_or_host_network_is_told_about_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = agent_log_in_namespaces(dir.path(), &["--net"], "", Path::new("/"));
+    let line = diagnostic(&log).unwrap_or_else(|| panic!("no diagnostic:\n{log}"));
+    assert!(line.contains(HOSTFS_HINT), "{line}");
+    assert!(line.contains(NET_HINT), "{line}");
+    assert!(!line.contains(PID_HINT), "{line}");
+}
+
+#[test]
+fn hostfs_and_host_pid_are_enough() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hostfs, _) = hostfs_with_the_machines_proc(dir.path());
+    let setup = format!("mount --bind /proc '{}/proc'", hostfs.display());
+    let log = agent_log_in_namespaces(dir.path(), &["--mount", "--net"], &setup, &hostfs);
+    assert_eq!(diagnostic(&log), None, "{log}");
+}
