@@ -34,12 +34,21 @@ pub trait Scraper: Send + 'static {
     async fn scrape(&mut self) -> Result<Vec<ResourceMetrics>, ScrapeFailure>;
 }
 
-/// Starts the loop: the first scrape runs at once, later ones every `interval`. A scrape
-/// that overruns the interval skips ticks instead of queueing them up. The loop ends when
-/// the agent shuts down.
+/// When a scraping receiver polls: the Collector's `collection_interval` and
+/// `initial_delay` keys, which every scraping receiver's config carries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Schedule {
+    pub interval: Duration,
+    /// Wait before the first scrape (the Collector's `initial_delay`); zero scrapes at once.
+    pub initial_delay: Duration,
+}
+
+/// Starts the loop: the first scrape runs after `initial_delay`, later ones every
+/// `interval`. A scrape that overruns the interval skips ticks instead of queueing them
+/// up. The loop ends when the agent shuts down.
 pub fn spawn(
     ctx: &BuildContext,
-    interval: Duration,
+    schedule: Schedule,
     scraper: Box<dyn Scraper>,
     outputs: &Outputs,
 ) -> Running {
@@ -52,7 +61,7 @@ pub fn spawn(
     };
     let shutdown = ctx.shutdown.clone();
     Running {
-        task: tokio::spawn(run(state, interval, scraper, shutdown)),
+        task: tokio::spawn(run(state, schedule, scraper, shutdown)),
     }
 }
 
@@ -67,11 +76,15 @@ struct LoopState {
 
 async fn run(
     mut state: LoopState,
-    interval: Duration,
+    schedule: Schedule,
     mut scraper: Box<dyn Scraper>,
     shutdown: CancellationToken,
 ) {
-    let mut ticker = tokio::time::interval(interval);
+    tokio::select! {
+        _ = shutdown.cancelled() => return,
+        _ = tokio::time::sleep(schedule.initial_delay) => {}
+    }
+    let mut ticker = tokio::time::interval(schedule.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     loop {
         tokio::select! {
@@ -346,6 +359,44 @@ mod tests {
         outputs
     }
 
+    fn every_10s(initial_delay: Duration) -> Schedule {
+        Schedule {
+            interval: Duration::from_secs(10),
+            initial_delay,
+        }
+    }
+
+    fn scrape_count(metrics: &SelfMetrics) -> u64 {
+        sentinel_pipeline::testing::component_counts(
+            metrics,
+            Kind::Receiver,
+            "test/scrape",
+            Signal::Metrics,
+        )
+        .received
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_scrape_waits_for_initial_delay() {
+        let metrics = SelfMetrics::new();
+        let ctx = context(&metrics);
+        let sink = Arc::new(Collect(Mutex::new(vec![]), false));
+        let running = spawn(
+            &ctx,
+            every_10s(Duration::from_secs(3)),
+            Box::new(Flaky(2)),
+            &outputs(sink),
+        );
+        tokio::time::sleep(Duration::from_millis(2900)).await;
+        assert_eq!(scrape_count(&metrics), 0, "nothing before the delay");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(scrape_count(&metrics), 1, "the first scrape at 3 s");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(scrape_count(&metrics), 2, "then every interval: 13 s");
+        ctx.shutdown.cancel();
+        running.task.await.unwrap();
+    }
+
     #[tokio::test(start_paused = true)]
     async fn scrapes_every_interval_and_emits_failure_metrics() {
         let metrics = SelfMetrics::new();
@@ -353,7 +404,7 @@ mod tests {
         let sink = Arc::new(Collect(Mutex::new(vec![]), false));
         let running = spawn(
             &ctx,
-            Duration::from_secs(10),
+            every_10s(Duration::ZERO),
             Box::new(Flaky(0)),
             &outputs(sink.clone()),
         );
@@ -396,7 +447,7 @@ mod tests {
         let sink = Arc::new(Collect(Mutex::new(vec![]), true));
         let running = spawn(
             &ctx,
-            Duration::from_secs(10),
+            every_10s(Duration::ZERO),
             Box::new(Flaky(2)),
             &outputs(sink),
         );

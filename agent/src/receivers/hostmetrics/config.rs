@@ -18,6 +18,10 @@ pub struct HostMetricsConfig {
     /// How often to scrape. Default `10s`.
     #[serde(with = "humantime_serde")]
     pub collection_interval: Duration,
+    /// Wait before the first scrape, e.g. `1s` (the Collector's default). Default `0s`:
+    /// scrape as soon as the agent starts.
+    #[serde(with = "humantime_serde")]
+    pub initial_delay: Duration,
     /// Where the host's `/` is mounted when the agent runs in a container, e.g. `/hostfs`.
     /// `/proc`, `/sys`, `/etc/passwd` and mount points are read under it. Default `/`.
     pub root_path: String,
@@ -29,6 +33,7 @@ impl Default for HostMetricsConfig {
     fn default() -> Self {
         HostMetricsConfig {
             collection_interval: Duration::from_secs(10),
+            initial_delay: Duration::ZERO,
             root_path: "/".into(),
             scrapers: Scrapers::default(),
         }

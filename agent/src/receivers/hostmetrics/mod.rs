@@ -100,7 +100,10 @@ impl Receiver for HostMetricsReceiver {
         });
         Ok(scrape::spawn(
             &ctx,
-            config.collection_interval,
+            scrape::Schedule {
+                interval: config.collection_interval,
+                initial_delay: config.initial_delay,
+            },
             scraper,
             &outputs,
         ))

@@ -1,5 +1,5 @@
-//! Device, interface and mount filters in the Collector's config shape, and process counts
-//! by status, against crafted fake roots.
+//! The Collector's config shape (device, interface and mount filters, `initial_delay`),
+//! and process counts by status, against crafted fake roots.
 
 use std::collections::BTreeSet;
 
@@ -138,6 +138,16 @@ fn filter_config_errors_are_clear() {
     let bad_type =
         check("scrapers: {filesystem: {exclude_fs_types: {fs_types: [nfs], match_type: glob}}}");
     assert!(bad_type.contains("strict"), "{bad_type}");
+}
+
+#[test]
+fn initial_delay_is_accepted_and_defaults_to_zero() {
+    let cfg = config("initial_delay: 1500ms\nscrapers: {cpu: }");
+    assert_eq!(cfg.initial_delay, std::time::Duration::from_millis(1500));
+    assert_eq!(
+        config("scrapers: {cpu: }").initial_delay,
+        std::time::Duration::ZERO
+    );
 }
 
 #[test]

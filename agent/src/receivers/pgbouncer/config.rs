@@ -31,6 +31,10 @@ pub struct PgbouncerConfig {
     /// How often to poll, e.g. `10s` (the default).
     #[serde(with = "humantime_serde")]
     pub collection_interval: Duration,
+    /// Wait before the first poll, e.g. `1s` (the Collector's default). Default `0s`:
+    /// poll as soon as the agent starts.
+    #[serde(with = "humantime_serde")]
+    pub initial_delay: Duration,
 }
 
 impl Default for PgbouncerConfig {
@@ -42,6 +46,7 @@ impl Default for PgbouncerConfig {
             databases: Vec::new(),
             tls: ClientTlsConfig::default(),
             collection_interval: DEFAULT_INTERVAL,
+            initial_delay: Duration::ZERO,
         }
     }
 }

@@ -36,6 +36,10 @@ pub struct PostgresqlConfig {
     /// How often to poll, e.g. `10s` (the default) or `1m`.
     #[serde(with = "humantime_serde")]
     pub collection_interval: Duration,
+    /// Wait before the first poll, e.g. `1s` (the Collector's default). Default `0s`:
+    /// poll as soon as the agent starts.
+    #[serde(with = "humantime_serde")]
+    pub initial_delay: Duration,
 }
 
 impl Default for PostgresqlConfig {
@@ -48,6 +52,7 @@ impl Default for PostgresqlConfig {
             connect_database: "postgres".to_string(),
             tls: ClientTlsConfig::default(),
             collection_interval: DEFAULT_INTERVAL,
+            initial_delay: Duration::ZERO,
         }
     }
 }

@@ -71,11 +71,14 @@ struct PostgresqlReceiver {
 #[async_trait]
 impl Receiver for PostgresqlReceiver {
     async fn start(self: Box<Self>, outputs: Outputs) -> Result<Running, BuildError> {
-        let interval = self.config.collection_interval;
+        let schedule = scrape::Schedule {
+            interval: self.config.collection_interval,
+            initial_delay: self.config.initial_delay,
+        };
         let scraper = scraper::PostgresqlScraper::new(self.config, self.tls);
         Ok(scrape::spawn(
             &self.ctx,
-            interval,
+            schedule,
             Box::new(scraper),
             &outputs,
         ))

@@ -28,6 +28,10 @@ pub struct RedisConfig {
     /// How often to poll, e.g. `10s` (the default).
     #[serde(with = "humantime_serde")]
     pub collection_interval: Duration,
+    /// Wait before the first poll, e.g. `1s` (the Collector's default). Default `0s`:
+    /// poll as soon as the agent starts.
+    #[serde(with = "humantime_serde")]
+    pub initial_delay: Duration,
 }
 
 impl Default for RedisConfig {
@@ -38,6 +42,7 @@ impl Default for RedisConfig {
             password: Secret::default(),
             tls: ClientTlsConfig::default(),
             collection_interval: DEFAULT_INTERVAL,
+            initial_delay: Duration::ZERO,
         }
     }
 }

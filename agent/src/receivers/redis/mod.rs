@@ -88,11 +88,14 @@ struct RedisReceiver {
 #[async_trait]
 impl Receiver for RedisReceiver {
     async fn start(self: Box<Self>, outputs: Outputs) -> Result<Running, BuildError> {
-        let interval = self.config.collection_interval;
+        let schedule = scrape::Schedule {
+            interval: self.config.collection_interval,
+            initial_delay: self.config.initial_delay,
+        };
         let scraper = scraper::RedisScraper::new(self.config, self.tls);
         Ok(scrape::spawn(
             &self.ctx,
-            interval,
+            schedule,
             Box::new(scraper),
             &outputs,
         ))
