@@ -140,27 +140,19 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-#[test]
-fn unreadable_processes_are_counted_and_logged_once_per_cause() {
+/// The agent as `nobody` with the given `process:` scraper body, ready; `None` (skipped)
+/// without root or setpriv.
+fn agent_as_nobody(dir: &Path, process: &str) -> Option<Agent> {
     if !is_root() || Command::new("setpriv").arg("--version").output().is_err() {
         eprintln!("skipped: needs root and setpriv to run the agent as nobody");
-        return;
+        return None;
     }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let out = dir.path().join("metrics.jsonl");
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = dir.join("metrics.jsonl");
     let admin = free_port();
-    let config_path = dir.path().join("nobody.yaml");
-    std::fs::write(
-        &config_path,
-        config(
-            &out,
-            admin,
-            "        metrics:\n          process.open_file_descriptors: { enabled: true }\n",
-        ),
-    )
-    .unwrap();
-    let log_path = dir.path().join("nobody.log");
+    let config_path = dir.join("nobody.yaml");
+    std::fs::write(&config_path, config(&out, admin, process)).unwrap();
+    let log_path = dir.join("nobody.log");
     let log = std::fs::File::create(&log_path).unwrap();
     // setpriv execs the agent, so the child's pid is the agent's.
     let child = Command::new("setpriv")
@@ -184,42 +176,70 @@ fn unreadable_processes_are_counted_and_logged_once_per_cause() {
         log_path,
     };
     agent.wait_ready(Duration::from_secs(20));
-    let errors = |agent: &Agent| {
-        agent
-            .metric_value(
-                "sentinel_receiver_scrape_errors_total",
-                &["cause=\"io_permission_denied\""],
-            )
-            .unwrap_or(0.0)
-    };
+    Some(agent)
+}
+
+fn io_denials(agent: &Agent) -> f64 {
+    agent
+        .metric_value(
+            "sentinel_receiver_scrape_errors_total",
+            &["cause=\"io_permission_denied\""],
+        )
+        .unwrap_or(0.0)
+}
+
+/// Waits until io denials were counted on at least three scrapes; returns the log.
+fn denials_counted_every_scrape(agent: &Agent) -> String {
     // Root-owned processes (pid 1 at least) deny nobody their io file on every scrape.
     assert!(
-        eventually(Duration::from_secs(15), || errors(&agent) > 0.0),
+        eventually(Duration::from_secs(15), || io_denials(agent) > 0.0),
         "log:\n{}",
         agent.log()
     );
-    let first = errors(&agent);
+    let first = io_denials(agent);
     assert!(
-        eventually(Duration::from_secs(15), || errors(&agent) >= first * 3.0),
+        eventually(Duration::from_secs(15), || io_denials(agent) >= first * 3.0),
         "counted on every scrape"
     );
-    let log = agent.log();
-    let logged = log
-        .lines()
-        .filter(|l| l.contains("io_permission_denied"))
-        .count();
+    agent.log()
+}
+
+fn lines_with(log: &str, text: &str) -> usize {
+    log.lines().filter(|l| l.contains(text)).count()
+}
+
+#[test]
+fn unreadable_processes_are_counted_and_logged_once_per_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let process = "        metrics:\n          process.open_file_descriptors: { enabled: true }\n";
+    let Some(agent) = agent_as_nobody(dir.path(), process) else {
+        return;
+    };
+    let log = denials_counted_every_scrape(&agent);
     assert_eq!(
-        logged, 1,
+        lines_with(&log, "io_permission_denied"),
+        1,
         "logged once, not per process or per scrape:\n{log}"
     );
-    let fd_logged = log
-        .lines()
-        .filter(|l| l.contains("fd_permission_denied"))
-        .count();
-    assert!(fd_logged <= 1, "{log}");
+    assert!(lines_with(&log, "fd_permission_denied") <= 1, "{log}");
     // The agent's own processes are still reported.
-    assert!(metrics_in(&out)
+    assert!(metrics_in(&dir.path().join("metrics.jsonl"))
         .iter()
         .any(|(n, _)| n == "process.memory.usage"));
+    assert!(agent.terminate(Duration::from_secs(15)).success());
+}
+
+#[test]
+fn muted_causes_are_counted_but_not_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    // The Collector's switch: io failures stay counted, their log line goes.
+    let process = "        mute_process_io_error: true\n";
+    let Some(agent) = agent_as_nobody(dir.path(), process) else {
+        return;
+    };
+    let log = denials_counted_every_scrape(&agent);
+    assert_eq!(lines_with(&log, "io_permission_denied"), 0, "{log}");
+    // Unmuted causes are still logged: other users' exe links are denied too.
+    assert_eq!(lines_with(&log, "exe_permission_denied"), 1, "{log}");
     assert!(agent.terminate(Duration::from_secs(15)).success());
 }

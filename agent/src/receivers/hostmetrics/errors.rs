@@ -49,6 +49,8 @@ pub struct ScrapeErrors {
     component_id: String,
     family: ErrorFamily,
     logged: LogOnce,
+    /// (scraper, cause prefix) pairs that are counted but not logged.
+    muted: Vec<(&'static str, &'static str)>,
 }
 
 impl ScrapeErrors {
@@ -57,12 +59,26 @@ impl ScrapeErrors {
             component_id: component_id.to_string(),
             family: family(metrics),
             logged: LogOnce::default(),
+            muted: Vec::new(),
         }
     }
 
-    /// Counts one failure; logs it the first time this scraper sees this cause.
-    /// `cause` must be low-cardinality (`io_permission_denied`, never a PID).
-    pub fn record(&mut self, scraper: &'static str, cause: &str, detail: &dyn std::fmt::Display) {
+    /// Stops logging `scraper`'s causes that start with one of `prefixes` (`""` is every
+    /// cause); they are still counted.
+    pub fn mute_logs(&mut self, scraper: &'static str, prefixes: &[&'static str]) {
+        self.muted
+            .extend(prefixes.iter().map(|prefix| (scraper, *prefix)));
+    }
+
+    /// Counts one failure; logs it the first time this scraper sees this cause, unless the
+    /// cause is muted. Returns whether it logged. `cause` must be low-cardinality
+    /// (`io_permission_denied`, never a PID).
+    pub fn record(
+        &mut self,
+        scraper: &'static str,
+        cause: &str,
+        detail: &dyn std::fmt::Display,
+    ) -> bool {
         self.family
             .get_or_create(&Labels {
                 component_id: self.component_id.clone(),
@@ -70,9 +86,15 @@ impl ScrapeErrors {
                 cause: cause.to_string(),
             })
             .inc();
-        if self.logged.first(&format!("{scraper}/{cause}")) {
+        let muted = self
+            .muted
+            .iter()
+            .any(|(s, prefix)| *s == scraper && cause.starts_with(prefix));
+        let log = !muted && self.logged.first(&format!("{scraper}/{cause}"));
+        if log {
             tracing::warn!(component_id = %self.component_id, scraper, cause, detail = %detail,
                 "hostmetrics: partial scrape failure; counted in sentinel_receiver_scrape_errors_total, logged once per cause");
         }
+        log
     }
 }

@@ -159,9 +159,12 @@ impl Collector {
     pub fn new(
         config: &HostMetricsConfig,
         root: Root,
-        errors: ScrapeErrors,
+        mut errors: ScrapeErrors,
     ) -> Result<Collector, String> {
         let s = &config.scrapers;
+        if let Some(p) = &s.process {
+            errors.mute_logs("process", &p.muted_causes());
+        }
         let on = |catalog, c: &Option<config::MetricsOnly>| {
             c.as_ref().map(|c| Enabled::resolve(catalog, &c.metrics))
         };

@@ -1,5 +1,6 @@
-//! The Collector's config shape (device, interface and mount filters, `initial_delay`),
-//! and process counts by status, against crafted fake roots.
+//! The Collector's config shape (device, interface and mount filters, `initial_delay`,
+//! the process scraper's `scrape_process_delay` and `mute_process_*` switches), and
+//! process counts by status, against crafted fake roots.
 
 use std::collections::BTreeSet;
 
@@ -197,4 +198,77 @@ fn stat_state_reads_past_awkward_command_names() {
     assert_eq!(processes::stat_state("7 (we ) ird) Z 1"), Some(b'Z'));
     assert_eq!(processes::stat_state("7 (plain) S 1"), Some(b'S'));
     assert_eq!(processes::stat_state("7 no parens"), None);
+}
+
+#[test]
+fn scrape_process_delay_leaves_out_young_processes() {
+    let dir = fake_root();
+    let r = dir.path();
+    let ticks = root::clock_ticks_per_second();
+    let now = scrape::build::now_unix_nano() / 1_000_000_000;
+    // Booted 1000 s ago; 20 started 5 s ago, 21 started 500 s ago.
+    write(r, "proc/stat", &format!("cpu  1 0 1 1 0 0 0 0 0 0\ncpu0 1 0 1 1 0 0 0 0 0 0\nbtime {}\nprocesses 1\nprocs_running 1\nprocs_blocked 0\n", now - 1000));
+    for (pid, age) in [(20u64, 5u64), (21, 500)] {
+        let start = (1000 - age) * ticks as u64;
+        write(r, &format!("proc/{pid}/stat"), &format!("{pid} (job) S 1 1 1 0 -1 4194560 0 0 0 0 1 1 0 0 20 0 1 0 {start} 1000 10 0 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0\n"));
+    }
+    let pids = |process: &str| {
+        let cfg = config(&format!(
+            "root_path: {}\nscrapers: {{process: {process}}}",
+            r.display()
+        ));
+        let (mut c, _) = collector(&cfg);
+        points(&c.collect().unwrap(), "process.memory.usage")
+            .into_iter()
+            .map(|(res, _, _)| res["process.pid"].clone())
+            .collect::<BTreeSet<_>>()
+    };
+    let set = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(pids("{include: {names: [job]}}"), set(&["20", "21"]));
+    assert_eq!(
+        pids("{include: {names: [job]}, scrape_process_delay: 30s}"),
+        set(&["21"])
+    );
+}
+
+#[test]
+fn muted_causes_are_counted_but_not_logged() {
+    let metrics = sentinel_pipeline::SelfMetrics::new();
+    let mut errors = ScrapeErrors::new(&metrics, "hostmetrics/mute");
+    let cfg = config(
+        "scrapers: {process: {mute_process_exe_error: true, mute_process_name_error: true}}",
+    );
+    errors.mute_logs("process", &cfg.scrapers.process.unwrap().muted_causes());
+    assert!(!errors.record("process", "exe_permission_denied", &"x"));
+    assert!(!errors.record("process", "cmdline_unreadable", &"x"));
+    assert!(
+        errors.record("process", "io_permission_denied", &"x"),
+        "io is not muted"
+    );
+    assert!(
+        !errors.record("process", "io_permission_denied", &"x"),
+        "logged once"
+    );
+    let exposition = metrics.encode();
+    let count = |cause: &str| {
+        exposition
+            .lines()
+            .find(|l| l.contains(&format!("cause=\"{cause}\"")))
+            .unwrap_or_else(|| panic!("{cause} not counted:\n{exposition}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(count("exe_permission_denied"), "1");
+    assert_eq!(count("io_permission_denied"), "2");
+
+    let all = config("scrapers: {process: {mute_process_all_errors: true}}");
+    let mut errors = ScrapeErrors::new(&metrics, "hostmetrics/mute-all");
+    errors.mute_logs("process", &all.scrapers.process.unwrap().muted_causes());
+    assert!(!errors.record("process", "max_processes_reached", &"x"));
+    assert!(
+        errors.record("cpu", "unreadable", &"x"),
+        "other scrapers still log"
+    );
 }

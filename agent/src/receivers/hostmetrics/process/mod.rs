@@ -3,6 +3,7 @@
 //! decision are read once per process and cached by (pid, start time), so a scrape of 300
 //! processes costs about one `stat` read each, plus `io` and `fd` for those reported.
 
+mod config;
 mod filter;
 mod read;
 mod redact;
@@ -11,16 +12,15 @@ use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 
-use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics};
-use serde::{Deserialize, Serialize};
-
-use super::config::{Enabled, MetricCatalog, MetricSwitches};
+use super::config::{Enabled, MetricCatalog};
 use super::errors::ScrapeErrors;
 use super::root::{clock_ticks_per_second, kv_bytes, page_size, Root};
 use crate::receivers::scrape::build::{attr, gauge, point, sum, Number};
+use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics};
 
+pub use config::ProcessConfig;
 use filter::Filter;
-pub use filter::{MatchConfig, TopBy, TopN};
+pub use filter::{TopBy, TopN};
 use read::{parse_io, parse_passwd, parse_stat, Io, Stat};
 pub use redact::Redactor;
 
@@ -36,57 +36,6 @@ pub const METRICS: MetricCatalog = &[
     ("process.open_file_descriptors", false),
     ("process.paging.faults", false),
 ];
-
-/// `scrapers.process`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ProcessConfig {
-    /// Switch single metrics on or off (defaults as the Collector: threads, open file
-    /// descriptors, utilization, disk operations and faults are off).
-    pub metrics: MetricSwitches,
-    /// Report only processes matching these (all processes when empty).
-    pub include: MatchConfig,
-    /// Never report processes matching these.
-    pub exclude: MatchConfig,
-    /// Report only the N busiest processes, by `cpu` or `memory`, after include/exclude.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_n: Option<TopN>,
-    /// Replace secrets in `process.command_line` (`--password=…`, `--token …`,
-    /// `PASSWORD=…`, URL passwords) with `***`. Default true.
-    pub redact_command_line: bool,
-    /// More words that mark a flag or variable as secret, besides password, passwd, pwd,
-    /// secret, token, api key, credential, private key and auth.
-    pub secret_words: Vec<String>,
-    /// Upper bound on processes tracked per scrape, to bound memory. Default 10000.
-    pub max_processes: usize,
-}
-
-impl Default for ProcessConfig {
-    fn default() -> Self {
-        ProcessConfig {
-            metrics: MetricSwitches::default(),
-            include: MatchConfig::default(),
-            exclude: MatchConfig::default(),
-            top_n: None,
-            redact_command_line: true,
-            secret_words: Vec::new(),
-            max_processes: 10_000,
-        }
-    }
-}
-
-impl ProcessConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        Filter::new(&self.include, &self.exclude).map_err(|e| format!("scrapers.process: {e}"))?;
-        if self.top_n.as_ref().is_some_and(|t| t.count == 0) {
-            return Err("scrapers.process.top_n.count must be at least 1".into());
-        }
-        if self.max_processes == 0 {
-            return Err("scrapers.process.max_processes must be at least 1".into());
-        }
-        Ok(())
-    }
-}
 
 /// What is read once per process.
 struct Identity {
@@ -112,6 +61,8 @@ pub struct ProcessScraper {
     top_n: Option<TopN>,
     redactor: Option<Redactor>,
     max_processes: usize,
+    /// `scrape_process_delay` in ns: younger processes are left out.
+    min_age_nano: u64,
     known: HashMap<i32, Identity>,
     users: HashMap<u32, String>,
     users_loaded_at: u64,
@@ -131,6 +82,7 @@ impl ProcessScraper {
                 .redact_command_line
                 .then(|| Redactor::new(&config.secret_words)),
             max_processes: config.max_processes,
+            min_age_nano: config.scrape_process_delay.as_nanos() as u64,
             known: HashMap::new(),
             users: HashMap::new(),
             users_loaded_at: 0,
@@ -172,7 +124,7 @@ impl ProcessScraper {
                 );
                 break;
             }
-            if let Some(row) = self.sample(root, pid, now, errors) {
+            if let Some(row) = self.sample(root, pid, now, boot, errors) {
                 rows.push(row);
             }
         }
@@ -207,12 +159,14 @@ impl ProcessScraper {
     }
 
     /// Reads `stat`, and the identity for a process not seen before. `None` for kernel
-    /// threads, filtered-out processes, and processes that exited meanwhile.
+    /// threads, filtered-out processes, processes younger than `scrape_process_delay`, and
+    /// processes that exited meanwhile.
     fn sample(
         &mut self,
         root: &Root,
         pid: i32,
         now: u64,
+        boot: u64,
         errors: &mut ScrapeErrors,
     ) -> Option<Row> {
         if let Err(err) = root.read_into(&format!("proc/{pid}/stat"), &mut self.buf) {
@@ -222,6 +176,12 @@ impl ProcessScraper {
         let stat = parse_stat(&self.buf)?;
         if stat.is_kernel_thread() {
             return None;
+        }
+        if self.min_age_nano > 0 {
+            let started = boot + (stat.start_ticks as f64 / self.ticks * 1e9) as u64;
+            if now.saturating_sub(started) < self.min_age_nano {
+                return None;
+            }
         }
         let cpu_ticks = stat.utime_ticks + stat.stime_ticks;
         let fresh = self
