@@ -63,13 +63,14 @@ fn container_cpu_time_is_the_agents_own_cgroup() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("metrics.jsonl");
     let config = dir.path().join("agent.yaml");
+    // This agent alone: other tests' agents run meanwhile, and `timeout` and the shell
+    // carry the same config path in their command lines.
+    let only_this_agent = format!("^\\S*sentinel run --config {}$", config.display());
     std::fs::write(
         &config,
         format!(
             "receivers:\n  hostmetrics:\n    collection_interval: 1s\n    scrapers:\n      container:\n      process:\n        include: {{ command_lines: ['{}'], match_type: regexp }}\nexporters:\n  file:\n    path: {}\nservice:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{}\n  pipelines:\n    metrics:\n      receivers: [hostmetrics]\n      exporters: [file]\n",
-            // This agent alone: other tests' agents run meanwhile, and `timeout` and the shell
-            // carry the same config path in their command lines.
-            format!("^\\S*sentinel run --config {}$", config.display()),
+            only_this_agent,
             out.display(),
             free_port()
         ),

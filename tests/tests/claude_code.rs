@@ -174,9 +174,13 @@ fn claude_code_delta_metrics_become_running_totals_in_prometheus() {
         "log:\n{}",
         agent.log()
     );
+    // Exporter queues drain with several consumers, so the file may hold the three
+    // exports in any order (as with the Collector's sending queue).
+    let mut exported = file_points(&metrics_file, "claude_code.cost.usage");
+    exported.sort_by(|a, b| a.1.total_cmp(&b.1));
     assert_eq!(
-        file_points(&metrics_file, "claude_code.cost.usage"),
-        vec![(1, 0.25), (1, 0.5), (1, 0.125)],
+        exported,
+        vec![(1, 0.125), (1, 0.25), (1, 0.5)],
         "the SDK really sent deltas (aggregationTemporality 1)"
     );
 

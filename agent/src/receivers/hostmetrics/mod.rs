@@ -85,16 +85,15 @@ impl Receiver for HostMetricsReceiver {
         let HostMetricsReceiver { config, ctx } = *self;
         let root = Root::new(&config.root_path);
         warn_if_blind(&ctx.id, &root, config.scrapers.process.is_some());
-        let collector = Collector::new(&config, root, ScrapeErrors::new(&ctx.metrics, &ctx.id))
-            .map_err(|message| {
-                BuildError::config(
-                    &ctx.id,
-                    vec![pipeline_config::Diagnostic::error(
-                        pipeline_config::Span::unknown(),
-                        message,
-                    )],
-                )
-            })?;
+        let collector = Collector::build(&config, &ctx.metrics, &ctx.id).map_err(|message| {
+            BuildError::config(
+                &ctx.id,
+                vec![pipeline_config::Diagnostic::error(
+                    pipeline_config::Span::unknown(),
+                    message,
+                )],
+            )
+        })?;
         let scraper = Box::new(BlockingScraper {
             collector: Some(collector),
         });
@@ -156,6 +155,20 @@ pub struct Collector {
 }
 
 impl Collector {
+    /// The collector for `config`, reading under its `root_path` and counting partial
+    /// failures in `metrics` under `component_id`.
+    pub fn build(
+        config: &HostMetricsConfig,
+        metrics: &std::sync::Arc<sentinel_pipeline::SelfMetrics>,
+        component_id: &str,
+    ) -> Result<Collector, String> {
+        Collector::new(
+            config,
+            Root::new(&config.root_path),
+            ScrapeErrors::new(metrics, component_id),
+        )
+    }
+
     pub fn new(
         config: &HostMetricsConfig,
         root: Root,
