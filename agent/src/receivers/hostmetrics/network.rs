@@ -18,6 +18,8 @@ pub const METRICS: MetricCatalog = &[
     ("system.network.errors", true),
     ("system.network.dropped", true),
     ("system.network.connections", true),
+    ("system.network.conntrack.count", false),
+    ("system.network.conntrack.max", false),
 ];
 
 /// One interface's counters: (receive, transmit) pairs.
@@ -102,6 +104,8 @@ pub struct NetworkScraper {
     enabled: Enabled,
     interfaces: IncludeExclude,
     buf: String,
+    /// The conntrack files were missing once (module not loaded): said once, not per scrape.
+    conntrack_missing_logged: bool,
 }
 
 impl NetworkScraper {
@@ -110,6 +114,51 @@ impl NetworkScraper {
             enabled,
             interfaces,
             buf: String::new(),
+            conntrack_missing_logged: false,
+        }
+    }
+
+    /// `system.network.conntrack.{count,max}` from `/proc/sys/net/netfilter`, which shows the
+    /// network namespace the agent runs in (the host's with `hostNetwork`).
+    fn conntrack(&mut self, s: &Sample, out: &mut Vec<Metric>) {
+        let wanted = [
+            (
+                "system.network.conntrack.count",
+                "nf_conntrack_count",
+                "Connections tracked by netfilter",
+            ),
+            (
+                "system.network.conntrack.max",
+                "nf_conntrack_max",
+                "Limit of the netfilter connection table",
+            ),
+        ];
+        for (name, file, description) in wanted {
+            if !self.enabled.on(name) {
+                continue;
+            }
+            let path = format!("proc/sys/net/netfilter/{file}");
+            let value = s.root.read_into(&path, &mut self.buf).and_then(|()| {
+                self.buf
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|e| super::root::invalid(format!("{path}: {e}")))
+            });
+            match value {
+                Ok(v) => out.push(sum(
+                    name,
+                    description,
+                    "{entry}",
+                    false,
+                    vec![point(s.boot, s.now, Number::Int(v as i64), vec![])],
+                )),
+                Err(err) if !self.conntrack_missing_logged => {
+                    self.conntrack_missing_logged = true;
+                    tracing::warn!(file = %s.root.join(&path).display(), error = %err,
+                        "hostmetrics: conntrack metrics are switched on but unreadable (is nf_conntrack loaded?); they are not reported, logged once");
+                }
+                Err(_) => {}
+            }
         }
     }
 
@@ -210,6 +259,7 @@ impl HostScraper for NetworkScraper {
                 points,
             ));
         }
+        self.conntrack(s, out);
         Ok(())
     }
 }

@@ -272,3 +272,35 @@ fn muted_causes_are_counted_but_not_logged() {
         "other scrapers still log"
     );
 }
+
+#[test]
+fn conntrack_metrics_are_the_collectors_optional_pair() {
+    let dir = fake_root();
+    let r = dir.path();
+    let on = "{metrics: {system.network.conntrack.count: {enabled: true}, system.network.conntrack.max: {enabled: true}}}";
+    let scrape = || {
+        let cfg = config(&format!(
+            "root_path: {}\nscrapers: {{network: {on}}}",
+            r.display()
+        ));
+        let (mut c, _) = collector(&cfg);
+        c.collect().unwrap()
+    };
+    // Without nf_conntrack the pair is left out; the interface counters still come.
+    let out = scrape();
+    assert!(points(&out, "system.network.conntrack.count").is_empty());
+    assert!(!points(&out, "system.network.io").is_empty());
+
+    write(r, "proc/sys/net/netfilter/nf_conntrack_count", "42\n");
+    write(r, "proc/sys/net/netfilter/nf_conntrack_max", "262144\n");
+    let out = scrape();
+    assert_eq!(value(&out, "system.network.conntrack.count", &[]), 42.0);
+    assert_eq!(value(&out, "system.network.conntrack.max", &[]), 262144.0);
+    // Off by default, as in the Collector.
+    let cfg = config(&format!(
+        "root_path: {}\nscrapers: {{network: }}",
+        r.display()
+    ));
+    let (mut c, _) = collector(&cfg);
+    assert!(points(&c.collect().unwrap(), "system.network.conntrack.count").is_empty());
+}
