@@ -162,18 +162,8 @@ impl Collector {
         metrics: &std::sync::Arc<sentinel_pipeline::SelfMetrics>,
         component_id: &str,
     ) -> Result<Collector, String> {
-        Collector::new(
-            config,
-            Root::new(&config.root_path),
-            ScrapeErrors::new(metrics, component_id),
-        )
-    }
-
-    pub fn new(
-        config: &HostMetricsConfig,
-        root: Root,
-        mut errors: ScrapeErrors,
-    ) -> Result<Collector, String> {
+        let root = Root::new(&config.root_path);
+        let mut errors = ScrapeErrors::new(metrics, component_id);
         let s = &config.scrapers;
         if let Some(p) = &s.process {
             errors.mute_logs("process", &p.muted_causes());
@@ -244,7 +234,8 @@ impl Collector {
     }
 
     /// One round of every scraper. A scraper that fails is counted and logged once per
-    /// cause; the others still report. `Err` only when every scraper failed.
+    /// cause; the others still report. `Err` only when every scraper failed and nothing
+    /// was collected.
     pub fn collect(&mut self) -> Result<Vec<ResourceMetrics>, String> {
         release_freed_memory();
         let now = scrape::build::now_unix_nano();
@@ -293,7 +284,8 @@ impl Collector {
             }
         }
         let scrapers = self.host.len() + usize::from(self.process.is_some());
-        if failures.len() == scrapers {
+        // A scraper may fail after part of its figures (network without nf_conntrack).
+        if failures.len() == scrapers && out.is_empty() {
             return Err(failures.join("; "));
         }
         Ok(out)

@@ -104,8 +104,6 @@ pub struct NetworkScraper {
     enabled: Enabled,
     interfaces: IncludeExclude,
     buf: String,
-    /// The conntrack files were missing once (module not loaded): said once, not per scrape.
-    conntrack_missing_logged: bool,
 }
 
 impl NetworkScraper {
@@ -114,13 +112,13 @@ impl NetworkScraper {
             enabled,
             interfaces,
             buf: String::new(),
-            conntrack_missing_logged: false,
         }
     }
 
     /// `system.network.conntrack.{count,max}` from `/proc/sys/net/netfilter`, which shows the
-    /// network namespace the agent runs in (the host's with `hostNetwork`).
-    fn conntrack(&mut self, s: &Sample, out: &mut Vec<Metric>) {
+    /// network namespace the agent runs in (the host's with `hostNetwork`). Without
+    /// nf_conntrack the error reaches the receiver's partial-failure count and log-once.
+    fn conntrack(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
         let wanted = [
             (
                 "system.network.conntrack.count",
@@ -137,29 +135,24 @@ impl NetworkScraper {
             if !self.enabled.on(name) {
                 continue;
             }
-            let path = format!("proc/sys/net/netfilter/{file}");
-            let value = s.root.read_into(&path, &mut self.buf).and_then(|()| {
-                self.buf
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|e| super::root::invalid(format!("{path}: {e}")))
-            });
-            match value {
-                Ok(v) => out.push(sum(
-                    name,
-                    description,
-                    "{entry}",
-                    false,
-                    vec![point(s.boot, s.now, Number::Int(v as i64), vec![])],
-                )),
-                Err(err) if !self.conntrack_missing_logged => {
-                    self.conntrack_missing_logged = true;
-                    tracing::warn!(file = %s.root.join(&path).display(), error = %err,
-                        "hostmetrics: conntrack metrics are switched on but unreadable (is nf_conntrack loaded?); they are not reported, logged once");
-                }
-                Err(_) => {}
-            }
+            let path = s.root.join(&format!("proc/sys/net/netfilter/{file}"));
+            let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+            super::root::read_path_into(&path, &mut self.buf)
+                .map_err(|e| io::Error::new(e.kind(), named(&e)))?;
+            let value: u64 = self
+                .buf
+                .trim()
+                .parse()
+                .map_err(|e| super::root::invalid(named(&e)))?;
+            out.push(sum(
+                name,
+                description,
+                "{entry}",
+                false,
+                vec![point(s.boot, s.now, Number::Int(value as i64), vec![])],
+            ));
         }
+        Ok(())
     }
 
     fn read_net(&mut self, s: &Sample, file: &str) -> io::Result<()> {
@@ -259,7 +252,7 @@ impl HostScraper for NetworkScraper {
                 points,
             ));
         }
-        self.conntrack(s, out);
-        Ok(())
+        // Last, so a missing nf_conntrack fails after the interface figures are out.
+        self.conntrack(s, out)
     }
 }

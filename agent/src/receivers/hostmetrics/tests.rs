@@ -80,9 +80,8 @@ pub(super) fn config(yaml: &str) -> HostMetricsConfig {
 
 pub(super) fn collector(config: &HostMetricsConfig) -> (Collector, std::sync::Arc<SelfMetrics>) {
     let metrics = SelfMetrics::new();
-    let errors = ScrapeErrors::new(&metrics, "hostmetrics/test");
     (
-        Collector::new(config, Root::new(&config.root_path), errors).unwrap(),
+        Collector::build(config, &metrics, "hostmetrics/test").unwrap(),
         metrics,
     )
 }

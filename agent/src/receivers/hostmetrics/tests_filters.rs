@@ -278,18 +278,26 @@ fn conntrack_metrics_are_the_collectors_optional_pair() {
     let dir = fake_root();
     let r = dir.path();
     let on = "{metrics: {system.network.conntrack.count: {enabled: true}, system.network.conntrack.max: {enabled: true}}}";
-    let scrape = || {
+    let scrape_counting_errors = || {
         let cfg = config(&format!(
             "root_path: {}\nscrapers: {{network: {on}}}",
             r.display()
         ));
-        let (mut c, _) = collector(&cfg);
-        c.collect().unwrap()
+        let (mut c, metrics) = collector(&cfg);
+        (c.collect().unwrap(), metrics.encode())
     };
-    // Without nf_conntrack the pair is left out; the interface counters still come.
-    let out = scrape();
+    let scrape = || scrape_counting_errors().0;
+    // Without nf_conntrack the pair is left out; the interface counters still come, and
+    // the failure is counted like any partial scrape failure.
+    let (out, exposition) = scrape_counting_errors();
     assert!(points(&out, "system.network.conntrack.count").is_empty());
     assert!(!points(&out, "system.network.io").is_empty());
+    assert!(
+        exposition
+            .lines()
+            .any(|l| l.contains("scrape_errors_total{") && l.contains("scraper=\"network\"")),
+        "{exposition}"
+    );
 
     write(r, "proc/sys/net/netfilter/nf_conntrack_count", "42\n");
     write(r, "proc/sys/net/netfilter/nf_conntrack_max", "262144\n");

@@ -430,8 +430,8 @@ impl ProcessScraper {
                         true,
                         pair(
                             "disk.io.direction",
-                            ("read", int(io.read_ops)),
-                            ("write", int(io.write_ops)),
+                            ("read", int(io.syscr)),
+                            ("write", int(io.syscw)),
                         ),
                     ));
                 }
