@@ -26,6 +26,8 @@ mod system;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_container;
+#[cfg(test)]
 mod tests_filters;
 
 use std::io;
@@ -137,6 +139,9 @@ pub struct Sample<'a> {
     pub now: u64,
     /// Start time of cumulative host counters (boot time).
     pub boot: u64,
+    /// Processes per walked status (see `processes::WALKED_STATES`), counted by this
+    /// round's process scraper when it saw every process.
+    pub process_states: Option<[u64; processes::WALKED_STATES.len()]>,
 }
 
 /// One host-level scraper; its metrics share the host resource.
@@ -252,13 +257,26 @@ impl Collector {
                 ))
             }
         };
+        let mut failures = Vec::new();
+        // The process scraper goes first: its walk over /proc/<pid>/stat also yields the
+        // per-status counts of the processes scraper, which then need no walk of their own.
+        let mut process_resources = Vec::new();
+        if let Some(process) = &mut self.process {
+            match process.scrape(&self.root, now, boot, &mut self.errors) {
+                Ok(resources) => process_resources = resources,
+                Err(err) => {
+                    self.errors.record("process", "unreadable", &err);
+                    failures.push(format!("process: {err}"));
+                }
+            }
+        }
         let sample = Sample {
             root: &self.root,
             now,
             boot,
+            process_states: self.process.as_ref().and_then(|p| p.state_counts()),
         };
         let mut metrics = Vec::new();
-        let mut failures = Vec::new();
         for scraper in &mut self.host {
             if let Err(err) = scraper.scrape(&sample, &mut metrics) {
                 let cause = if err.kind() == io::ErrorKind::PermissionDenied {
@@ -270,19 +288,11 @@ impl Collector {
                 failures.push(format!("{}: {err}", scraper.name()));
             }
         }
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(1 + process_resources.len());
         if !metrics.is_empty() {
             out.push(resource(Vec::new(), metrics));
         }
-        if let Some(process) = &mut self.process {
-            match process.scrape(&self.root, now, boot, &mut self.errors) {
-                Ok(resources) => out.extend(resources),
-                Err(err) => {
-                    self.errors.record("process", "unreadable", &err);
-                    failures.push(format!("process: {err}"));
-                }
-            }
-        }
+        out.extend(process_resources);
         let scrapers = self.host.len() + usize::from(self.process.is_some());
         // A scraper may fail after part of its figures (network without nf_conntrack).
         if failures.len() == scrapers && out.is_empty() {

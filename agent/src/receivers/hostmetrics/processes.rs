@@ -19,7 +19,7 @@ pub const METRICS: MetricCatalog = &[
 
 /// `system.process.status` values counted from `/proc/<pid>/stat`, by state letter.
 /// `R` and `D` are left to `/proc/stat`; paging (`W`) and dead (`X`) are transient.
-const WALKED_STATES: [(&str, &[u8]); 4] = [
+pub const WALKED_STATES: [(&str, &[u8]); 4] = [
     ("sleeping", b"S"),
     ("idle", b"I"),
     ("stopped", b"Tt"),
@@ -60,14 +60,17 @@ impl ProcessesScraper {
             {
                 continue;
             }
-            if let Some(state) = stat_state(&self.stat_buf) {
-                if let Some(i) = WALKED_STATES.iter().position(|(_, l)| l.contains(&state)) {
-                    counts[i] += 1;
-                }
+            if let Some(i) = stat_state(&self.stat_buf).and_then(walked_state) {
+                counts[i] += 1;
             }
         }
         Ok(counts)
     }
+}
+
+/// The index in `WALKED_STATES` of a process state letter, if it is counted there.
+pub fn walked_state(letter: u8) -> Option<usize> {
+    WALKED_STATES.iter().position(|(_, l)| l.contains(&letter))
 }
 
 /// The state letter of a `/proc/<pid>/stat` line: the first field after the last `)`,
@@ -83,10 +86,10 @@ impl HostScraper for ProcessesScraper {
     }
 
     fn scrape(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
-        let walked = if self.enabled.on("system.processes.count") {
-            self.count_walked_states(s)?
-        } else {
-            [0; 4]
+        let walked = match s.process_states {
+            _ if !self.enabled.on("system.processes.count") => [0; 4],
+            Some(counted) => counted,
+            None => self.count_walked_states(s)?,
         };
         s.root.read_into("proc/stat", &mut self.buf)?;
         let field = |key| {

@@ -312,3 +312,36 @@ fn conntrack_metrics_are_the_collectors_optional_pair() {
     let (mut c, _) = collector(&cfg);
     assert!(points(&c.collect().unwrap(), "system.network.conntrack.count").is_empty());
 }
+
+#[test]
+fn process_counts_come_from_the_process_scrapers_walk_when_both_run() {
+    let dir = fake_root();
+    let r = dir.path();
+    for (pid, state) in [(10, "Z"), (11, "T"), (12, "I"), (13, "S"), (14, "R")] {
+        write(r, &format!("proc/{pid}/stat"), &format!("{pid} (a) b) {state} 1 1 1 0 -1 4194560 0 0 0 0 1 1 0 0 20 0 1 0 5 1000 10 0 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0\n"));
+    }
+    let counts = |process: &str| {
+        let cfg = config(&format!(
+            "root_path: {}\nscrapers: {{processes: , process: {process}}}",
+            r.display()
+        ));
+        let (mut c, _) = collector(&cfg);
+        let out = c.collect().unwrap();
+        [
+            "sleeping", "defunct", "stopped", "idle", "running", "blocked",
+        ]
+        .map(|status| {
+            value(
+                &out,
+                "system.processes.count",
+                &[("system.process.status", status)],
+            )
+        })
+    };
+    // 4321 and 13 sleep; running and blocked are /proc/stat's 3 and 1.
+    let expected = [2.0, 1.0, 1.0, 1.0, 3.0, 1.0];
+    // The process scraper's filter does not narrow the counts: every process is counted.
+    assert_eq!(counts("{include: {names: [none-such]}}"), expected);
+    // A walk cut short by max_processes is not trusted: the processes scraper walks itself.
+    assert_eq!(counts("{max_processes: 1}"), expected);
+}

@@ -14,6 +14,7 @@ use std::os::unix::fs::MetadataExt;
 
 use super::config::{Enabled, MetricCatalog};
 use super::errors::ScrapeErrors;
+use super::processes::{walked_state, WALKED_STATES};
 use super::root::{clock_ticks_per_second, kv_bytes, page_size, Root};
 use crate::receivers::scrape::build::{attr, gauge, point, sum, Number};
 use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics};
@@ -70,6 +71,9 @@ pub struct ProcessScraper {
     page: u64,
     cpus: Option<f64>,
     buf: String,
+    /// Per-status counts of this scrape's walk, handed to the processes scraper.
+    states: [u64; WALKED_STATES.len()],
+    saw_every_process: bool,
 }
 
 impl ProcessScraper {
@@ -90,7 +94,15 @@ impl ProcessScraper {
             page: page_size(),
             cpus: None,
             buf: String::new(),
+            states: [0; WALKED_STATES.len()],
+            saw_every_process: false,
         })
+    }
+
+    /// Processes per `WALKED_STATES` status in the last scrape, when it read every
+    /// process's stat (not cut short by `max_processes` or an error).
+    pub fn state_counts(&self) -> Option<[u64; WALKED_STATES.len()]> {
+        self.saw_every_process.then_some(self.states)
     }
 
     /// One resource per reported process.
@@ -105,6 +117,8 @@ impl ProcessScraper {
             let stat = root.read("proc/stat")?;
             self.cpus = Some(super::cpu::parse_per_cpu(&stat).len().max(1) as f64);
         }
+        self.states = [0; WALKED_STATES.len()];
+        self.saw_every_process = false;
         let mut rows = Vec::new();
         for entry in std::fs::read_dir(root.join("proc"))? {
             let Some(pid) = entry
@@ -122,12 +136,25 @@ impl ProcessScraper {
                         self.max_processes
                     ),
                 );
-                break;
+                return Ok(self.report(root, rows, now, boot, errors));
             }
             if let Some(row) = self.sample(root, pid, now, boot, errors) {
                 rows.push(row);
             }
         }
+        self.saw_every_process = true;
+        Ok(self.report(root, rows, now, boot, errors))
+    }
+
+    /// Top-N, then one resource per selected process.
+    fn report(
+        &mut self,
+        root: &Root,
+        mut rows: Vec<Row>,
+        now: u64,
+        boot: u64,
+        errors: &mut ScrapeErrors,
+    ) -> Vec<ResourceMetrics> {
         // Forget processes that are gone, so the cache is bounded by live processes.
         self.known
             .retain(|_, identity| identity.last_seen_nano == now);
@@ -155,7 +182,7 @@ impl ProcessScraper {
                 .unwrap_or_default();
             out.push(super::resource(attributes, metrics));
         }
-        Ok(out)
+        out
     }
 
     /// Reads `stat`, and the identity for a process not seen before. `None` for kernel
@@ -174,6 +201,10 @@ impl ProcessScraper {
             return None;
         }
         let stat = parse_stat(&self.buf)?;
+        // Every process counts toward its status, kernel threads and filtered ones too.
+        if let Some(i) = u8::try_from(stat.state).ok().and_then(walked_state) {
+            self.states[i] += 1;
+        }
         if stat.is_kernel_thread() {
             return None;
         }
