@@ -67,15 +67,30 @@ pub struct NameSet(Vec<NamePattern>);
 #[derive(Debug)]
 enum NamePattern {
     Exact(String),
+    Contains(String),
     Search(Regex),
 }
 
 impl NameSet {
+    /// `strict` entries match whole names.
     pub fn compile(names: &[String], match_type: MatchType) -> Result<NameSet, String> {
+        NameSet::compile_with(names, match_type, NamePattern::Exact)
+    }
+
+    /// `strict` entries match anywhere in the text (for command lines).
+    pub fn compile_substrings(texts: &[String], match_type: MatchType) -> Result<NameSet, String> {
+        NameSet::compile_with(texts, match_type, NamePattern::Contains)
+    }
+
+    fn compile_with(
+        names: &[String],
+        match_type: MatchType,
+        strict: fn(String) -> NamePattern,
+    ) -> Result<NameSet, String> {
         names
             .iter()
             .map(|name| match match_type {
-                MatchType::Strict => Ok(NamePattern::Exact(name.clone())),
+                MatchType::Strict => Ok(strict(name.clone())),
                 MatchType::Regexp => Regex::new(name)
                     .map(NamePattern::Search)
                     .map_err(|e| format!("invalid regex {name:?}: {e}")),
@@ -91,6 +106,7 @@ impl NameSet {
     pub fn matches(&self, name: &str) -> bool {
         self.0.iter().any(|p| match p {
             NamePattern::Exact(exact) => exact == name,
+            NamePattern::Contains(part) => name.contains(part.as_str()),
             NamePattern::Search(re) => re.is_match(name),
         })
     }

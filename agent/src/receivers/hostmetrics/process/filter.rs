@@ -1,10 +1,9 @@
 //! Which processes the process scraper reports: include/exclude by name or command line
 //! (exact or regex), and an optional top-N by CPU or memory.
 
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::super::matching::MatchType;
+use super::super::matching::{MatchType, NameSet};
 
 /// `include` / `exclude`: a process matches when its name or its command line matches.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -39,33 +38,15 @@ pub enum TopBy {
 /// A compiled `MatchConfig`.
 #[derive(Debug)]
 pub struct Matcher {
-    names: Vec<Pattern>,
-    command_lines: Vec<Pattern>,
-}
-
-#[derive(Debug)]
-enum Pattern {
-    Equals(String),
-    Contains(String),
-    Regex(Regex),
+    names: NameSet,
+    command_lines: NameSet,
 }
 
 impl Matcher {
     pub fn compile(config: &MatchConfig) -> Result<Matcher, String> {
-        let compile = |texts: &[String], strict: fn(String) -> Pattern| {
-            texts
-                .iter()
-                .map(|t| match config.match_type {
-                    MatchType::Strict => Ok(strict(t.clone())),
-                    MatchType::Regexp => Regex::new(t)
-                        .map(Pattern::Regex)
-                        .map_err(|e| format!("invalid regex {t:?}: {e}")),
-                })
-                .collect::<Result<Vec<_>, String>>()
-        };
         Ok(Matcher {
-            names: compile(&config.names, Pattern::Equals)?,
-            command_lines: compile(&config.command_lines, Pattern::Contains)?,
+            names: NameSet::compile(&config.names, config.match_type)?,
+            command_lines: NameSet::compile_substrings(&config.command_lines, config.match_type)?,
         })
     }
 
@@ -74,13 +55,7 @@ impl Matcher {
     }
 
     pub fn matches(&self, name: &str, command_line: &str) -> bool {
-        let hit = |p: &Pattern, text: &str| match p {
-            Pattern::Equals(s) => s == text,
-            Pattern::Contains(s) => text.contains(s.as_str()),
-            Pattern::Regex(r) => r.is_match(text),
-        };
-        self.names.iter().any(|p| hit(p, name))
-            || self.command_lines.iter().any(|p| hit(p, command_line))
+        self.names.matches(name) || self.command_lines.matches(command_line)
     }
 }
 
