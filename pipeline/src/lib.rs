@@ -13,6 +13,7 @@ pub mod tls;
 
 pub use ack::{ack_pair, AckToken, AckWaiter, Acks, Refusal, RefusalKind};
 pub use component::*;
+pub use config::ValidationError;
 pub use signal::{Message, Payload, Signal};
 pub use telemetry::{ComponentMetrics, SelfMetrics};
 

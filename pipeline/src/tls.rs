@@ -15,6 +15,8 @@ use rustls::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::config::ValidationError;
+
 /// `tls` of a component that connects to a server. The keys are the Collector's
 /// (`configtls` client settings), so a Collector config reads the same here.
 ///
@@ -79,8 +81,9 @@ pub enum TlsError {
 
 impl ClientTlsConfig {
     /// Settings that contradict each other; checked when the config is read so the error
-    /// carries the file position.
-    pub fn validate(&self) -> Result<(), String> {
+    /// carries the file position. Paths are relative to the TLS block: callers report them
+    /// `within` the key that holds it.
+    pub fn validate(&self) -> Result<(), ValidationError> {
         if self.insecure {
             let tls_only = [
                 ("insecure_skip_verify", self.insecure_skip_verify),
@@ -90,22 +93,26 @@ impl ClientTlsConfig {
                 ("server_name_override", self.server_name_override.is_some()),
             ];
             if let Some((key, _)) = tls_only.iter().find(|(_, set)| *set) {
-                return Err(format!(
-                    "tls.{key}: only applies to TLS connections, but `tls.insecure` is true \
-                     (plaintext); set `insecure: false` to use TLS"
+                return Err(ValidationError::at(
+                    *key,
+                    "only applies to TLS connections, but `tls.insecure` is true \
+                     (plaintext); set `insecure: false` to use TLS",
                 ));
             }
             return Ok(());
         }
         if self.cert_file.is_some() != self.key_file.is_some() {
-            return Err(
-                "tls: `cert_file` and `key_file` go together (a client certificate and its key)"
-                    .to_string(),
-            );
+            return Err(ValidationError::new(
+                "`cert_file` and `key_file` go together (a client certificate and its key)",
+            ));
         }
         if let Some(name) = &self.server_name_override {
-            ServerName::try_from(name.as_str())
-                .map_err(|_| TlsError::BadServerName(name.clone()).to_string())?;
+            ServerName::try_from(name.as_str()).map_err(|_| {
+                ValidationError::at(
+                    "server_name_override",
+                    format!("{name:?} is not a valid DNS name or IP address"),
+                )
+            })?;
         }
         Ok(())
     }
@@ -356,7 +363,7 @@ mod tests {
             ca_file: Some("/etc/ca.pem".into()),
             ..ClientTlsConfig::default()
         };
-        let error = config.validate().unwrap_err();
+        let error = config.validate().unwrap_err().within("tls").to_string();
         assert!(error.contains("tls.ca_file") && error.contains("insecure: false"));
     }
 
@@ -366,7 +373,11 @@ mod tests {
             cert_file: Some("/etc/client.crt".into()),
             ..tls()
         };
-        assert!(config.validate().unwrap_err().contains("key_file"));
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("key_file"));
     }
 
     #[test]
@@ -378,6 +389,7 @@ mod tests {
         assert!(config
             .validate()
             .unwrap_err()
+            .to_string()
             .contains("server_name_override"));
     }
 

@@ -9,20 +9,22 @@ mod node;
 #[cfg(test)]
 mod tests;
 mod types;
+mod validation;
 
 pub use de::{suggest, unknown_key_message};
 pub use node::{decode, Diagnostic, Node, NodeValue, Severity, Span};
 pub use types::{Endpoint, Secret};
+pub use validation::ValidationError;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// A component config: decodable, printable, and able to check itself beyond types.
 pub trait ComponentConfig: DeserializeOwned + Serialize {
-    /// Checks that serde cannot express (ranges, combinations). An error that starts with
-    /// a key path (`tls.ca_file: ...`) is reported where that key is written; any other at
-    /// the component's node.
-    fn validate(&self) -> Result<(), String> {
+    /// Checks that serde cannot express (ranges, combinations). An error with a key path
+    /// (`tls.ca_file`) is reported where that key is written; one without at the
+    /// component's node.
+    fn validate(&self) -> Result<(), ValidationError> {
         Ok(())
     }
 }
@@ -40,33 +42,6 @@ pub fn decode_valid<C: ComponentConfig>(node: &Node) -> Result<C, Vec<Diagnostic
     let config: C = decode(node).map_err(|d| vec![d])?;
     config
         .validate()
-        .map_err(|message| vec![Diagnostic::error(span_of(node, &message), message)])?;
+        .map_err(|err| vec![Diagnostic::error(err.span_in(node), err.to_string())])?;
     Ok(config)
-}
-
-/// Where the key path that starts `message` (`a.b.c: ...`) is written, or as near to it
-/// as the file goes (a key left to its default is not written anywhere).
-fn span_of(node: &Node, message: &str) -> Span {
-    let Some((path, _)) = message.split_once(": ") else {
-        return node.span.clone();
-    };
-    let is_path = path
-        .split('.')
-        .all(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
-    if !is_path {
-        return node.span.clone();
-    }
-    let mut at = node;
-    let mut span = node.span.clone();
-    for key in path.split('.') {
-        let NodeValue::Map(entries) = &at.value else {
-            break;
-        };
-        let Some((key_node, value)) = entries.iter().find(|(k, _)| k.as_str() == Some(key)) else {
-            break;
-        };
-        span = key_node.span.clone();
-        at = value;
-    }
-    span
 }

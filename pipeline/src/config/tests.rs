@@ -123,27 +123,86 @@ struct Tls {
     ca_file: Option<String>,
 }
 
+impl Tls {
+    fn validate(&self) -> Result<(), ValidationError> {
+        match &self.ca_file {
+            Some(path) if path.is_empty() => Err(ValidationError::at("ca_file", "is empty")),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl ComponentConfig for Dialer {
-    fn validate(&self) -> Result<(), String> {
-        if self.tls.ca_file.is_some() {
-            return Err("tls.ca_file: not with plaintext".into());
+    fn validate(&self) -> Result<(), ValidationError> {
+        self.tls.validate().map_err(|e| e.within("tls"))?;
+        if self.endpoint == "plaintext" && self.tls.ca_file.is_some() {
+            return Err(ValidationError::at("tls.ca_file", "not with plaintext"));
         }
         if self.endpoint.is_empty() {
-            return Err("endpoint: must be set".into());
+            return Err(ValidationError::at("endpoint", "must be set"));
+        }
+        if self.endpoint == "nowhere" {
+            return Err(ValidationError::new("`endpoint` goes nowhere"));
         }
         Ok(())
     }
 }
 
 #[test]
-fn validation_errors_point_at_the_key_their_message_names() {
+fn validation_errors_point_at_the_key_their_path_names() {
     let tls = map(vec![(s("ca_file", 3, 5), s("/ca.pem", 3, 14))], 3, 5);
-    let node = map(vec![(s("tls", 2, 3), tls)], 2, 3);
+    let node = map(
+        vec![
+            (s("endpoint", 1, 3), s("plaintext", 1, 13)),
+            (s("tls", 2, 3), tls),
+        ],
+        1,
+        3,
+    );
     let err = decode_valid::<Dialer>(&node).unwrap_err().remove(0);
     assert_eq!((err.span.line, err.span.col), (3, 5), "{}", err.message);
+    assert_eq!(err.message, "tls.ca_file: not with plaintext");
 
     // A key left to its default is not written anywhere: the component's node it is.
     let node = map(vec![(s("tls", 7, 3), map(vec![], 8, 5))], 7, 3);
     let err = decode_valid::<Dialer>(&node).unwrap_err().remove(0);
     assert_eq!((err.span.line, err.span.col), (7, 3), "{}", err.message);
+    assert_eq!(err.message, "endpoint: must be set");
+}
+
+#[test]
+fn nested_errors_are_reported_within_their_parent_key() {
+    let tls = map(vec![(s("ca_file", 5, 5), s("", 5, 14))], 5, 5);
+    let node = map(
+        vec![
+            (s("endpoint", 3, 3), s("db:5432", 3, 13)),
+            (s("tls", 4, 3), tls),
+        ],
+        3,
+        3,
+    );
+    let err = decode_valid::<Dialer>(&node).unwrap_err().remove(0);
+    assert_eq!((err.span.line, err.span.col), (5, 5), "{}", err.message);
+    assert_eq!(err.message, "tls.ca_file: is empty");
+}
+
+#[test]
+fn node_level_errors_are_reported_at_the_node() {
+    let node = map(vec![(s("endpoint", 9, 3), s("nowhere", 9, 13))], 9, 1);
+    let err = decode_valid::<Dialer>(&node).unwrap_err().remove(0);
+    assert_eq!((err.span.line, err.span.col), (9, 1), "{}", err.message);
+    assert_eq!(err.message, "`endpoint` goes nowhere");
+}
+
+#[test]
+fn within_prefixes_the_path_and_keeps_the_message() {
+    let nested = ValidationError::at("ca_file", "missing").within("tls");
+    assert_eq!(nested, ValidationError::at("tls.ca_file", "missing"));
+    assert_eq!(nested.to_string(), "tls.ca_file: missing");
+    let node_level = ValidationError::new("`cert_file` and `key_file` go together").within("tls");
+    assert_eq!(
+        node_level.to_string(),
+        "tls: `cert_file` and `key_file` go together"
+    );
+    assert_eq!(ValidationError::new("plain").to_string(), "plain");
 }
