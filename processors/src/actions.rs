@@ -1,5 +1,6 @@
 //! Attribute actions shared by the `attributes` and `resource` processors.
 
+use sentinel_pipeline::config::ValidationError;
 use sentinel_pipeline::otlp::common::v1::{any_value, AnyValue, KeyValue};
 use serde::{Deserialize, Serialize};
 
@@ -51,29 +52,35 @@ impl AttributeValue {
 }
 
 /// Checks a list of actions; the message names the offending action.
-pub fn validate(actions: &[ActionConfig]) -> Result<(), String> {
+/// Errors are about the component's node: the list is `actions` in one processor and
+/// `attributes` in the other.
+pub fn validate(actions: &[ActionConfig]) -> Result<(), ValidationError> {
     if actions.is_empty() {
-        return Err("`actions` must list at least one action".into());
+        return Err(ValidationError::new(
+            "`actions` must list at least one action",
+        ));
     }
     for (index, action) in actions.iter().enumerate() {
         if action.key.is_empty() {
-            return Err(format!("actions[{index}]: `key` must not be empty"));
+            return Err(ValidationError::new(format!(
+                "actions[{index}]: `key` must not be empty"
+            )));
         }
         let sources = action.value.is_some() as u8 + action.from_attribute.is_some() as u8;
         match (action.action, sources) {
             (ActionKind::Delete, 0) => {}
             (ActionKind::Delete, _) => {
-                return Err(format!(
+                return Err(ValidationError::new(format!(
                     "actions[{index}] ({}): delete takes no value",
                     action.key
-                ))
+                )))
             }
             (_, 1) => {}
             _ => {
-                return Err(format!(
+                return Err(ValidationError::new(format!(
                     "actions[{index}] ({}): set exactly one of `value` or `from_attribute`",
                     action.key
-                ))
+                )))
             }
         }
     }

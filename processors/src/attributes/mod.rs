@@ -4,7 +4,9 @@
 #[cfg(test)]
 mod tests;
 
-use sentinel_pipeline::config::{check, decode_valid, ComponentConfig, Diagnostic, Node};
+use sentinel_pipeline::config::{
+    check, decode_valid, ComponentConfig, Diagnostic, Node, ValidationError,
+};
 use sentinel_pipeline::otlp::common::v1::KeyValue;
 use sentinel_pipeline::otlp::metrics::v1::metric::Data;
 use sentinel_pipeline::{
@@ -25,7 +27,7 @@ pub struct AttributesConfig {
 }
 
 impl ComponentConfig for AttributesConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ValidationError> {
         actions::validate(&self.actions)
     }
 }

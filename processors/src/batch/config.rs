@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use sentinel_pipeline::config::ComponentConfig;
+use sentinel_pipeline::config::{ComponentConfig, ValidationError};
 use serde::{Deserialize, Serialize};
 
 /// `batch`: merges requests into larger ones before they reach the exporters. Clients
@@ -30,18 +30,20 @@ impl Default for BatchConfig {
 }
 
 impl ComponentConfig for BatchConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ValidationError> {
         if self.send_batch_size == 0 {
-            return Err("send_batch_size must be greater than 0".into());
-        }
-        if self.send_batch_max_size != 0 && self.send_batch_max_size < self.send_batch_size {
-            return Err(format!(
-                "send_batch_max_size ({}) must be 0 or at least send_batch_size ({})",
-                self.send_batch_max_size, self.send_batch_size
+            return Err(ValidationError::new(
+                "send_batch_size must be greater than 0",
             ));
         }
+        if self.send_batch_max_size != 0 && self.send_batch_max_size < self.send_batch_size {
+            return Err(ValidationError::new(format!(
+                "send_batch_max_size ({}) must be 0 or at least send_batch_size ({})",
+                self.send_batch_max_size, self.send_batch_size
+            )));
+        }
         if self.timeout.is_zero() {
-            return Err("timeout must be greater than 0".into());
+            return Err(ValidationError::new("timeout must be greater than 0"));
         }
         Ok(())
     }

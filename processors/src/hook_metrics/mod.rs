@@ -17,7 +17,7 @@ mod tests;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sentinel_pipeline::config::{check, ComponentConfig, Diagnostic, Node};
+use sentinel_pipeline::config::{check, ComponentConfig, Diagnostic, Node, ValidationError};
 use sentinel_pipeline::{
     BuildContext, BuildError, ComponentInfo, ComponentMetrics, Connector, ConnectorFactory,
     Factory, Kind, Message, Outputs, Payload, Refusal, Signal,
@@ -51,15 +51,18 @@ impl Default for HookMetricsConfig {
 }
 
 impl ComponentConfig for HookMetricsConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ValidationError> {
         if self.max_pending_tool_calls == 0 || self.max_pending_tool_calls > 10_000_000 {
-            return Err(format!(
-                "max_pending_tool_calls: must be from 1 to 10000000, got {}",
-                self.max_pending_tool_calls
+            return Err(ValidationError::at(
+                "max_pending_tool_calls",
+                format!(
+                    "must be from 1 to 10000000, got {}",
+                    self.max_pending_tool_calls
+                ),
             ));
         }
         if self.pending_expiry.is_zero() {
-            return Err("pending_expiry: must be more than 0".into());
+            return Err(ValidationError::at("pending_expiry", "must be more than 0"));
         }
         Ok(())
     }

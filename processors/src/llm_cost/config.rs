@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use sentinel_pipeline::config::ComponentConfig;
+use sentinel_pipeline::config::{ComponentConfig, ValidationError};
 use serde::{Deserialize, Serialize};
 
 use super::prices::PriceTable;
@@ -83,26 +83,29 @@ pub(crate) fn span_input(includes_cache: bool) -> SpanInput {
 }
 
 /// Loading the files is part of validation, so `sentinel validate` reports a bad table.
-fn validate_prices(prices: &Option<String>, litellm: &Option<String>) -> Result<(), String> {
+fn validate_prices(
+    prices: &Option<String>,
+    litellm: &Option<String>,
+) -> Result<(), ValidationError> {
     PriceTable::load(prices.as_deref(), litellm.as_deref())
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| ValidationError::new(e.to_string()))
 }
 
 impl ComponentConfig for LlmCostConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ValidationError> {
         if self.max_series == 0 {
-            return Err("max_series must be greater than 0".into());
+            return Err(ValidationError::new("max_series must be greater than 0"));
         }
         if self.series_idle.is_zero() {
-            return Err("series_idle must be greater than 0".into());
+            return Err(ValidationError::new("series_idle must be greater than 0"));
         }
         validate_prices(&self.prices, &self.litellm_prices)
     }
 }
 
 impl ComponentConfig for LlmCostProcessorConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ValidationError> {
         validate_prices(&self.prices, &self.litellm_prices)
     }
 }

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use sentinel_pipeline::admission::MemoryBudget;
-use sentinel_pipeline::config::{check, decode_valid, ComponentConfig, Diagnostic, Node};
+use sentinel_pipeline::config::{
+    check, decode_valid, ComponentConfig, Diagnostic, Node, ValidationError,
+};
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltProcessor, ComponentInfo, Factory, Kind, Message, Processor,
     ProcessorFactory, Signal,
@@ -35,9 +37,9 @@ pub struct MemoryLimiterConfig {
 }
 
 impl ComponentConfig for MemoryLimiterConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ValidationError> {
         if self.limit_mib == 0 {
-            return Err("limit_mib must be greater than 0".into());
+            return Err(ValidationError::new("limit_mib must be greater than 0"));
         }
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! `resource` processor: the same actions as `attributes`, applied to resource attributes.
 
-use sentinel_pipeline::config::{check, decode_valid, ComponentConfig, Diagnostic, Node};
+use sentinel_pipeline::config::{
+    check, decode_valid, ComponentConfig, Diagnostic, Node, ValidationError,
+};
 use sentinel_pipeline::otlp::resource::v1::Resource;
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltProcessor, ComponentInfo, Factory, Kind, Message, Payload,
@@ -19,7 +21,7 @@ pub struct ResourceConfig {
 }
 
 impl ComponentConfig for ResourceConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ValidationError> {
         actions::validate(&self.attributes)
     }
 }

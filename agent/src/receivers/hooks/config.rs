@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sentinel_pipeline::config::{ComponentConfig, Endpoint};
+use sentinel_pipeline::config::{ComponentConfig, Endpoint, ValidationError};
 use serde::{Deserialize, Serialize};
 
 /// Default listen address: loopback only, the hook JSON carries prompts and file contents.
@@ -85,23 +85,35 @@ impl HooksReceiverConfig {
 }
 
 impl ComponentConfig for HooksReceiverConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ValidationError> {
         if !self.path.starts_with('/') {
-            return Err(format!("path: must start with `/`, got {:?}", self.path));
+            return Err(ValidationError::at(
+                "path",
+                format!("must start with `/`, got {:?}", self.path),
+            ));
         }
         if self.max_payload_size < KB || self.max_payload_size > 64 * MIB {
-            return Err(format!(
-                "max_payload_size: must be from {KB} to {} bytes, got {}",
-                64 * MIB,
-                self.max_payload_size
+            return Err(ValidationError::at(
+                "max_payload_size",
+                format!(
+                    "must be from {KB} to {} bytes, got {}",
+                    64 * MIB,
+                    self.max_payload_size
+                ),
             ));
         }
         if self.spool_interval.is_zero() {
-            return Err("spool_interval: must be more than 0".to_string());
+            return Err(ValidationError::at("spool_interval", "must be more than 0"));
         }
         for (index, pattern) in self.redact_patterns.iter().enumerate() {
             regex::Regex::new(pattern)
-                .map_err(|err| format!("redact_patterns[{index}]: invalid regex: {err}"))?;
+                .map_err(|err| {
+                // No key of this name: reported at the component, as before.
+                ValidationError::at(
+                    format!("redact_patterns[{index}]"),
+                    format!("invalid regex: {err}"),
+                )
+            })?;
         }
         Ok(())
     }

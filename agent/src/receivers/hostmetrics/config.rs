@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sentinel_pipeline::config::{unknown_key_message, ComponentConfig};
+use sentinel_pipeline::config::{unknown_key_message, ComponentConfig, ValidationError};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::matching::{DeviceMatch, FsTypeMatch, InterfaceMatch, MountPointMatch};
@@ -223,30 +223,43 @@ fn check_switches(
     scraper: &str,
     catalog: MetricCatalog,
     switches: &MetricSwitches,
-) -> Result<(), String> {
+) -> Result<(), ValidationError> {
     let valid: Vec<&str> = catalog.iter().map(|(name, _)| *name).collect();
     match switches.keys().find(|key| !valid.contains(&key.as_str())) {
-        Some(key) => Err(format!(
-            "scrapers.{scraper}.metrics: {}",
-            unknown_key_message(key, &valid)
+        Some(key) => Err(ValidationError::at(
+            format!("scrapers.{scraper}.metrics"),
+            unknown_key_message(key, &valid),
         )),
         None => Ok(()),
     }
 }
 
+/// An include/exclude compile error, whose message starts with the key it refuses
+/// (`scrapers.disk.include: invalid regex ...`), as a [`ValidationError`] at that key.
+fn filter_error(scraper: &str, message: String) -> ValidationError {
+    let keyed = message
+        .strip_prefix(scraper)
+        .and_then(|rest| rest.split_once(": "))
+        .filter(|(key, _)| key.starts_with('.') && !key.contains(' '));
+    match keyed {
+        Some((key, rest)) => ValidationError::at(format!("{scraper}{key}"), rest),
+        None => ValidationError::new(message),
+    }
+}
+
 impl ComponentConfig for HostMetricsConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ValidationError> {
         use super::{
             container, cpu, disk, filesystem, load, memory, network, paging, processes, system,
         };
         if self.collection_interval < Duration::from_secs(1) {
-            return Err("collection_interval must be at least 1s".into());
+            return Err(ValidationError::new("collection_interval must be at least 1s"));
         }
         if !self.root_path.starts_with('/') {
-            return Err(format!(
+            return Err(ValidationError::new(format!(
                 "root_path must be an absolute path, got {:?}",
                 self.root_path
-            ));
+            )));
         }
         let s = &self.scrapers;
         let simple = [
@@ -265,15 +278,16 @@ impl ComponentConfig for HostMetricsConfig {
         }
         if let Some(config) = &s.disk {
             check_switches("disk", disk::METRICS, &config.metrics)?;
-            disk::device_filter(config)?;
+            disk::device_filter(config).map_err(|e| filter_error("scrapers.disk", e))?;
         }
         if let Some(config) = &s.network {
             check_switches("network", network::METRICS, &config.metrics)?;
-            network::interface_filter(config)?;
+            network::interface_filter(config).map_err(|e| filter_error("scrapers.network", e))?;
         }
         if let Some(fs) = &s.filesystem {
             check_switches("filesystem", filesystem::METRICS, &fs.metrics)?;
-            filesystem::MountFilter::compile(fs)?;
+            filesystem::MountFilter::compile(fs)
+                .map_err(|e| filter_error("scrapers.filesystem", e))?;
         }
         if let Some(process) = &s.process {
             check_switches("process", super::process::METRICS, &process.metrics)?;
@@ -285,7 +299,11 @@ impl ComponentConfig for HostMetricsConfig {
             || s.filesystem.is_some()
             || s.process.is_some();
         if !any {
-            return Err("scrapers: enable at least one scraper (cpu, memory, disk, filesystem, network, load, paging, processes, system, process, container)".into());
+            return Err(ValidationError::at(
+                "scrapers",
+                "enable at least one scraper (cpu, memory, disk, filesystem, network, load, \
+                 paging, processes, system, process, container)",
+            ));
         }
         Ok(())
     }

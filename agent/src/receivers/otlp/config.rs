@@ -1,7 +1,7 @@
 //! `receivers.otlp`: the user-facing configuration, named after the OpenTelemetry
 //! Collector's otlp receiver so that existing configs keep working.
 
-use sentinel_pipeline::config::{ComponentConfig, Endpoint};
+use sentinel_pipeline::config::{ComponentConfig, Endpoint, ValidationError};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Default gRPC listen address: loopback only, so nothing is exposed by accident.
@@ -113,35 +113,44 @@ impl HttpConfig {
 }
 
 impl ComponentConfig for OtlpReceiverConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ValidationError> {
         let Protocols { grpc, http } = &self.protocols;
         if grpc.is_none() && http.is_none() {
-            return Err("protocols: enable at least one of `grpc` and `http`".to_string());
+            return Err(ValidationError::at(
+                "protocols",
+                "enable at least one of `grpc` and `http`",
+            ));
         }
         if let Some(grpc) = grpc {
             if grpc.max_recv_msg_size_mib == 0 || grpc.max_recv_msg_size_mib > MAX_LIMIT_BYTES / MIB
             {
-                return Err(format!(
-                    "protocols.grpc.max_recv_msg_size_mib: must be from 1 to {}, got {}",
-                    MAX_LIMIT_BYTES / MIB,
-                    grpc.max_recv_msg_size_mib
+                return Err(ValidationError::at(
+                    "protocols.grpc.max_recv_msg_size_mib",
+                    format!(
+                        "must be from 1 to {}, got {}",
+                        MAX_LIMIT_BYTES / MIB,
+                        grpc.max_recv_msg_size_mib
+                    ),
                 ));
             }
         }
         if let Some(http) = http {
             if http.max_request_body_size == 0 || http.max_request_body_size > MAX_LIMIT_BYTES {
-                return Err(format!(
-                    "protocols.http.max_request_body_size: must be from 1 to {MAX_LIMIT_BYTES} bytes, got {}",
-                    http.max_request_body_size
+                return Err(ValidationError::at(
+                    "protocols.http.max_request_body_size",
+                    format!(
+                        "must be from 1 to {MAX_LIMIT_BYTES} bytes, got {}",
+                        http.max_request_body_size
+                    ),
                 ));
             }
         }
         if let (Some(grpc), Some(http)) = (grpc, http) {
             let port = |e: &Endpoint| e.as_str().rsplit_once(':').map(|(_, p)| p.to_string());
             if grpc.endpoint == http.endpoint && port(&grpc.endpoint).as_deref() != Some("0") {
-                return Err(format!(
-                    "protocols: grpc and http cannot both listen on {}",
-                    grpc.endpoint
+                return Err(ValidationError::at(
+                    "protocols",
+                    format!("grpc and http cannot both listen on {}", grpc.endpoint),
                 ));
             }
         }

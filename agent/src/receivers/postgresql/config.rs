@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sentinel_pipeline::config::{ComponentConfig, Endpoint, Secret};
+use sentinel_pipeline::config::{ComponentConfig, Endpoint, Secret, ValidationError};
 use sentinel_pipeline::tls::ClientTlsConfig;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -58,22 +58,25 @@ impl Default for PostgresqlConfig {
 }
 
 /// The interval must be positive: a zero interval would poll in a busy loop.
-pub fn validate_interval(interval: Duration) -> Result<(), String> {
+pub fn validate_interval(interval: Duration) -> Result<(), ValidationError> {
     if interval < Duration::from_millis(100) {
-        return Err(format!(
-            "collection_interval: must be at least 100ms, got {}",
-            humantime::format_duration(interval)
+        return Err(ValidationError::at(
+            "collection_interval",
+            format!(
+                "must be at least 100ms, got {}",
+                humantime::format_duration(interval)
+            ),
         ));
     }
     Ok(())
 }
 
 impl ComponentConfig for PostgresqlConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ValidationError> {
         validate_interval(self.collection_interval)?;
-        self.tls.validate()?;
+        self.tls.validate().map_err(|e| e.within("tls"))?;
         if self.username.is_empty() {
-            return Err("username: must not be empty".to_string());
+            return Err(ValidationError::at("username", "must not be empty"));
         }
         Ok(())
     }

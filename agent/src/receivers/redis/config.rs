@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sentinel_pipeline::config::{ComponentConfig, Endpoint, Secret};
+use sentinel_pipeline::config::{ComponentConfig, Endpoint, Secret, ValidationError};
 use sentinel_pipeline::tls::ClientTlsConfig;
 use serde::{Deserialize, Serialize};
 
@@ -48,11 +48,11 @@ impl Default for RedisConfig {
 }
 
 impl ComponentConfig for RedisConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ValidationError> {
         validate_interval(self.collection_interval)?;
-        self.tls.validate()?;
+        self.tls.validate().map_err(|e| e.within("tls"))?;
         if !self.username.is_empty() && self.password.expose().is_empty() {
-            return Err("username: an ACL user needs a password as well".to_string());
+            return Err(ValidationError::at("username", "an ACL user needs a password as well"));
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use sentinel_pipeline::config::ValidationError;
 use serde::{Deserialize, Serialize};
 
 use super::super::config::MetricSwitches;
@@ -73,13 +74,19 @@ impl Default for ProcessConfig {
 }
 
 impl ProcessConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        Filter::new(&self.include, &self.exclude).map_err(|e| format!("scrapers.process: {e}"))?;
+    /// Paths are from the hostmetrics component's node, like every other scraper's.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        Filter::new(&self.include, &self.exclude)
+            .map_err(|e| ValidationError::at("scrapers.process", e))?;
         if self.top_n.as_ref().is_some_and(|t| t.count == 0) {
-            return Err("scrapers.process.top_n.count must be at least 1".into());
+            return Err(ValidationError::new(
+                "scrapers.process.top_n.count must be at least 1",
+            ));
         }
         if self.max_processes == 0 {
-            return Err("scrapers.process.max_processes must be at least 1".into());
+            return Err(ValidationError::new(
+                "scrapers.process.max_processes must be at least 1",
+            ));
         }
         Ok(())
     }
