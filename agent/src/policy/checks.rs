@@ -1,6 +1,7 @@
 //! The kinds of check a policy rule can make. Each is parameterised from the rule file, so
 //! the lists of targets, programs and devices are data, not code.
 
+use sentinel_pipeline::config::ValidationError;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -105,7 +106,7 @@ pub struct FileAccess {
 }
 
 impl Condition {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ValidationError> {
         let set = [
             self.rm_recursive_force.is_some(),
             self.chmod_recursive.is_some(),
@@ -121,8 +122,8 @@ impl Condition {
         .count();
         match set {
             1 => Ok(()),
-            0 => Err("`when` needs one check".into()),
-            _ => Err("`when` takes exactly one check".into()),
+            0 => Err(ValidationError::new("`when` needs one check")),
+            _ => Err(ValidationError::new("`when` takes exactly one check")),
         }
     }
 

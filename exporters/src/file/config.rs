@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use sentinel_pipeline::config::ComponentConfig;
+use sentinel_pipeline::config::{ComponentConfig, ValidationError};
 use sentinel_pipeline::sending::{QueueSettings, RetrySettings};
 use serde::{Deserialize, Serialize};
 
@@ -40,12 +40,14 @@ impl Default for RotationConfig {
 }
 
 impl ComponentConfig for FileConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ValidationError> {
         if self.path.as_os_str().is_empty() {
-            return Err("`path` must not be empty".into());
+            return Err(ValidationError::new("`path` must not be empty"));
         }
         if self.rotation.max_megabytes == 0 {
-            return Err("rotation.max_megabytes must be greater than 0".into());
+            return Err(ValidationError::new(
+                "rotation.max_megabytes must be greater than 0",
+            ));
         }
         Ok(())
     }

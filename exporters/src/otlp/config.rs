@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sentinel_pipeline::config::{ComponentConfig, Secret};
+use sentinel_pipeline::config::{ComponentConfig, Secret, ValidationError};
 use sentinel_pipeline::sending::{QueueSettings, RetrySettings};
 use serde::{Deserialize, Serialize};
 
@@ -91,19 +91,23 @@ impl OtlpConfig {
 }
 
 impl ComponentConfig for OtlpConfig {
-    fn validate(&self) -> Result<(), String> {
-        self.target()?;
+    fn validate(&self) -> Result<(), ValidationError> {
+        self.target().map_err(ValidationError::new)?;
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
-            return Err("tls.cert_file and tls.key_file must be set together".into());
+            return Err(ValidationError::new(
+                "tls.cert_file and tls.key_file must be set together",
+            ));
         }
         if self.timeout.is_zero() {
-            return Err("timeout must be greater than 0".into());
+            return Err(ValidationError::new("timeout must be greater than 0"));
         }
         for key in self.headers.keys() {
             if tonic::metadata::MetadataKey::<tonic::metadata::Ascii>::from_bytes(key.as_bytes())
                 .is_err()
             {
-                return Err(format!("header {key:?} is not a valid gRPC metadata key"));
+                return Err(ValidationError::new(format!(
+                    "header {key:?} is not a valid gRPC metadata key"
+                )));
             }
         }
         Ok(())

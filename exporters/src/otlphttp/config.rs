@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sentinel_pipeline::tls::{ClientTlsConfig, TlsError};
 
-use sentinel_pipeline::config::{ComponentConfig, Secret};
+use sentinel_pipeline::config::{ComponentConfig, Secret, ValidationError};
 use sentinel_pipeline::sending::{QueueSettings, RetrySettings};
 use sentinel_pipeline::Signal;
 use serde::{Deserialize, Serialize};
@@ -141,28 +141,34 @@ impl OtlpHttpConfig {
 }
 
 impl ComponentConfig for OtlpHttpConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ValidationError> {
         let mut https = false;
         for signal in Signal::ALL {
-            https |= self.url(signal)?.scheme_str() == Some("https");
+            https |= self.url(signal).map_err(ValidationError::new)?.scheme_str() == Some("https");
         }
         if https && self.tls.insecure == Some(true) {
-            return Err("tls.insecure: an https:// URL always uses TLS; \
-                        write http:// to send in plaintext"
-                .into());
+            return Err(ValidationError::at(
+                "tls.insecure",
+                "an https:// URL always uses TLS; write http:// to send in plaintext",
+            ));
         }
         if !https && self.tls.is_set() {
-            return Err("tls: these settings apply to https:// URLs only, \
-                        but every URL here is http://"
-                .into());
+            return Err(ValidationError::at(
+                "tls",
+                "these settings apply to https:// URLs only, but every URL here is http://",
+            ));
         }
-        self.tls.as_client_tls().validate()?;
+        self.tls
+            .as_client_tls()
+            .validate()
+            .map_err(|e| e.within("tls"))?;
         for key in self.headers.keys() {
-            hyper::header::HeaderName::from_bytes(key.as_bytes())
-                .map_err(|_| format!("header {key:?} is not a valid HTTP header name"))?;
+            hyper::header::HeaderName::from_bytes(key.as_bytes()).map_err(|_| {
+                ValidationError::new(format!("header {key:?} is not a valid HTTP header name"))
+            })?;
         }
         if self.timeout.is_zero() {
-            return Err("timeout must be greater than 0".into());
+            return Err(ValidationError::new("timeout must be greater than 0"));
         }
         Ok(())
     }

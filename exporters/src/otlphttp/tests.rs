@@ -314,7 +314,11 @@ async fn https_checks_the_certificate_and_delivers() {
 fn tls_settings_must_match_the_scheme() {
     let mut c = config("127.0.0.1:4318".parse().unwrap(), Encoding::Proto);
     c.tls.ca_file = Some("/etc/ca.pem".into());
-    assert!(c.validate().unwrap_err().contains("https:// URLs only"));
+    assert!(c
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("https:// URLs only"));
     c.tls = HttpsTls {
         insecure: Some(true),
         ..HttpsTls::default()
@@ -324,10 +328,14 @@ fn tls_settings_must_match_the_scheme() {
         "Collector configs say insecure: true for http://"
     );
     c.endpoint = Some("https://collector:4318".into());
-    assert!(c.validate().unwrap_err().contains("tls.insecure"));
+    assert!(c
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("tls.insecure"));
     c.tls = HttpsTls {
         cert_file: Some("/etc/client.crt".into()),
         ..HttpsTls::default()
     };
-    assert!(c.validate().unwrap_err().contains("key_file"));
+    assert!(c.validate().unwrap_err().to_string().contains("key_file"));
 }

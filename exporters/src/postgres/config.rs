@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sentinel_pipeline::config::{ComponentConfig, Secret};
+use sentinel_pipeline::config::{ComponentConfig, Secret, ValidationError};
 use sentinel_pipeline::sending::{QueueSettings, RetrySettings};
 use serde::{Deserialize, Serialize};
 
@@ -128,43 +128,57 @@ pub fn valid_identifier(name: &str) -> bool {
 }
 
 impl ComponentConfig for PostgresConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ValidationError> {
         if self.dsn.expose().trim().is_empty() {
-            return Err("`dsn` must not be empty (is SENTINEL_PG_DSN set?)".into());
+            return Err(ValidationError::new(
+                "`dsn` must not be empty (is SENTINEL_PG_DSN set?)",
+            ));
         }
         if let Err(e) = self.dsn.expose().parse::<tokio_postgres::Config>() {
             // The error text never includes the password.
-            return Err(format!("`dsn` is not a valid connection string: {e}"));
+            return Err(ValidationError::new(format!(
+                "`dsn` is not a valid connection string: {e}"
+            )));
         }
         if !valid_identifier(&self.schema) {
-            return Err(format!(
+            return Err(ValidationError::new(format!(
                 "`schema` {:?} must be a lowercase SQL identifier (a-z, 0-9, _; at most 48 characters)",
                 self.schema
-            ));
+            )));
         }
         if !(1..=16).contains(&self.connections) {
-            return Err("`connections` must be from 1 to 16".into());
+            return Err(ValidationError::new("`connections` must be from 1 to 16"));
         }
         if self.batch.max_rows == 0 {
-            return Err("`batch.max_rows` must be greater than 0".into());
+            return Err(ValidationError::new(
+                "`batch.max_rows` must be greater than 0",
+            ));
         }
         let secs = self.retention.as_secs();
         if secs / DAY * DAY != secs {
-            return Err(
-                "`retention` must be whole days, such as 7d, or 0s to keep everything".into(),
-            );
+            return Err(ValidationError::new(
+                "`retention` must be whole days, such as 7d, or 0s to keep everything",
+            ));
         }
         if !(1..=60).contains(&self.partitions_ahead) {
-            return Err("`partitions_ahead` must be from 1 to 60".into());
+            return Err(ValidationError::new(
+                "`partitions_ahead` must be from 1 to 60",
+            ));
         }
         if self.maintenance_interval.is_zero() {
-            return Err("`maintenance_interval` must be greater than 0".into());
+            return Err(ValidationError::new(
+                "`maintenance_interval` must be greater than 0",
+            ));
         }
         if self.max_value_bytes < 16 {
-            return Err("`max_value_bytes` must be at least 16".into());
+            return Err(ValidationError::new(
+                "`max_value_bytes` must be at least 16",
+            ));
         }
         if self.ca_file.is_some() && self.sslmode == SslMode::Disable {
-            return Err("`ca_file` needs an `sslmode` other than disable".into());
+            return Err(ValidationError::new(
+                "`ca_file` needs an `sslmode` other than disable",
+            ));
         }
         Ok(())
     }
@@ -182,7 +196,8 @@ mod tests {
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
         let config: PostgresConfig = serde_json::from_value(value).map_err(|e| e.to_string())?;
-        config.validate().map(|_| config)
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
     }
 
     #[test]

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sentinel_pipeline::config::{ComponentConfig, Endpoint};
+use sentinel_pipeline::config::{ComponentConfig, Endpoint, ValidationError};
 use sentinel_pipeline::sending::{QueueSettings, RetrySettings};
 use serde::{Deserialize, Serialize};
 
@@ -48,12 +48,14 @@ fn default_max_series() -> usize {
 }
 
 impl ComponentConfig for PrometheusConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ValidationError> {
         if self.metric_expiration.is_zero() {
-            return Err("metric_expiration must be greater than 0".into());
+            return Err(ValidationError::new(
+                "metric_expiration must be greater than 0",
+            ));
         }
         if self.max_series == 0 {
-            return Err("max_series must be greater than 0".into());
+            return Err(ValidationError::new("max_series must be greater than 0"));
         }
         Ok(())
     }

@@ -106,8 +106,7 @@ impl ComponentConfig for HooksReceiverConfig {
             return Err(ValidationError::at("spool_interval", "must be more than 0"));
         }
         for (index, pattern) in self.redact_patterns.iter().enumerate() {
-            regex::Regex::new(pattern)
-                .map_err(|err| {
+            regex::Regex::new(pattern).map_err(|err| {
                 // No key of this name: reported at the component, as before.
                 ValidationError::at(
                     format!("redact_patterns[{index}]"),

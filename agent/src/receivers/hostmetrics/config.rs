@@ -253,7 +253,9 @@ impl ComponentConfig for HostMetricsConfig {
             container, cpu, disk, filesystem, load, memory, network, paging, processes, system,
         };
         if self.collection_interval < Duration::from_secs(1) {
-            return Err(ValidationError::new("collection_interval must be at least 1s"));
+            return Err(ValidationError::new(
+                "collection_interval must be at least 1s",
+            ));
         }
         if !self.root_path.starts_with('/') {
             return Err(ValidationError::new(format!(

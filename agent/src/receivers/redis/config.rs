@@ -52,7 +52,10 @@ impl ComponentConfig for RedisConfig {
         validate_interval(self.collection_interval)?;
         self.tls.validate().map_err(|e| e.within("tls"))?;
         if !self.username.is_empty() && self.password.expose().is_empty() {
-            return Err(ValidationError::at("username", "an ACL user needs a password as well"));
+            return Err(ValidationError::at(
+                "username",
+                "an ACL user needs a password as well",
+            ));
         }
         Ok(())
     }
