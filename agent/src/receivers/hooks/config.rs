@@ -107,7 +107,7 @@ impl ComponentConfig for HooksReceiverConfig {
         }
         for (index, pattern) in self.redact_patterns.iter().enumerate() {
             regex::Regex::new(pattern).map_err(|err| {
-                // No key of this name: reported at the component, as before.
+                // The path walk does not index lists, so this lands on the component node.
                 ValidationError::at(
                     format!("redact_patterns[{index}]"),
                     format!("invalid regex: {err}"),
