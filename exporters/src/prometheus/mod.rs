@@ -7,16 +7,15 @@ mod tests;
 
 pub use config::{PrometheusConfig, ResourceConversion};
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
 use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
+use sentinel_pipeline::http::respond::{bare, respond};
+use sentinel_pipeline::http::HttpServer;
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltExporter, ComponentInfo, ComponentMetrics, ExportError,
     Exporter, ExporterFactory, Factory, Kind, Payload, Signal,
@@ -24,6 +23,9 @@ use sentinel_pipeline::{
 use tokio_util::sync::CancellationToken;
 
 use state::Store;
+
+/// The Prometheus text exposition format.
+const EXPOSITION: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 pub struct PrometheusFactory;
 
@@ -72,9 +74,7 @@ fn bind(config: &PrometheusConfig, id: &str) -> Result<tokio::net::TcpListener, 
         source,
     };
     let addr = config.endpoint.socket_addr().map_err(bind_error)?;
-    let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
-    listener.set_nonblocking(true).map_err(bind_error)?;
-    tokio::net::TcpListener::from_std(listener).map_err(bind_error)
+    sentinel_pipeline::http::bind(addr).map_err(bind_error)
 }
 
 pub struct PrometheusExporter {
@@ -154,46 +154,15 @@ async fn serve(
     store: Arc<Mutex<Store>>,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(err) => {
-                    tracing::warn!(error = %err, "Prometheus listener accept failed.");
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => return,
+    let handler = move |request: Request<Incoming>| {
+        let response = if request.uri().path() == "/metrics" {
+            respond(StatusCode::OK, EXPOSITION, render(&store))
+        } else {
+            bare(StatusCode::NOT_FOUND, "not found: try /metrics\n")
         };
-        let store = store.clone();
-        tokio::spawn(async move {
-            let service =
-                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let store = store.clone();
-                    async move {
-                        let response = if req.uri().path() == "/metrics" {
-                            let mut r = Response::new(Full::new(Bytes::from(render(&store))));
-                            r.headers_mut().insert(
-                                hyper::header::CONTENT_TYPE,
-                                hyper::header::HeaderValue::from_static(
-                                    "text/plain; version=0.0.4; charset=utf-8",
-                                ),
-                            );
-                            r
-                        } else {
-                            let mut r = Response::new(Full::new(Bytes::from_static(
-                                b"not found: try /metrics\n",
-                            )));
-                            *r.status_mut() = StatusCode::NOT_FOUND;
-                            r
-                        };
-                        Ok::<_, Infallible>(response)
-                    }
-                });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+        async move { response }
+    };
+    HttpServer::new("prometheus")
+        .serve(listener, handler, shutdown)
+        .await;
 }

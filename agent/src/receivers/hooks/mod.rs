@@ -21,18 +21,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sentinel_pipeline::config::{self as pipeline_config, Node};
+use sentinel_pipeline::http::BadRequests;
 use sentinel_pipeline::{
     BuildContext, BuildError, ComponentInfo, Factory, Kind, Outputs, Receiver, ReceiverFactory,
     Running, Signal,
 };
-use tokio::net::TcpListener;
 
 pub use config::HooksReceiverConfig;
 pub use redact::{Redactor, REDACTED};
 pub use spool::{ingest_once, ingesting_path, RoundReport};
 
 use crate::policy::Policy;
-use crate::receivers::otlp::ingest::BadRequests;
 use ingest::HookIngest;
 
 /// Builds `hooks` receivers.
@@ -97,7 +96,7 @@ impl HooksReceiver {
             source,
         };
         let address = config.endpoint.socket_addr().map_err(bind_error)?;
-        let listener = TcpListener::bind(address).await.map_err(bind_error)?;
+        let listener = sentinel_pipeline::http::bind(address).map_err(bind_error)?;
         let local = listener.local_addr().map_err(bind_error)?;
         tracing::info!(component = %ctx.id, address = %local, path = %config.path, "listening");
 

@@ -1,7 +1,6 @@
-//! Turning request bodies into OTLP payloads: decompression under a size cap, protobuf
-//! and OTLP/JSON decoding, and the per-item checks behind partial success.
-
-use std::io::Read;
+//! Turning request bodies into OTLP payloads: protobuf and OTLP/JSON decoding, and the
+//! per-item checks behind partial success. (Decompression under a size cap is
+//! `sentinel_pipeline::http::body`.)
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -22,115 +21,19 @@ pub enum Format {
     Json,
 }
 
-/// How the request body is compressed (`Content-Encoding`, `grpc-encoding`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
-    Zstd,
-}
-
-impl Compression {
-    /// Parses a `Content-Encoding` value; `None` when it is not one we accept.
-    pub fn from_header(value: &str) -> Option<Compression> {
-        match value.trim() {
-            "" | "identity" => Some(Compression::None),
-            v if v.eq_ignore_ascii_case("gzip") || v.eq_ignore_ascii_case("x-gzip") => {
-                Some(Compression::Gzip)
-            }
-            v if v.eq_ignore_ascii_case("zstd") => Some(Compression::Zstd),
-            _ => None,
-        }
-    }
-}
-
+/// Why a body is not a valid export request. Its text is what the client is told.
 #[derive(Debug, thiserror::Error)]
-pub enum BodyError {
-    #[error("request body is larger than the limit of {limit} bytes")]
-    TooLarge { limit: usize },
-    #[error("cannot decompress the {encoding} body: {source}")]
-    Corrupt {
-        encoding: &'static str,
-        source: std::io::Error,
-    },
-}
-
-/// Decompresses `body`, refusing as soon as the output would exceed `limit` bytes: a
-/// small "bomb" is never inflated past the limit. `None` for an uncompressed body, which
-/// is used as it is (the caller has checked its size already).
-pub fn decompress(
-    compression: Compression,
-    body: &[u8],
-    limit: usize,
-) -> Result<Option<Vec<u8>>, BodyError> {
-    match compression {
-        Compression::None => Ok(None),
-        Compression::Gzip => {
-            read_limited(flate2::read::MultiGzDecoder::new(body), limit, body.len())
-                .map(Some)
-                .map_err(|e| e.or_corrupt("gzip"))
-        }
-        Compression::Zstd => {
-            let corrupt = |source| BodyError::Corrupt {
-                encoding: "zstd",
-                source,
-            };
-            let mut decoder = zstd::stream::read::Decoder::with_buffer(body).map_err(corrupt)?;
-            // A frame may ask for a window of up to 2^27 bytes that the decoder allocates
-            // up front. A valid body within `limit` never needs more than the limit, but
-            // streaming encoders announce up to 8 MiB (2^23) whatever the size.
-            decoder
-                .window_log_max(zstd_window_log_max(limit))
-                .map_err(corrupt)?;
-            read_limited(decoder, limit, body.len())
-                .map(Some)
-                .map_err(|e| e.or_corrupt("zstd"))
-        }
-    }
-}
-
-fn zstd_window_log_max(limit: usize) -> u32 {
-    let needed = usize::BITS - limit.saturating_sub(1).leading_zeros();
-    needed.clamp(23, 27)
-}
-
-pub(super) enum ReadError {
-    TooLarge { limit: usize },
-    Io(std::io::Error),
-}
-
-impl ReadError {
-    fn or_corrupt(self, encoding: &'static str) -> BodyError {
-        match self {
-            ReadError::TooLarge { limit } => BodyError::TooLarge { limit },
-            ReadError::Io(source) => BodyError::Corrupt { encoding, source },
-        }
-    }
-}
-
-/// Reads at most `limit + 1` bytes from `reader`; more than `limit` is an error.
-pub(super) fn read_limited(
-    reader: impl Read,
-    limit: usize,
-    compressed_len: usize,
-) -> Result<Vec<u8>, ReadError> {
-    // Telemetry compresses about 5-10x; start there to avoid most regrowth.
-    let mut out = Vec::with_capacity(compressed_len.saturating_mul(8).min(limit));
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    reader
-        .take(cap)
-        .read_to_end(&mut out)
-        .map_err(ReadError::Io)?;
-    if out.len() > limit {
-        return Err(ReadError::TooLarge { limit });
-    }
-    Ok(out)
+pub enum DecodeError {
+    #[error("{0}")]
+    Protobuf(#[from] prost::DecodeError),
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
 }
 
 /// Decodes an export request of `signal`.
-pub fn decode(signal: Signal, format: Format, bytes: &[u8]) -> Result<Payload, String> {
+pub fn decode(signal: Signal, format: Format, bytes: &[u8]) -> Result<Payload, DecodeError> {
     match format {
-        Format::Protobuf => Payload::decode(signal, bytes).map_err(|e| e.to_string()),
+        Format::Protobuf => Ok(Payload::decode(signal, bytes)?),
         Format::Json => decode_json(signal, bytes),
     }
 }
@@ -140,16 +43,16 @@ pub fn decode(signal: Signal, format: Format, bytes: &[u8]) -> Result<Payload, S
 /// rejects but the protobuf JSON mapping allows (nulls, omitted empty lists, enum names,
 /// 32-bit integers as strings) is rewritten by [`normalize`] on a second attempt, so the
 /// common case pays for one parse only.
-pub fn decode_json(signal: Signal, bytes: &[u8]) -> Result<Payload, String> {
+pub fn decode_json(signal: Signal, bytes: &[u8]) -> Result<Payload, DecodeError> {
     let first_error = match parse_json(signal, bytes) {
         Ok(payload) => return Ok(payload),
         Err(err) => err,
     };
     let Ok(mut value) = serde_json::from_slice::<Value>(bytes) else {
-        return Err(first_error.to_string());
+        return Err(first_error.into());
     };
     normalize(&mut value, "");
-    from_json_value(signal, value).map_err(|_| first_error.to_string())
+    from_json_value(signal, value).map_err(|_| first_error.into())
 }
 
 fn parse_json(signal: Signal, bytes: &[u8]) -> serde_json::Result<Payload> {

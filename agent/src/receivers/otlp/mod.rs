@@ -20,7 +20,7 @@ mod config;
 mod decode;
 mod grpc;
 mod http;
-pub(crate) mod ingest;
+mod ingest;
 mod response;
 #[cfg(test)]
 mod tests;
@@ -97,11 +97,11 @@ impl OtlpReceiver {
         let Protocols { grpc, http } = config.protocols;
         // Bind everything before serving anything, so a taken port fails startup cleanly.
         let grpc_listener = match &grpc {
-            Some(grpc) => Some(bind(&ctx.id, "grpc", &grpc.endpoint).await?),
+            Some(grpc) => Some(bind(&ctx.id, "grpc", &grpc.endpoint)?),
             None => None,
         };
         let http_listener = match &http {
-            Some(http) => Some(bind(&ctx.id, "http", &http.endpoint).await?),
+            Some(http) => Some(bind(&ctx.id, "http", &http.endpoint)?),
             None => None,
         };
         let bound = BoundAddresses {
@@ -155,18 +155,14 @@ impl Receiver for OtlpReceiver {
     }
 }
 
-async fn bind(
-    component: &str,
-    protocol: &str,
-    endpoint: &Endpoint,
-) -> Result<TcpListener, BuildError> {
+fn bind(component: &str, protocol: &str, endpoint: &Endpoint) -> Result<TcpListener, BuildError> {
     let bind_error = |source| BuildError::Bind {
         component: component.to_string(),
         endpoint: format!("{endpoint} (protocols.{protocol}.endpoint)"),
         source,
     };
     let address = endpoint.socket_addr().map_err(bind_error)?;
-    let listener = TcpListener::bind(address).await.map_err(bind_error)?;
+    let listener = sentinel_pipeline::http::bind(address).map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
     tracing::info!(component, protocol, address = %local, "listening");
     Ok(listener)

@@ -184,7 +184,7 @@ async fn a_gzip_bomb_is_refused_without_inflating_it() {
         assert_eq!(reply.status, 413, "{encoding}");
     }
     assert_eq!(harness.bad_requests("body_too_large"), 2);
-    // That the decoder stops at the limit is checked in decode::decompression_stops_at_the_limit.
+    // That the decoder stops at the limit is checked in sentinel_pipeline's http tests.
 }
 
 #[tokio::test]
