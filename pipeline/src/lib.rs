@@ -5,6 +5,7 @@ pub mod ack;
 pub mod admission;
 pub mod component;
 pub mod config;
+pub mod pipeline_task;
 pub mod sending;
 pub mod signal;
 pub mod telemetry;

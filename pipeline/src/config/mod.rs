@@ -9,6 +9,7 @@ mod node;
 #[cfg(test)]
 mod tests;
 mod types;
+pub mod yaml;
 
 pub use de::{suggest, unknown_key_message};
 pub use node::{decode, Diagnostic, Node, NodeValue, Severity, Span};
