@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sentinel_pipeline::{Factory, Kind};
+use sentinel_pipeline::Kind;
 
 use super::Registry;
 
@@ -17,15 +17,18 @@ fn runner(kind: Kind) -> &'static str {
     }
 }
 
-/// The folder of the module that defines a factory, from its type path
-/// (`sentinel_processors::batch::BatchFactory` → `processors/src/batch`).
+/// The folder of the module that defines a factory, from its type path: the deepest
+/// existing folder along it (`sentinel_processors::llm_cost::processor::LlmCostProcessorFactory`
+/// → `processors/src/llm_cost`, since `processor` is a file).
 fn component_folder(workspace: &Path, type_path: &str) -> PathBuf {
     let mut segments = type_path.split("::");
     let krate = segments.next().unwrap_or_default();
     let crate_dir = krate.strip_prefix("sentinel_").unwrap_or(krate);
-    let modules: Vec<&str> = segments.collect();
     let mut folder = workspace.join(crate_dir).join("src");
-    for module in &modules[..modules.len().saturating_sub(1)] {
+    for module in segments {
+        if !folder.join(module).is_dir() {
+            break;
+        }
         folder.push(module);
     }
     folder
@@ -99,6 +102,9 @@ fn the_coverage_check_finds_a_call_and_misses_a_component_without_one() {
     let workspace = workspace();
     let batch = component_folder(&workspace, "sentinel_processors::batch::BatchFactory");
     assert_eq!(batch, workspace.join("processors/src/batch"));
+    let priced = "sentinel_processors::llm_cost::processor::LlmCostProcessorFactory";
+    let llm_cost = component_folder(&workspace, priced);
+    assert_eq!(llm_cost, workspace.join("processors/src/llm_cost"));
 
     let folder = std::env::temp_dir().join(format!("sentinel-coverage-{}", std::process::id()));
     std::fs::create_dir_all(folder.join("nested")).unwrap();

@@ -188,3 +188,6 @@ impl Receiver for HooksReceiver {
         Ok(running)
     }
 }
+
+#[cfg(test)]
+mod compliance;
