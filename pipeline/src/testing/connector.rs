@@ -9,10 +9,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::processor::assert_retryable;
 use super::{
-    compliance_id, component_counts, sample, snippet, ComponentCounts, TestSink, PATIENCE,
+    compliance_id, component_counts, sample, sinks_for, snippet, ComponentCounts, TestSink,
+    PATIENCE,
 };
 use crate::ack::{ack_pair, Acks};
-use crate::component::{BuildContext, Connector, ConnectorFactory, Fanout, Kind, Output, Outputs};
+use crate::component::{BuildContext, Connector, ConnectorFactory, Kind, Outputs};
 use crate::config::Node;
 use crate::signal::{Message, Payload, Signal};
 use crate::telemetry::SelfMetrics;
@@ -177,29 +178,7 @@ impl<'a> ConnectorCompliance<'a> {
             .factory
             .build(&self.config, ctx)
             .unwrap_or_else(|err| panic!("{}: build failed: {err}", self.type_name()));
-        let sinks: BTreeMap<Signal, Arc<TestSink>> = self
-            .factory
-            .output_signals()
-            .iter()
-            .map(|signal| {
-                let sink = TestSink::new();
-                sink.set_refusing(refusing);
-                (*signal, sink)
-            })
-            .collect();
-        let outputs: Outputs = sinks
-            .iter()
-            .map(|(signal, sink)| {
-                let fanout = Fanout::new(vec![sink.clone() as Arc<dyn crate::Consumer>]);
-                (
-                    *signal,
-                    Output {
-                        fanout,
-                        budgets: Vec::new(),
-                    },
-                )
-            })
-            .collect();
+        let (sinks, outputs) = sinks_for(self.factory.output_signals(), refusing);
         ConnectorRun {
             connector,
             outputs,

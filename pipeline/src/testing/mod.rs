@@ -28,7 +28,7 @@ pub use data::sample;
 pub use exporter::{ExporterCompliance, QueueUnderTest, StartQueue};
 pub use processor::ProcessorCompliance;
 pub use receiver::{ClientOutcome, ReceiverCompliance, ReceiverDriver, Scrapes};
-pub use sink::TestSink;
+pub use sink::{sinks_for, TestSink};
 
 use std::time::Duration;
 

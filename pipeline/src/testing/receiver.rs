@@ -7,8 +7,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use super::{compliance_id, component_counts, snippet, ComponentCounts, TestSink, PATIENCE};
-use crate::component::{BuildContext, Consumer, Fanout, Kind, Output, Outputs, ReceiverFactory};
+use super::{
+    compliance_id, component_counts, sinks_for, snippet, ComponentCounts, TestSink, PATIENCE,
+};
+use crate::component::{BuildContext, Kind, ReceiverFactory};
 use crate::config::Node;
 use crate::signal::Signal;
 use crate::telemetry::SelfMetrics;
@@ -171,28 +173,7 @@ impl<'a> ReceiverCompliance<'a> {
             metrics: metrics.clone(),
             shutdown: shutdown.clone(),
         };
-        let sinks: BTreeMap<Signal, Arc<TestSink>> = self
-            .signals
-            .iter()
-            .map(|signal| {
-                let sink = TestSink::new();
-                sink.set_refusing(refusing);
-                (*signal, sink)
-            })
-            .collect();
-        let outputs: Outputs = sinks
-            .iter()
-            .map(|(signal, sink)| {
-                let fanout = Fanout::new(vec![sink.clone() as Arc<dyn Consumer>]);
-                (
-                    *signal,
-                    Output {
-                        fanout,
-                        budgets: Vec::new(),
-                    },
-                )
-            })
-            .collect();
+        let (sinks, outputs) = sinks_for(&self.signals, refusing);
         let receiver = self
             .factory
             .build(&self.config, ctx)

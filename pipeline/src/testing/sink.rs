@@ -1,5 +1,6 @@
 //! A downstream stand-in: records what it accepts, or refuses like a full queue.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -7,8 +8,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::ack::Refusal;
-use crate::component::Consumer;
-use crate::signal::{Message, Payload};
+use crate::component::{Consumer, Fanout, Output, Outputs};
+use crate::signal::{Message, Payload, Signal};
 
 /// Accepts like an exporter queue: keeps the payload and lets the acknowledgement go, so
 /// the client is answered "accepted" once every copy has been taken.
@@ -72,4 +73,28 @@ impl Consumer for TestSink {
         self.arrived.notify_waiters();
         Ok(())
     }
+}
+
+/// One sink per signal, wired as the outputs a receiver or connector feeds.
+pub fn sinks_for(signals: &[Signal], refusing: bool) -> (BTreeMap<Signal, Arc<TestSink>>, Outputs) {
+    let sinks: BTreeMap<Signal, Arc<TestSink>> = signals
+        .iter()
+        .map(|signal| {
+            let sink = TestSink::new();
+            sink.set_refusing(refusing);
+            (*signal, sink)
+        })
+        .collect();
+    let outputs = sinks
+        .iter()
+        .map(|(signal, sink)| {
+            let fanout = Fanout::new(vec![sink.clone() as Arc<dyn Consumer>]);
+            let output = Output {
+                fanout,
+                budgets: Vec::new(),
+            };
+            (*signal, output)
+        })
+        .collect();
+    (sinks, outputs)
 }
