@@ -8,7 +8,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use prost::Message as _;
 use sentinel_pipeline::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use sentinel_pipeline::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use sentinel_pipeline::otlp::collector::trace::v1::ExportTraceServiceRequest;
@@ -18,27 +17,32 @@ use sentinel_pipeline::{Payload, Signal};
 use super::OtlpHttpFactory;
 use crate::sending::compliance::{counted_by, start_for_compliance};
 
-/// The items of one OTLP/HTTP protobuf body (gzipped or not) posted to `path`.
-fn decode(path: &str, gzipped: bool, body: &[u8]) -> Result<Payload, String> {
-    let mut raw = body.to_vec();
+/// The items of one OTLP/HTTP body (protobuf or JSON, gzipped or not) posted to `path`.
+fn decode(path: &str, json: bool, gzipped: bool, body: &[u8]) -> Result<Payload, String> {
+    let mut raw = Vec::new();
     if gzipped {
-        raw.clear();
         flate2::read::GzDecoder::new(body)
             .read_to_end(&mut raw)
             .map_err(|e| format!("gunzip: {e}"))?;
+    } else {
+        raw.extend_from_slice(body);
     }
-    let bad = |e: prost::DecodeError| e.to_string();
     match path {
-        "/v1/traces" => ExportTraceServiceRequest::decode(raw.as_slice())
-            .map(Payload::Traces)
-            .map_err(bad),
-        "/v1/metrics" => ExportMetricsServiceRequest::decode(raw.as_slice())
-            .map(Payload::Metrics)
-            .map_err(bad),
-        "/v1/logs" => ExportLogsServiceRequest::decode(raw.as_slice())
-            .map(Payload::Logs)
-            .map_err(bad),
+        "/v1/traces" => parse::<ExportTraceServiceRequest>(json, &raw).map(Payload::Traces),
+        "/v1/metrics" => parse::<ExportMetricsServiceRequest>(json, &raw).map(Payload::Metrics),
+        "/v1/logs" => parse::<ExportLogsServiceRequest>(json, &raw).map(Payload::Logs),
         other => Err(format!("unknown path {other}")),
+    }
+}
+
+fn parse<T>(json: bool, raw: &[u8]) -> Result<T, String>
+where
+    T: prost::Message + Default + serde::de::DeserializeOwned,
+{
+    if json {
+        serde_json::from_slice(raw).map_err(|e| e.to_string())
+    } else {
+        T::decode(raw).map_err(|e| e.to_string())
     }
 }
 
@@ -56,13 +60,12 @@ async fn start(items: Arc<AtomicU64>) -> SocketAddr {
                     let items = items.clone();
                     async move {
                         let path = req.uri().path().to_string();
-                        let gzipped = req
-                            .headers()
-                            .get("content-encoding")
-                            .is_some_and(|v| v == "gzip");
+                        let header = |name: &str| req.headers().get(name).cloned();
+                        let json = header("content-type").is_some_and(|v| v == "application/json");
+                        let gzipped = header("content-encoding").is_some_and(|v| v == "gzip");
                         let body = req.into_body().collect().await.unwrap().to_bytes();
                         let mut response = Response::new(Full::new(Bytes::new()));
-                        match decode(&path, gzipped, &body) {
+                        match decode(&path, json, gzipped, &body) {
                             Ok(payload) => {
                                 items.fetch_add(payload.item_count() as u64, Ordering::SeqCst);
                             }
@@ -83,13 +86,17 @@ async fn start(items: Arc<AtomicU64>) -> SocketAddr {
 
 #[tokio::test]
 async fn otlphttp_meets_the_exporter_contract() {
-    for signal in Signal::ALL {
-        let items = Arc::new(AtomicU64::new(0));
-        let addr = start(items.clone()).await;
-        let config = format!("endpoint: http://{addr}\nencoding: proto\ncompression: gzip\n");
-        ExporterCompliance::new(&OtlpHttpFactory, &config, signal, start_for_compliance)
-            .delivered_items(counted_by(items))
-            .run()
-            .await;
+    for (encoding, compression) in [("proto", "gzip"), ("json", "none")] {
+        for signal in Signal::ALL {
+            let items = Arc::new(AtomicU64::new(0));
+            let addr = start(items.clone()).await;
+            let config = format!(
+                "endpoint: http://{addr}\nencoding: {encoding}\ncompression: {compression}\n"
+            );
+            ExporterCompliance::new(&OtlpHttpFactory, &config, signal, start_for_compliance)
+                .delivered_items(counted_by(items))
+                .run()
+                .await;
+        }
     }
 }
