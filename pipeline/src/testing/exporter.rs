@@ -47,6 +47,9 @@ pub type StartQueue = fn(
 /// table, requests at a test server), so the runner can check nothing acknowledged is lost.
 pub type DeliveredItems = Box<dyn Fn() -> Pin<Box<dyn Future<Output = u64> + Send>> + Send + Sync>;
 
+/// Makes the payload of one request: `(signal, items, seed)`, as [`sample`] does.
+pub type MakeSample = fn(Signal, usize, u64) -> Payload;
+
 /// Checks one exporter type against the contract.
 pub struct ExporterCompliance<'a> {
     factory: &'a dyn ExporterFactory,
@@ -54,6 +57,7 @@ pub struct ExporterCompliance<'a> {
     signal: Signal,
     start_queue: StartQueue,
     delivered: Option<DeliveredItems>,
+    make_sample: MakeSample,
 }
 
 /// Requests of this many items are sent until the queue refuses.
@@ -73,6 +77,7 @@ impl<'a> ExporterCompliance<'a> {
             signal,
             start_queue,
             delivered: None,
+            make_sample: sample,
         }
     }
 
@@ -80,6 +85,14 @@ impl<'a> ExporterCompliance<'a> {
     /// and the exporter's accounting only (for sinks with nothing to read back).
     pub fn delivered_items(mut self, count: DeliveredItems) -> Self {
         self.delivered = Some(count);
+        self
+    }
+
+    /// How each request's items are made instead of [`sample`], for a sink that folds
+    /// items [`sample`] makes alike (Prometheus keeps one value per series, and `sample`
+    /// repeats its series in every request). Each item must still be one item to count.
+    pub fn samples(mut self, make: MakeSample) -> Self {
+        self.make_sample = make;
         self
     }
 
@@ -97,7 +110,8 @@ impl<'a> ExporterCompliance<'a> {
             budgets: Vec::new(),
         };
 
-        let (accepted, refused, waiters) = fill_until_refused(&output, self.signal, name).await;
+        let (accepted, refused, waiters) =
+            fill_until_refused(&output, self.signal, self.make_sample, name).await;
         let held = component_counts(&metrics, Kind::Exporter, &id, self.signal);
         assert_eq!(
             held.received, accepted,
@@ -185,12 +199,18 @@ impl<'a> ExporterCompliance<'a> {
 async fn fill_until_refused(
     output: &Output,
     signal: Signal,
+    make_sample: MakeSample,
     name: &str,
 ) -> (u64, u64, Vec<Pending>) {
     let (mut accepted, mut refused) = (0, 0);
     let mut waiters = Vec::new();
     for seed in 0..MAX_REQUESTS {
-        let payload = sample(signal, ITEMS_PER_REQUEST, seed);
+        let payload = make_sample(signal, ITEMS_PER_REQUEST, seed);
+        assert_eq!(
+            payload.item_count(),
+            ITEMS_PER_REQUEST,
+            "{name}: a sample request has {ITEMS_PER_REQUEST} items"
+        );
         let (token, waiter) = ack_pair();
         match output.send(Message::new(payload, Acks::one(token))) {
             Ok(()) => {
