@@ -85,3 +85,6 @@ fn find<'a, F: Factory + ?Sized>(factories: &'a [Box<F>], type_name: &str) -> Op
         .find(|f| f.info().type_name == type_name)
         .map(|f| f.as_ref())
 }
+
+#[cfg(test)]
+mod compliance_coverage;

@@ -93,6 +93,12 @@ pub trait Factory: Send + Sync {
     /// Decodes and validates a config node. Returns the effective config as JSON with
     /// secrets redacted, for `print-config`.
     fn check(&self, node: &Node) -> Result<serde_json::Value, Vec<Diagnostic>>;
+
+    /// The factory's Rust type path (`sentinel_processors::batch::BatchFactory`). The
+    /// registry's compliance test finds the component's folder from it.
+    fn type_path(&self) -> &'static str {
+        std::any::type_name::<Self>()
+    }
 }
 
 /// Shared by every build call.

@@ -6,6 +6,7 @@ pub mod admission;
 pub mod component;
 pub mod config;
 pub mod http;
+pub mod pipeline_task;
 pub mod sending;
 pub mod signal;
 pub mod telemetry;

@@ -1,5 +1,7 @@
 //! Receivers: components that take data in from outside the agent.
 
+#[cfg(test)]
+pub(crate) mod compliance_client;
 pub mod hooks;
 pub mod hostmetrics;
 pub mod otlp;

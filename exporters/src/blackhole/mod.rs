@@ -59,3 +59,6 @@ impl Exporter for Blackhole {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod compliance;

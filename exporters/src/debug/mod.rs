@@ -1,5 +1,8 @@
 //! `debug` exporter: logs what it receives, at three levels of detail.
 
+#[cfg(test)]
+mod compliance;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;

@@ -1,5 +1,7 @@
 //! `file` exporter: OTLP/JSON lines with size-based rotation.
 
+#[cfg(test)]
+mod compliance;
 mod config;
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,7 @@
 //! `otlphttp` exporter: OTLP/HTTP with protobuf or JSON bodies.
 
+#[cfg(test)]
+mod compliance;
 mod config;
 #[cfg(test)]
 mod tests;

@@ -6,12 +6,16 @@
 //! and writes them in one transaction. A maintenance task creates partitions ahead and
 //! drops expired ones every `maintenance_interval`.
 
+#[cfg(test)]
+mod compliance;
 mod config;
 mod metrics;
 mod rows;
 mod sanitize;
 pub mod schema;
 mod stats;
+#[cfg(test)]
+mod test_server;
 mod tls;
 mod types;
 mod writer;

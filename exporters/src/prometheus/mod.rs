@@ -1,5 +1,7 @@
 //! `prometheus` exporter: serves the metrics pipeline on its own endpoint for scraping.
 
+#[cfg(test)]
+mod compliance;
 mod config;
 mod state;
 #[cfg(test)]

@@ -11,6 +11,8 @@
 //! record only after the sink confirmed it; what is left at shutdown or after a crash is
 //! delivered after the next start.
 
+#[cfg(test)]
+pub(crate) mod compliance;
 mod dead_letter;
 pub(crate) mod disk;
 mod memory;

@@ -10,6 +10,7 @@ mod node;
 mod tests;
 mod types;
 mod validation;
+pub mod yaml;
 
 pub use de::{suggest, unknown_key_message};
 pub use node::{decode, Diagnostic, Node, NodeValue, Severity, Span};

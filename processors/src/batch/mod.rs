@@ -1,6 +1,8 @@
 //! `batch` processor: merges messages (and their acknowledgements) until a size or a
 //! timeout is reached; splits batches above `send_batch_max_size`.
 
+#[cfg(test)]
+mod compliance;
 mod config;
 mod split;
 #[cfg(test)]

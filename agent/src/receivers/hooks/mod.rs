@@ -187,3 +187,6 @@ impl Receiver for HooksReceiver {
         Ok(running)
     }
 }
+
+#[cfg(test)]
+mod compliance;

@@ -8,6 +8,8 @@
 //! mount or set ([`container::detect`]). Partial failures (one unreadable process file)
 //! are counted in `sentinel_receiver_scrape_errors_total` and logged once per cause.
 
+#[cfg(test)]
+mod compliance;
 mod config;
 mod container;
 mod cpu;

@@ -16,6 +16,8 @@
 //! A signal that no pipeline takes from this receiver is not served: HTTP 404, gRPC
 //! `UNIMPLEMENTED`, as in the Collector, which only registers the signals in use.
 
+#[cfg(test)]
+mod compliance;
 mod config;
 mod decode;
 mod grpc;

@@ -77,3 +77,6 @@ impl Receiver for PgbouncerReceiver {
         ))
     }
 }
+
+#[cfg(test)]
+mod compliance;

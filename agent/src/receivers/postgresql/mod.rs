@@ -202,3 +202,6 @@ pub(crate) fn error_text(error: &tokio_postgres::Error) -> String {
         None => error.to_string(),
     }
 }
+
+#[cfg(test)]
+mod compliance;

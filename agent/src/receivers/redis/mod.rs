@@ -101,3 +101,6 @@ impl Receiver for RedisReceiver {
         ))
     }
 }
+
+#[cfg(test)]
+mod compliance;

@@ -1,4 +1,4 @@
-//! The shared self-metrics contract check, used by every component's tests.
+//! Reads a component's six self-metrics back from the exposition.
 
 use crate::component::Kind;
 use crate::signal::Signal;
