@@ -18,7 +18,9 @@ fn runner(kind: Kind) -> &'static str {
 }
 
 /// The folder of the module that defines a factory, from its type path
-/// (`sentinel_processors::batch::BatchFactory` → `processors/src/batch`).
+/// (`sentinel_processors::batch::BatchFactory` → `processors/src/batch`). A factory
+/// defined in a file module (`llm_cost::processor::...`) belongs to the folder holding
+/// that file (`processors/src/llm_cost`).
 fn component_folder(workspace: &Path, type_path: &str) -> PathBuf {
     let mut segments = type_path.split("::");
     let krate = segments.next().unwrap_or_default();
@@ -26,7 +28,11 @@ fn component_folder(workspace: &Path, type_path: &str) -> PathBuf {
     let modules: Vec<&str> = segments.collect();
     let mut folder = workspace.join(crate_dir).join("src");
     for module in &modules[..modules.len().saturating_sub(1)] {
-        folder.push(module);
+        let nested = folder.join(module);
+        if !nested.is_dir() {
+            break;
+        }
+        folder = nested;
     }
     folder
 }
@@ -99,6 +105,11 @@ fn the_coverage_check_finds_a_call_and_misses_a_component_without_one() {
     let workspace = workspace();
     let batch = component_folder(&workspace, "sentinel_processors::batch::BatchFactory");
     assert_eq!(batch, workspace.join("processors/src/batch"));
+    let in_a_file = component_folder(
+        &workspace,
+        "sentinel_processors::llm_cost::processor::LlmCostProcessorFactory",
+    );
+    assert_eq!(in_a_file, workspace.join("processors/src/llm_cost"));
 
     let folder = std::env::temp_dir().join(format!("sentinel-coverage-{}", std::process::id()));
     std::fs::create_dir_all(folder.join("nested")).unwrap();
