@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sentinel_pipeline::{Factory, Kind};
+use sentinel_pipeline::Kind;
 
 use super::Registry;
 

@@ -28,7 +28,7 @@ struct PassingStage {
 impl Processor for PassingStage {
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) {
         self.seen += 1;
-        if self.config.drop_every > 0 && self.seen % self.config.drop_every == 0 {
+        if self.seen.checked_rem(self.config.drop_every) == Some(0) {
             if !self.config.silent {
                 self.metrics.dropped(msg.payload.item_count(), "test");
             }
