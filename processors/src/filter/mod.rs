@@ -17,7 +17,9 @@ use sentinel_pipeline::{
     Message, Payload, Processor, ProcessorFactory, Signal,
 };
 
-pub use condition::EvalError;
+pub use condition::{
+    Condition, DataPointContext, EvalError, LogRecordContext, MetricContext, SpanContext,
+};
 pub use config::{ErrorMode, FilterConfig, LogsFilter, MetricsFilter, TracesFilter};
 pub use parse::ParseError;
 
