@@ -33,6 +33,7 @@ impl Registry {
                 Box::new(sentinel_processors::resource::ResourceFactory),
                 Box::new(sentinel_processors::llm_cost::LlmCostProcessorFactory),
                 Box::new(sentinel_processors::pool_metrics::PoolMetricsFactory),
+                Box::new(sentinel_processors::filter::FilterFactory),
             ],
             exporters: vec![
                 Box::new(sentinel_exporters::otlp::OtlpFactory),

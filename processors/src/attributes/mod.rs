@@ -2,6 +2,8 @@
 //! records and metric data points, matched by key.
 
 #[cfg(test)]
+mod compliance;
+#[cfg(test)]
 mod tests;
 
 use sentinel_pipeline::config::{

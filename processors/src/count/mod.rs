@@ -3,6 +3,8 @@
 //! Collector's count connector defaults.
 
 #[cfg(test)]
+mod compliance;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;

@@ -80,6 +80,8 @@ impl Connector for Forward {
 }
 
 #[cfg(test)]
+mod compliance;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 pub(crate) mod tests_support;

@@ -9,6 +9,8 @@
 //! - `sentinel.hook.sessions` (SessionStart), `sentinel.hook.prompts` (UserPromptSubmit),
 //!   `sentinel.hook.subagent_runs{agent.type}` (SubagentStop: counted when a run ends).
 
+#[cfg(test)]
+mod compliance;
 mod derive;
 mod pairing;
 #[cfg(test)]

@@ -12,6 +12,8 @@ mod processor;
 pub mod usage;
 
 #[cfg(test)]
+mod compliance;
+#[cfg(test)]
 mod tests;
 
 pub use config::{LlmCostConfig, LlmCostProcessorConfig};

@@ -3,6 +3,9 @@
 //! (RESOURCE_EXHAUSTED / HTTP 429); nothing already accepted is dropped. The stage itself
 //! passes data through.
 
+#[cfg(test)]
+mod compliance;
+
 use std::time::Duration;
 
 use sentinel_pipeline::admission::MemoryBudget;

@@ -13,6 +13,8 @@
 //! powers of two), so it passes through unchanged under its deprecated name and is
 //! logged once. Nothing is dropped.
 
+#[cfg(test)]
+mod compliance;
 mod normalise;
 #[cfg(test)]
 mod tests;

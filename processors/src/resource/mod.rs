@@ -1,5 +1,8 @@
 //! `resource` processor: the same actions as `attributes`, applied to resource attributes.
 
+#[cfg(test)]
+mod compliance;
+
 use sentinel_pipeline::config::{
     check, decode_valid, ComponentConfig, Diagnostic, Node, ValidationError,
 };
