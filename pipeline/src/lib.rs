@@ -5,6 +5,7 @@ pub mod ack;
 pub mod admission;
 pub mod component;
 pub mod config;
+pub mod pipeline_task;
 pub mod sending;
 pub mod signal;
 pub mod telemetry;
@@ -13,6 +14,7 @@ pub mod tls;
 
 pub use ack::{ack_pair, AckToken, AckWaiter, Acks, Refusal, RefusalKind};
 pub use component::*;
+pub use pipeline_task::{PipelineInput, PipelineTask, Stage, PIPELINE_INPUT_CAPACITY};
 pub use signal::{Message, Payload, Signal};
 pub use telemetry::{ComponentMetrics, SelfMetrics};
 

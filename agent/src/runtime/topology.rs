@@ -8,8 +8,9 @@ use std::sync::Arc;
 use sentinel_exporters::sending::{start_queue, QueueContext, QueueHandle};
 use sentinel_pipeline::admission::MemoryBudget;
 use sentinel_pipeline::{
-    BuildContext, BuildError, Connector, Consumer, Fanout, Kind, Message, Output, Outputs, Refusal,
-    Running, SelfMetrics, Signal,
+    BuildContext, BuildError, Connector, Consumer, Fanout, Kind, Message, Output, Outputs,
+    PipelineInput, PipelineTask, Refusal, Running, SelfMetrics, Signal, Stage,
+    PIPELINE_INPUT_CAPACITY,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -17,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::components::Registry;
 use crate::config::{AgentConfig, ComponentId, PipelineId};
-use crate::runtime::pipeline_task::{PipelineInput, PipelineTask, Stage, PIPELINE_INPUT_CAPACITY};
 
 /// Everything that runs, in the order shutdown needs it.
 pub struct Topology {

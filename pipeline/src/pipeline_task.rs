@@ -1,7 +1,7 @@
 //! One pipeline's task: take messages from its input channel, run them through its
 //! processors in order, and hand the results to its exporters and connectors.
 
-use sentinel_pipeline::{ComponentMetrics, Consumer, Fanout, Message, Processor, Refusal};
+use crate::{ComponentMetrics, Consumer, Fanout, Message, Processor, Refusal};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
