@@ -1,5 +1,5 @@
 //! Checks a config against the registry: types, component configs, pipeline references,
-//! signals, connectors, and unused components.
+//! signals, connectors (and cycles through them), and unused components.
 
 use std::collections::HashSet;
 
@@ -101,6 +101,7 @@ pub fn validate(config: &AgentConfig, registry: &Registry) -> Vec<Diagnostic> {
             ));
         }
     }
+    check_connector_cycles(config, &mut out);
     for kind in [
         Kind::Receiver,
         Kind::Processor,
@@ -123,6 +124,123 @@ pub fn validate(config: &AgentConfig, registry: &Registry) -> Vec<Diagnostic> {
         (&a.span.file, a.span.line, a.span.col).cmp(&(&b.span.file, b.span.line, b.span.col))
     });
     out
+}
+
+/// One pipeline feeding another through a connector: `from` exports to the connector and
+/// `to` lists it as a receiver.
+pub struct ConnectorLink<'a> {
+    pub from: &'a PipelineId,
+    pub to: &'a PipelineId,
+    /// The connector as referenced in `from`'s exporters.
+    pub connector: &'a ComponentId,
+}
+
+/// Every link between pipelines through connectors, in config order.
+pub fn connector_links(config: &AgentConfig) -> Vec<ConnectorLink<'_>> {
+    let pipelines = &config.service.pipelines;
+    let mut links = Vec::new();
+    for (from, upstream) in pipelines {
+        for export in upstream.exporters.iter().map(|e| &e.id) {
+            if !config.connectors.contains_key(export) {
+                continue;
+            }
+            for (to, downstream) in pipelines {
+                if downstream.receivers.iter().any(|r| &r.id == export) {
+                    links.push(ConnectorLink {
+                        from,
+                        to,
+                        connector: export,
+                    });
+                }
+            }
+        }
+    }
+    links
+}
+
+/// Data sent round a loop of pipelines would circle forever, and shutdown drains
+/// pipelines upstream first, so connectors must not link pipelines in a cycle (a pipeline
+/// exporting to a connector it receives from is the shortest one).
+fn check_connector_cycles(config: &AgentConfig, out: &mut Vec<Diagnostic>) {
+    let pipelines = &config.service.pipelines;
+    let links = connector_links(config);
+    let position = |id: &PipelineId| pipelines.get_index_of(id).unwrap_or(0);
+    let mut search = CycleSearch {
+        ends: links
+            .iter()
+            .map(|l| (position(l.from), position(l.to)))
+            .collect(),
+        links,
+        on_path: vec![false; pipelines.len()],
+        done: vec![false; pipelines.len()],
+        path: Vec::new(),
+        out,
+    };
+    for start in 0..pipelines.len() {
+        search.visit(start);
+    }
+}
+
+/// A depth-first walk of the links: a link back to a pipeline on the current path closes
+/// a cycle, reported at that link's connector reference.
+struct CycleSearch<'a, 'o> {
+    links: Vec<ConnectorLink<'a>>,
+    /// Each link's (from, to) as positions in the pipelines map.
+    ends: Vec<(usize, usize)>,
+    on_path: Vec<bool>,
+    done: Vec<bool>,
+    /// The links walked from the start to the current pipeline.
+    path: Vec<usize>,
+    out: &'o mut Vec<Diagnostic>,
+}
+
+impl CycleSearch<'_, '_> {
+    fn visit(&mut self, pipeline: usize) {
+        if self.done[pipeline] {
+            return;
+        }
+        self.on_path[pipeline] = true;
+        for link in 0..self.links.len() {
+            let (from, to) = self.ends[link];
+            if from != pipeline {
+                continue;
+            }
+            if self.on_path[to] {
+                self.report(link);
+            } else {
+                self.path.push(link);
+                self.visit(to);
+                self.path.pop();
+            }
+        }
+        self.on_path[pipeline] = false;
+        self.done[pipeline] = true;
+    }
+
+    fn report(&mut self, closing: usize) {
+        let back_to = self.ends[closing].1;
+        let start = self
+            .path
+            .iter()
+            .position(|&link| self.ends[link].0 == back_to)
+            .unwrap_or(self.path.len());
+        let closing = &self.links[closing];
+        let mut cycle = closing.to.to_string();
+        for link in self.path[start..]
+            .iter()
+            .map(|&l| &self.links[l])
+            .chain([closing])
+        {
+            cycle.push_str(&format!(" -> {} -> {}", link.connector, link.to));
+        }
+        self.out.push(Diagnostic::error(
+            closing.connector.span.clone(),
+            format!(
+                "connector {} closes a cycle of pipelines: {cycle}; data would loop forever",
+                closing.connector
+            ),
+        ));
+    }
 }
 
 fn factory<'a>(registry: &'a Registry, kind: Kind, type_name: &str) -> Option<&'a dyn Factory> {
