@@ -78,10 +78,6 @@ impl Admission {
     pub fn covers(&self, budget: &Arc<MemoryBudget>) -> bool {
         self.charged.iter().any(|c| Arc::ptr_eq(c, budget))
     }
-
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
 }
 
 impl Drop for Admission {

@@ -67,7 +67,8 @@ struct Build<'a> {
     config: &'a AgentConfig,
     registry: &'a Registry,
     metrics: Arc<SelfMetrics>,
-    /// Handed to every component but receivers, which stop first.
+    /// Handed to processors, exporters and connectors; receivers get their own token,
+    /// cancelled first at shutdown.
     components_shutdown: CancellationToken,
 }
 
