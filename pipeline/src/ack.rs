@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use crate::admission::{Admission, MemoryBudget};
+
 /// Why data was not accepted. Receivers turn this into the protocol's status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
@@ -112,34 +114,55 @@ pub fn ack_pair() -> (AckToken, AckWaiter) {
     (token, AckWaiter(rx))
 }
 
-/// The acknowledgements carried by one message (several after batching).
+/// The acknowledgements carried by one message (several after batching), and the memory
+/// budget charges of its data. Both are released when the last copy is dropped, that is
+/// once every exporter queue on the data's path took it.
 #[derive(Debug, Clone, Default)]
-pub struct Acks(Vec<AckToken>);
+pub struct Acks {
+    tokens: Vec<AckToken>,
+    admissions: Vec<Arc<Admission>>,
+}
 
 impl Acks {
     pub fn none() -> Self {
-        Acks(Vec::new())
+        Acks::default()
     }
 
     pub fn one(token: AckToken) -> Self {
-        Acks(vec![token])
+        Acks {
+            tokens: vec![token],
+            admissions: Vec::new(),
+        }
     }
 
     pub fn merge(&mut self, other: Acks) {
-        self.0.extend(other.0);
+        self.tokens.extend(other.tokens);
+        self.admissions.extend(other.admissions);
     }
 
+    /// Number of client requests acknowledged through this message.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.tokens.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.tokens.is_empty()
+    }
+
+    /// Keeps `admission` charged for as long as the data travels with these acks.
+    pub fn hold(&mut self, admission: Admission) {
+        self.admissions.push(Arc::new(admission));
+    }
+
+    /// True when the data already paid `budget` (a receiver charged it before decoding,
+    /// or an earlier pipeline's output did).
+    pub fn has_paid(&self, budget: &Arc<MemoryBudget>) -> bool {
+        self.admissions.iter().any(|a| a.covers(budget))
     }
 
     /// Tells every waiting client that its data was refused. Later accepts are ignored.
     pub fn refuse(&self, refusal: &Refusal) {
-        for token in &self.0 {
+        for token in &self.tokens {
             token.0.settle(Err(refusal.clone()));
         }
     }

@@ -1,4 +1,6 @@
-//! Byte budgets charged by receivers before they decode a request (`memory_limiter`).
+//! Byte budgets (`memory_limiter`) charged for data from the moment it enters a pipeline
+//! until the exporter queues take it. A receiver may charge a request before decoding it
+//! ([`crate::Output::admit`]); whatever enters unpaid is charged by [`crate::Output::send`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -70,6 +72,11 @@ impl Admission {
             admission.charged.push(budget.clone());
         }
         Ok(admission)
+    }
+
+    /// True when this admission charged `budget`.
+    pub fn covers(&self, budget: &Arc<MemoryBudget>) -> bool {
+        self.charged.iter().any(|c| Arc::ptr_eq(c, budget))
     }
 }
 

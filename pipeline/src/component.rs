@@ -170,8 +170,8 @@ impl Consumer for Fanout {
     }
 }
 
-/// A receiver's output for one signal: the pipelines that take the signal from it, plus
-/// the memory budgets (`memory_limiter`) of those pipelines.
+/// A receiver's or connector's output for one signal: the pipelines that take the signal
+/// from it, plus the memory budgets (`memory_limiter`) of those pipelines.
 #[derive(Clone, Default)]
 pub struct Output {
     pub fanout: Fanout,
@@ -179,18 +179,40 @@ pub struct Output {
 }
 
 impl Output {
-    /// Charges `bytes` against every budget before the receiver decodes anything.
-    /// Keep the returned admission until the request is acknowledged.
+    /// Charges `bytes` against every budget before the receiver decodes anything. Hold
+    /// the admission in the message's acks ([`crate::Acks::hold`]): [`Output::send`]
+    /// then charges nothing more, and it is released once the exporter queues took the data.
     pub fn admit(&self, bytes: usize) -> Result<Admission, Refusal> {
         Admission::charge(&self.budgets, bytes)
     }
 
-    /// Hands a message to every pipeline. On refusal the message's acks are refused too.
-    pub fn send(&self, msg: Message) -> Result<(), Refusal> {
+    /// Hands a message to every pipeline. Data that has not paid the pipelines' memory
+    /// budgets yet (scraped, derived by a connector) is charged its encoded size here; a
+    /// full budget refuses it (retryable). On refusal the message's acks are refused too.
+    pub fn send(&self, mut msg: Message) -> Result<(), Refusal> {
+        if let Err(refusal) = self.charge_unpaid(&mut msg) {
+            msg.acks.refuse(&refusal);
+            return Err(refusal);
+        }
         let acks = msg.acks.clone();
         self.fanout
             .consume(msg)
             .inspect_err(|refusal| acks.refuse(refusal))
+    }
+
+    fn charge_unpaid(&self, msg: &mut Message) -> Result<(), Refusal> {
+        let unpaid: Vec<Arc<MemoryBudget>> = self
+            .budgets
+            .iter()
+            .filter(|budget| !msg.acks.has_paid(budget))
+            .cloned()
+            .collect();
+        if unpaid.is_empty() {
+            return Ok(());
+        }
+        let admission = Admission::charge(&unpaid, msg.payload.encoded_len())?;
+        msg.acks.hold(admission);
+        Ok(())
     }
 }
 
@@ -238,7 +260,8 @@ pub trait Processor: Send {
     fn flush(&mut self, _out: &mut Vec<Message>) {}
 }
 
-/// A built processor, plus the memory budget receivers must charge (memory_limiter).
+/// A built processor, plus the memory budget data entering its pipeline is charged
+/// against (memory_limiter).
 pub struct BuiltProcessor {
     pub stage: Box<dyn Processor>,
     pub admission_budget: Option<Arc<MemoryBudget>>,
@@ -369,4 +392,124 @@ pub trait ConnectorFactory: Factory {
     /// Signals it can emit into downstream pipelines.
     fn output_signals(&self) -> &'static [Signal];
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<Arc<dyn Connector>, BuildError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::ack::{ack_pair, Acks, RefusalKind};
+    use crate::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+    use crate::otlp::metrics::v1::{Metric, ResourceMetrics, ScopeMetrics};
+
+    /// A pipeline input that keeps what it takes, as a batch processor would.
+    #[derive(Default)]
+    struct Holding(Mutex<Vec<Message>>);
+
+    impl Consumer for Holding {
+        fn consume(&self, msg: Message) -> Result<(), Refusal> {
+            self.0.lock().unwrap().push(msg);
+            Ok(())
+        }
+    }
+
+    fn scraped() -> Message {
+        let metric = Metric {
+            name: "system.cpu.time".into(),
+            ..Default::default()
+        };
+        Message::unacked(Payload::Metrics(ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![metric],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }))
+    }
+
+    fn output(budget: &Arc<MemoryBudget>) -> (Output, Arc<Holding>) {
+        let pipeline = Arc::new(Holding::default());
+        let output = Output {
+            fanout: Fanout::new(vec![pipeline.clone()]),
+            budgets: vec![budget.clone()],
+        };
+        (output, pipeline)
+    }
+
+    #[test]
+    fn unpaid_data_is_charged_until_the_pipeline_lets_it_go() {
+        let size = scraped().payload.encoded_len();
+        let budget = MemoryBudget::new("memory_limiter", 10 * size);
+        let (output, pipeline) = output(&budget);
+        output.send(scraped()).unwrap();
+        output.send(scraped()).unwrap();
+        assert_eq!(budget.used(), 2 * size);
+        pipeline.0.lock().unwrap().clear();
+        assert_eq!(budget.used(), 0, "released once the data left the pipeline");
+    }
+
+    #[test]
+    fn a_full_budget_refuses_scraped_data_until_released() {
+        let size = scraped().payload.encoded_len();
+        let budget = MemoryBudget::new("memory_limiter", size);
+        let (output, pipeline) = output(&budget);
+        output.send(scraped()).unwrap();
+        let refusal = output.send(scraped()).unwrap_err();
+        assert_eq!(refusal.kind, RefusalKind::Capacity, "retryable");
+        assert_eq!(
+            pipeline.0.lock().unwrap().len(),
+            1,
+            "the refused data never entered"
+        );
+        pipeline.0.lock().unwrap().clear();
+        output.send(scraped()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refusal_by_the_budget_refuses_the_client() {
+        let budget = MemoryBudget::new("memory_limiter", 1);
+        let (output, _pipeline) = output(&budget);
+        let (token, waiter) = ack_pair();
+        let msg = Message::new(scraped().payload, Acks::one(token));
+        assert!(output.send(msg).is_err());
+        assert_eq!(waiter.wait().await.unwrap_err().kind, RefusalKind::Capacity);
+    }
+
+    #[test]
+    fn data_admitted_before_decoding_is_not_charged_twice() {
+        let budget = MemoryBudget::new("memory_limiter", 1000);
+        let (output, pipeline) = output(&budget);
+        let admission = output.admit(700).unwrap();
+        let mut msg = scraped();
+        msg.acks.hold(admission);
+        output.send(msg).unwrap();
+        assert_eq!(budget.used(), 700);
+        pipeline.0.lock().unwrap().clear();
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn connector_output_pays_the_downstream_budget_too() {
+        let size = scraped().payload.encoded_len();
+        let upstream = MemoryBudget::new("memory_limiter/upstream", 1000);
+        let downstream = MemoryBudget::new("memory_limiter/downstream", size);
+        let (output, pipeline) = output(&downstream);
+        // What a connector derives keeps the upstream acks, and their upstream charge.
+        let mut derived = scraped();
+        derived
+            .acks
+            .hold(Admission::charge(std::slice::from_ref(&upstream), 300).unwrap());
+        output.send(derived.clone()).unwrap();
+        assert_eq!((upstream.used(), downstream.used()), (300, size));
+        assert_eq!(
+            output.send(derived).unwrap_err().kind,
+            RefusalKind::Capacity,
+            "the downstream budget is full"
+        );
+        pipeline.0.lock().unwrap().clear();
+        assert_eq!((upstream.used(), downstream.used()), (0, 0));
+    }
 }

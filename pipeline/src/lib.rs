@@ -16,6 +16,7 @@ pub mod tls;
 pub use ack::{ack_pair, AckToken, AckWaiter, Acks, Refusal, RefusalKind};
 pub use component::*;
 pub use config::ValidationError;
+pub use pipeline_task::{PipelineInput, PipelineTask, Stage, PIPELINE_INPUT_CAPACITY};
 pub use signal::{Message, Payload, Signal};
 pub use telemetry::{ComponentMetrics, SelfMetrics};
 

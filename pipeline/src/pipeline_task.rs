@@ -140,3 +140,6 @@ impl PipelineTask {
 fn far_future() -> Instant {
     Instant::now() + std::time::Duration::from_secs(86_400)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,14 +1,15 @@
 //! Self-metrics every component reports, labelled by component id and signal.
 
-use std::collections::HashSet;
+use std::any::Any;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 use crate::component::Kind;
 use crate::signal::Signal;
@@ -22,9 +23,16 @@ pub struct ComponentLabels {
 
 type Counters = Family<ComponentLabels, Counter<u64, AtomicU64>>;
 
+/// The registry and the metrics registered through [`SelfMetrics::family`], by name:
+/// registering a name twice would make an invalid exposition.
+struct Registered {
+    registry: Registry,
+    shared: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
+}
+
 /// The agent's metric registry plus the six per-component families.
 pub struct SelfMetrics {
-    registry: Mutex<Registry>,
+    registry: Mutex<Registered>,
     received: Counters,
     sent: Counters,
     refused: Counters,
@@ -73,7 +81,10 @@ impl SelfMetrics {
             queue_size.clone(),
         );
         Arc::new(SelfMetrics {
-            registry: Mutex::new(registry),
+            registry: Mutex::new(Registered {
+                registry,
+                shared: HashMap::new(),
+            }),
             received,
             sent,
             refused,
@@ -104,19 +115,51 @@ impl SelfMetrics {
         }
     }
 
-    /// Registers extra metrics (process CPU/RSS, queue bytes, ...).
+    /// The metric (usually a [`Family`]) registered under `name`, registered with `make()`
+    /// by the first caller; later callers, of any component, share it.
+    pub fn family<F>(&self, name: &'static str, help: &str, make: impl FnOnce() -> F) -> F
+    where
+        F: Metric + Clone,
+    {
+        let mut registered = self.lock();
+        if let Some(existing) = registered.shared.get(name) {
+            if let Some(metric) = existing.downcast_ref::<F>() {
+                return metric.clone();
+            }
+            // A programming error: two metric types under one name. Keep running with a
+            // metric that is not exported rather than corrupt the exposition.
+            debug_assert!(false, "self-metric {name} registered with two types");
+            tracing::error!(
+                name,
+                "Self-metric registered with two types; the second is not exported."
+            );
+            return make();
+        }
+        let metric = make();
+        registered.registry.register(name, help, metric.clone());
+        registered.shared.insert(name, Box::new(metric.clone()));
+        metric
+    }
+
+    /// Registers extra metrics directly. Prefer [`SelfMetrics::family`], which registers
+    /// each name once.
     pub fn with_registry<R>(&self, f: impl FnOnce(&mut Registry) -> R) -> R {
-        let mut registry = self.registry.lock().expect("metrics registry poisoned");
-        f(&mut registry)
+        f(&mut self.lock().registry)
     }
 
     /// Prometheus text exposition of everything registered.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        let registry = self.registry.lock().expect("metrics registry poisoned");
-        prometheus_client::encoding::text::encode(&mut out, &registry)
+        let registered = self.lock();
+        prometheus_client::encoding::text::encode(&mut out, &registered.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+
+    /// A panic elsewhere while the registry was locked leaves it usable (registering and
+    /// encoding keep it consistent at every step), so serving metrics goes on.
+    fn lock(&self) -> MutexGuard<'_, Registered> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -157,8 +200,8 @@ impl ComponentMetrics {
         let first_time = self
             .logged_reasons
             .lock()
-            .map(|mut seen| seen.insert(reason))
-            .unwrap_or(false);
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(reason);
         if first_time {
             tracing::warn!(
                 component = %self.id,
@@ -180,5 +223,86 @@ impl ComponentMetrics {
 
     pub fn signal(&self) -> Signal {
         self.signal
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Labelled = Family<ComponentLabels, Counter>;
+
+    #[test]
+    fn family_registers_once_per_name_and_is_shared() {
+        let metrics = SelfMetrics::new();
+        let first: Labelled = metrics.family("test_things", "Things", Labelled::default);
+        let second: Labelled = metrics.family("test_things", "Things", || {
+            panic!("a registered name is not made again")
+        });
+        let labels = ComponentLabels {
+            component_kind: "receiver".into(),
+            component_id: "a".into(),
+            signal: "logs".into(),
+        };
+        first.get_or_create(&labels).inc();
+        second.get_or_create(&labels).inc();
+        let text = metrics.encode();
+        assert_eq!(
+            text.matches("# TYPE sentinel_test_things counter").count(),
+            1
+        );
+        assert!(text.contains("sentinel_test_things_total{component_kind=\"receiver\",component_id=\"a\",signal=\"logs\"} 2"), "{text}");
+    }
+
+    #[test]
+    fn each_registry_has_its_own_family() {
+        let (a, b) = (SelfMetrics::new(), SelfMetrics::new());
+        let in_a: Counter = a.family("test_count", "Count", Counter::default);
+        let _in_b: Counter = b.family("test_count", "Count", Counter::default);
+        in_a.inc();
+        assert!(a.encode().contains("sentinel_test_count_total 1"));
+        assert!(b.encode().contains("sentinel_test_count_total 0"));
+    }
+
+    #[test]
+    fn a_poisoned_registry_still_registers_and_encodes() {
+        let metrics = SelfMetrics::new();
+        let poisoner = metrics.clone();
+        let panicked = std::thread::spawn(move || {
+            poisoner.with_registry(|_| panic!("a panic while the registry is locked"))
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(metrics.registry.is_poisoned());
+
+        let gauge: Gauge = metrics.family("test_gauge", "A gauge", Gauge::default);
+        gauge.set(7);
+        metrics.with_registry(|registry| {
+            registry.register("test_direct", "Direct", Counter::<u64>::default())
+        });
+        let text = metrics.encode();
+        assert!(text.contains("sentinel_test_gauge 7"), "{text}");
+        assert!(text.contains("sentinel_test_direct_total 0"), "{text}");
+    }
+
+    #[test]
+    fn a_poisoned_drop_log_still_counts() {
+        let metrics = SelfMetrics::new();
+        let component = metrics.component(Kind::Processor, "filter", Signal::Logs);
+        let poisoner = component.clone();
+        let _ = std::thread::spawn(move || {
+            let _held = poisoner.logged_reasons.lock().unwrap();
+            panic!("a panic while the drop log is locked");
+        })
+        .join();
+        component.dropped(3, "test");
+        component.dropped(2, "test");
+        let counts =
+            crate::testing::component_counts(&metrics, Kind::Processor, "filter", Signal::Logs);
+        assert_eq!(counts.dropped, 5);
+        assert!(
+            component.logged_reasons.lock().is_err(),
+            "still poisoned, yet usable"
+        );
     }
 }

@@ -328,6 +328,33 @@ fn validate_reports_an_unknown_key_with_line_column_and_suggestion() {
 }
 
 #[test]
+fn validate_rejects_pipelines_that_loop_through_connectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cycle.yaml");
+    std::fs::write(
+        &file,
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:4317\nexporters:\n  debug:\nconnectors:\n  forward/ab:\n  forward/ba:\nservice:\n  pipelines:\n    logs/a:\n      receivers: [otlp, forward/ba]\n      exporters: [forward/ab]\n    logs/b:\n      receivers: [forward/ab]\n      exporters: [debug, forward/ba]\n",
+    )
+    .unwrap();
+    let output = Command::new(sentinel_bin())
+        .arg("validate")
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!(
+        "{}:18:26: connector forward/ba closes a cycle of pipelines: logs/a -> forward/ab -> logs/b -> forward/ba -> logs/a",
+        file.display()
+    );
+    assert!(
+        stderr.lines().any(|line| line.contains(&expected)),
+        "FILE:LINE:COL of the reference closing the cycle: {stderr}"
+    );
+}
+
+#[test]
 fn validate_reports_undefined_references_and_bad_endpoints() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.yaml");

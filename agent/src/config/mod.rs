@@ -18,7 +18,7 @@ pub use model::{
     PipelineConfig, PipelineId, ServiceConfig, TelemetryConfig,
 };
 pub use render::render_effective;
-pub use validate::validate;
+pub use validate::{connector_links, validate, ConnectorLink};
 
 use crate::components::Registry;
 

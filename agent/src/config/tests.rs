@@ -41,12 +41,19 @@ impl ExporterFactory for Fake {
         unreachable!("validation never builds")
     }
 }
+/// `count` takes traces in and emits metrics; `forward` passes any signal on.
 impl ConnectorFactory for Fake {
     fn input_signals(&self) -> &'static [Signal] {
-        &[Signal::Traces]
+        match self.0.type_name {
+            "forward" => &Signal::ALL,
+            _ => &[Signal::Traces],
+        }
     }
     fn output_signals(&self) -> &'static [Signal] {
-        &[Signal::Metrics]
+        match self.0.type_name {
+            "forward" => &Signal::ALL,
+            _ => &[Signal::Metrics],
+        }
     }
     fn build(&self, _: &Node, _: BuildContext) -> Result<Arc<dyn Connector>, BuildError> {
         unreachable!("validation never builds")
@@ -70,7 +77,10 @@ fn registry() -> Registry {
             Box::new(Fake(info("debug", Kind::Exporter, &Signal::ALL))),
             Box::new(Fake(info("prometheus", Kind::Exporter, &[Signal::Metrics]))),
         ],
-        connectors: vec![Box::new(Fake(info("count", Kind::Connector, &Signal::ALL)))],
+        connectors: vec![
+            Box::new(Fake(info("count", Kind::Connector, &Signal::ALL))),
+            Box::new(Fake(info("forward", Kind::Connector, &Signal::ALL))),
+        ],
     }
 }
 
@@ -197,6 +207,50 @@ fn connectors_must_be_used_on_both_sides_with_matching_signals() {
             .iter()
             .any(|e| e.contains("cannot emit logs")),
         "{diagnostics:?}"
+    );
+}
+
+const CONNECTED: &str = "receivers:\n  otlp:\nexporters:\n  debug:\nconnectors:\n  forward/ab:\n  forward/ba:\nservice:\n  pipelines:\n    traces/a:\n      receivers: [otlp]\n      exporters: [forward/ab]\n    traces/b:\n      receivers: [forward/ab]\n      exporters: [debug]\n";
+
+#[test]
+fn pipelines_linked_by_connectors_without_a_cycle_are_valid() {
+    let (config, diagnostics) = run(&CONNECTED.replace("  forward/ba:\n", ""));
+    assert!(config.is_some(), "{diagnostics:?}");
+    assert!(errors(&diagnostics).is_empty(), "{diagnostics:?}");
+}
+
+#[test]
+fn a_cycle_through_connectors_is_reported_where_it_closes() {
+    let yaml = CONNECTED
+        .replace("receivers: [otlp]", "receivers: [otlp, forward/ba]")
+        .replace("exporters: [debug]", "exporters: [debug, forward/ba]");
+    let (config, diagnostics) = run(&yaml);
+    assert!(config.is_none());
+    assert_eq!(
+        errors(&diagnostics),
+        vec!["c.yaml:15:26: connector forward/ba closes a cycle of pipelines: traces/a -> forward/ab -> traces/b -> forward/ba -> traces/a; data would loop forever"]
+    );
+}
+
+#[test]
+fn a_pipeline_feeding_itself_through_a_connector_is_a_cycle() {
+    let yaml = "receivers:\n  otlp:\nexporters:\n  debug:\nconnectors:\n  forward:\nservice:\n  pipelines:\n    logs:\n      receivers: [otlp, forward]\n      exporters: [debug, forward]\n";
+    let (config, diagnostics) = run(yaml);
+    assert!(config.is_none());
+    assert_eq!(
+        errors(&diagnostics),
+        vec!["c.yaml:11:26: connector forward closes a cycle of pipelines: logs -> forward -> logs; data would loop forever"]
+    );
+}
+
+#[test]
+fn a_longer_cycle_names_every_pipeline_on_it_once() {
+    // a -> b -> c -> b: the cycle is b, c; a only leads into it.
+    let yaml = "receivers:\n  otlp:\nexporters:\n  debug:\nconnectors:\n  forward/ab:\n  forward/bc:\n  forward/cb:\nservice:\n  pipelines:\n    logs/a:\n      receivers: [otlp]\n      exporters: [forward/ab]\n    logs/b:\n      receivers: [forward/ab, forward/cb]\n      exporters: [forward/bc]\n    logs/c:\n      receivers: [forward/bc]\n      exporters: [debug, forward/cb]\n";
+    let (_, diagnostics) = run(yaml);
+    assert_eq!(
+        errors(&diagnostics),
+        vec!["c.yaml:19:26: connector forward/cb closes a cycle of pipelines: logs/b -> forward/bc -> logs/c -> forward/cb -> logs/b; data would loop forever"]
     );
 }
 

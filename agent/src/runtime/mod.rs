@@ -2,7 +2,6 @@
 //! SIGINT/SIGTERM within `service.shutdown_timeout`.
 
 mod admin;
-mod pipeline_task;
 mod process_metrics;
 mod topology;
 
@@ -19,7 +18,7 @@ use admin::AdminState;
 use process_metrics::ProcessMetrics;
 use topology::Topology;
 
-pub use pipeline_task::PIPELINE_INPUT_CAPACITY;
+pub use sentinel_pipeline::PIPELINE_INPUT_CAPACITY;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {

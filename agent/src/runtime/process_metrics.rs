@@ -14,21 +14,17 @@ pub struct ProcessMetrics {
 impl ProcessMetrics {
     pub fn register(metrics: &SelfMetrics) -> ProcessMetrics {
         let process = ProcessMetrics {
-            cpu_seconds: Gauge::default(),
-            resident_bytes: Gauge::default(),
-        };
-        metrics.with_registry(|registry| {
-            registry.register(
+            cpu_seconds: metrics.family(
                 "process_cpu_seconds",
                 "User plus system CPU time the agent has used, in seconds",
-                process.cpu_seconds.clone(),
-            );
-            registry.register(
+                Gauge::default,
+            ),
+            resident_bytes: metrics.family(
                 "process_resident_memory_bytes",
                 "Resident set size of the agent, in bytes",
-                process.resident_bytes.clone(),
-            );
-        });
+                Gauge::default,
+            ),
+        };
         process.refresh();
         process
     }

@@ -1,6 +1,6 @@
 //! The exporter's own counters, beside the six every component reports through its queue.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -18,10 +18,6 @@ struct Families {
     truncated: Family<Labels, Counter>,
     duplicates: Family<Labels, Counter>,
 }
-
-type ByRegistry = Vec<(Weak<SelfMetrics>, Families)>;
-// One set of families per registry: registering a name twice would break the exposition.
-static FAMILIES: Mutex<ByRegistry> = Mutex::new(Vec::new());
 
 /// Counters of one postgres exporter.
 #[derive(Clone, Debug, Default)]
@@ -52,36 +48,21 @@ impl PgStats {
 }
 
 fn families(registry: &Arc<SelfMetrics>) -> Families {
-    let mut all = FAMILIES.lock().unwrap_or_else(|p| p.into_inner());
-    all.retain(|(r, _)| r.strong_count() > 0);
-    if let Some((_, f)) = all
-        .iter()
-        .find(|(r, _)| std::ptr::eq(r.as_ptr(), Arc::as_ptr(registry)))
-    {
-        return f.clone();
-    }
-    let families = Families {
-        clamped: Family::default(),
-        truncated: Family::default(),
-        duplicates: Family::default(),
-    };
-    registry.with_registry(|r| {
-        r.register(
+    Families {
+        clamped: registry.family(
             "postgres_timestamps_clamped",
             "Rows whose timestamp was outside the existing daily partitions and was moved to the nearest one",
-            families.clamped.clone(),
-        );
-        r.register(
+            Family::default,
+        ),
+        truncated: registry.family(
             "postgres_rows_truncated",
             "Rows stored with a value cut to max_value_bytes (flagged sentinel.truncated)",
-            families.truncated.clone(),
-        );
-        r.register(
+            Family::default,
+        ),
+        duplicates: registry.family(
             "postgres_duplicate_records_skipped",
             "Replayed queue records already committed, skipped thanks to the batch ledger",
-            families.duplicates.clone(),
-        );
-    });
-    all.push((Arc::downgrade(registry), families.clone()));
-    families
+            Family::default,
+        ),
+    }
 }

@@ -2,7 +2,7 @@
 //! own series labelled by `component_id`.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -36,62 +36,39 @@ struct QueueFamilies {
     fsync: FsyncHistograms,
 }
 
-type FamiliesByRegistry = Vec<(Weak<SelfMetrics>, QueueFamilies)>;
-static FAMILIES: Mutex<FamiliesByRegistry> = Mutex::new(Vec::new());
-
 fn families(metrics: &Arc<SelfMetrics>) -> QueueFamilies {
-    let mut all = FAMILIES
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    all.retain(|(registry, _)| registry.strong_count() > 0);
-    if let Some((_, families)) = all
-        .iter()
-        .find(|(registry, _)| std::ptr::eq(registry.as_ptr(), Arc::as_ptr(metrics)))
-    {
-        return families.clone();
-    }
-    let families = QueueFamilies {
-        bytes: Family::default(),
-        oldest_age: Family::default(),
-        retries: Family::default(),
-        dead_lettered: Family::default(),
-        corrupt: Family::default(),
-        fsync: FsyncHistograms::new_with_constructor(fsync_histogram),
-    };
-    metrics.with_registry(|registry| {
-        registry.register(
+    QueueFamilies {
+        bytes: metrics.family(
             "queue_bytes",
             "Bytes held by an exporter's sending queue (encoded size in memory, file size on disk)",
-            families.bytes.clone(),
-        );
-        registry.register(
+            Family::default,
+        ),
+        oldest_age: metrics.family(
             "queue_oldest_record_age_seconds",
             "Age of the oldest record in an exporter's sending queue that is not delivered yet",
-            families.oldest_age.clone(),
-        );
-        registry.register(
+            Family::default,
+        ),
+        retries: metrics.family(
             "queue_retries",
             "Export attempts the sending queue repeated after a retryable failure",
-            families.retries.clone(),
-        );
-        registry.register(
+            Family::default,
+        ),
+        dead_lettered: metrics.family(
             "queue_dead_lettered",
             "Items written to the dead-letter file after a permanent failure or exhausted retries",
-            families.dead_lettered.clone(),
-        );
-        registry.register(
+            Family::default,
+        ),
+        corrupt: metrics.family(
             "queue_corrupt_records",
             "Damaged or torn disk-queue records skipped when reading segment files",
-            families.corrupt.clone(),
-        );
-        registry.register(
+            Family::default,
+        ),
+        fsync: metrics.family(
             "queue_fsync_duration_seconds",
             "Time the disk queue spent in fsync",
-            families.fsync.clone(),
-        );
-    });
-    all.push((Arc::downgrade(metrics), families.clone()));
-    families
+            || FsyncHistograms::new_with_constructor(fsync_histogram),
+        ),
+    }
 }
 
 fn signal_index(signal: Signal) -> usize {

@@ -1,7 +1,7 @@
 //! `sentinel_receiver_bad_requests_total{component_id, reason}`: requests a receiver
 //! answered with a client error, counted once per request by the server that refused it.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -60,32 +60,12 @@ struct BadRequestLabels {
 
 type BadRequestFamily = Family<BadRequestLabels, Counter>;
 
-/// One family per agent metrics registry, shared by every receiver in it:
-/// registering the same name twice would produce an invalid exposition.
-static BAD_REQUEST_FAMILIES: Mutex<Vec<(Weak<SelfMetrics>, BadRequestFamily)>> =
-    Mutex::new(Vec::new());
-
 fn bad_request_family(metrics: &Arc<SelfMetrics>) -> BadRequestFamily {
-    let mut families = BAD_REQUEST_FAMILIES
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    families.retain(|(registry, _)| registry.strong_count() > 0);
-    if let Some((_, family)) = families
-        .iter()
-        .find(|(registry, _)| std::ptr::eq(registry.as_ptr(), Arc::as_ptr(metrics)))
-    {
-        return family.clone();
-    }
-    let family = BadRequestFamily::default();
-    metrics.with_registry(|registry| {
-        registry.register(
-            "receiver_bad_requests",
-            "Requests a receiver answered with a client error (malformed, too large, unsupported), by reason",
-            family.clone(),
-        )
-    });
-    families.push((Arc::downgrade(metrics), family.clone()));
-    family
+    metrics.family(
+        "receiver_bad_requests",
+        "Requests a receiver answered with a client error (malformed, too large, unsupported), by reason",
+        BadRequestFamily::default,
+    )
 }
 
 /// The bad-request counters of one receiver, created up front so the hot path never

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -40,38 +40,24 @@ pub(crate) struct LlmFamilies {
     overflow: Family<ComponentLabels, Counter<u64, AtomicU64>>,
 }
 
-type FamiliesByRegistry = Vec<(Weak<SelfMetrics>, LlmFamilies)>;
-static FAMILIES: Mutex<FamiliesByRegistry> = Mutex::new(Vec::new());
-
 pub(crate) fn families(metrics: &Arc<SelfMetrics>) -> LlmFamilies {
-    let mut all = FAMILIES.lock().unwrap_or_else(|p| p.into_inner());
-    all.retain(|(registry, _)| registry.strong_count() > 0);
-    if let Some((_, families)) = all
-        .iter()
-        .find(|(registry, _)| std::ptr::eq(registry.as_ptr(), Arc::as_ptr(metrics)))
-    {
-        return families.clone();
-    }
-    let families = LlmFamilies::default();
-    metrics.with_registry(|registry| {
-        registry.register(
+    LlmFamilies {
+        mismatch: metrics.family(
             "llm_cost_mismatch",
             "Claude Code api_request events whose cost_usd differs from Sentinel's price table by more than 1%, by priced model",
-            families.mismatch.clone(),
-        );
-        registry.register(
+            Family::default,
+        ),
+        unpriced: metrics.family(
             "llm_unpriced_calls",
             "LLM calls that could not be priced (unknown model or no price in force); never counted as $0",
-            families.unpriced.clone(),
-        );
-        registry.register(
+            Family::default,
+        ),
+        overflow: metrics.family(
             "llm_series_overflow",
             "LLM cost/token data points folded into the otel.metric.overflow series because the series cap was reached",
-            families.overflow.clone(),
-        );
-    });
-    all.push((Arc::downgrade(metrics), families.clone()));
-    families
+            Family::default,
+        ),
+    }
 }
 
 /// The outcome of pricing one call.

@@ -78,12 +78,13 @@ impl HookIngest {
             tracing::debug!(component = %self.id, items, %refusal, "Hook events refused.");
             refusal
         };
-        let _admission = output.admit(bytes).map_err(refused)?;
+        let admission = output.admit(bytes).map_err(refused)?;
         let (token, waiter) = ack_pair();
+        let mut acks = Acks::one(token);
+        // The data carries the charge until the exporter queues take it.
+        acks.hold(admission);
         let payload = Payload::Logs(record::to_request(records));
-        output
-            .send(Message::new(payload, Acks::one(token)))
-            .map_err(refused)?;
+        output.send(Message::new(payload, acks)).map_err(refused)?;
         waiter.wait().await.map_err(refused)?;
         self.metrics.sent(items);
         Ok(())

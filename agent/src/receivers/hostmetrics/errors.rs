@@ -2,7 +2,7 @@
 //! failures (an unreadable `/proc/<pid>/io`, a scraper whose file is missing), counted
 //! every time and logged once per cause.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -20,28 +20,12 @@ struct Labels {
 
 type ErrorFamily = Family<Labels, Counter>;
 
-/// One family per agent registry: registering a name twice makes an invalid exposition.
-static FAMILIES: Mutex<Vec<(Weak<SelfMetrics>, ErrorFamily)>> = Mutex::new(Vec::new());
-
 fn family(metrics: &Arc<SelfMetrics>) -> ErrorFamily {
-    let mut families = FAMILIES.lock().unwrap_or_else(|p| p.into_inner());
-    families.retain(|(registry, _)| registry.strong_count() > 0);
-    if let Some((_, family)) = families
-        .iter()
-        .find(|(r, _)| std::ptr::eq(r.as_ptr(), Arc::as_ptr(metrics)))
-    {
-        return family.clone();
-    }
-    let family = ErrorFamily::default();
-    metrics.with_registry(|registry| {
-        registry.register(
-            "receiver_scrape_errors",
-            "Partial scrape failures (for example permission denied on /proc/<pid>/io), by scraper and cause; each cause is logged once",
-            family.clone(),
-        )
-    });
-    families.push((Arc::downgrade(metrics), family.clone()));
-    family
+    metrics.family(
+        "receiver_scrape_errors",
+        "Partial scrape failures (for example permission denied on /proc/<pid>/io), by scraper and cause; each cause is logged once",
+        ErrorFamily::default,
+    )
 }
 
 /// The error counter and log-once memory of one hostmetrics receiver.

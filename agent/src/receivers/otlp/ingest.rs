@@ -95,7 +95,7 @@ impl Ingest {
                 self.id
             ))));
         };
-        let _admission = route
+        let admission = route
             .output
             .admit(body.as_ref().len())
             .map_err(|refusal| self.refused(signal, 0, refusal))?;
@@ -127,7 +127,10 @@ impl Ingest {
         }
 
         let (token, waiter) = ack_pair();
-        if let Err(refusal) = route.output.send(Message::new(payload, Acks::one(token))) {
+        let mut acks = Acks::one(token);
+        // The data carries the charge until the exporter queues take it.
+        acks.hold(admission);
+        if let Err(refusal) = route.output.send(Message::new(payload, acks)) {
             return Err(self.refused(signal, items, refusal));
         }
         match waiter.wait().await {

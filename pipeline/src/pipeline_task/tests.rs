@@ -1,0 +1,254 @@
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::*;
+use crate::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use crate::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use crate::testing::component_counts;
+use crate::{ack_pair, Acks, Kind, Payload, RefusalKind, SelfMetrics, Signal};
+
+/// Stands for the exporter queues: keeps what it is given.
+#[derive(Default)]
+struct Exported(Mutex<Vec<Message>>);
+
+impl Exported {
+    fn count(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+impl Consumer for Exported {
+    fn consume(&self, msg: Message) -> Result<(), Refusal> {
+        self.0.lock().unwrap().push(msg);
+        Ok(())
+    }
+}
+
+struct FullQueue;
+
+impl Consumer for FullQueue {
+    fn consume(&self, _: Message) -> Result<(), Refusal> {
+        Err(Refusal::capacity("queue full"))
+    }
+}
+
+type Journal = Arc<Mutex<Vec<&'static str>>>;
+
+/// Notes its name in the journal and emits `copies` copies of each message.
+struct Copy {
+    name: &'static str,
+    copies: usize,
+    journal: Journal,
+}
+
+impl Processor for Copy {
+    fn process(&mut self, msg: Message, out: &mut Vec<Message>) {
+        self.journal.lock().unwrap().push(self.name);
+        out.extend(std::iter::repeat_n(msg, self.copies));
+    }
+}
+
+/// Holds everything until `delay` after the first message it holds, or until flushed.
+struct Delay {
+    delay: Option<Duration>,
+    held: Vec<Message>,
+    due: Option<Instant>,
+}
+
+impl Delay {
+    fn new(delay: Option<Duration>) -> Box<Delay> {
+        Box::new(Delay {
+            delay,
+            held: Vec::new(),
+            due: None,
+        })
+    }
+}
+
+impl Processor for Delay {
+    fn process(&mut self, msg: Message, _: &mut Vec<Message>) {
+        if self.due.is_none() {
+            self.due = self.delay.map(|d| Instant::now() + d);
+        }
+        self.held.push(msg);
+    }
+    fn deadline(&self) -> Option<Instant> {
+        self.due
+    }
+    fn on_deadline(&mut self, _: Instant, out: &mut Vec<Message>) {
+        self.due = None;
+        out.append(&mut self.held);
+    }
+    fn flush(&mut self, out: &mut Vec<Message>) {
+        out.append(&mut self.held);
+    }
+}
+
+fn logs(records: usize) -> Payload {
+    Payload::Logs(ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord::default(); records],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    })
+}
+
+/// A pipeline `logs` of the given stages, exporting to `exporter`.
+fn pipeline(
+    stages: Vec<(&str, Box<dyn Processor>)>,
+    exporter: Arc<dyn Consumer>,
+) -> (PipelineInput, PipelineTask, Arc<SelfMetrics>) {
+    let metrics = SelfMetrics::new();
+    let (sender, input) = mpsc::channel(PIPELINE_INPUT_CAPACITY);
+    let stages = stages
+        .into_iter()
+        .map(|(id, processor)| Stage {
+            processor,
+            metrics: metrics.component(Kind::Processor, id, Signal::Logs),
+        })
+        .collect();
+    let task = PipelineTask {
+        name: "logs".into(),
+        input,
+        stages,
+        exporters: Fanout::new(vec![exporter]),
+        stop: CancellationToken::new(),
+    };
+    let input = PipelineInput {
+        name: "logs".into(),
+        sender,
+    };
+    (input, task, metrics)
+}
+
+fn counts(metrics: &SelfMetrics, id: &str) -> (u64, u64) {
+    let counts = component_counts(metrics, Kind::Processor, id, Signal::Logs);
+    (counts.received, counts.sent)
+}
+
+#[tokio::test]
+async fn stages_run_in_order_and_each_counts_what_it_took_and_gave() {
+    let journal = Journal::default();
+    let copy = |name, copies| -> Box<dyn Processor> {
+        Box::new(Copy {
+            name,
+            copies,
+            journal: journal.clone(),
+        })
+    };
+    let exported = Arc::new(Exported::default());
+    let (input, task, metrics) = pipeline(
+        vec![("first", copy("first", 1)), ("second", copy("second", 2))],
+        exported.clone(),
+    );
+    let stop = task.stop.clone();
+    let running = tokio::spawn(task.run());
+    input.consume(Message::unacked(logs(3))).unwrap();
+    stop.cancel();
+    running.await.unwrap();
+
+    assert_eq!(*journal.lock().unwrap(), ["first", "second"]);
+    assert_eq!(exported.count(), 2);
+    assert_eq!(counts(&metrics, "first"), (3, 3));
+    assert_eq!(counts(&metrics, "second"), (3, 6));
+}
+
+#[tokio::test]
+async fn a_stage_that_emits_nothing_ends_the_message_there() {
+    let journal = Journal::default();
+    let exported = Arc::new(Exported::default());
+    let drop_all = Box::new(Copy {
+        name: "drop",
+        copies: 0,
+        journal: journal.clone(),
+    });
+    let after = Box::new(Copy {
+        name: "after",
+        copies: 1,
+        journal: journal.clone(),
+    });
+    let (input, task, metrics) =
+        pipeline(vec![("drop", drop_all), ("after", after)], exported.clone());
+    let stop = task.stop.clone();
+    let running = tokio::spawn(task.run());
+    input.consume(Message::unacked(logs(2))).unwrap();
+    stop.cancel();
+    running.await.unwrap();
+
+    assert_eq!(*journal.lock().unwrap(), ["drop"]);
+    assert_eq!(exported.count(), 0);
+    assert_eq!(counts(&metrics, "drop"), (2, 0));
+    assert_eq!(counts(&metrics, "after"), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_fires_and_sends_through_the_later_stages() {
+    let journal = Journal::default();
+    let exported = Arc::new(Exported::default());
+    let after = Box::new(Copy {
+        name: "after",
+        copies: 1,
+        journal: journal.clone(),
+    });
+    let (input, task, metrics) = pipeline(
+        vec![
+            ("delay", Delay::new(Some(Duration::from_secs(1)))),
+            ("after", after),
+        ],
+        exported.clone(),
+    );
+    let stop = task.stop.clone();
+    let running = tokio::spawn(task.run());
+    input.consume(Message::unacked(logs(4))).unwrap();
+
+    tokio::time::sleep(Duration::from_millis(999)).await;
+    assert_eq!(exported.count(), 0, "held until its deadline");
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    assert_eq!(exported.count(), 1);
+    assert_eq!(*journal.lock().unwrap(), ["after"]);
+    assert_eq!(counts(&metrics, "delay"), (4, 4));
+    assert_eq!(counts(&metrics, "after"), (4, 4));
+    stop.cancel();
+    running.await.unwrap();
+}
+
+#[tokio::test]
+async fn stop_drains_queued_input_flushes_stages_and_refuses_more() {
+    let exported = Arc::new(Exported::default());
+    let (input, task, metrics) = pipeline(vec![("hold", Delay::new(None))], exported.clone());
+    // Queued before the task even runs: still delivered after stop.
+    input.consume(Message::unacked(logs(1))).unwrap();
+    input.consume(Message::unacked(logs(1))).unwrap();
+    task.stop.cancel();
+    task.run().await;
+
+    assert_eq!(exported.count(), 2, "flushed on the way out");
+    assert_eq!(counts(&metrics, "hold"), (2, 2));
+    let refusal = input.consume(Message::unacked(logs(1))).unwrap_err();
+    assert_eq!(refusal.kind, RefusalKind::Unavailable);
+}
+
+#[tokio::test]
+async fn a_full_input_refuses_with_capacity() {
+    let (input, _task, _) = pipeline(Vec::new(), Arc::new(Exported::default()));
+    for _ in 0..PIPELINE_INPUT_CAPACITY {
+        input.consume(Message::unacked(logs(1))).unwrap();
+    }
+    let refusal = input.consume(Message::unacked(logs(1))).unwrap_err();
+    assert_eq!(refusal.kind, RefusalKind::Capacity);
+}
+
+#[tokio::test]
+async fn an_exporter_refusal_refuses_the_client() {
+    let (input, task, _) = pipeline(Vec::new(), Arc::new(FullQueue));
+    let (token, waiter) = ack_pair();
+    input
+        .consume(Message::new(logs(1), Acks::one(token)))
+        .unwrap();
+    task.stop.cancel();
+    task.run().await;
+    assert_eq!(waiter.wait().await.unwrap_err().kind, RefusalKind::Capacity);
+}
