@@ -1,5 +1,6 @@
 //! Receivers: components that take data in from outside the agent.
 
+pub mod database;
 pub mod hooks;
 pub mod hostmetrics;
 pub mod otlp;
