@@ -207,7 +207,8 @@ impl Server {
         let stamp = Stamp { start, now };
         let by_database = self.activity_by_database();
         let mut metrics = self.pool_metrics(&by_database, pool_prefix, &stamp);
-        metrics.extend(self.session_metrics(&by_database, &stamp));
+        metrics.extend(self.connection_metrics(&stamp));
+        metrics.extend(Self::backend_metrics(&by_database, &stamp));
         metrics.extend(self.database_metrics(&stamp));
         build::drop_empty(&mut metrics);
         metrics
@@ -289,13 +290,9 @@ impl Server {
         ]
     }
 
-    /// `postgresql.*` figures of the sessions: counts, lock waits, oldest transaction and
-    /// query.
-    fn session_metrics(
-        &self,
-        by_database: &BTreeMap<&str, DatabaseActivity>,
-        stamp: &Stamp,
-    ) -> Vec<Metric> {
+    /// `postgresql.connection.*`: sessions by database, state and application, and the
+    /// server's limit.
+    fn connection_metrics(&self, stamp: &Stamp) -> Vec<Metric> {
         let connections = self
             .activity
             .iter()
@@ -308,12 +305,6 @@ impl Server {
                 stamp.point(Number::Int(row.count), attributes)
             })
             .collect();
-        let per_database = |value: &dyn Fn(&DatabaseActivity) -> Number| {
-            by_database
-                .iter()
-                .map(|(db, activity)| stamp.point(value(activity), on_database(db)))
-                .collect::<Vec<_>>()
-        };
         let max_connections = vec![stamp.point(Number::Int(self.max_connections), vec![])];
         vec![
             build::sum(
@@ -329,6 +320,22 @@ impl Server {
                 "{connection}",
                 max_connections,
             ),
+        ]
+    }
+
+    /// Per-database figures of the backends: how many, lock waits, oldest transaction
+    /// and query.
+    fn backend_metrics(
+        by_database: &BTreeMap<&str, DatabaseActivity>,
+        stamp: &Stamp,
+    ) -> Vec<Metric> {
+        let per_database = |value: &dyn Fn(&DatabaseActivity) -> Number| {
+            by_database
+                .iter()
+                .map(|(db, activity)| stamp.point(value(activity), on_database(db)))
+                .collect::<Vec<_>>()
+        };
+        vec![
             build::sum(
                 "postgresql.backends",
                 "Client backends connected to the database",
