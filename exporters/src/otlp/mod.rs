@@ -16,6 +16,7 @@ use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
 use sentinel_pipeline::otlp::collector::logs::v1::logs_service_client::LogsServiceClient;
 use sentinel_pipeline::otlp::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use sentinel_pipeline::otlp::collector::trace::v1::trace_service_client::TraceServiceClient;
+use sentinel_pipeline::tls::TlsError;
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, Exporter, ExporterFactory,
     Factory, Kind, Payload, Signal,
@@ -72,7 +73,7 @@ impl OtlpExporter {
     /// Builds the clients. Connecting is lazy: a sink that is down at startup is retried
     /// by the sending queue, not fatal.
     pub fn new(config: &OtlpConfig) -> Result<Self, String> {
-        let channel = channel(config)?;
+        let channel = channel(config).map_err(|e| e.to_string())?;
         let mut headers = MetadataMap::new();
         for (key, value) in &config.headers {
             let key = MetadataKey::from_bytes(key.as_bytes())
@@ -130,21 +131,35 @@ impl OtlpExporter {
     }
 }
 
+/// Why the gRPC channel cannot be set up.
+#[derive(Debug, thiserror::Error)]
+enum ChannelError {
+    /// The endpoint, as [`OtlpConfig::target`] explains it.
+    #[error("{0}")]
+    Target(String),
+    #[error("invalid endpoint {uri}: {cause}")]
+    InvalidUri { uri: String, cause: String },
+    #[error("tls: {0}")]
+    Tls(#[from] TlsError),
+}
+
 /// The lazily connected channel, over TLS unless the config says plaintext.
-fn channel(config: &OtlpConfig) -> Result<Channel, String> {
-    let (uri, tls) = config.target()?;
+fn channel(config: &OtlpConfig) -> Result<Channel, ChannelError> {
+    let (uri, tls) = config.target().map_err(ChannelError::Target)?;
+    let invalid = |uri: &str, cause: &dyn std::fmt::Display| ChannelError::InvalidUri {
+        uri: uri.to_string(),
+        cause: cause.to_string(),
+    };
     let endpoint = |uri: &str| {
         Endpoint::from_shared(uri.to_string())
-            .map_err(|e| format!("invalid endpoint {uri}: {e}"))
+            .map_err(|e| invalid(uri, &e))
             .map(|e| e.connect_timeout(config.timeout).tcp_nodelay(true))
     };
     if !tls {
         return Ok(endpoint(&uri)?.connect_lazy());
     }
-    let dialer = TlsDialer::new(&config.tls).map_err(|e| format!("tls: {e}"))?;
-    let origin = uri
-        .parse()
-        .map_err(|e| format!("invalid endpoint {uri}: {e}"))?;
+    let dialer = TlsDialer::new(&config.tls)?;
+    let origin = uri.parse().map_err(|e| invalid(&uri, &e))?;
     let plain = uri.replacen("https://", "http://", 1);
     Ok(endpoint(&plain)?
         .origin(origin)
