@@ -1,6 +1,7 @@
-//! Client-side TLS for components that dial out (database receivers, the postgres
-//! exporter): the `tls` block with the keys of the Collector's client TLS settings, and
-//! the rustls configuration built from it. rustls with the `ring` provider; no OpenSSL.
+//! Client-side TLS for components that dial out (database receivers, the `otlp`,
+//! `otlphttp` and `postgres` exporters): the `tls` block with the keys of the Collector's
+//! client TLS settings, and the one place rustls client settings are built. rustls with
+//! the `ring` provider; no OpenSSL.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,8 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ValidationError;
 
-/// `tls` of a component that connects to a server. The keys are the Collector's
-/// (`configtls` client settings), so a Collector config reads the same here.
+/// `tls` of a component that connects to a server: the one client TLS block of every
+/// Sentinel component (database receivers, `otlp` and `otlphttp` exporters). The keys and
+/// the `insecure: false` default are the Collector's (`configtls` client settings), so a
+/// Collector config reads the same here.
 ///
 /// ```yaml
 /// tls:
@@ -27,12 +30,13 @@ use crate::config::ValidationError;
 ///   cert_file: /etc/sentinel/client.crt   # only if the server asks for a client certificate
 ///   key_file: /etc/sentinel/client.key
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientTlsConfig {
-    /// `true` (the default): plaintext, for loopback or a trusted network. `false`: TLS
-    /// is required; a server that does not offer it is an error, never a silent
-    /// downgrade.
+    /// `false` (the default): TLS is required; a server that does not offer it is an
+    /// error, never a silent downgrade. `true`: plaintext, for loopback or a trusted
+    /// network. Where a URL's scheme decides (`otlphttp`, `otlp` with `http://`), the
+    /// component says how this key applies.
     pub insecure: bool,
     /// With TLS, accept any server certificate (encryption without authentication, like
     /// libpq's `sslmode=require`). The handshake signatures are still checked.
@@ -49,19 +53,6 @@ pub struct ClientTlsConfig {
     /// Name the server certificate must carry, when it differs from the endpoint's host
     /// (for example connecting by IP address to a server whose certificate names it).
     pub server_name_override: Option<String>,
-}
-
-impl Default for ClientTlsConfig {
-    fn default() -> Self {
-        ClientTlsConfig {
-            insecure: true,
-            insecure_skip_verify: false,
-            ca_file: None,
-            cert_file: None,
-            key_file: None,
-            server_name_override: None,
-        }
-    }
 }
 
 /// A `tls` block that cannot be used: a file that cannot be read or holds nothing usable.
@@ -117,11 +108,26 @@ impl ClientTlsConfig {
         Ok(())
     }
 
+    /// Whether any key that only applies to TLS connections is set.
+    pub fn is_set(&self) -> bool {
+        self.insecure_skip_verify
+            || self.ca_file.is_some()
+            || self.cert_file.is_some()
+            || self.key_file.is_some()
+            || self.server_name_override.is_some()
+    }
+
     /// The rustls client settings, or `None` for plaintext (`insecure: true`).
     pub fn client_config(&self) -> Result<Option<Arc<ClientConfig>>, TlsError> {
         if self.insecure {
             return Ok(None);
         }
+        self.rustls_config().map(Some)
+    }
+
+    /// The rustls client settings of these keys whatever `insecure` says, for components
+    /// where something else (a URL's scheme) decides whether a connection uses TLS.
+    pub fn rustls_config(&self) -> Result<Arc<ClientConfig>, TlsError> {
         let verification = if self.insecure_skip_verify {
             Verification::None
         } else {
@@ -137,7 +143,7 @@ impl ClientTlsConfig {
             (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
             _ => None,
         };
-        client_config(verification, self.ca_file.as_deref(), identity).map(Some)
+        client_config(verification, self.ca_file.as_deref(), identity)
     }
 }
 
@@ -344,25 +350,40 @@ mod tests {
     use super::*;
 
     fn tls() -> ClientTlsConfig {
+        ClientTlsConfig::default()
+    }
+
+    fn plaintext() -> ClientTlsConfig {
         ClientTlsConfig {
-            insecure: false,
+            insecure: true,
             ..ClientTlsConfig::default()
         }
     }
 
     #[test]
-    fn plaintext_is_the_default_and_builds_nothing() {
+    fn tls_is_the_default_as_in_the_collector() {
         let config = ClientTlsConfig::default();
+        assert!(!config.insecure);
+        assert!(config.validate().is_ok());
+        assert!(config.client_config().unwrap().is_some());
+    }
+
+    #[test]
+    fn plaintext_builds_nothing_unless_asked_for_the_rustls_settings() {
+        let config = plaintext();
         assert!(config.validate().is_ok());
         assert!(config.client_config().unwrap().is_none());
+        assert!(config.rustls_config().is_ok());
+        assert!(!config.is_set());
     }
 
     #[test]
     fn tls_only_keys_are_refused_with_plaintext() {
         let config = ClientTlsConfig {
             ca_file: Some("/etc/ca.pem".into()),
-            ..ClientTlsConfig::default()
+            ..plaintext()
         };
+        assert!(config.is_set());
         let error = config.validate().unwrap_err().within("tls").to_string();
         assert!(error.contains("tls.ca_file") && error.contains("insecure: false"));
     }

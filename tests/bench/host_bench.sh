@@ -58,9 +58,9 @@ receivers:
           process.cpu.utilization: { enabled: true }
           process.threads: { enabled: true }
           process.open_file_descriptors: { enabled: true }
-  postgresql: { endpoint: "127.0.0.1:$PG", username: postgres, collection_interval: 10s }
-  pgbouncer: { endpoint: "127.0.0.1:$BOUNCER", username: postgres, collection_interval: 10s }
-  redis: { endpoint: "127.0.0.1:$REDIS", collection_interval: 10s }
+  postgresql: { endpoint: "127.0.0.1:$PG", username: postgres, tls: { insecure: true }, collection_interval: 10s }
+  pgbouncer: { endpoint: "127.0.0.1:$BOUNCER", username: postgres, tls: { insecure: true }, collection_interval: 10s }
+  redis: { endpoint: "127.0.0.1:$REDIS", tls: { insecure: true }, collection_interval: 10s }
 exporters:
   blackhole:
 service:

@@ -69,7 +69,7 @@ fn postgresql_counts_sessions_by_state_exactly() {
 
     let dir = tempfile::tempdir().unwrap();
     let receivers = format!(
-        "  postgresql:\n    endpoint: 127.0.0.1:{}\n    username: postgres\n    password: ${{env:SENTINEL_TEST_UNSET_PG_PASSWORD:-}}\n    databases: [app, postgres]\n    collection_interval: 300ms\n",
+        "  postgresql:\n    endpoint: 127.0.0.1:{}\n    username: postgres\n    password: ${{env:SENTINEL_TEST_UNSET_PG_PASSWORD:-}}\n    databases: [app, postgres]\n    tls:\n      insecure: true\n    collection_interval: 300ms\n",
         pg.port
     );
     let (agent, out) = agent_with(dir.path(), &receivers, "postgresql");
@@ -167,7 +167,7 @@ fn pgbouncer_reports_waiting_clients_and_growing_maxwait() {
 
     let dir = tempfile::tempdir().unwrap();
     let receivers = format!(
-        "  pgbouncer:\n    endpoint: 127.0.0.1:{}\n    username: postgres\n    databases: [app]\n    collection_interval: 300ms\n",
+        "  pgbouncer:\n    endpoint: 127.0.0.1:{}\n    username: postgres\n    databases: [app]\n    tls:\n      insecure: true\n    collection_interval: 300ms\n",
         bouncer.port
     );
     let (agent, out) = agent_with(dir.path(), &receivers, "pgbouncer");
@@ -236,7 +236,7 @@ fn redis_reports_clients_hits_and_misses() {
 
     let dir = tempfile::tempdir().unwrap();
     let receivers = format!(
-        "  redis:\n    endpoint: 127.0.0.1:{}\n    password: ${{env:SENTINEL_TEST_UNSET_REDIS_PASSWORD:-}}\n    collection_interval: 300ms\n",
+        "  redis:\n    endpoint: 127.0.0.1:{}\n    password: ${{env:SENTINEL_TEST_UNSET_REDIS_PASSWORD:-}}\n    tls:\n      insecure: true\n    collection_interval: 300ms\n",
         redis.port
     );
     let (agent, out) = agent_with(dir.path(), &receivers, "redis");
@@ -288,7 +288,7 @@ fn down_targets_report_up_zero_log_once_and_keep_the_agent_healthy() {
     let (pg, bouncer, redis) = (closed(), closed(), closed());
     let dir = tempfile::tempdir().unwrap();
     let receivers = format!(
-        "  postgresql:\n    endpoint: 127.0.0.1:{pg}\n    collection_interval: 200ms\n  pgbouncer:\n    endpoint: 127.0.0.1:{bouncer}\n    collection_interval: 200ms\n  redis:\n    endpoint: 127.0.0.1:{redis}\n    collection_interval: 200ms\n"
+        "  postgresql:\n    endpoint: 127.0.0.1:{pg}\n    tls: {{insecure: true}}\n    collection_interval: 200ms\n  pgbouncer:\n    endpoint: 127.0.0.1:{bouncer}\n    tls: {{insecure: true}}\n    collection_interval: 200ms\n  redis:\n    endpoint: 127.0.0.1:{redis}\n    tls: {{insecure: true}}\n    collection_interval: 200ms\n"
     );
     let (agent, out) = agent_with(dir.path(), &receivers, "postgresql, pgbouncer, redis");
     for up in ["postgresql.up", "pgbouncer.up", "redis.up"] {

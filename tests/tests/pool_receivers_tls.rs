@@ -67,7 +67,7 @@ fn postgresql_over_tls_checks_the_certificate_it_is_told_to() {
         pg.port
     );
     let cases = [
-        ("plaintext", String::new()),
+        ("plaintext", tls_block(certs.path(), &["insecure: true"])),
         (
             "wrong-name",
             tls_block(certs.path(), &["insecure: false", "ca_file: CERTS/ca.crt"]),
@@ -83,12 +83,10 @@ fn postgresql_over_tls_checks_the_certificate_it_is_told_to() {
                 ],
             ),
         ),
+        // TLS is the default, as in the Collector: no `insecure: false` needed.
         (
             "skip-verify",
-            tls_block(
-                certs.path(),
-                &["insecure: false", "insecure_skip_verify: true"],
-            ),
+            tls_block(certs.path(), &["insecure_skip_verify: true"]),
         ),
         (
             "bundled-roots",
@@ -159,16 +157,12 @@ fn pgbouncer_over_tls_reports_its_pools() {
         bouncer.port
     );
     let cases = [
-        ("plaintext", String::new()),
+        ("plaintext", tls_block(certs.path(), &["insecure: true"])),
         (
             "override",
             tls_block(
                 certs.path(),
-                &[
-                    "insecure: false",
-                    "ca_file: CERTS/ca.crt",
-                    "server_name_override: db.example",
-                ],
+                &["ca_file: CERTS/ca.crt", "server_name_override: db.example"],
             ),
         ),
     ];
@@ -221,18 +215,14 @@ fn redis_over_mutual_tls_needs_the_client_certificate() {
     let redis = EphemeralRedis::start_tls(certs.path(), true);
     let work = tempfile::tempdir().unwrap();
     let common = format!("    endpoint: 127.0.0.1:{}\n", redis.port);
-    let verified = [
-        "insecure: false",
-        "ca_file: CERTS/ca.crt",
-        "server_name_override: db.example",
-    ];
+    let verified = ["ca_file: CERTS/ca.crt", "server_name_override: db.example"];
     let with_client_certificate = [
         &verified[..],
         &["cert_file: CERTS/client.crt", "key_file: CERTS/client.key"],
     ]
     .concat();
     let cases = [
-        ("plaintext", String::new()),
+        ("plaintext", tls_block(certs.path(), &["insecure: true"])),
         ("no-client-cert", tls_block(certs.path(), &verified)),
         ("mutual", tls_block(certs.path(), &with_client_certificate)),
     ];
@@ -278,10 +268,10 @@ fn unusable_tls_settings_stop_the_agent_with_the_reason() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("/nonexistent/ca.pem"), "{err}");
     // Contradictions are config errors with the position.
-    let (code, err) = run("      ca_file: /etc/ca.pem\n");
+    let (code, err) = run("      insecure: true\n      ca_file: /etc/ca.pem\n");
     assert_eq!(code, Some(1), "{err}");
     assert!(
-        err.contains("agent.yaml:5:7:") && err.contains("insecure: false"),
+        err.contains("agent.yaml:6:7:") && err.contains("insecure: false"),
         "{err}"
     );
     let (code, err) = run("      insecure: false\n      cert_file: /etc/client.crt\n");

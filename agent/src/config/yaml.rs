@@ -1,64 +1,11 @@
-//! YAML text to [`Node`] trees with positions, `${env:...}` expansion, and merging.
+//! Config files: YAML text to [`Node`] trees (the shared loader of
+//! [`sentinel_pipeline::config`]), `${env:...}` expansion, and merging.
 
-use std::sync::Arc;
+use sentinel_pipeline::config::{parse_yaml, Diagnostic, Node, NodeValue, Span};
 
-use saphyr::{LoadableYamlNode, MarkedYamlOwned, ScalarOwned, YamlDataOwned};
-use sentinel_pipeline::config::{Diagnostic, Node, NodeValue, Span};
-
-/// Parses one YAML document. An empty file is an empty map.
+/// Parses one YAML document (with the shared loader). An empty file is an empty map.
 pub fn parse(file: &str, text: &str) -> Result<Node, Diagnostic> {
-    let file: Arc<str> = Arc::from(file);
-    let docs = MarkedYamlOwned::load_from_str(text).map_err(|err| {
-        let mark = err.marker();
-        Diagnostic::error(
-            Span::new(file.clone(), mark.line(), mark.col() + 1),
-            format!("invalid YAML: {}", err.info()),
-        )
-    })?;
-    match docs.into_iter().next() {
-        Some(doc) => convert(&file, &doc),
-        None => Ok(Node::empty_map(Span::new(file, 1, 1))),
-    }
-}
-
-fn convert(file: &Arc<str>, yaml: &MarkedYamlOwned) -> Result<Node, Diagnostic> {
-    let span = Span::new(
-        file.clone(),
-        yaml.span.start.line(),
-        yaml.span.start.col() + 1,
-    );
-    let value = match &yaml.data {
-        YamlDataOwned::Value(scalar) => scalar_value(scalar),
-        YamlDataOwned::Representation(text, _, _) => NodeValue::String(text.clone()),
-        YamlDataOwned::Sequence(items) => NodeValue::Seq(
-            items
-                .iter()
-                .map(|item| convert(file, item))
-                .collect::<Result<_, _>>()?,
-        ),
-        YamlDataOwned::Mapping(entries) => NodeValue::Map(
-            entries
-                .iter()
-                .map(|(k, v)| Ok((convert(file, k)?, convert(file, v)?)))
-                .collect::<Result<_, Diagnostic>>()?,
-        ),
-        YamlDataOwned::Tagged(_, inner) => return convert(file, inner),
-        YamlDataOwned::Alias(_) => {
-            return Err(Diagnostic::error(span, "YAML aliases are not supported"))
-        }
-        YamlDataOwned::BadValue => return Err(Diagnostic::error(span, "invalid YAML value")),
-    };
-    Ok(Node::new(value, span))
-}
-
-fn scalar_value(scalar: &ScalarOwned) -> NodeValue {
-    match scalar {
-        ScalarOwned::Null => NodeValue::Null,
-        ScalarOwned::Boolean(b) => NodeValue::Bool(*b),
-        ScalarOwned::Integer(i) => NodeValue::Int(*i),
-        ScalarOwned::FloatingPoint(f) => NodeValue::Float(f.into_inner()),
-        ScalarOwned::String(s) => NodeValue::String(s.clone()),
-    }
+    Ok(parse_yaml(file, text)?.unwrap_or_else(|| Node::empty_map(Span::new(file, 1, 1))))
 }
 
 /// Types a plain scalar the way YAML would (for whole-scalar env references).
@@ -95,7 +42,7 @@ pub fn expand_env(
                     NodeValue::String(expanded)
                 };
             }
-            Err(message) => errors.push(Diagnostic::error(node.span.clone(), message)),
+            Err(error) => errors.push(Diagnostic::error(node.span.clone(), error.to_string())),
         },
         NodeValue::Seq(items) => items.iter_mut().for_each(|i| expand_env(i, env, errors)),
         NodeValue::Map(entries) => entries
@@ -105,8 +52,25 @@ pub fn expand_env(
     }
 }
 
+/// A `${...}` reference that cannot be expanded.
+#[derive(Debug, thiserror::Error)]
+enum ExpandError {
+    #[error("unterminated reference in {0:?}: missing '}}'")]
+    Unterminated(String),
+    #[error(
+        "unsupported reference ${{{0}}}: only ${{env:VAR}} and ${{env:VAR:-default}} are supported"
+    )]
+    Unsupported(String),
+    #[error("invalid environment variable name {0:?}")]
+    BadName(String),
+    #[error(
+        "environment variable {0} is not set and has no default (write ${{env:{0}:-default}})"
+    )]
+    Unset(String),
+}
+
 /// Returns the expanded text and whether the input was a single whole reference.
-fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(String, bool), String> {
+fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(String, bool), ExpandError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut references = 0;
@@ -115,26 +79,22 @@ fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(String, b
         let after = &rest[start + 2..];
         let end = after
             .find('}')
-            .ok_or_else(|| format!("unterminated reference in {text:?}: missing '}}'"))?;
+            .ok_or_else(|| ExpandError::Unterminated(text.to_string()))?;
         let reference = &after[..end];
-        let spec = reference.strip_prefix("env:").ok_or_else(|| {
-            format!("unsupported reference ${{{reference}}}: only ${{env:VAR}} and ${{env:VAR:-default}} are supported")
-        })?;
+        let spec = reference
+            .strip_prefix("env:")
+            .ok_or_else(|| ExpandError::Unsupported(reference.to_string()))?;
         let (name, default) = match spec.split_once(":-") {
             Some((name, default)) => (name, Some(default)),
             None => (spec, None),
         };
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("invalid environment variable name {name:?}"));
+            return Err(ExpandError::BadName(name.to_string()));
         }
         match (env(name), default) {
             (Some(value), _) => out.push_str(&value),
             (None, Some(default)) => out.push_str(default),
-            (None, None) => {
-                return Err(format!(
-                    "environment variable {name} is not set and has no default (write ${{env:{name}:-default}})"
-                ))
-            }
+            (None, None) => return Err(ExpandError::Unset(name.to_string())),
         }
         references += 1;
         rest = &after[end + 1..];
@@ -178,14 +138,10 @@ mod tests {
     }
 
     #[test]
-    fn positions_are_one_based() {
-        let node = parse("a.yaml", "receivers:\n  otlp:\n    x: 1\n").unwrap();
-        let otlp = node.get("receivers").unwrap().get("otlp").unwrap();
-        let NodeValue::Map(entries) = &otlp.value else {
-            panic!()
-        };
-        assert_eq!((entries[0].0.span.line, entries[0].0.span.col), (3, 5));
-        assert_eq!((entries[0].1.span.line, entries[0].1.span.col), (3, 8));
+    fn an_empty_file_is_an_empty_map() {
+        let node = parse("empty.yaml", "").unwrap();
+        assert_eq!(node.value, NodeValue::Map(Vec::new()));
+        assert_eq!((node.span.line, node.span.col), (1, 1));
     }
 
     #[test]

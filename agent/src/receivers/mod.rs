@@ -2,6 +2,7 @@
 
 #[cfg(test)]
 pub(crate) mod compliance_client;
+pub mod database;
 pub mod hooks;
 pub mod hostmetrics;
 pub mod otlp;

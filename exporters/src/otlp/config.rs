@@ -1,9 +1,9 @@
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use sentinel_pipeline::config::{ComponentConfig, Secret, ValidationError};
 use sentinel_pipeline::sending::{QueueSettings, RetrySettings};
+use sentinel_pipeline::tls::ClientTlsConfig;
 use serde::{Deserialize, Serialize};
 
 /// `otlp`: sends OTLP over gRPC to another agent, a Collector or a backend.
@@ -22,8 +22,11 @@ pub struct OtlpConfig {
     /// Deadline of one export attempt.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// The Collector's client TLS keys. TLS is on unless `insecure: true` or an
+    /// `http://` endpoint; an `https://` endpoint always uses it. `insecure_skip_verify`
+    /// encrypts without checking the server's certificate.
     #[serde(default)]
-    pub tls: TlsConfig,
+    pub tls: ClientTlsConfig,
     #[serde(default)]
     pub sending_queue: QueueSettings,
     #[serde(default)]
@@ -41,22 +44,6 @@ pub enum Compression {
     Gzip,
     Zstd,
     None,
-}
-
-/// `tls`, as in the Collector: TLS is on unless `insecure: true` or an `http://` endpoint.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    /// Plaintext gRPC.
-    pub insecure: bool,
-    /// CA bundle (PEM) to verify the server; the built-in web PKI roots when unset.
-    pub ca_file: Option<PathBuf>,
-    /// Client certificate (PEM) for mutual TLS; needs `key_file`.
-    pub cert_file: Option<PathBuf>,
-    /// Client private key (PEM) for mutual TLS; needs `cert_file`.
-    pub key_file: Option<PathBuf>,
-    /// Name to verify in the server certificate instead of the endpoint's host.
-    pub server_name_override: Option<String>,
 }
 
 impl OtlpConfig {

@@ -6,8 +6,9 @@ mod config;
 mod status;
 #[cfg(test)]
 mod tests;
+mod tls;
 
-pub use config::{Compression, OtlpConfig, TlsConfig};
+pub use config::{Compression, OtlpConfig};
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -17,13 +18,16 @@ use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
 use sentinel_pipeline::otlp::collector::logs::v1::logs_service_client::LogsServiceClient;
 use sentinel_pipeline::otlp::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use sentinel_pipeline::otlp::collector::trace::v1::trace_service_client::TraceServiceClient;
+use sentinel_pipeline::tls::TlsError;
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, Exporter, ExporterFactory,
     Factory, Kind, Payload, Signal,
 };
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Channel, Endpoint};
+
+use tls::TlsDialer;
 
 pub struct OtlpFactory;
 
@@ -71,17 +75,7 @@ impl OtlpExporter {
     /// Builds the clients. Connecting is lazy: a sink that is down at startup is retried
     /// by the sending queue, not fatal.
     pub fn new(config: &OtlpConfig) -> Result<Self, String> {
-        let (uri, tls) = config.target()?;
-        let mut endpoint = Endpoint::from_shared(uri.clone())
-            .map_err(|e| format!("invalid endpoint {uri}: {e}"))?
-            .connect_timeout(config.timeout)
-            .tcp_nodelay(true);
-        if tls {
-            endpoint = endpoint
-                .tls_config(tls_config(&config.tls)?)
-                .map_err(|e| format!("TLS setup failed: {e}"))?;
-        }
-        let channel = endpoint.connect_lazy();
+        let channel = channel(config).map_err(|e| e.to_string())?;
         let mut headers = MetadataMap::new();
         for (key, value) in &config.headers {
             let key = MetadataKey::from_bytes(key.as_bytes())
@@ -139,22 +133,39 @@ impl OtlpExporter {
     }
 }
 
-fn tls_config(tls: &TlsConfig) -> Result<ClientTlsConfig, String> {
-    let read = |path: &std::path::Path| {
-        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+/// Why the gRPC channel cannot be set up.
+#[derive(Debug, thiserror::Error)]
+enum ChannelError {
+    /// The endpoint, as [`OtlpConfig::target`] explains it.
+    #[error("{0}")]
+    Target(String),
+    #[error("invalid endpoint {uri}: {cause}")]
+    InvalidUri { uri: String, cause: String },
+    #[error("tls: {0}")]
+    Tls(#[from] TlsError),
+}
+
+/// The lazily connected channel, over TLS unless the config says plaintext.
+fn channel(config: &OtlpConfig) -> Result<Channel, ChannelError> {
+    let (uri, tls) = config.target().map_err(ChannelError::Target)?;
+    let invalid = |uri: &str, cause: &dyn std::fmt::Display| ChannelError::InvalidUri {
+        uri: uri.to_string(),
+        cause: cause.to_string(),
     };
-    let mut config = ClientTlsConfig::new();
-    config = match &tls.ca_file {
-        Some(ca) => config.ca_certificate(Certificate::from_pem(read(ca)?)),
-        None => config.with_webpki_roots(),
+    let endpoint = |uri: &str| {
+        Endpoint::from_shared(uri.to_string())
+            .map_err(|e| invalid(uri, &e))
+            .map(|e| e.connect_timeout(config.timeout).tcp_nodelay(true))
     };
-    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
-        config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
+    if !tls {
+        return Ok(endpoint(&uri)?.connect_lazy());
     }
-    if let Some(name) = &tls.server_name_override {
-        config = config.domain_name(name.clone());
-    }
-    Ok(config)
+    let dialer = TlsDialer::new(&config.tls)?;
+    let origin = uri.parse().map_err(|e| invalid(&uri, &e))?;
+    let plain = uri.replacen("https://", "http://", 1);
+    Ok(endpoint(&plain)?
+        .origin(origin)
+        .connect_with_connector_lazy(dialer))
 }
 
 #[async_trait]

@@ -9,6 +9,7 @@ use sentinel_pipeline::otlp::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use sentinel_pipeline::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use sentinel_pipeline::tls::ClientTlsConfig;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
 
@@ -76,7 +77,7 @@ fn config(addr: SocketAddr) -> OtlpConfig {
         compression: Compression::Gzip,
         headers: [("x-api-key".to_string(), Secret::new("s3cret"))].into(),
         timeout: std::time::Duration::from_secs(2),
-        tls: TlsConfig {
+        tls: ClientTlsConfig {
             insecure: true,
             ..Default::default()
         },
@@ -152,6 +153,73 @@ async fn a_dead_sink_is_retryable_and_not_fatal_at_build() {
         exporter.export(Payload::Traces(one_span())).await,
         Err(ExportError::Retryable { .. })
     ));
+}
+
+/// A TLS gRPC server with the self-signed `otlp.example` certificate written to `dir`.
+async fn start_tls(sink: Sink, dir: &std::path::Path) -> SocketAddr {
+    use tonic::transport::{Identity, ServerTlsConfig};
+    crate::otlphttp::tests::self_signed(dir);
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let identity = Identity::from_pem(read("server.crt"), read("server.key"));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .unwrap()
+            .add_service(TraceServiceServer::new(sink).accept_compressed(CompressionEncoding::Gzip))
+            .serve_with_incoming(incoming(listener)),
+    );
+    addr
+}
+
+#[tokio::test]
+async fn tls_checks_the_certificate_with_the_shared_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::default();
+    let addr = start_tls(sink.clone(), dir.path()).await;
+    let over_tls = |tls: ClientTlsConfig| OtlpConfig {
+        tls,
+        ..config(addr)
+    };
+    let send = |config: OtlpConfig| async move {
+        let exporter = OtlpExporter::new(&config).unwrap();
+        exporter.export(Payload::Traces(one_span())).await
+    };
+
+    // TLS is the default, and the bundled public roots do not know this certificate.
+    let refused = send(over_tls(ClientTlsConfig::default()))
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{refused:?}").contains("certificate"),
+        "{refused:?}"
+    );
+    assert!(sink.seen.lock().unwrap().is_empty());
+
+    let trusted = ClientTlsConfig {
+        ca_file: Some(dir.path().join("server.crt")),
+        server_name_override: Some("otlp.example".into()),
+        ..ClientTlsConfig::default()
+    };
+    send(over_tls(trusted)).await.unwrap();
+    let unchecked = ClientTlsConfig {
+        insecure_skip_verify: true,
+        ..ClientTlsConfig::default()
+    };
+    send(over_tls(unchecked)).await.unwrap();
+    // An https:// endpoint uses TLS whatever `insecure` says.
+    let https = OtlpConfig {
+        endpoint: format!("https://{addr}"),
+        tls: ClientTlsConfig {
+            insecure: true,
+            insecure_skip_verify: true,
+            ..ClientTlsConfig::default()
+        },
+        ..config(addr)
+    };
+    send(https).await.unwrap();
+    assert_eq!(sink.seen.lock().unwrap().len(), 3);
 }
 
 #[test]

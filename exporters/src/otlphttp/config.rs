@@ -1,12 +1,9 @@
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
-
-use sentinel_pipeline::tls::{ClientTlsConfig, TlsError};
 
 use sentinel_pipeline::config::{ComponentConfig, Secret, ValidationError};
 use sentinel_pipeline::sending::{QueueSettings, RetrySettings};
+use sentinel_pipeline::tls::ClientTlsConfig;
 use sentinel_pipeline::Signal;
 use serde::{Deserialize, Serialize};
 
@@ -37,9 +34,12 @@ pub struct OtlpHttpConfig {
     /// HTTP headers sent with every request; values are redacted by `print-config`.
     #[serde(default)]
     pub headers: BTreeMap<String, Secret>,
-    /// Certificates for `https://` URLs. See [`HttpsTls`].
+    /// The Collector's client TLS keys, for `https://` URLs: TLS is used for those and
+    /// never for `http://` ones, so these keys only apply to `https://`. `insecure: true`
+    /// is accepted for Collector configs but only with `http://` URLs, where it changes
+    /// nothing.
     #[serde(default)]
-    pub tls: HttpsTls,
+    pub tls: ClientTlsConfig,
     /// Deadline of one export attempt.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
@@ -47,54 +47,6 @@ pub struct OtlpHttpConfig {
     pub sending_queue: QueueSettings,
     #[serde(default)]
     pub retry_on_failure: RetrySettings,
-}
-
-/// `tls` of `otlphttp`, with the Collector's keys. TLS is used for `https://` URLs and
-/// never for `http://` ones, so these keys only apply to `https://`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpsTls {
-    /// Accepted for Collector configs: `true` is only valid with `http://` URLs, where it
-    /// changes nothing; the URL's scheme is what turns TLS on or off.
-    pub insecure: Option<bool>,
-    /// Accept any server certificate (encryption without authentication).
-    pub insecure_skip_verify: bool,
-    /// PEM CA bundle to trust instead of the bundled Mozilla roots.
-    pub ca_file: Option<PathBuf>,
-    /// PEM client certificate for mutual TLS; needs `key_file`.
-    pub cert_file: Option<PathBuf>,
-    /// PEM private key of `cert_file`.
-    pub key_file: Option<PathBuf>,
-    /// Name the server certificate must carry instead of the URL's host.
-    pub server_name_override: Option<String>,
-}
-
-impl HttpsTls {
-    fn is_set(&self) -> bool {
-        self.insecure_skip_verify
-            || self.ca_file.is_some()
-            || self.cert_file.is_some()
-            || self.key_file.is_some()
-            || self.server_name_override.is_some()
-    }
-
-    /// The same settings as a TLS-required [`ClientTlsConfig`].
-    fn as_client_tls(&self) -> ClientTlsConfig {
-        ClientTlsConfig {
-            insecure: false,
-            insecure_skip_verify: self.insecure_skip_verify,
-            ca_file: self.ca_file.clone(),
-            cert_file: self.cert_file.clone(),
-            key_file: self.key_file.clone(),
-            server_name_override: self.server_name_override.clone(),
-        }
-    }
-
-    /// The rustls settings for `https://` URLs.
-    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, TlsError> {
-        let config = self.as_client_tls().client_config()?;
-        Ok(config.expect("insecure is false, so TLS settings are built"))
-    }
 }
 
 fn default_timeout() -> Duration {
@@ -146,7 +98,7 @@ impl ComponentConfig for OtlpHttpConfig {
         for signal in Signal::ALL {
             https |= self.url(signal).map_err(ValidationError::new)?.scheme_str() == Some("https");
         }
-        if https && self.tls.insecure == Some(true) {
+        if https && self.tls.insecure {
             return Err(ValidationError::at(
                 "tls.insecure",
                 "an https:// URL always uses TLS; write http:// to send in plaintext",
@@ -158,10 +110,7 @@ impl ComponentConfig for OtlpHttpConfig {
                 "these settings apply to https:// URLs only, but every URL here is http://",
             ));
         }
-        self.tls
-            .as_client_tls()
-            .validate()
-            .map_err(|e| e.within("tls"))?;
+        self.tls.validate().map_err(|e| e.within("tls"))?;
         for key in self.headers.keys() {
             hyper::header::HeaderName::from_bytes(key.as_bytes()).map_err(|_| {
                 ValidationError::new(format!("header {key:?} is not a valid HTTP header name"))

@@ -4,9 +4,9 @@
 mod compliance;
 mod config;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
-pub use config::{Compression, Encoding, HttpsTls, OtlpHttpConfig};
+pub use config::{Compression, Encoding, OtlpHttpConfig};
 
 use std::io::Write;
 use std::sync::Arc;
@@ -87,9 +87,10 @@ impl OtlpHttpExporter {
         // `https://` URLs (which validation only lets in with their tls settings) go
         // through rustls; `http://` ones stay plain.
         connector.enforce_http(false);
+        // The URL's scheme decides whether TLS is used, not `insecure`.
         let tls = config
             .tls
-            .client_config()
+            .rustls_config()
             .map_err(|e| format!("tls: {e}"))?;
         let connector = HttpsConnectorBuilder::new()
             .with_tls_config((*tls).clone())

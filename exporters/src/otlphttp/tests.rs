@@ -11,6 +11,7 @@ use sentinel_pipeline::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use sentinel_pipeline::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 use sentinel_pipeline::config::ComponentConfig;
+use sentinel_pipeline::tls::ClientTlsConfig;
 use tokio_rustls::TlsAcceptor;
 
 use super::*;
@@ -83,7 +84,7 @@ where
 
 /// A self-signed certificate for `otlp.example` made by `openssl` in `dir`, and a TLS
 /// acceptor serving it.
-fn self_signed(dir: &std::path::Path) -> TlsAcceptor {
+pub(crate) fn self_signed(dir: &std::path::Path) -> TlsAcceptor {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let out = std::process::Command::new("openssl")
@@ -247,7 +248,7 @@ fn urls_and_overrides() {
 async fn https_checks_the_certificate_and_delivers() {
     let dir = tempfile::tempdir().unwrap();
     let (addr, seen) = start_with(StatusCode::OK, Some(self_signed(dir.path()))).await;
-    let https = |tls: HttpsTls| OtlpHttpConfig {
+    let https = |tls: ClientTlsConfig| OtlpHttpConfig {
         endpoint: Some(format!("https://{addr}")),
         tls,
         ..config(addr, Encoding::Proto)
@@ -255,7 +256,7 @@ async fn https_checks_the_certificate_and_delivers() {
     let ca_file = Some(dir.path().join("server.crt"));
 
     // The bundled public roots do not know our certificate.
-    let exporter = OtlpHttpExporter::new(&https(HttpsTls::default())).unwrap();
+    let exporter = OtlpHttpExporter::new(&https(ClientTlsConfig::default())).unwrap();
     let refused = exporter
         .export(Payload::Traces(request()))
         .await
@@ -265,9 +266,9 @@ async fn https_checks_the_certificate_and_delivers() {
         "{refused:?}"
     );
     // Trusted, but 127.0.0.1 is not the name on it.
-    let wrong_name = HttpsTls {
+    let wrong_name = ClientTlsConfig {
         ca_file: ca_file.clone(),
-        ..HttpsTls::default()
+        ..ClientTlsConfig::default()
     };
     let exporter = OtlpHttpExporter::new(&https(wrong_name)).unwrap();
     let refused = exporter
@@ -283,19 +284,19 @@ async fn https_checks_the_certificate_and_delivers() {
         "nothing went over an unchecked connection"
     );
 
-    let trusted = HttpsTls {
+    let trusted = ClientTlsConfig {
         ca_file,
         server_name_override: Some("otlp.example".into()),
-        ..HttpsTls::default()
+        ..ClientTlsConfig::default()
     };
     OtlpHttpExporter::new(&https(trusted))
         .unwrap()
         .export(Payload::Traces(request()))
         .await
         .unwrap();
-    let skip = HttpsTls {
+    let skip = ClientTlsConfig {
         insecure_skip_verify: true,
-        ..HttpsTls::default()
+        ..ClientTlsConfig::default()
     };
     OtlpHttpExporter::new(&https(skip))
         .unwrap()
@@ -319,9 +320,9 @@ fn tls_settings_must_match_the_scheme() {
         .unwrap_err()
         .to_string()
         .contains("https:// URLs only"));
-    c.tls = HttpsTls {
-        insecure: Some(true),
-        ..HttpsTls::default()
+    c.tls = ClientTlsConfig {
+        insecure: true,
+        ..ClientTlsConfig::default()
     };
     assert!(
         c.validate().is_ok(),
@@ -333,9 +334,9 @@ fn tls_settings_must_match_the_scheme() {
         .unwrap_err()
         .to_string()
         .contains("tls.insecure"));
-    c.tls = HttpsTls {
+    c.tls = ClientTlsConfig {
         cert_file: Some("/etc/client.crt".into()),
-        ..HttpsTls::default()
+        ..ClientTlsConfig::default()
     };
     assert!(c.validate().unwrap_err().to_string().contains("key_file"));
 }

@@ -63,9 +63,9 @@ impl ExporterFactory for PostgresFactory {
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<BuiltExporter, BuildError> {
         let config: PostgresConfig =
             decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
-        let connector = Connector::new(&config).map_err(|message| BuildError::Other {
+        let connector = Connector::new(&config).map_err(|e| BuildError::Other {
             component: ctx.id.clone(),
-            message,
+            message: e.to_string(),
         })?;
         let stats = PgStats::new(&ctx.id, &ctx.metrics);
         let exporter = PostgresExporter::start(&config, connector, stats, ctx.id.clone());
@@ -86,7 +86,7 @@ pub async fn migrate(node: &Node) -> Result<MigrationReport, String> {
             .collect::<Vec<_>>()
             .join("; ")
     })?;
-    let connector = Connector::new(&config)?;
+    let connector = Connector::new(&config).map_err(|e| e.to_string())?;
     let mut client = connector
         .connect()
         .await

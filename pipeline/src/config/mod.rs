@@ -1,8 +1,9 @@
 //! Config values with their source positions, and decoding them into component configs.
 //!
-//! The agent parses YAML files into [`Node`] trees (with file, line and column on every
-//! value), expands `${env:...}`, merges files, and hands each component its node. A
-//! component decodes its node with [`decode`], which reports errors at the exact place.
+//! YAML files become [`Node`] trees through [`parse_yaml`] (with file, line and column on
+//! every value); the agent expands `${env:...}`, merges files, and hands each component
+//! its node. A component decodes its node with [`decode`], which reports errors at the
+//! exact place.
 
 mod de;
 mod node;
@@ -10,12 +11,13 @@ mod node;
 mod tests;
 mod types;
 mod validation;
-pub mod yaml;
+mod yaml;
 
 pub use de::{suggest, unknown_key_message};
 pub use node::{decode, Diagnostic, Node, NodeValue, Severity, Span};
 pub use types::{Endpoint, Secret};
 pub use validation::ValidationError;
+pub use yaml::{parse_yaml, YamlError, YamlProblem};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -1,27 +1,53 @@
-//! TEMPORARY (kit branch only): replaced by the shared loader at merge.
+//! The one YAML loader: text (with the name of the file it came from) to a [`Node`] tree
+//! where every value carries its file, line and column. The agent's config files and the
+//! LLM price file both read YAML through it.
 
 use std::sync::Arc;
 
-use crate::config::{Diagnostic, Node, NodeValue, Span};
 use saphyr::{LoadableYamlNode, MarkedYamlOwned, ScalarOwned, YamlDataOwned};
 
-/// Parses one YAML document. An empty file is an empty map.
-pub fn parse(file: &str, text: &str) -> Result<Node, Diagnostic> {
-    let file: Arc<str> = Arc::from(file);
-    let docs = MarkedYamlOwned::load_from_str(text).map_err(|err| {
-        let mark = err.marker();
-        Diagnostic::error(
-            Span::new(file.clone(), mark.line(), mark.col() + 1),
-            format!("invalid YAML: {}", err.info()),
-        )
-    })?;
-    match docs.into_iter().next() {
-        Some(doc) => convert(&file, &doc),
-        None => Ok(Node::empty_map(Span::new(file, 1, 1))),
+use super::node::{Diagnostic, Node, NodeValue, Span};
+
+/// YAML that cannot become a config tree, and where.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{span}: {problem}")]
+pub struct YamlError {
+    pub span: Span,
+    pub problem: YamlProblem,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum YamlProblem {
+    #[error("invalid YAML: {0}")]
+    Syntax(String),
+    /// An alias left unresolved by the parser.
+    #[error("YAML aliases are not supported")]
+    Alias,
+    #[error("invalid YAML value")]
+    BadValue,
+}
+
+impl From<YamlError> for Diagnostic {
+    fn from(error: YamlError) -> Diagnostic {
+        Diagnostic::error(error.span, error.problem.to_string())
     }
 }
 
-fn convert(file: &Arc<str>, yaml: &MarkedYamlOwned) -> Result<Node, Diagnostic> {
+/// Parses the first YAML document of `text`; `None` when there is none (an empty file,
+/// or only comments). Positions are 1-based and name `file`.
+pub fn parse_yaml(file: &str, text: &str) -> Result<Option<Node>, YamlError> {
+    let file: Arc<str> = Arc::from(file);
+    let docs = MarkedYamlOwned::load_from_str(text).map_err(|err| {
+        let mark = err.marker();
+        YamlError {
+            span: Span::new(file.clone(), mark.line(), mark.col() + 1),
+            problem: YamlProblem::Syntax(err.info().to_string()),
+        }
+    })?;
+    docs.first().map(|doc| convert(&file, doc)).transpose()
+}
+
+fn convert(file: &Arc<str>, yaml: &MarkedYamlOwned) -> Result<Node, YamlError> {
     let span = Span::new(
         file.clone(),
         yaml.span.start.line(),
@@ -40,15 +66,17 @@ fn convert(file: &Arc<str>, yaml: &MarkedYamlOwned) -> Result<Node, Diagnostic> 
             entries
                 .iter()
                 .map(|(k, v)| Ok((convert(file, k)?, convert(file, v)?)))
-                .collect::<Result<_, Diagnostic>>()?,
+                .collect::<Result<_, YamlError>>()?,
         ),
         YamlDataOwned::Tagged(_, inner) => return convert(file, inner),
-        YamlDataOwned::Alias(_) => {
-            return Err(Diagnostic::error(span, "YAML aliases are not supported"))
-        }
-        YamlDataOwned::BadValue => return Err(Diagnostic::error(span, "invalid YAML value")),
+        YamlDataOwned::Alias(_) => return Err(at(span, YamlProblem::Alias)),
+        YamlDataOwned::BadValue => return Err(at(span, YamlProblem::BadValue)),
     };
     Ok(Node::new(value, span))
+}
+
+fn at(span: Span, problem: YamlProblem) -> YamlError {
+    YamlError { span, problem }
 }
 
 fn scalar_value(scalar: &ScalarOwned) -> NodeValue {
@@ -58,5 +86,45 @@ fn scalar_value(scalar: &ScalarOwned) -> NodeValue {
         ScalarOwned::Integer(i) => NodeValue::Int(*i),
         ScalarOwned::FloatingPoint(f) => NodeValue::Float(f.into_inner()),
         ScalarOwned::String(s) => NodeValue::String(s.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_keep_their_one_based_positions() {
+        let node = parse_yaml("a.yaml", "receivers:\n  otlp:\n    x: 1\n")
+            .unwrap()
+            .unwrap();
+        let otlp = node.get("receivers").unwrap().get("otlp").unwrap();
+        let NodeValue::Map(entries) = &otlp.value else {
+            panic!("a map")
+        };
+        assert_eq!((entries[0].0.span.line, entries[0].0.span.col), (3, 5));
+        assert_eq!((entries[0].1.span.line, entries[0].1.span.col), (3, 8));
+        assert_eq!(&*entries[0].1.span.file, "a.yaml");
+        assert_eq!(entries[0].1.value, NodeValue::Int(1));
+    }
+
+    #[test]
+    fn an_empty_text_has_no_document() {
+        assert_eq!(parse_yaml("e.yaml", ""), Ok(None));
+        assert_eq!(parse_yaml("e.yaml", "# only a comment\n"), Ok(None));
+    }
+
+    #[test]
+    fn errors_say_where() {
+        let error = parse_yaml("bad.yaml", "a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(matches!(error.problem, YamlProblem::Syntax(_)), "{error}");
+        assert!(error.to_string().starts_with("bad.yaml:"), "{error}");
+
+        let diagnostic = Diagnostic::from(error.clone());
+        assert_eq!(diagnostic.span, error.span);
+        assert!(
+            diagnostic.message.starts_with("invalid YAML: "),
+            "{diagnostic}"
+        );
     }
 }

@@ -45,6 +45,8 @@ pub fn compliance_id(type_name: &str) -> String {
 /// A config snippet, as a component's node. Written like the body of the component's
 /// entry in a config file; an empty string means "all defaults".
 pub fn snippet(yaml: &str) -> Node {
-    crate::config::yaml::parse("<compliance>", yaml)
+    let span = crate::config::Span::new("<compliance>", 1, 1);
+    crate::config::parse_yaml("<compliance>", yaml)
         .unwrap_or_else(|err| panic!("the compliance snippet is not valid YAML: {err}"))
+        .unwrap_or_else(|| Node::empty_map(span))
 }

@@ -6,7 +6,7 @@ use sentinel_pipeline::config::{ComponentConfig, Endpoint, Secret, ValidationErr
 use sentinel_pipeline::tls::ClientTlsConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::receivers::postgresql::{password_or_empty, validate_interval, DEFAULT_INTERVAL};
+use crate::receivers::database::{password_or_empty, validate_interval, DEFAULT_INTERVAL};
 
 /// The pgbouncer receiver: reads `SHOW POOLS`, `SHOW STATS` and `SHOW DATABASES` from
 /// PgBouncer's admin console (the virtual database `pgbouncer`).
@@ -24,9 +24,10 @@ pub struct PgbouncerConfig {
     /// PgBouncer databases (pools) to report. Empty (the default) reports all, including
     /// the admin console's own `pgbouncer` pool.
     pub databases: Vec<String>,
-    /// Transport security, with the Collector's keys (see [`ClientTlsConfig`]). Default
-    /// plaintext (`insecure: true`); `insecure: false` requires TLS and checks the
-    /// server's certificate.
+    /// Transport security, with the Collector's keys and default (see
+    /// [`ClientTlsConfig`]): TLS is required (`insecure: false`) and the server's
+    /// certificate checked. `insecure: true` is plaintext, meant for a server on the
+    /// same host.
     pub tls: ClientTlsConfig,
     /// How often to poll, e.g. `10s` (the default).
     #[serde(with = "humantime_serde")]

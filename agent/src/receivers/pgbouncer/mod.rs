@@ -18,7 +18,8 @@ use sentinel_pipeline::{
 
 pub use config::PgbouncerConfig;
 
-use crate::receivers::postgresql::{tls_connector, warn_if_plaintext};
+use crate::receivers::database::tls::postgres_tls;
+use crate::receivers::database::warn_if_plaintext;
 use crate::receivers::scrape;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -44,7 +45,7 @@ impl ReceiverFactory for PgbouncerReceiverFactory {
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<Box<dyn Receiver>, BuildError> {
         let config: PgbouncerConfig =
             pipeline_config::decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
-        let tls = tls_connector(&config.tls, &ctx.id)?;
+        let tls = postgres_tls(&config.tls, &ctx.id)?;
         warn_if_plaintext(
             &ctx.id,
             &config.endpoint,

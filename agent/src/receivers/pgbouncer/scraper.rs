@@ -6,14 +6,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{Metric, NumberDataPoint, ResourceMetrics};
-use tokio_postgres::SimpleQueryMessage;
+use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::PgbouncerConfig;
-use crate::receivers::postgresql::{connect, error_text, host_and_port, Login};
+use crate::receivers::database::postgres::{Login, Session};
+use crate::receivers::database::{scrape_timeout, Target};
 use crate::receivers::scrape::build::{self, attr, Number};
 use crate::receivers::scrape::{ScrapeFailure, Scraper};
 
-const SCOPE: &str = "sentinel/receiver/pgbouncer";
 const ADMIN_DATABASE: &str = "pgbouncer";
 const MICROS_PER_SECOND: f64 = 1_000_000.0;
 
@@ -153,11 +154,12 @@ const STAT_COLUMNS: [StatColumn; 14] = [
 ];
 
 pub struct PgbouncerScraper {
-    config: PgbouncerConfig,
-    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
-    client: Option<tokio_postgres::Client>,
+    session: Session,
+    /// Databases (pools) to report; empty for all.
+    databases: Vec<String>,
+    timeout: Duration,
     start_time: u64,
-    resource: Vec<KeyValue>,
+    target: Target,
 }
 
 /// What one scrape read.
@@ -169,69 +171,35 @@ pub struct Console {
 }
 
 impl PgbouncerScraper {
-    pub fn new(
-        config: PgbouncerConfig,
-        tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
-    ) -> PgbouncerScraper {
-        let (host, port) = host_and_port(&config.endpoint);
-        PgbouncerScraper {
-            resource: vec![
-                attr("db.system.name", "pgbouncer"),
-                attr("server.address", host),
-                attr("server.port", i64::from(port)),
-            ],
-            config,
-            tls,
-            client: None,
-            start_time: build::now_unix_nano(),
-        }
-    }
-
-    fn timeout(&self) -> Duration {
-        self.config.collection_interval.min(Duration::from_secs(10))
-    }
-
-    async fn read_console(&mut self) -> Result<Console, String> {
-        if self.client.as_ref().is_none_or(|c| c.is_closed()) {
-            let login = Login {
-                endpoint: &self.config.endpoint,
-                username: &self.config.username,
-                password: self.config.password.expose(),
-                database: ADMIN_DATABASE,
-                application_name: "sentinel-pgbouncer",
-                tls: self.tls.as_ref(),
-            };
-            self.client = Some(connect(&login, self.timeout()).await?);
-        }
-        let client = self.client.as_ref().expect("connected above");
-        let queries = async {
-            Ok::<_, tokio_postgres::Error>(Console {
-                pools: rows(client.simple_query("SHOW POOLS").await?),
-                databases: rows(client.simple_query("SHOW DATABASES").await?),
-                stats: rows(client.simple_query("SHOW STATS").await?),
-            })
+    pub fn new(config: PgbouncerConfig, tls: Option<MakeRustlsConnect>) -> PgbouncerScraper {
+        let login = Login {
+            endpoint: config.endpoint.clone(),
+            username: config.username,
+            password: config.password.expose().to_string(),
+            database: ADMIN_DATABASE.to_string(),
+            application_name: "sentinel-pgbouncer",
         };
-        match tokio::time::timeout(self.timeout(), queries).await {
-            Ok(Ok(console)) => Ok(console),
-            Ok(Err(e)) => {
-                self.client = None;
-                Err(format!("admin console query failed: {}", error_text(&e)))
-            }
-            Err(_) => {
-                self.client = None;
-                Err("admin console queries timed out".to_string())
-            }
+        PgbouncerScraper {
+            session: Session::new(login, tls, "admin console "),
+            databases: config.databases,
+            timeout: scrape_timeout(config.collection_interval),
+            start_time: build::now_unix_nano(),
+            target: Target::new(
+                "pgbouncer",
+                &config.endpoint,
+                "Whether the last scrape reached PgBouncer's admin console (1) or not (0)",
+            ),
         }
     }
+}
 
-    fn up(&self, now: u64, value: i64) -> Metric {
-        build::gauge(
-            "pgbouncer.up",
-            "Whether the last scrape reached PgBouncer's admin console (1) or not (0)",
-            "1",
-            vec![build::point(0, now, Number::Int(value), vec![])],
-        )
-    }
+/// The admin console only speaks the simple query protocol.
+async fn read_console(client: &Client) -> Result<Console, tokio_postgres::Error> {
+    Ok(Console {
+        pools: rows(client.simple_query("SHOW POOLS").await?),
+        databases: rows(client.simple_query("SHOW DATABASES").await?),
+        stats: rows(client.simple_query("SHOW STATS").await?),
+    })
 }
 
 fn rows(messages: Vec<SimpleQueryMessage>) -> Vec<Row> {
@@ -256,27 +224,16 @@ fn rows(messages: Vec<SimpleQueryMessage>) -> Vec<Row> {
 #[async_trait]
 impl Scraper for PgbouncerScraper {
     async fn scrape(&mut self) -> Result<Vec<ResourceMetrics>, ScrapeFailure> {
-        let result = self.read_console().await;
+        let read = self
+            .session
+            .query(self.timeout, |client| async move {
+                let console = read_console(&client).await;
+                (client, console)
+            })
+            .await;
         let now = build::now_unix_nano();
-        match result {
-            Ok(console) => {
-                let mut metrics = vec![self.up(now, 1)];
-                metrics.extend(console.metrics(&self.config.databases, self.start_time, now));
-                Ok(vec![build::resource_metrics(
-                    self.resource.clone(),
-                    SCOPE,
-                    metrics,
-                )])
-            }
-            Err(message) => Err(ScrapeFailure {
-                message,
-                metrics: vec![build::resource_metrics(
-                    self.resource.clone(),
-                    SCOPE,
-                    vec![self.up(now, 0)],
-                )],
-            }),
-        }
+        let metrics = read.map(|console| console.metrics(&self.databases, self.start_time, now));
+        self.target.report(now, metrics)
     }
 }
 
@@ -284,10 +241,14 @@ fn int(row: &Row, column: &str) -> Option<i64> {
     row.get(column)?.parse().ok()
 }
 
+fn database(row: &Row) -> &str {
+    row.get("database").map(String::as_str).unwrap_or("")
+}
+
 impl Console {
     /// The OTLP metrics. A pool is one (database, user) pair, named `database/user`.
     pub fn metrics(&self, only: &[String], start: u64, now: u64) -> Vec<Metric> {
-        let wanted = |row: &Row| {
+        let wanted = |row: &&Row| {
             let name = row.get("database").or_else(|| row.get("name"));
             only.is_empty() || name.is_some_and(|n| only.contains(n))
         };
@@ -296,127 +257,222 @@ impl Console {
             .iter()
             .filter_map(|r| Some((r.get("name")?.as_str(), int(r, "pool_size")?)))
             .collect();
+        let mut pools = PoolPoints::new();
+        for row in self.pools.iter().filter(wanted) {
+            pools.add(row, pool_sizes.get(database(row)).copied(), now);
+        }
+        let mut metrics = pools.into_metrics();
+        for stat in &STAT_COLUMNS {
+            metrics.push(stat_metric(
+                stat,
+                self.stats.iter().filter(wanted),
+                start,
+                now,
+            ));
+        }
+        build::drop_empty(&mut metrics);
+        metrics
+    }
+}
 
-        let mut count = Vec::new();
-        let mut pending = Vec::new();
-        let mut max = Vec::new();
-        let mut maxwait = Vec::new();
-        let mut columns: Vec<Vec<NumberDataPoint>> = vec![Vec::new(); POOL_COLUMNS.len()];
-        for row in self.pools.iter().filter(|r| wanted(r)) {
-            let database = row.get("database").map(String::as_str).unwrap_or("");
-            let user = row.get("user").map(String::as_str).unwrap_or("");
-            let pool = || {
-                vec![
-                    attr(
-                        "db.client.connection.pool.name",
-                        format!("{database}/{user}"),
-                    ),
-                    attr("db.namespace", database),
-                    attr("pgbouncer.user", user),
-                ]
-            };
-            let point = |value: Number, mut attributes: Vec<KeyValue>| {
-                attributes.splice(0..0, pool());
-                build::point(0, now, value, attributes)
-            };
-            for (state, column) in [("used", "sv_active"), ("idle", "sv_idle")] {
-                if let Some(value) = int(row, column) {
-                    count.push(point(
-                        Number::Int(value),
-                        vec![attr("db.client.connection.state", state)],
-                    ));
-                }
-            }
-            if let Some(value) = int(row, "cl_waiting") {
-                pending.push(point(Number::Int(value), vec![]));
-            }
-            if let Some(size) = pool_sizes.get(database) {
-                max.push(point(Number::Int(*size), vec![]));
-            }
-            if let Some(seconds) = int(row, "maxwait") {
-                let micros = int(row, "maxwait_us").unwrap_or(0);
-                let waited = seconds as f64 + micros as f64 / MICROS_PER_SECOND;
-                maxwait.push(point(Number::Double(waited), vec![]));
-            }
-            for (points, (column, _, _)) in columns.iter_mut().zip(POOL_COLUMNS) {
-                if let Some(value) = int(row, column) {
-                    points.push(point(Number::Int(value), vec![]));
-                }
+/// The `SHOW POOLS` figures as points, gathered pool by pool.
+struct PoolPoints {
+    count: Vec<NumberDataPoint>,
+    pending: Vec<NumberDataPoint>,
+    max: Vec<NumberDataPoint>,
+    maxwait: Vec<NumberDataPoint>,
+    /// One list per [`POOL_COLUMNS`] entry.
+    columns: Vec<Vec<NumberDataPoint>>,
+}
+
+impl PoolPoints {
+    fn new() -> PoolPoints {
+        PoolPoints {
+            count: Vec::new(),
+            pending: Vec::new(),
+            max: Vec::new(),
+            maxwait: Vec::new(),
+            columns: vec![Vec::new(); POOL_COLUMNS.len()],
+        }
+    }
+
+    /// One pool's row; `pool_size` comes from `SHOW DATABASES`.
+    fn add(&mut self, row: &Row, pool_size: Option<i64>, now: u64) {
+        let database = database(row);
+        let user = row.get("user").map(String::as_str).unwrap_or("");
+        let point = |value: Number, mut attributes: Vec<KeyValue>| {
+            let pool = [
+                attr(
+                    "db.client.connection.pool.name",
+                    format!("{database}/{user}"),
+                ),
+                attr("db.namespace", database),
+                attr("pgbouncer.user", user),
+            ];
+            attributes.splice(0..0, pool);
+            build::point(0, now, value, attributes)
+        };
+        for (state, column) in [("used", "sv_active"), ("idle", "sv_idle")] {
+            if let Some(value) = int(row, column) {
+                let state = vec![attr("db.client.connection.state", state)];
+                self.count.push(point(Number::Int(value), state));
             }
         }
+        if let Some(value) = int(row, "cl_waiting") {
+            self.pending.push(point(Number::Int(value), vec![]));
+        }
+        if let Some(size) = pool_size {
+            self.max.push(point(Number::Int(size), vec![]));
+        }
+        if let Some(seconds) = int(row, "maxwait") {
+            let micros = int(row, "maxwait_us").unwrap_or(0);
+            let waited = seconds as f64 + micros as f64 / MICROS_PER_SECOND;
+            self.maxwait.push(point(Number::Double(waited), vec![]));
+        }
+        for (points, (column, _, _)) in self.columns.iter_mut().zip(POOL_COLUMNS) {
+            if let Some(value) = int(row, column) {
+                points.push(point(Number::Int(value), vec![]));
+            }
+        }
+    }
 
+    fn into_metrics(self) -> Vec<Metric> {
         let mut metrics = vec![
             build::sum(
                 "db.client.connection.count",
                 "Server connections of the pool: used ← sv_active, idle ← sv_idle",
                 "{connection}",
                 false,
-                count,
+                self.count,
             ),
             build::sum(
                 "db.client.connection.pending_requests",
                 "Clients waiting for a server connection (cl_waiting)",
                 "{request}",
                 false,
-                pending,
+                self.pending,
             ),
             build::sum(
                 "db.client.connection.max",
                 "Server connections the pool may open (pool_size)",
                 "{connection}",
                 false,
-                max,
+                self.max,
             ),
             build::gauge(
                 "pgbouncer.pool.maxwait",
                 "How long the oldest waiting client has waited (maxwait + maxwait_us)",
                 "s",
-                maxwait,
+                self.maxwait,
             ),
         ];
-        for (points, (_, name, unit)) in columns.into_iter().zip(POOL_COLUMNS) {
-            metrics.push(build::sum(
-                name,
-                "SHOW POOLS column of the same name",
-                unit,
-                false,
-                points,
-            ));
+        for (points, (_, name, unit)) in self.columns.into_iter().zip(POOL_COLUMNS) {
+            let description = "SHOW POOLS column of the same name";
+            metrics.push(build::sum(name, description, unit, false, points));
         }
-        for stat in &STAT_COLUMNS {
-            let points: Vec<NumberDataPoint> = self
-                .stats
-                .iter()
-                .filter(|r| wanted(r))
-                .filter_map(|row| {
-                    let raw = int(row, stat.column)?;
-                    let value = if stat.micros {
-                        Number::Double(raw as f64 / MICROS_PER_SECOND)
-                    } else {
-                        Number::Int(raw)
-                    };
-                    let database = row.get("database").map(String::as_str).unwrap_or("");
-                    let start = if stat.total { start } else { 0 };
-                    Some(build::point(
-                        start,
-                        now,
-                        value,
-                        vec![attr("db.namespace", database)],
-                    ))
-                })
-                .collect();
-            metrics.push(if stat.total {
-                build::sum(stat.metric, "SHOW STATS total", stat.unit, true, points)
-            } else {
-                build::gauge(
-                    stat.metric,
-                    "SHOW STATS average over the last stats period",
-                    stat.unit,
-                    points,
-                )
-            });
-        }
-        build::drop_empty(&mut metrics);
         metrics
+    }
+}
+
+/// One `SHOW STATS` column over the wanted databases.
+fn stat_metric<'a>(
+    stat: &StatColumn,
+    rows: impl Iterator<Item = &'a Row>,
+    start: u64,
+    now: u64,
+) -> Metric {
+    let start = if stat.total { start } else { 0 };
+    let points: Vec<NumberDataPoint> = rows
+        .filter_map(|row| {
+            let raw = int(row, stat.column)?;
+            let value = if stat.micros {
+                Number::Double(raw as f64 / MICROS_PER_SECOND)
+            } else {
+                Number::Int(raw)
+            };
+            let attributes = vec![attr("db.namespace", database(row))];
+            Some(build::point(start, now, value, attributes))
+        })
+        .collect();
+    if stat.total {
+        build::sum(stat.metric, "SHOW STATS total", stat.unit, true, points)
+    } else {
+        let description = "SHOW STATS average over the last stats period";
+        build::gauge(stat.metric, description, stat.unit, points)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(fields: &[(&str, &str)]) -> Row {
+        fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn pools_and_stats_of_the_wanted_databases_become_metrics() {
+        let console = Console {
+            pools: vec![
+                row(&[
+                    ("database", "app"),
+                    ("user", "web"),
+                    ("sv_active", "2"),
+                    ("sv_idle", "3"),
+                    ("cl_waiting", "1"),
+                    ("maxwait", "1"),
+                    ("maxwait_us", "500000"),
+                ]),
+                row(&[("database", "other"), ("user", "web"), ("sv_active", "9")]),
+            ],
+            databases: vec![row(&[("name", "app"), ("pool_size", "20")])],
+            stats: vec![
+                row(&[("database", "app"), ("total_query_time", "2500000")]),
+                row(&[("database", "other"), ("total_query_time", "1")]),
+            ],
+        };
+        let metrics = console.metrics(&["app".to_string()], 1, 2);
+        let names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "db.client.connection.count",
+                "db.client.connection.pending_requests",
+                "db.client.connection.max",
+                "pgbouncer.pool.maxwait",
+                "pgbouncer.pool.client.waiting",
+                "pgbouncer.pool.server.active",
+                "pgbouncer.pool.server.idle",
+                "pgbouncer.stats.query.time",
+            ]
+        );
+        let points = |name: &str| {
+            let metric = metrics.iter().find(|m| m.name == name).unwrap();
+            match &metric.data {
+                Some(opentelemetry_proto::tonic::metrics::v1::metric::Data::Sum(s)) => {
+                    s.data_points.clone()
+                }
+                Some(opentelemetry_proto::tonic::metrics::v1::metric::Data::Gauge(g)) => {
+                    g.data_points.clone()
+                }
+                _ => panic!("sum or gauge"),
+            }
+        };
+        use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
+        assert_eq!(
+            points("db.client.connection.count").len(),
+            2,
+            "used and idle of app"
+        );
+        assert_eq!(
+            points("pgbouncer.pool.maxwait")[0].value,
+            Some(Value::AsDouble(1.5))
+        );
+        let query_time = &points("pgbouncer.stats.query.time")[0];
+        assert_eq!(query_time.value, Some(Value::AsDouble(2.5)));
+        assert_eq!(query_time.start_time_unix_nano, 1, "totals are cumulative");
     }
 }

@@ -4,10 +4,9 @@ use std::time::Duration;
 
 use sentinel_pipeline::config::{ComponentConfig, Endpoint, Secret, ValidationError};
 use sentinel_pipeline::tls::ClientTlsConfig;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
-/// Default collection interval of the database receivers, as in the Collector.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+use crate::receivers::database::{password_or_empty, validate_interval, DEFAULT_INTERVAL};
 
 /// The postgresql receiver: polls `pg_stat_activity`, `pg_stat_database` and
 /// `max_connections` of one server.
@@ -28,10 +27,10 @@ pub struct PostgresqlConfig {
     pub databases: Vec<String>,
     /// Database the receiver connects to for its queries. Default `postgres`.
     pub connect_database: String,
-    /// Transport security, with the Collector's keys (see [`ClientTlsConfig`]). The
-    /// default is plaintext (`insecure: true`), meant for a server on the same host; for
-    /// any other, set `insecure: false`: TLS is then required and the certificate checked
-    /// against `ca_file` or the bundled Mozilla roots.
+    /// Transport security, with the Collector's keys and default (see
+    /// [`ClientTlsConfig`]): TLS is required (`insecure: false`) and the certificate
+    /// checked against `ca_file` or the bundled Mozilla roots. `insecure: true` is
+    /// plaintext, meant for a server on the same host.
     pub tls: ClientTlsConfig,
     /// How often to poll, e.g. `10s` (the default) or `1m`.
     #[serde(with = "humantime_serde")]
@@ -57,20 +56,6 @@ impl Default for PostgresqlConfig {
     }
 }
 
-/// The interval must be positive: a zero interval would poll in a busy loop.
-pub fn validate_interval(interval: Duration) -> Result<(), ValidationError> {
-    if interval < Duration::from_millis(100) {
-        return Err(ValidationError::at(
-            "collection_interval",
-            format!(
-                "must be at least 100ms, got {}",
-                humantime::format_duration(interval)
-            ),
-        ));
-    }
-    Ok(())
-}
-
 impl ComponentConfig for PostgresqlConfig {
     fn validate(&self) -> Result<(), ValidationError> {
         validate_interval(self.collection_interval)?;
@@ -80,10 +65,4 @@ impl ComponentConfig for PostgresqlConfig {
         }
         Ok(())
     }
-}
-
-/// A password written `${env:VAR:-}` expands to nothing when `VAR` is unset, which YAML
-/// reads as null: that means "no password", not a type error.
-pub fn password_or_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
-    Ok(Option::<Secret>::deserialize(deserializer)?.unwrap_or_default())
 }

@@ -5,15 +5,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics};
+use opentelemetry_proto::tonic::metrics::v1::{Metric, NumberDataPoint, ResourceMetrics};
+use tokio_postgres::{Client, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::{connect, host_and_port, Login, PostgresqlConfig};
+use super::PostgresqlConfig;
+use crate::receivers::database::postgres::{Login, Session};
+use crate::receivers::database::{scrape_timeout, Target};
 use crate::receivers::scrape::build::{self, attr, Number};
 use crate::receivers::scrape::{ScrapeFailure, Scraper};
 
 /// The receiver's own sessions carry this name, so operators can tell them apart.
 pub const APPLICATION_NAME: &str = "sentinel-postgresql";
-const SCOPE: &str = "sentinel/receiver/postgresql";
 
 /// Client sessions grouped by database, state and application, without our own.
 const ACTIVITY_SQL: &str = "\
@@ -41,12 +44,15 @@ WHERE NOT d.datistemplate AND d.datallowconn
 const MAX_CONNECTIONS_SQL: &str = "SELECT current_setting('max_connections')::bigint";
 
 pub struct PostgresqlScraper {
-    config: PostgresqlConfig,
-    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
-    client: Option<tokio_postgres::Client>,
+    session: Session,
+    /// Databases to report; empty for all.
+    databases: Vec<String>,
+    /// Pools are named `{endpoint}/{database}`.
+    pool_prefix: String,
+    timeout: Duration,
     /// Start of the cumulative counters we report (the receiver's start).
     start_time: u64,
-    resource: Vec<KeyValue>,
+    target: Target,
 }
 
 /// One row of [`ACTIVITY_SQL`].
@@ -73,124 +79,86 @@ pub struct DatabaseRow {
     pub size_bytes: Option<i64>,
 }
 
+impl ActivityRow {
+    fn read(row: &Row) -> ActivityRow {
+        ActivityRow {
+            database: row.get(0),
+            state: row.get(1),
+            application: row.get(2),
+            count: row.get(3),
+            waiting_on_lock: row.get(4),
+            longest_transaction_s: row.get(5),
+            longest_query_s: row.get(6),
+        }
+    }
+}
+
+impl DatabaseRow {
+    fn read(row: &Row) -> DatabaseRow {
+        DatabaseRow {
+            name: row.get(0),
+            connection_limit: row.get(1),
+            commits: row.get(2),
+            rollbacks: row.get(3),
+            deadlocks: row.get(4),
+            size_bytes: row.get(5),
+        }
+    }
+}
+
 impl PostgresqlScraper {
-    pub fn new(
-        config: PostgresqlConfig,
-        tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
-    ) -> PostgresqlScraper {
-        let (host, port) = host_and_port(&config.endpoint);
+    pub fn new(config: PostgresqlConfig, tls: Option<MakeRustlsConnect>) -> PostgresqlScraper {
+        let login = Login {
+            endpoint: config.endpoint.clone(),
+            username: config.username,
+            password: config.password.expose().to_string(),
+            database: config.connect_database,
+            application_name: APPLICATION_NAME,
+        };
         PostgresqlScraper {
-            resource: vec![
-                attr("db.system.name", "postgresql"),
-                attr("server.address", host),
-                attr("server.port", i64::from(port)),
-            ],
-            config,
-            tls,
-            client: None,
+            session: Session::new(login, tls, ""),
+            databases: config.databases,
+            pool_prefix: config.endpoint.as_str().to_string(),
+            timeout: scrape_timeout(config.collection_interval),
             start_time: build::now_unix_nano(),
+            target: Target::new(
+                "postgresql",
+                &config.endpoint,
+                "Whether the last scrape reached the server (1) or not (0)",
+            ),
         }
     }
+}
 
-    fn timeout(&self) -> Duration {
-        self.config.collection_interval.min(Duration::from_secs(10))
-    }
-
-    async fn query_all(&mut self) -> Result<Server, String> {
-        if self.client.as_ref().is_none_or(|c| c.is_closed()) {
-            let login = Login {
-                endpoint: &self.config.endpoint,
-                username: &self.config.username,
-                password: self.config.password.expose(),
-                database: &self.config.connect_database,
-                application_name: APPLICATION_NAME,
-                tls: self.tls.as_ref(),
-            };
-            self.client = Some(connect(&login, self.timeout()).await?);
-        }
-        let client = self.client.as_ref().expect("connected above");
-        let databases = &self.config.databases;
-        let queries = async {
-            let activity = client.query(ACTIVITY_SQL, &[databases]).await?;
-            let per_database = client.query(DATABASE_SQL, &[databases]).await?;
-            let max = client.query_one(MAX_CONNECTIONS_SQL, &[]).await?;
-            Ok::<_, tokio_postgres::Error>((activity, per_database, max))
-        };
-        let result = tokio::time::timeout(self.timeout(), queries).await;
-        let (activity, per_database, max) = match result {
-            Ok(Ok(rows)) => rows,
-            Ok(Err(e)) => {
-                self.client = None;
-                return Err(format!("query failed: {}", super::error_text(&e)));
-            }
-            Err(_) => {
-                self.client = None;
-                return Err("queries timed out".to_string());
-            }
-        };
-        Ok(Server {
-            activity: activity
-                .iter()
-                .map(|r| ActivityRow {
-                    database: r.get(0),
-                    state: r.get(1),
-                    application: r.get(2),
-                    count: r.get(3),
-                    waiting_on_lock: r.get(4),
-                    longest_transaction_s: r.get(5),
-                    longest_query_s: r.get(6),
-                })
-                .collect(),
-            databases: per_database
-                .iter()
-                .map(|r| DatabaseRow {
-                    name: r.get(0),
-                    connection_limit: r.get(1),
-                    commits: r.get(2),
-                    rollbacks: r.get(3),
-                    deadlocks: r.get(4),
-                    size_bytes: r.get(5),
-                })
-                .collect(),
-            max_connections: max.get(0),
-        })
-    }
-
-    fn up(&self, now: u64, value: i64) -> Metric {
-        build::gauge(
-            "postgresql.up",
-            "Whether the last scrape reached the server (1) or not (0)",
-            "1",
-            vec![build::point(0, now, Number::Int(value), vec![])],
-        )
-    }
+/// The three queries of one scrape.
+async fn read_server(
+    client: &Client,
+    databases: &[String],
+) -> Result<Server, tokio_postgres::Error> {
+    let activity = client.query(ACTIVITY_SQL, &[&databases]).await?;
+    let per_database = client.query(DATABASE_SQL, &[&databases]).await?;
+    let max = client.query_one(MAX_CONNECTIONS_SQL, &[]).await?;
+    Ok(Server {
+        activity: activity.iter().map(ActivityRow::read).collect(),
+        databases: per_database.iter().map(DatabaseRow::read).collect(),
+        max_connections: max.get(0),
+    })
 }
 
 #[async_trait]
 impl Scraper for PostgresqlScraper {
     async fn scrape(&mut self) -> Result<Vec<ResourceMetrics>, ScrapeFailure> {
-        let result = self.query_all().await;
+        let databases = &self.databases;
+        let read = self
+            .session
+            .query(self.timeout, |client| async move {
+                let server = read_server(&client, databases).await;
+                (client, server)
+            })
+            .await;
         let now = build::now_unix_nano();
-        match result {
-            Ok(server) => {
-                let mut metrics = vec![self.up(now, 1)];
-                let pool_prefix = self.config.endpoint.as_str().to_string();
-                metrics.extend(server.metrics(&pool_prefix, self.start_time, now));
-                Ok(vec![build::resource_metrics(
-                    self.resource.clone(),
-                    SCOPE,
-                    metrics,
-                )])
-            }
-            Err(message) => Err(ScrapeFailure {
-                message,
-                metrics: vec![build::resource_metrics(
-                    self.resource.clone(),
-                    SCOPE,
-                    vec![self.up(now, 0)],
-                )],
-            }),
-        }
+        let metrics = read.map(|server| server.metrics(&self.pool_prefix, self.start_time, now));
+        self.target.report(now, metrics)
     }
 }
 
@@ -212,26 +180,49 @@ struct DatabaseActivity {
     longest_query_s: f64,
 }
 
+/// The times of one scrape's points.
+struct Stamp {
+    /// Start of the cumulative counters.
+    start: u64,
+    now: u64,
+}
+
+impl Stamp {
+    fn point(&self, value: Number, attributes: Vec<KeyValue>) -> NumberDataPoint {
+        build::point(0, self.now, value, attributes)
+    }
+
+    fn counter(&self, value: i64, attributes: Vec<KeyValue>) -> NumberDataPoint {
+        build::point(self.start, self.now, Number::Int(value), attributes)
+    }
+}
+
+fn on_database(database: &str) -> Vec<KeyValue> {
+    vec![attr("db.namespace", database)]
+}
+
 impl Server {
     /// The OTLP metrics: pools are named `{pool_prefix}/{database}`.
     pub fn metrics(&self, pool_prefix: &str, start: u64, now: u64) -> Vec<Metric> {
+        let stamp = Stamp { start, now };
+        let by_database = self.activity_by_database();
+        let mut metrics = self.pool_metrics(&by_database, pool_prefix, &stamp);
+        metrics.extend(self.connection_metrics(&stamp));
+        metrics.extend(Self::backend_metrics(&by_database, &stamp));
+        metrics.extend(self.database_metrics(&stamp));
+        build::drop_empty(&mut metrics);
+        metrics
+    }
+
+    /// Sessions summed per database; every reported database is there, even without
+    /// sessions.
+    fn activity_by_database(&self) -> BTreeMap<&str, DatabaseActivity> {
         let mut by_database: BTreeMap<&str, DatabaseActivity> = self
             .databases
             .iter()
             .map(|d| (d.name.as_str(), DatabaseActivity::default()))
             .collect();
-        let mut connections = Vec::new();
         for row in &self.activity {
-            connections.push(build::point(
-                0,
-                now,
-                Number::Int(row.count),
-                vec![
-                    attr("db.namespace", row.database.as_str()),
-                    attr("postgresql.connection.state", row.state.as_str()),
-                    attr("postgresql.application.name", row.application.as_str()),
-                ],
-            ));
             let db = by_database.entry(row.database.as_str()).or_default();
             // Only an idle session frees its backend for nothing; every other state
             // (active, idle in transaction, fastpath...) holds it.
@@ -244,74 +235,78 @@ impl Server {
             db.longest_transaction_s = db.longest_transaction_s.max(row.longest_transaction_s);
             db.longest_query_s = db.longest_query_s.max(row.longest_query_s);
         }
+        by_database
+    }
 
+    /// Most connections a database accepts: its own limit, capped by the server's.
+    fn connection_limit(&self, db: &DatabaseRow) -> i64 {
+        if db.connection_limit >= 0 {
+            db.connection_limit.min(self.max_connections)
+        } else {
+            self.max_connections
+        }
+    }
+
+    /// `db.client.connection.*`: one pool per database.
+    fn pool_metrics(
+        &self,
+        by_database: &BTreeMap<&str, DatabaseActivity>,
+        pool_prefix: &str,
+        stamp: &Stamp,
+    ) -> Vec<Metric> {
         let pool = |db: &str| {
             attr(
                 "db.client.connection.pool.name",
                 format!("{pool_prefix}/{db}"),
             )
         };
-        let on_db = |db: &str| vec![attr("db.namespace", db)];
-        let point =
-            |value: Number, attributes: Vec<KeyValue>| build::point(0, now, value, attributes);
-        let counter = |value: i64, attributes: Vec<KeyValue>| {
-            build::point(start, now, Number::Int(value), attributes)
-        };
-
-        let mut pool_count = Vec::new();
-        let mut pool_max = Vec::new();
-        let mut backends = Vec::new();
-        let mut waiting = Vec::new();
-        let mut transaction_age = Vec::new();
-        let mut query_age = Vec::new();
-        for (db, activity) in &by_database {
+        let mut count = Vec::new();
+        for (db, activity) in by_database {
             for (state, value) in [("used", activity.used), ("idle", activity.idle)] {
-                pool_count.push(point(
-                    Number::Int(value),
-                    vec![pool(db), attr("db.client.connection.state", state)],
-                ));
-            }
-            backends.push(point(Number::Int(activity.used + activity.idle), on_db(db)));
-            waiting.push(point(Number::Int(activity.waiting_on_lock), on_db(db)));
-            transaction_age.push(point(
-                Number::Double(activity.longest_transaction_s),
-                on_db(db),
-            ));
-            query_age.push(point(Number::Double(activity.longest_query_s), on_db(db)));
-        }
-        let (mut commits, mut rollbacks, mut deadlocks, mut sizes) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for db in &self.databases {
-            let limit = if db.connection_limit >= 0 {
-                db.connection_limit.min(self.max_connections)
-            } else {
-                self.max_connections
-            };
-            pool_max.push(point(Number::Int(limit), vec![pool(&db.name)]));
-            commits.push(counter(db.commits, on_db(&db.name)));
-            rollbacks.push(counter(db.rollbacks, on_db(&db.name)));
-            deadlocks.push(counter(db.deadlocks, on_db(&db.name)));
-            if let Some(size) = db.size_bytes {
-                sizes.push(point(Number::Int(size), on_db(&db.name)));
+                let attributes = vec![pool(db), attr("db.client.connection.state", state)];
+                count.push(stamp.point(Number::Int(value), attributes));
             }
         }
-        let max_connections = vec![point(Number::Int(self.max_connections), vec![])];
-
-        let mut metrics = vec![
+        let max = self
+            .databases
+            .iter()
+            .map(|db| stamp.point(Number::Int(self.connection_limit(db)), vec![pool(&db.name)]))
+            .collect();
+        vec![
             build::sum(
                 "db.client.connection.count",
                 "Connections to the database, by state (idle, or used by a session)",
                 "{connection}",
                 false,
-                pool_count,
+                count,
             ),
             build::sum(
                 "db.client.connection.max",
                 "Most connections the database accepts: its own limit, or max_connections",
                 "{connection}",
                 false,
-                pool_max,
+                max,
             ),
+        ]
+    }
+
+    /// `postgresql.connection.*`: sessions by database, state and application, and the
+    /// server's limit.
+    fn connection_metrics(&self, stamp: &Stamp) -> Vec<Metric> {
+        let connections = self
+            .activity
+            .iter()
+            .map(|row| {
+                let attributes = vec![
+                    attr("db.namespace", row.database.as_str()),
+                    attr("postgresql.connection.state", row.state.as_str()),
+                    attr("postgresql.application.name", row.application.as_str()),
+                ];
+                stamp.point(Number::Int(row.count), attributes)
+            })
+            .collect();
+        let max_connections = vec![stamp.point(Number::Int(self.max_connections), vec![])];
+        vec![
             build::sum(
                 "postgresql.connection.count",
                 "Client sessions by database, state and application_name (pg_stat_activity)",
@@ -325,51 +320,85 @@ impl Server {
                 "{connection}",
                 max_connections,
             ),
+        ]
+    }
+
+    /// Per-database figures of the backends: how many, lock waits, oldest transaction
+    /// and query.
+    fn backend_metrics(
+        by_database: &BTreeMap<&str, DatabaseActivity>,
+        stamp: &Stamp,
+    ) -> Vec<Metric> {
+        let per_database = |value: &dyn Fn(&DatabaseActivity) -> Number| {
+            by_database
+                .iter()
+                .map(|(db, activity)| stamp.point(value(activity), on_database(db)))
+                .collect::<Vec<_>>()
+        };
+        vec![
             build::sum(
                 "postgresql.backends",
                 "Client backends connected to the database",
                 "1",
                 false,
-                backends,
+                per_database(&|a| Number::Int(a.used + a.idle)),
             ),
             build::gauge(
                 "postgresql.backends.waiting",
                 "Client backends waiting on a lock",
                 "{connection}",
-                waiting,
+                per_database(&|a| Number::Int(a.waiting_on_lock)),
             ),
             build::gauge(
                 "postgresql.transaction.longest_age",
                 "Age of the oldest open transaction",
                 "s",
-                transaction_age,
+                per_database(&|a| Number::Double(a.longest_transaction_s)),
             ),
             build::gauge(
                 "postgresql.query.longest_age",
                 "Age of the longest running query",
                 "s",
-                query_age,
+                per_database(&|a| Number::Double(a.longest_query_s)),
             ),
+        ]
+    }
+
+    /// `pg_stat_database` counters and sizes.
+    fn database_metrics(&self, stamp: &Stamp) -> Vec<Metric> {
+        let counters = |value: fn(&DatabaseRow) -> i64| {
+            self.databases
+                .iter()
+                .map(|db| stamp.counter(value(db), on_database(&db.name)))
+                .collect::<Vec<_>>()
+        };
+        // No CONNECT privilege, no size: left out rather than reported as zero.
+        let sizes = self
+            .databases
+            .iter()
+            .filter_map(|db| Some(stamp.point(Number::Int(db.size_bytes?), on_database(&db.name))))
+            .collect();
+        vec![
             build::sum(
                 "postgresql.commits",
                 "Transactions committed",
                 "1",
                 true,
-                commits,
+                counters(|db| db.commits),
             ),
             build::sum(
                 "postgresql.rollbacks",
                 "Transactions rolled back",
                 "1",
                 true,
-                rollbacks,
+                counters(|db| db.rollbacks),
             ),
             build::sum(
                 "postgresql.deadlocks",
                 "Deadlocks detected",
                 "{deadlock}",
                 true,
-                deadlocks,
+                counters(|db| db.deadlocks),
             ),
             build::sum(
                 "postgresql.db_size",
@@ -378,9 +407,7 @@ impl Server {
                 false,
                 sizes,
             ),
-        ];
-        build::drop_empty(&mut metrics);
-        metrics
+        ]
     }
 }
 

@@ -6,7 +6,7 @@ use sentinel_pipeline::config::{ComponentConfig, Endpoint, Secret, ValidationErr
 use sentinel_pipeline::tls::ClientTlsConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::receivers::postgresql::{password_or_empty, validate_interval, DEFAULT_INTERVAL};
+use crate::receivers::database::{password_or_empty, validate_interval, DEFAULT_INTERVAL};
 
 /// The redis receiver: reads `INFO` and `CONFIG GET maxclients` of one Redis server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,9 +21,10 @@ pub struct RedisConfig {
     /// `[redacted]` by `print-config`. Empty (the default) sends no `AUTH`.
     #[serde(deserialize_with = "password_or_empty")]
     pub password: Secret,
-    /// Transport security, with the Collector's keys (see [`ClientTlsConfig`]). Default
-    /// plaintext (`insecure: true`); `insecure: false` requires TLS and checks the
-    /// server's certificate.
+    /// Transport security, with the Collector's keys and default (see
+    /// [`ClientTlsConfig`]): TLS is required (`insecure: false`) and the server's
+    /// certificate checked. `insecure: true` is plaintext, meant for a server on the
+    /// same host.
     pub tls: ClientTlsConfig,
     /// How often to poll, e.g. `10s` (the default).
     #[serde(with = "humantime_serde")]

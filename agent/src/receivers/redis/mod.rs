@@ -19,9 +19,8 @@ use sentinel_pipeline::{
 
 pub use config::RedisConfig;
 
-use rustls::pki_types::ServerName;
-
-use crate::receivers::postgresql::{host_and_port, warn_if_plaintext};
+use crate::receivers::database::tls::{direct_tls, DirectTls};
+use crate::receivers::database::warn_if_plaintext;
 use crate::receivers::scrape;
 
 /// Builds `redis` receivers.
@@ -46,7 +45,7 @@ impl ReceiverFactory for RedisReceiverFactory {
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<Box<dyn Receiver>, BuildError> {
         let config: RedisConfig =
             pipeline_config::decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
-        let tls = tls(&config, &ctx.id)?;
+        let tls = direct_tls(&config.tls, &config.endpoint, &ctx.id)?;
         warn_if_plaintext(
             &ctx.id,
             &config.endpoint,
@@ -57,31 +56,9 @@ impl ReceiverFactory for RedisReceiverFactory {
     }
 }
 
-/// The TLS settings, built once; `None` for plaintext.
-fn tls(config: &RedisConfig, id: &str) -> Result<Option<resp::Tls>, BuildError> {
-    let failed = |message: String| BuildError::Other {
-        component: id.to_string(),
-        message,
-    };
-    let Some(rustls) = config
-        .tls
-        .client_config()
-        .map_err(|e| failed(format!("tls: {e}")))?
-    else {
-        return Ok(None);
-    };
-    let (host, _) = host_and_port(&config.endpoint);
-    let server_name = ServerName::try_from(host.clone())
-        .map_err(|_| failed(format!("endpoint: {host:?} is not a valid TLS server name")))?;
-    Ok(Some(resp::Tls {
-        config: rustls,
-        server_name,
-    }))
-}
-
 struct RedisReceiver {
     config: RedisConfig,
-    tls: Option<resp::Tls>,
+    tls: Option<DirectTls>,
     ctx: BuildContext,
 }
 

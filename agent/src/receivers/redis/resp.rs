@@ -2,12 +2,11 @@
 //! array of bulk strings, read one reply. Replies are bounded so a confused or hostile
 //! peer cannot make the agent allocate without limit.
 
-use std::sync::Arc;
-
-use rustls::pki_types::ServerName;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+
+use crate::receivers::database::tls::DirectTls;
 
 /// Longest status line accepted.
 const MAX_LINE: u64 = 64 * 1024;
@@ -39,13 +38,6 @@ pub enum RespError {
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
-/// How to secure a connection: the rustls settings and the name the certificate must
-/// carry (the endpoint's host).
-pub struct Tls {
-    pub config: Arc<rustls::ClientConfig>,
-    pub server_name: ServerName<'static>,
-}
-
 pub struct Connection {
     stream: BufReader<Box<dyn Stream>>,
 }
@@ -53,7 +45,7 @@ pub struct Connection {
 impl Connection {
     /// Connects to `address` (`host:port`), over TLS when `tls` is set (Redis speaks TLS
     /// from the first byte, there is no upgrade command).
-    pub async fn connect(address: &str, tls: Option<&Tls>) -> Result<Connection, RespError> {
+    pub async fn connect(address: &str, tls: Option<&DirectTls>) -> Result<Connection, RespError> {
         let tcp = TcpStream::connect(address).await?;
         tcp.set_nodelay(true)?;
         let stream: Box<dyn Stream> = match tls {

@@ -7,13 +7,12 @@ use async_trait::async_trait;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics};
 
-use super::resp::{self, Connection, Reply};
+use super::resp::{self, Connection, Reply, RespError};
 use super::RedisConfig;
-use crate::receivers::postgresql::host_and_port;
+use crate::receivers::database::tls::DirectTls;
+use crate::receivers::database::{scrape_timeout, Target};
 use crate::receivers::scrape::build::{self, attr, Number};
 use crate::receivers::scrape::{ScrapeFailure, Scraper};
-
-const SCOPE: &str = "sentinel/receiver/redis";
 
 /// How an `INFO` field is reported.
 enum Kind {
@@ -86,21 +85,43 @@ const INFO_FIELDS: [(&str, &str, &str, Kind, &str); 8] = [
 
 pub struct RedisScraper {
     config: RedisConfig,
-    tls: Option<resp::Tls>,
+    tls: Option<DirectTls>,
     connection: Option<Connection>,
     start_time: u64,
-    resource: Vec<KeyValue>,
+    target: Target,
+}
+
+/// A scrape that could not read the server.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisError {
+    #[error("redis at {endpoint}: {cause}")]
+    Resp { endpoint: String, cause: RespError },
+    #[error("redis at {endpoint}: {command} refused: {reply}")]
+    Refused {
+        endpoint: String,
+        command: &'static str,
+        reply: String,
+    },
+    #[error("redis at {endpoint}: unexpected INFO reply {reply:?}")]
+    Unexpected { endpoint: String, reply: Reply },
+    #[error("no answer from {endpoint} within {timeout:?}")]
+    TimedOut { endpoint: String, timeout: Duration },
+}
+
+/// What one scrape read: the `INFO` text and `maxclients`.
+struct Read {
+    info: String,
+    maxclients: Option<i64>,
 }
 
 impl RedisScraper {
-    pub fn new(config: RedisConfig, tls: Option<resp::Tls>) -> RedisScraper {
-        let (host, port) = host_and_port(&config.endpoint);
+    pub fn new(config: RedisConfig, tls: Option<DirectTls>) -> RedisScraper {
         RedisScraper {
-            resource: vec![
-                attr("db.system.name", "redis"),
-                attr("server.address", host),
-                attr("server.port", i64::from(port)),
-            ],
+            target: Target::new(
+                "redis",
+                &config.endpoint,
+                "Whether the last scrape reached the server (1) or not (0)",
+            ),
             config,
             tls,
             connection: None,
@@ -108,14 +129,19 @@ impl RedisScraper {
         }
     }
 
-    /// `INFO` text and `maxclients`.
-    async fn read(&mut self) -> Result<(String, Option<i64>), String> {
-        let timeout = self.config.collection_interval.min(Duration::from_secs(10));
-        let endpoint = self.config.endpoint.as_str().to_string();
-        let result = tokio::time::timeout(timeout, self.read_once()).await;
-        let result = match result {
+    fn endpoint(&self) -> String {
+        self.config.endpoint.as_str().to_string()
+    }
+
+    /// One scrape's commands within the timeout.
+    async fn read(&mut self) -> Result<Read, RedisError> {
+        let timeout = scrape_timeout(self.config.collection_interval);
+        let result = match tokio::time::timeout(timeout, self.read_once()).await {
             Ok(result) => result,
-            Err(_) => Err(format!("no answer from {endpoint} within {timeout:?}")),
+            Err(_) => Err(RedisError::TimedOut {
+                endpoint: self.endpoint(),
+                timeout,
+            }),
         };
         if result.is_err() {
             // Start over with a fresh connection next time: this one may be mid-reply.
@@ -124,35 +150,27 @@ impl RedisScraper {
         result
     }
 
-    async fn read_once(&mut self) -> Result<(String, Option<i64>), String> {
-        let endpoint = self.config.endpoint.as_str();
-        let failed = |e: resp::RespError| format!("redis at {endpoint}: {e}");
+    async fn read_once(&mut self) -> Result<Read, RedisError> {
+        let endpoint = self.endpoint();
         if self.connection.is_none() {
-            let mut connection = Connection::connect(endpoint, self.tls.as_ref())
-                .await
-                .map_err(failed)?;
-            let password = self.config.password.expose();
-            if !password.is_empty() {
-                let mut auth = vec!["AUTH"];
-                if !self.config.username.is_empty() {
-                    auth.push(&self.config.username);
-                }
-                auth.push(password);
-                if let Reply::Error(e) = connection.command(&auth).await.map_err(failed)? {
-                    return Err(format!("redis at {endpoint}: AUTH refused: {e}"));
-                }
-            }
-            self.connection = Some(connection);
+            self.connection = Some(log_in(&self.config, self.tls.as_ref()).await?);
         }
         let connection = self.connection.as_mut().expect("connected above");
+        let failed = |cause| RedisError::Resp {
+            endpoint: endpoint.clone(),
+            cause,
+        };
         let info = match connection.command(&["INFO"]).await.map_err(failed)? {
             Reply::Bulk(Some(text)) => String::from_utf8_lossy(&text).into_owned(),
-            Reply::Error(e) => return Err(format!("redis at {endpoint}: INFO refused: {e}")),
-            other => {
-                return Err(format!(
-                    "redis at {endpoint}: unexpected INFO reply {other:?}"
-                ))
+            Reply::Error(reply) => {
+                let command = "INFO";
+                return Err(RedisError::Refused {
+                    endpoint,
+                    command,
+                    reply,
+                });
             }
+            reply => return Err(RedisError::Unexpected { endpoint, reply }),
         };
         // CONFIG may be renamed or disabled; INFO (Redis 7+) also carries maxclients.
         let maxclients = match connection
@@ -166,50 +184,48 @@ impl RedisScraper {
             },
             _ => None,
         };
-        Ok((info, maxclients))
+        Ok(Read { info, maxclients })
     }
+}
 
-    fn up(&self, now: u64, value: i64) -> Metric {
-        build::gauge(
-            "redis.up",
-            "Whether the last scrape reached the server (1) or not (0)",
-            "1",
-            vec![build::point(0, now, Number::Int(value), vec![])],
-        )
+/// Connects and authenticates: `AUTH [username] password` when there is a password.
+async fn log_in(config: &RedisConfig, tls: Option<&DirectTls>) -> Result<Connection, RedisError> {
+    let endpoint = config.endpoint.as_str().to_string();
+    let failed = |cause| RedisError::Resp {
+        endpoint: endpoint.clone(),
+        cause,
+    };
+    let mut connection = Connection::connect(&endpoint, tls).await.map_err(failed)?;
+    let password = config.password.expose();
+    if !password.is_empty() {
+        let mut auth = vec!["AUTH"];
+        if !config.username.is_empty() {
+            auth.push(&config.username);
+        }
+        auth.push(password);
+        if let Reply::Error(reply) = connection.command(&auth).await.map_err(failed)? {
+            let command = "AUTH";
+            return Err(RedisError::Refused {
+                endpoint,
+                command,
+                reply,
+            });
+        }
     }
+    Ok(connection)
 }
 
 #[async_trait]
 impl Scraper for RedisScraper {
     async fn scrape(&mut self) -> Result<Vec<ResourceMetrics>, ScrapeFailure> {
-        let result = self.read().await;
+        let read = self.read().await;
         let now = build::now_unix_nano();
-        match result {
-            Ok((info, maxclients)) => {
-                let fields = resp::parse_info(&info);
-                let mut metrics = vec![self.up(now, 1)];
-                metrics.extend(info_metrics(
-                    &fields,
-                    maxclients,
-                    self.config.endpoint.as_str(),
-                    self.start_time,
-                    now,
-                ));
-                Ok(vec![build::resource_metrics(
-                    self.resource.clone(),
-                    SCOPE,
-                    metrics,
-                )])
-            }
-            Err(message) => Err(ScrapeFailure {
-                message,
-                metrics: vec![build::resource_metrics(
-                    self.resource.clone(),
-                    SCOPE,
-                    vec![self.up(now, 0)],
-                )],
-            }),
-        }
+        let metrics = read.map(|read| {
+            let fields = resp::parse_info(&read.info);
+            let pool_name = self.config.endpoint.as_str();
+            info_metrics(&fields, read.maxclients, pool_name, self.start_time, now)
+        });
+        self.target.report(now, metrics)
     }
 }
 

@@ -17,10 +17,7 @@
 //!             input: 6
 //! ```
 
-use std::sync::Arc;
-
-use saphyr::{LoadableYamlNode, MarkedYamlOwned, ScalarOwned, YamlDataOwned};
-use sentinel_pipeline::config::{decode, Node, NodeValue, Span};
+use sentinel_pipeline::config::{decode, parse_yaml};
 use serde::Deserialize;
 
 use super::{parse_date, to_femto, ModelPrices, Period, PriceError, Rates, Tier};
@@ -87,7 +84,9 @@ pub fn load(path: &str) -> Result<super::PriceTable, PriceError> {
 
 /// Parses a price file; errors name the file, line and column.
 pub fn parse(file: &str, text: &str) -> Result<super::PriceTable, PriceError> {
-    let node = to_node(file, text)?;
+    let node = parse_yaml(file, text)
+        .map_err(|e| PriceError::Invalid(e.to_string()))?
+        .ok_or_else(|| PriceError::Invalid(format!("{file}: empty price file")))?;
     let parsed: PriceFile = decode(&node).map_err(|d| PriceError::Invalid(d.to_string()))?;
     let models = parsed
         .models
@@ -103,10 +102,22 @@ fn rate(value: Option<f64>) -> Result<Option<u64>, String> {
     value.map(|v| to_femto(v, PER_MILLION)).transpose()
 }
 
-fn model(entry: ModelEntry) -> Result<ModelPrices, String> {
+/// A model entry that cannot be priced.
+#[derive(Debug, thiserror::Error)]
+enum ModelError {
+    #[error("model {0}: `prices` needs at least one period")]
+    NoPeriod(String),
+    /// A rate or date that does not read (the reason comes from the shared parsers).
+    #[error("model {model}: {reason}")]
+    BadValue { model: String, reason: String },
+    #[error("model {0}: two price periods start on the same date")]
+    SameStart(String),
+}
+
+fn model(entry: ModelEntry) -> Result<ModelPrices, ModelError> {
     let name = entry.name.to_ascii_lowercase();
     if entry.prices.is_empty() {
-        return Err(format!("model {name}: `prices` needs at least one period"));
+        return Err(ModelError::NoPeriod(name));
     }
     let mut periods = entry
         .prices
@@ -141,15 +152,16 @@ fn model(entry: ModelEntry) -> Result<ModelPrices, String> {
             })
         })
         .collect::<Result<Vec<_>, String>>()
-        .map_err(|e| format!("model {name}: {e}"))?;
+        .map_err(|reason| ModelError::BadValue {
+            model: name.clone(),
+            reason,
+        })?;
     periods.sort_by_key(|p| p.from_unix_nano);
     if periods
         .windows(2)
         .any(|w| w[0].from_unix_nano == w[1].from_unix_nano)
     {
-        return Err(format!(
-            "model {name}: two price periods start on the same date"
-        ));
+        return Err(ModelError::SameStart(name));
     }
     Ok(ModelPrices {
         name,
@@ -162,57 +174,4 @@ fn model(entry: ModelEntry) -> Result<ModelPrices, String> {
 
 fn lower(names: Vec<String>) -> Vec<String> {
     names.into_iter().map(|n| n.to_ascii_lowercase()).collect()
-}
-
-/// YAML text to a positioned [`Node`], so decode errors point at the line.
-fn to_node(file: &str, text: &str) -> Result<Node, PriceError> {
-    let file: Arc<str> = Arc::from(file);
-    let docs = MarkedYamlOwned::load_from_str(text).map_err(|err| {
-        let mark = err.marker();
-        PriceError::Invalid(format!(
-            "{file}:{}:{}: invalid YAML: {}",
-            mark.line(),
-            mark.col() + 1,
-            err.info()
-        ))
-    })?;
-    match docs.first() {
-        Some(doc) => convert(&file, doc),
-        None => Err(PriceError::Invalid(format!("{file}: empty price file"))),
-    }
-}
-
-fn convert(file: &Arc<str>, yaml: &MarkedYamlOwned) -> Result<Node, PriceError> {
-    let span = Span::new(
-        file.clone(),
-        yaml.span.start.line(),
-        yaml.span.start.col() + 1,
-    );
-    let value = match &yaml.data {
-        YamlDataOwned::Value(ScalarOwned::Null) => NodeValue::Null,
-        YamlDataOwned::Value(ScalarOwned::Boolean(b)) => NodeValue::Bool(*b),
-        YamlDataOwned::Value(ScalarOwned::Integer(i)) => NodeValue::Int(*i),
-        YamlDataOwned::Value(ScalarOwned::FloatingPoint(f)) => NodeValue::Float(f.into_inner()),
-        YamlDataOwned::Value(ScalarOwned::String(s)) => NodeValue::String(s.clone()),
-        YamlDataOwned::Representation(text, _, _) => NodeValue::String(text.clone()),
-        YamlDataOwned::Sequence(items) => NodeValue::Seq(
-            items
-                .iter()
-                .map(|item| convert(file, item))
-                .collect::<Result<_, _>>()?,
-        ),
-        YamlDataOwned::Mapping(entries) => NodeValue::Map(
-            entries
-                .iter()
-                .map(|(k, v)| Ok((convert(file, k)?, convert(file, v)?)))
-                .collect::<Result<_, PriceError>>()?,
-        ),
-        YamlDataOwned::Tagged(_, inner) => return convert(file, inner),
-        YamlDataOwned::Alias(_) | YamlDataOwned::BadValue => {
-            return Err(PriceError::Invalid(format!(
-                "{span}: unsupported YAML value (aliases are not supported)"
-            )))
-        }
-    };
-    Ok(Node::new(value, span))
 }
