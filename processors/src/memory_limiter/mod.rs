@@ -1,7 +1,9 @@
-//! `memory_limiter` processor: a byte budget that receivers charge with each request's
-//! size BEFORE decoding it. At the limit, requests are refused with a retryable error
-//! (RESOURCE_EXHAUSTED / HTTP 429); nothing already accepted is dropped. The stage itself
-//! passes data through.
+//! `memory_limiter` processor: a byte budget charged by everything that feeds the
+//! pipeline. The otlp and hooks receivers charge a request's size before decoding it;
+//! scrapers and connectors are charged the encoded size of what they hand on
+//! (`Output::send`). At the limit, data is refused with a retryable error
+//! (RESOURCE_EXHAUSTED / HTTP 429); nothing already accepted is dropped. The charge is
+//! released once every exporter queue took the data. The stage itself passes data through.
 
 #[cfg(test)]
 mod compliance;
