@@ -69,6 +69,12 @@ pub struct AttributesProcessor {
     actions: Vec<ActionConfig>,
 }
 
+impl AttributesProcessor {
+    pub fn new(actions: Vec<ActionConfig>) -> Self {
+        AttributesProcessor { actions }
+    }
+}
+
 impl Processor for AttributesProcessor {
     fn process(&mut self, mut msg: Message, out: &mut Vec<Message>) {
         for_each_item_attributes(&mut msg.payload, |attrs| {
