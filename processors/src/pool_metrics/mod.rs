@@ -18,6 +18,7 @@ mod normalise;
 mod tests;
 
 use sentinel_pipeline::config::{check, decode_valid, ComponentConfig, Diagnostic, Node};
+use sentinel_pipeline::visit;
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltProcessor, ComponentInfo, Factory, Kind, Message, Payload,
     Processor, ProcessorFactory, Signal,
@@ -80,12 +81,7 @@ pub struct PoolMetricsProcessor {
 impl Processor for PoolMetricsProcessor {
     fn process(&mut self, mut msg: Message, out: &mut Vec<Message>) {
         if let Payload::Metrics(request) = &mut msg.payload {
-            let metrics = request
-                .resource_metrics
-                .iter_mut()
-                .flat_map(|r| r.scope_metrics.iter_mut())
-                .flat_map(|s| s.metrics.iter_mut());
-            for metric in metrics {
+            for (_, _, metric) in visit::items_mut(request) {
                 if normalise_metric(metric) == Outcome::UnitNotConverted && !self.logged_unconverted
                 {
                     self.logged_unconverted = true;
