@@ -17,6 +17,7 @@ use http_body_util::Full;
 use hyper::{Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
+use sentinel_pipeline::visit;
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltExporter, ComponentInfo, ComponentMetrics, ExportError,
     Exporter, ExporterFactory, Factory, Kind, Payload, Signal,
@@ -127,12 +128,10 @@ impl Exporter for PrometheusExporter {
                 .store
                 .lock()
                 .map_err(|_| ExportError::retryable("prometheus store poisoned"))?;
-            for rm in &request.resource_metrics {
-                for metric in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
-                    let result = store.ingest(rm.resource.as_ref(), metric, now);
-                    over_limit += result.over_limit;
-                    unsupported += result.unsupported;
-                }
+            for (resource, _, metric) in visit::items(&request) {
+                let result = store.ingest(resource, metric, now);
+                over_limit += result.over_limit;
+                unsupported += result.unsupported;
             }
         }
         if over_limit > 0 {
