@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sentinel_pipeline::config::{check, decode_valid, ComponentConfig, Diagnostic, Node};
 use sentinel_pipeline::sending::{QueueSettings, RetrySettings};
+use sentinel_pipeline::signal::data_point_count;
 use sentinel_pipeline::visit;
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, Exporter, ExporterFactory,
@@ -85,7 +86,10 @@ pub fn item_lines(payload: &Payload) -> Vec<String> {
             })
             .collect(),
         Payload::Metrics(req) => visit::items(req)
-            .map(|(_, _, m)| format!("metric {} points={}", m.name, visit::points(m).len()))
+            .map(|(_, _, m)| {
+                let points = data_point_count(m.data.as_ref());
+                format!("metric {} points={points}", m.name)
+            })
             .collect(),
         Payload::Logs(req) => visit::items(req)
             .map(|(_, _, l)| {

@@ -229,6 +229,14 @@ fn items_mut_changes_every_item_and_reads_its_context() {
     }
     let names: Vec<&str> = items(&request).map(|(_, _, s)| s.name.as_str()).collect();
     assert_eq!(names, ["a/s1/x", "a/s1/y", "a/s2/z", "b/-/w"]);
+
+    // The closure form walks the same items in the same order.
+    let mut request = traces();
+    for_each_item_mut(&mut request, |resource, scope, span| {
+        span.name = format!("{}/{}/{}", service(resource), scope_name(scope), span.name);
+    });
+    let again: Vec<&str> = items(&request).map(|(_, _, s)| s.name.as_str()).collect();
+    assert_eq!(again, names);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Splitting a payload into pieces of at most N items, keeping each item's resource and
 //! scope. One generic walk over the OTLP nesting serves all three signals.
 
-use sentinel_pipeline::visit::{self, ExportRequest, ResourceGroup, ScopeGroup};
+use sentinel_pipeline::signal::data_point_count;
+use sentinel_pipeline::visit::{ExportRequest, ResourceGroup, ScopeGroup};
 use sentinel_pipeline::Payload;
 
 /// Splits `payload` into pieces of at most `max` items (a single metric heavier than
@@ -13,7 +14,7 @@ pub fn split(payload: Payload, max: usize) -> Vec<Payload> {
         Payload::Metrics(req) => pieces(
             req,
             max,
-            |metric| visit::points(metric).len().max(1),
+            |metric| data_point_count(metric.data.as_ref()).max(1),
             Payload::Metrics,
         ),
     }

@@ -17,7 +17,8 @@ use sentinel_pipeline::otlp::metrics::v1::{
     ScopeMetrics, Sum,
 };
 use sentinel_pipeline::otlp::resource::v1::Resource;
-use sentinel_pipeline::visit::{self, ExportRequest, ResourceGroup};
+use sentinel_pipeline::signal::data_point_count;
+use sentinel_pipeline::visit::{ExportRequest, ResourceGroup};
 use sentinel_pipeline::{
     BuildContext, BuildError, ComponentInfo, ComponentMetrics, Connector, ConnectorFactory,
     Factory, Kind, Message, Outputs, Payload, Refusal, Signal,
@@ -100,7 +101,10 @@ fn count(payload: &Payload) -> Counted {
             )]
         }),
         Payload::Metrics(req) => per_resource(req, |group| {
-            let points: usize = group.items().map(|(_, m)| visit::points(m).len()).sum();
+            let points: usize = group
+                .items()
+                .map(|(_, m)| data_point_count(m.data.as_ref()))
+                .sum();
             vec![
                 (
                     "metric.count",

@@ -93,11 +93,11 @@ impl LlmCostProcessor {
 impl Processor for LlmCostProcessor {
     fn process(&mut self, mut msg: Message, out: &mut Vec<Message>) {
         match &mut msg.payload {
-            Payload::Traces(req) => visit::items_mut(req).for_each(|(_, _, span)| {
+            Payload::Traces(req) => visit::for_each_item_mut(req, |_, _, span| {
                 let call = usage::from_span(span, self.span_input);
                 self.annotate(call, &mut span.attributes);
             }),
-            Payload::Logs(req) => visit::items_mut(req).for_each(|(_, _, record)| {
+            Payload::Logs(req) => visit::for_each_item_mut(req, |_, _, record| {
                 let call = usage::from_api_request(record);
                 self.annotate(call, &mut record.attributes);
             }),

@@ -81,7 +81,7 @@ pub struct PoolMetricsProcessor {
 impl Processor for PoolMetricsProcessor {
     fn process(&mut self, mut msg: Message, out: &mut Vec<Message>) {
         if let Payload::Metrics(request) = &mut msg.payload {
-            for (_, _, metric) in visit::items_mut(request) {
+            visit::for_each_item_mut(request, |_, _, metric| {
                 if normalise_metric(metric) == Outcome::UnitNotConverted && !self.logged_unconverted
                 {
                     self.logged_unconverted = true;
@@ -89,7 +89,7 @@ impl Processor for PoolMetricsProcessor {
                         "exponential histogram in ms passed through under its deprecated name: \
                          it cannot be rescaled to s; logged once");
                 }
-            }
+            });
         }
         out.push(msg);
     }
