@@ -50,9 +50,7 @@ pub trait ResourceGroup {
     /// The resource to read and the scopes to change, borrowed together.
     fn parts_mut(&mut self) -> (Option<&Resource>, &mut Vec<Self::Scope>);
 
-    fn scopes_mut(&mut self) -> &mut Vec<Self::Scope> {
-        self.parts_mut().1
-    }
+    fn scopes_mut(&mut self) -> &mut Vec<Self::Scope>;
 
     /// The items of every scope of this resource, each with its scope.
     fn items(&self) -> impl Iterator<Item = (Option<&InstrumentationScope>, &Self::Item)> {
@@ -76,9 +74,7 @@ pub trait ScopeGroup {
     /// The scope to read and the items to change, borrowed together.
     fn parts_mut(&mut self) -> (Option<&InstrumentationScope>, &mut Vec<Self::Item>);
 
-    fn items_mut(&mut self) -> &mut Vec<Self::Item> {
-        self.parts_mut().1
-    }
+    fn items_mut(&mut self) -> &mut Vec<Self::Item>;
 }
 
 /// The same three-level shape, named per signal by its proto field names.
@@ -113,6 +109,9 @@ macro_rules! levels {
             fn parts_mut(&mut self) -> (Option<&Resource>, &mut Vec<$scope>) {
                 (self.resource.as_ref(), &mut self.$scopes)
             }
+            fn scopes_mut(&mut self) -> &mut Vec<$scope> {
+                &mut self.$scopes
+            }
         }
 
         impl ScopeGroup for $scope {
@@ -126,6 +125,9 @@ macro_rules! levels {
             }
             fn parts_mut(&mut self) -> (Option<&InstrumentationScope>, &mut Vec<$item>) {
                 (self.scope.as_ref(), &mut self.$items)
+            }
+            fn items_mut(&mut self) -> &mut Vec<$item> {
+                &mut self.$items
             }
         }
     };

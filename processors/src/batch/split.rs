@@ -23,7 +23,7 @@ pub fn split(payload: Payload, max: usize) -> Vec<Payload> {
 fn pieces<Q: ExportRequest>(
     request: Q,
     max: usize,
-    weight: fn(&Q::Item) -> usize,
+    weight: impl Fn(&Q::Item) -> usize,
     payload: fn(Q) -> Payload,
 ) -> Vec<Payload>
 where
@@ -42,14 +42,14 @@ where
 fn split_request<Q: ExportRequest>(
     mut request: Q,
     max: usize,
-    weight: fn(&Q::Item) -> usize,
+    weight: impl Fn(&Q::Item) -> usize,
 ) -> Vec<Q>
 where
     Q::Group: Clone,
     Q::Scope: Clone,
 {
     let mut pieces: Vec<Q> = Vec::new();
-    let mut current = Q::default();
+    let mut current: Vec<Q::Group> = Vec::new();
     let mut current_weight = 0;
     for mut resource in std::mem::take(request.groups_mut()) {
         let scopes = std::mem::take(resource.scopes_mut());
@@ -62,9 +62,9 @@ where
                 if current_weight > 0 && current_weight + w > max {
                     close_scope(&mut open_resource, &mut open_scope);
                     if let Some(r) = open_resource.take() {
-                        current.groups_mut().push(r);
+                        current.push(r);
                     }
-                    pieces.push(std::mem::take(&mut current));
+                    pieces.push(request_of(std::mem::take(&mut current)));
                     current_weight = 0;
                 }
                 let scope_slot = open_scope.get_or_insert_with(|| scope.clone());
@@ -75,13 +75,19 @@ where
             close_scope(&mut open_resource, &mut open_scope);
         }
         if let Some(r) = open_resource.take() {
-            current.groups_mut().push(r);
+            current.push(r);
         }
     }
-    if !current.groups().is_empty() {
-        pieces.push(current);
+    if !current.is_empty() {
+        pieces.push(request_of(current));
     }
     pieces
+}
+
+fn request_of<Q: ExportRequest>(groups: Vec<Q::Group>) -> Q {
+    let mut request = Q::default();
+    *request.groups_mut() = groups;
+    request
 }
 
 fn close_scope<R: ResourceGroup>(resource: &mut Option<R>, scope: &mut Option<R::Scope>) {
