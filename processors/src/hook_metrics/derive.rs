@@ -58,7 +58,7 @@ pub fn derive(request: &ExportLogsServiceRequest, pending: &mut PendingCalls) ->
             continue;
         }
         resource_metrics.push(ResourceMetrics {
-            resource: resource_logs.resource.clone(),
+            resource: resource_logs.resource().cloned(),
             scope_metrics: vec![ScopeMetrics {
                 scope: Some(InstrumentationScope {
                     name: "sentinel/connector/hook_metrics".into(),
