@@ -2,7 +2,8 @@
 //! resource holds scopes, a scope holds items (spans, metrics or log records). Components
 //! walk through these functions instead of spelling out the three nested loops per signal.
 //!
-//! - [`items`] / [`items_mut`]: every item with its resource and scope.
+//! - [`items`] / [`items_mut`] / [`for_each_item_mut`]: every item with its resource and
+//!   scope (the closure form is a plain nested loop, for the per-item hot paths).
 //! - [`ExportRequest::groups`], [`ResourceGroup::scopes`], [`ResourceGroup::items`]: the
 //!   same walk a level at a time, for work done once per resource or per scope.
 //! - [`points`], [`data_points`] / [`data_points_mut`]: metric data points of every type.
