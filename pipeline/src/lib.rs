@@ -12,6 +12,7 @@ pub mod signal;
 pub mod telemetry;
 pub mod testing;
 pub mod tls;
+pub mod visit;
 
 pub use ack::{ack_pair, AckToken, AckWaiter, Acks, Refusal, RefusalKind};
 pub use component::*;

@@ -10,6 +10,7 @@ use prost::Message as _;
 use serde::{Deserialize, Serialize};
 
 use crate::ack::Acks;
+use crate::visit;
 
 /// One of the three OTLP signals a pipeline carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -62,25 +63,9 @@ impl Payload {
     /// Items as the self-metrics count them: spans, metric data points or log records.
     pub fn item_count(&self) -> usize {
         match self {
-            Payload::Traces(req) => req
-                .resource_spans
-                .iter()
-                .flat_map(|rs| &rs.scope_spans)
-                .map(|ss| ss.spans.len())
-                .sum(),
-            Payload::Metrics(req) => req
-                .resource_metrics
-                .iter()
-                .flat_map(|rm| &rm.scope_metrics)
-                .flat_map(|sm| &sm.metrics)
-                .map(|m| data_point_count(m.data.as_ref()))
-                .sum(),
-            Payload::Logs(req) => req
-                .resource_logs
-                .iter()
-                .flat_map(|rl| &rl.scope_logs)
-                .map(|sl| sl.log_records.len())
-                .sum(),
+            Payload::Traces(req) => visit::item_count(req),
+            Payload::Metrics(req) => visit::data_point_count(req),
+            Payload::Logs(req) => visit::item_count(req),
         }
     }
 

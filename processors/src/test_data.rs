@@ -10,6 +10,7 @@ use sentinel_pipeline::otlp::metrics::v1::{
 };
 use sentinel_pipeline::otlp::resource::v1::Resource;
 use sentinel_pipeline::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use sentinel_pipeline::visit;
 use sentinel_pipeline::Payload;
 
 pub fn kv(key: &str, value: &str) -> KeyValue {
@@ -100,10 +101,5 @@ pub fn span_names(payload: &Payload) -> Vec<String> {
     let Payload::Traces(req) = payload else {
         return vec![];
     };
-    req.resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .flat_map(|s| &s.spans)
-        .map(|s| s.name.clone())
-        .collect()
+    visit::items(req).map(|(_, _, s)| s.name.clone()).collect()
 }

@@ -17,8 +17,16 @@ use opentelemetry_sdk::Resource;
 use postgres_support::{count, json_rows, sentinel, table_exists, wait_for_count, Pg, PgAgent};
 use serde_json::{json, Value};
 
+/// A span as the SDK sent it.
+struct SentSpan {
+    name: String,
+    trace_id: String,
+    span_id: String,
+    duration: Duration,
+}
+
 struct Sent {
-    spans: Vec<(String, String, String)>,
+    spans: Vec<SentSpan>,
     parent_span_id: String,
     child_parent_id: String,
 }
@@ -38,10 +46,16 @@ fn send_with_sdk(grpc: u16) -> Sent {
         .build();
     let tracer = tracer_provider.tracer("pg-e2e");
     let mut spans = Vec::new();
-    for (name, order) in [("checkout", 42i64), ("payment", 43)] {
+    // Explicit start and end times: the stored duration must be exactly their difference.
+    let start = std::time::SystemTime::now();
+    for (name, order, duration) in [
+        ("checkout", 42i64, Duration::from_nanos(1_250_000)),
+        ("payment", 43, Duration::from_nanos(2_500_001)),
+    ] {
         let mut span = tracer
             .span_builder(name)
             .with_kind(opentelemetry::trace::SpanKind::Server)
+            .with_start_time(start)
             .with_attributes([
                 KeyValue::new("order.id", order),
                 KeyValue::new("customer", "alice"),
@@ -53,12 +67,13 @@ fn send_with_sdk(grpc: u16) -> Sent {
             span.set_status(opentelemetry::trace::Status::error("card declined"));
         }
         let cx = span.span_context().clone();
-        span.end();
-        spans.push((
-            name.to_string(),
-            cx.trace_id().to_string(),
-            cx.span_id().to_string(),
-        ));
+        span.end_with_timestamp(start + duration);
+        spans.push(SentSpan {
+            name: name.to_string(),
+            trace_id: cx.trace_id().to_string(),
+            span_id: cx.span_id().to_string(),
+            duration,
+        });
     }
     let parent = tracer.start("parent");
     let parent_span_id = parent.span_context().span_id().to_string();
@@ -179,7 +194,13 @@ fn sdk_signals_read_back_through_the_views_unchanged() {
         Duration::from_secs(30),
     );
     assert_eq!(spans, 4, "agent log:\n{}", agent.log());
-    for (name, trace_id, span_id) in &sent.spans {
+    for SentSpan {
+        name,
+        trace_id,
+        span_id,
+        duration,
+    } in &sent.spans
+    {
         let rows = json_rows(
             &pg,
             &format!("SELECT * FROM sentinel.otel_spans WHERE span_name = '{name}'"),
@@ -196,7 +217,11 @@ fn sdk_signals_read_back_through_the_views_unchanged() {
             json!({"order.id": order, "customer": "alice", "express": true, "ratio": 0.25})
         );
         assert_eq!(row["resource_attributes"]["service.name"], "shop");
-        assert!(row["duration_ns"].as_i64().unwrap() >= 0);
+        assert_eq!(
+            row["duration_ns"].as_u64(),
+            Some(duration.as_nanos() as u64),
+            "{name}: end minus start"
+        );
         let status = if name == "payment" { "error" } else { "unset" };
         assert_eq!(row["status_code"], status);
     }

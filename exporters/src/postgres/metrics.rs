@@ -5,7 +5,14 @@ use std::collections::HashMap;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
+use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
+use opentelemetry_proto::tonic::metrics::v1::{
+    metric::Data, number_data_point, ExponentialHistogramDataPoint, HistogramDataPoint, Metric,
+    NumberDataPoint, SummaryDataPoint,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use sentinel_pipeline::visit::{self, DataPoint, ExportRequest, ResourceGroup, ScopeGroup};
+use serde_json::{json, Value};
 use tokio_postgres::types::Type;
 
 use super::rows::{service_name, sorted};
@@ -119,6 +126,19 @@ struct MetricKey<'a> {
     temporality: Option<&'static str>,
 }
 
+/// What every series of one metric shares: its key and what only describes it.
+struct MetricSeries<'a> {
+    key: MetricKey<'a>,
+    description: Option<&'a str>,
+    is_monotonic: Option<bool>,
+}
+
+/// The dictionary columns of one resource, cleaned once for all its metrics.
+struct ResourceColumns {
+    service: String,
+    json: String,
+}
+
 /// The agent-side series id: xxh64 over everything that tells series apart.
 fn series_id(key: &MetricKey<'_>, attributes_json: &str) -> i64 {
     let mut hasher = xxhash_rust::xxh64::Xxh64::new(0);
@@ -139,13 +159,71 @@ fn series_id(key: &MetricKey<'_>, attributes_json: &str) -> i64 {
 }
 
 impl MetricRows {
+    /// Adds every data point of `request`.
+    pub fn add(&mut self, request: &ExportMetricsServiceRequest, ctx: &mut RowContext) {
+        for group in request.groups() {
+            let resource = resource_columns(ctx, group.resource());
+            for scope in group.scopes() {
+                let scope_name = scope
+                    .scope()
+                    .filter(|s| !s.name.is_empty())
+                    .map(|s| ctx.cleaner.text(&s.name).into_owned());
+                for metric in scope.items() {
+                    self.add_metric(ctx, &resource, scope_name.as_deref(), metric);
+                }
+            }
+        }
+    }
+
+    /// Adds the points of one metric, each to its series and to its type's table.
+    fn add_metric(
+        &mut self,
+        ctx: &mut RowContext,
+        resource: &ResourceColumns,
+        scope_name: Option<&str>,
+        metric: &Metric,
+    ) {
+        let name = ctx.cleaner.text(&metric.name).into_owned();
+        let unit = ctx.cleaner.text(&metric.unit).into_owned();
+        let description = (!metric.description.is_empty())
+            .then(|| ctx.cleaner.text(&metric.description).into_owned());
+        ctx.cleaner.reset();
+        let Some(data) = &metric.data else {
+            return;
+        };
+        let (kind, temporality, is_monotonic) = describe(data);
+        let series = MetricSeries {
+            key: MetricKey {
+                service: &resource.service,
+                resource_json: &resource.json,
+                scope_name,
+                name: &name,
+                unit: &unit,
+                kind,
+                temporality,
+            },
+            description: description.as_deref(),
+            is_monotonic,
+        };
+        for point in visit::points(metric) {
+            let id = self.series_for(ctx, &series, point.attributes());
+            match point {
+                DataPoint::Number(p) => self.points.push(number_row(ctx, id, p)),
+                DataPoint::Histogram(p) => self.histograms.push(histogram_row(ctx, id, p)),
+                DataPoint::ExponentialHistogram(p) => {
+                    self.other.push(exponential_histogram_row(ctx, id, p))
+                }
+                DataPoint::Summary(p) => self.other.push(summary_row(ctx, id, p)),
+            }
+        }
+    }
+
+    /// The id of a point's series, entered in the dictionary when new.
     fn series_for(
         &mut self,
         ctx: &mut RowContext,
-        key: &MetricKey<'_>,
+        series: &MetricSeries<'_>,
         attributes: &[KeyValue],
-        description: &Option<String>,
-        is_monotonic: Option<bool>,
     ) -> i64 {
         let mut json = ctx.cleaner.attributes_json(&sorted(attributes));
         if ctx.cleaner.truncated {
@@ -153,173 +231,64 @@ impl MetricRows {
             ctx.truncated_rows += 1;
         }
         ctx.cleaner.reset();
+        let key = &series.key;
         let id = series_id(key, &json);
         self.series.entry(id).or_insert_with(|| Series {
             service_name: key.service.to_string(),
             metric_name: key.name.to_string(),
-            description: description.clone(),
+            description: series.description.map(str::to_string),
             unit: key.unit.to_string(),
             kind: key.kind,
             temporality: key.temporality,
-            is_monotonic,
+            is_monotonic: series.is_monotonic,
             scope_name: key.scope_name.map(str::to_string),
             attributes: json,
             resource_attributes: key.resource_json.to_string(),
         });
         id
     }
+}
 
-    /// Adds every data point of `request`.
-    pub fn add(&mut self, request: &ExportMetricsServiceRequest, ctx: &mut RowContext) {
-        for resource_metrics in &request.resource_metrics {
-            let resource = resource_metrics.resource.as_ref();
-            let service = service_name(&mut ctx.cleaner, resource);
-            let resource_attrs = resource.map(|r| sorted(&r.attributes)).unwrap_or_default();
-            let mut resource_json = ctx.cleaner.attributes_json(&resource_attrs);
-            if ctx.cleaner.truncated {
-                Cleaner::flag_truncated(&mut resource_json);
-            }
-            ctx.cleaner.reset();
-            for scope_metrics in &resource_metrics.scope_metrics {
-                let scope_name = scope_metrics
-                    .scope
-                    .as_ref()
-                    .filter(|s| !s.name.is_empty())
-                    .map(|s| ctx.cleaner.text(&s.name).into_owned());
-                for metric in &scope_metrics.metrics {
-                    let name = ctx.cleaner.text(&metric.name).into_owned();
-                    let unit = ctx.cleaner.text(&metric.unit).into_owned();
-                    let description = (!metric.description.is_empty())
-                        .then(|| ctx.cleaner.text(&metric.description).into_owned());
-                    ctx.cleaner.reset();
-                    let mut key = MetricKey {
-                        service: &service,
-                        resource_json: &resource_json,
-                        scope_name: scope_name.as_deref(),
-                        name: &name,
-                        unit: &unit,
-                        kind: "gauge",
-                        temporality: None,
-                    };
-                    match &metric.data {
-                        None => {}
-                        Some(Data::Gauge(gauge)) => {
-                            for p in &gauge.data_points {
-                                let id =
-                                    self.series_for(ctx, &key, &p.attributes, &description, None);
-                                self.points.push(point(ctx, id, p));
-                            }
-                        }
-                        Some(Data::Sum(sum)) => {
-                            key.kind = "sum";
-                            key.temporality = temporality_name(sum.aggregation_temporality);
-                            for p in &sum.data_points {
-                                let id = self.series_for(
-                                    ctx,
-                                    &key,
-                                    &p.attributes,
-                                    &description,
-                                    Some(sum.is_monotonic),
-                                );
-                                self.points.push(point(ctx, id, p));
-                            }
-                        }
-                        Some(Data::Histogram(histogram)) => {
-                            key.kind = "histogram";
-                            key.temporality = temporality_name(histogram.aggregation_temporality);
-                            for p in &histogram.data_points {
-                                let id =
-                                    self.series_for(ctx, &key, &p.attributes, &description, None);
-                                self.histograms.push(HistogramRow {
-                                    ts: ctx.clamp(p.time_unix_nano),
-                                    series_id: id,
-                                    start_ts: ctx.optional_time(p.start_time_unix_nano),
-                                    count: p.count.min(i64::MAX as u64) as i64,
-                                    sum: p.sum,
-                                    min: p.min,
-                                    max: p.max,
-                                    bounds: p.explicit_bounds.clone(),
-                                    counts: p
-                                        .bucket_counts
-                                        .iter()
-                                        .map(|c| (*c).min(i64::MAX as u64) as i64)
-                                        .collect(),
-                                    flags: p.flags as i32,
-                                });
-                            }
-                        }
-                        Some(Data::ExponentialHistogram(histogram)) => {
-                            key.kind = "exponential_histogram";
-                            key.temporality = temporality_name(histogram.aggregation_temporality);
-                            for p in &histogram.data_points {
-                                let id =
-                                    self.series_for(ctx, &key, &p.attributes, &description, None);
-                                let buckets = |b: &Option<opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets>| {
-                                    b.as_ref().map_or_else(
-                                        || "null".to_string(),
-                                        |b| format!("{{\"offset\":{},\"bucket_counts\":{:?}}}", b.offset, b.bucket_counts),
-                                    )
-                                };
-                                let data = format!(
-                                    "{{\"scale\":{},\"zero_count\":{},\"zero_threshold\":{},\"positive\":{},\"negative\":{},\"min\":{},\"max\":{}}}",
-                                    p.scale,
-                                    p.zero_count,
-                                    json_number(p.zero_threshold),
-                                    buckets(&p.positive),
-                                    buckets(&p.negative),
-                                    p.min.map_or("null".into(), json_number),
-                                    p.max.map_or("null".into(), json_number),
-                                );
-                                self.other.push(OtherRow {
-                                    ts: ctx.clamp(p.time_unix_nano),
-                                    series_id: id,
-                                    start_ts: ctx.optional_time(p.start_time_unix_nano),
-                                    count: p.count.min(i64::MAX as u64) as i64,
-                                    sum: p.sum,
-                                    data,
-                                    flags: p.flags as i32,
-                                });
-                            }
-                        }
-                        Some(Data::Summary(summary)) => {
-                            key.kind = "summary";
-                            for p in &summary.data_points {
-                                let id =
-                                    self.series_for(ctx, &key, &p.attributes, &description, None);
-                                let quantiles: Vec<String> = p
-                                    .quantile_values
-                                    .iter()
-                                    .map(|q| {
-                                        format!(
-                                            "{{\"quantile\":{},\"value\":{}}}",
-                                            json_number(q.quantile),
-                                            json_number(q.value)
-                                        )
-                                    })
-                                    .collect();
-                                self.other.push(OtherRow {
-                                    ts: ctx.clamp(p.time_unix_nano),
-                                    series_id: id,
-                                    start_ts: ctx.optional_time(p.start_time_unix_nano),
-                                    count: p.count.min(i64::MAX as u64) as i64,
-                                    sum: Some(p.sum),
-                                    data: format!("{{\"quantiles\":[{}]}}", quantiles.join(",")),
-                                    flags: p.flags as i32,
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-        }
+/// Service name and sorted attributes JSON of a resource (flagged when cut).
+fn resource_columns(ctx: &mut RowContext, resource: Option<&Resource>) -> ResourceColumns {
+    let service = service_name(&mut ctx.cleaner, resource);
+    let attributes = resource.map(|r| sorted(&r.attributes)).unwrap_or_default();
+    let mut json = ctx.cleaner.attributes_json(&attributes);
+    if ctx.cleaner.truncated {
+        Cleaner::flag_truncated(&mut json);
+    }
+    ctx.cleaner.reset();
+    ResourceColumns { service, json }
+}
+
+/// A metric's kind, temporality and monotonicity, as the dictionary names them.
+fn describe(data: &Data) -> (&'static str, Option<&'static str>, Option<bool>) {
+    match data {
+        Data::Gauge(_) => ("gauge", None, None),
+        Data::Sum(sum) => (
+            "sum",
+            temporality_name(sum.aggregation_temporality),
+            Some(sum.is_monotonic),
+        ),
+        Data::Histogram(h) => (
+            "histogram",
+            temporality_name(h.aggregation_temporality),
+            None,
+        ),
+        Data::ExponentialHistogram(h) => (
+            "exponential_histogram",
+            temporality_name(h.aggregation_temporality),
+            None,
+        ),
+        Data::Summary(_) => ("summary", None, None),
     }
 }
 
-fn point(
-    ctx: &mut RowContext,
-    series_id: i64,
-    p: &opentelemetry_proto::tonic::metrics::v1::NumberDataPoint,
-) -> PointRow {
+fn saturating_i64(count: u64) -> i64 {
+    count.min(i64::MAX as u64) as i64
+}
+
+fn number_row(ctx: &mut RowContext, series_id: i64, p: &NumberDataPoint) -> PointRow {
     let value = match p.value {
         Some(number_data_point::Value::AsDouble(d)) => d,
         Some(number_data_point::Value::AsInt(i)) => i as f64,
@@ -334,11 +303,88 @@ fn point(
     }
 }
 
-/// A double as JSON (non-finite values as strings, as in attributes).
-fn json_number(d: f64) -> String {
-    if d.is_finite() {
-        format!("{d:?}")
-    } else {
-        format!("\"{d}\"")
+fn histogram_row(ctx: &mut RowContext, series_id: i64, p: &HistogramDataPoint) -> HistogramRow {
+    HistogramRow {
+        ts: ctx.clamp(p.time_unix_nano),
+        series_id,
+        start_ts: ctx.optional_time(p.start_time_unix_nano),
+        count: saturating_i64(p.count),
+        sum: p.sum,
+        min: p.min,
+        max: p.max,
+        bounds: p.explicit_bounds.clone(),
+        counts: p
+            .bucket_counts
+            .iter()
+            .copied()
+            .map(saturating_i64)
+            .collect(),
+        flags: p.flags as i32,
     }
 }
+
+fn exponential_histogram_row(
+    ctx: &mut RowContext,
+    series_id: i64,
+    p: &ExponentialHistogramDataPoint,
+) -> OtherRow {
+    OtherRow {
+        ts: ctx.clamp(p.time_unix_nano),
+        series_id,
+        start_ts: ctx.optional_time(p.start_time_unix_nano),
+        count: saturating_i64(p.count),
+        sum: p.sum,
+        data: exponential_histogram_json(p).to_string(),
+        flags: p.flags as i32,
+    }
+}
+
+fn summary_row(ctx: &mut RowContext, series_id: i64, p: &SummaryDataPoint) -> OtherRow {
+    OtherRow {
+        ts: ctx.clamp(p.time_unix_nano),
+        series_id,
+        start_ts: ctx.optional_time(p.start_time_unix_nano),
+        count: saturating_i64(p.count),
+        sum: Some(p.sum),
+        data: summary_json(p).to_string(),
+        flags: p.flags as i32,
+    }
+}
+
+/// The `data` column of an exponential histogram point: scale, zero bucket, buckets.
+fn exponential_histogram_json(p: &ExponentialHistogramDataPoint) -> Value {
+    let buckets = |b: &Option<Buckets>| {
+        b.as_ref().map_or(
+            Value::Null,
+            |b| json!({"offset": b.offset, "bucket_counts": b.bucket_counts}),
+        )
+    };
+    json!({
+        "scale": p.scale,
+        "zero_count": p.zero_count,
+        "zero_threshold": json_number(p.zero_threshold),
+        "positive": buckets(&p.positive),
+        "negative": buckets(&p.negative),
+        "min": p.min.map_or(Value::Null, json_number),
+        "max": p.max.map_or(Value::Null, json_number),
+    })
+}
+
+/// The `data` column of a summary point: its quantiles.
+fn summary_json(p: &SummaryDataPoint) -> Value {
+    let quantiles: Vec<Value> = p
+        .quantile_values
+        .iter()
+        .map(|q| json!({"quantile": json_number(q.quantile), "value": json_number(q.value)}))
+        .collect();
+    json!({ "quantiles": quantiles })
+}
+
+/// A double as JSON; non-finite values, which JSON has no number for, as strings (as in
+/// attributes).
+fn json_number(d: f64) -> Value {
+    serde_json::Number::from_f64(d).map_or_else(|| Value::String(d.to_string()), Value::Number)
+}
+
+#[cfg(test)]
+mod tests;

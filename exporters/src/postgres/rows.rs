@@ -7,6 +7,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
+use sentinel_pipeline::visit::{ExportRequest, ResourceGroup, ScopeGroup};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
@@ -75,6 +76,14 @@ fn resource_json(cleaner: &mut Cleaner, resource: Option<&Resource>) -> String {
     json
 }
 
+/// Service name and attributes JSON of a resource, cleaned once for all its rows.
+fn resource_columns(cleaner: &mut Cleaner, resource: Option<&Resource>) -> (String, String) {
+    let service = service_name(cleaner, resource);
+    let json = resource_json(cleaner, resource);
+    cleaner.reset();
+    (service, json)
+}
+
 fn empty_to_none(s: std::borrow::Cow<'_, str>) -> Option<String> {
     (!s.is_empty()).then(|| s.into_owned())
 }
@@ -86,64 +95,58 @@ pub async fn write_spans(
     ctx: &mut RowContext,
 ) -> Result<usize, tokio_postgres::Error> {
     let mut rows = 0;
-    for resource_spans in &request.resource_spans {
-        let resource = resource_spans.resource.as_ref();
-        let service = service_name(&mut ctx.cleaner, resource);
-        let resource_json = resource_json(&mut ctx.cleaner, resource);
-        ctx.cleaner.reset();
-        for scope_spans in &resource_spans.scope_spans {
-            let scope = scope_spans.scope.as_ref();
-            for span in &scope_spans.spans {
-                let ts = ctx.clamp(span.start_time_unix_nano);
-                let duration = span
-                    .end_time_unix_nano
-                    .saturating_sub(span.start_time_unix_nano)
-                    .min(i64::MAX as u64) as i64;
-                let status = span.status.as_ref();
-                let c = &mut ctx.cleaner;
-                let trace_state = empty_to_none(c.text(&span.trace_state));
-                let name = c.text(&span.name).into_owned();
-                let status_message = status.and_then(|s| empty_to_none(c.text(&s.message)));
-                let http_route = string_attribute(&span.attributes, "http.route")
-                    .map(|v| c.text(v).into_owned());
-                let http_status = int_attribute(&span.attributes, "http.response.status_code")
-                    .or_else(|| int_attribute(&span.attributes, "http.status_code"))
-                    .and_then(|v| i32::try_from(v).ok());
-                let model = string_attribute(&span.attributes, "gen_ai.request.model")
-                    .map(|v| c.text(v).into_owned());
-                let scope_name = scope.and_then(|s| empty_to_none(c.text(&s.name)));
-                let scope_version = scope.and_then(|s| empty_to_none(c.text(&s.version)));
-                let events = (!span.events.is_empty()).then(|| events_json(c, &span.events));
-                let links = (!span.links.is_empty()).then(|| links_json(c, &span.links));
-                let mut attributes = c.attributes_json(&span.attributes);
-                ctx.finish_row(&mut attributes);
-                let kind = span.kind.clamp(0, i16::MAX as i32) as i16;
-                let code = status.map_or(0, |s| s.code.clamp(0, i16::MAX as i32) as i16);
-                let row: [&(dyn ToSql + Sync); 20] = [
-                    &ts,
-                    &trace_uuid(&span.trace_id),
-                    &span.span_id.as_slice(),
-                    &optional_id(&span.parent_span_id),
-                    &trace_state,
-                    &service,
-                    &name,
-                    &kind,
-                    &duration,
-                    &code,
-                    &status_message,
-                    &http_route,
-                    &http_status,
-                    &model,
-                    &scope_name,
-                    &scope_version,
-                    &Jsonb(&attributes),
-                    &Jsonb(&resource_json),
-                    &events.as_deref().map(Jsonb),
-                    &links.as_deref().map(Jsonb),
-                ];
-                writer.as_mut().write(&row).await?;
-                rows += 1;
-            }
+    for group in request.groups() {
+        let (service, resource_json) = resource_columns(&mut ctx.cleaner, group.resource());
+        for (scope, span) in group.items() {
+            let ts = ctx.clamp(span.start_time_unix_nano);
+            let duration = span
+                .end_time_unix_nano
+                .saturating_sub(span.start_time_unix_nano)
+                .min(i64::MAX as u64) as i64;
+            let status = span.status.as_ref();
+            let c = &mut ctx.cleaner;
+            let trace_state = empty_to_none(c.text(&span.trace_state));
+            let name = c.text(&span.name).into_owned();
+            let status_message = status.and_then(|s| empty_to_none(c.text(&s.message)));
+            let http_route =
+                string_attribute(&span.attributes, "http.route").map(|v| c.text(v).into_owned());
+            let http_status = int_attribute(&span.attributes, "http.response.status_code")
+                .or_else(|| int_attribute(&span.attributes, "http.status_code"))
+                .and_then(|v| i32::try_from(v).ok());
+            let model = string_attribute(&span.attributes, "gen_ai.request.model")
+                .map(|v| c.text(v).into_owned());
+            let scope_name = scope.and_then(|s| empty_to_none(c.text(&s.name)));
+            let scope_version = scope.and_then(|s| empty_to_none(c.text(&s.version)));
+            let events = (!span.events.is_empty()).then(|| events_json(c, &span.events));
+            let links = (!span.links.is_empty()).then(|| links_json(c, &span.links));
+            let mut attributes = c.attributes_json(&span.attributes);
+            ctx.finish_row(&mut attributes);
+            let kind = span.kind.clamp(0, i16::MAX as i32) as i16;
+            let code = status.map_or(0, |s| s.code.clamp(0, i16::MAX as i32) as i16);
+            let row: [&(dyn ToSql + Sync); 20] = [
+                &ts,
+                &trace_uuid(&span.trace_id),
+                &span.span_id.as_slice(),
+                &optional_id(&span.parent_span_id),
+                &trace_state,
+                &service,
+                &name,
+                &kind,
+                &duration,
+                &code,
+                &status_message,
+                &http_route,
+                &http_status,
+                &model,
+                &scope_name,
+                &scope_version,
+                &Jsonb(&attributes),
+                &Jsonb(&resource_json),
+                &events.as_deref().map(Jsonb),
+                &links.as_deref().map(Jsonb),
+            ];
+            writer.as_mut().write(&row).await?;
+            rows += 1;
         }
     }
     Ok(rows)
@@ -193,17 +196,14 @@ pub async fn write_logs(
     ctx: &mut RowContext,
 ) -> Result<usize, tokio_postgres::Error> {
     let mut rows = 0;
-    for resource_logs in &request.resource_logs {
-        let resource = resource_logs.resource.as_ref();
-        let service = service_name(&mut ctx.cleaner, resource);
-        let resource_json = resource_json(&mut ctx.cleaner, resource);
-        ctx.cleaner.reset();
-        for scope_logs in &resource_logs.scope_logs {
-            let scope_name = scope_logs
-                .scope
-                .as_ref()
+    for group in request.groups() {
+        let (service, resource_json) = resource_columns(&mut ctx.cleaner, group.resource());
+        // Per scope, not per record: a cut scope name flags the scope's first row only.
+        for scope in group.scopes() {
+            let scope_name = scope
+                .scope()
                 .and_then(|s| empty_to_none(ctx.cleaner.text(&s.name)));
-            for record in &scope_logs.log_records {
+            for record in scope.items() {
                 // OTLP: when time_unix_nano is unset, the observed time stands in.
                 let time = if record.time_unix_nano > 0 {
                     record.time_unix_nano

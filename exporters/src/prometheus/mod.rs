@@ -18,6 +18,7 @@ use hyper::{Request, StatusCode};
 use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
 use sentinel_pipeline::http::respond::{bare, respond};
 use sentinel_pipeline::http::HttpServer;
+use sentinel_pipeline::visit;
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltExporter, ComponentInfo, ComponentMetrics, ExportError,
     Exporter, ExporterFactory, Factory, Kind, Payload, Signal,
@@ -129,12 +130,10 @@ impl Exporter for PrometheusExporter {
                 .store
                 .lock()
                 .map_err(|_| ExportError::retryable("prometheus store poisoned"))?;
-            for rm in &request.resource_metrics {
-                for metric in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
-                    let result = store.ingest(rm.resource.as_ref(), metric, now);
-                    over_limit += result.over_limit;
-                    unsupported += result.unsupported;
-                }
+            for (resource, _, metric) in visit::items(&request) {
+                let result = store.ingest(resource, metric, now);
+                over_limit += result.over_limit;
+                unsupported += result.unsupported;
             }
         }
         if over_limit > 0 {

@@ -2,7 +2,9 @@ use sentinel_pipeline::otlp::common::v1::any_value::Value;
 use sentinel_pipeline::testing::ProcessorCompliance;
 use sentinel_pipeline::Signal;
 
-use super::{for_each_item_attributes, AttributesFactory};
+use sentinel_pipeline::visit::for_each_item_attributes_mut;
+
+use super::AttributesFactory;
 
 const CONFIG: &str = "
 actions:
@@ -22,7 +24,7 @@ async fn attributes_meets_the_processor_contract_and_changes_every_item() {
             .await;
         let mut items = 0;
         for mut payload in report.delivered {
-            for_each_item_attributes(&mut payload, |attributes| {
+            for_each_item_attributes_mut(&mut payload, |attributes| {
                 items += 1;
                 let keys: Vec<&str> = attributes.iter().map(|kv| kv.key.as_str()).collect();
                 assert_eq!(keys, ["deployment.environment"], "{signal}");

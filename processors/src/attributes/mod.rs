@@ -9,11 +9,10 @@ mod tests;
 use sentinel_pipeline::config::{
     check, decode_valid, ComponentConfig, Diagnostic, Node, ValidationError,
 };
-use sentinel_pipeline::otlp::common::v1::KeyValue;
-use sentinel_pipeline::otlp::metrics::v1::metric::Data;
+use sentinel_pipeline::visit;
 use sentinel_pipeline::{
-    BuildContext, BuildError, BuiltProcessor, ComponentInfo, Factory, Kind, Message, Payload,
-    Processor, ProcessorFactory, Signal,
+    BuildContext, BuildError, BuiltProcessor, ComponentInfo, Factory, Kind, Message, Processor,
+    ProcessorFactory, Signal,
 };
 use serde::{Deserialize, Serialize};
 
@@ -73,44 +72,17 @@ pub struct AttributesProcessor {
     actions: Vec<ActionConfig>,
 }
 
-impl Processor for AttributesProcessor {
-    fn process(&mut self, mut msg: Message, out: &mut Vec<Message>) {
-        for_each_item_attributes(&mut msg.payload, |attrs| {
-            actions::apply(&self.actions, attrs)
-        });
-        out.push(msg);
+impl AttributesProcessor {
+    pub fn new(actions: Vec<ActionConfig>) -> Self {
+        AttributesProcessor { actions }
     }
 }
 
-/// Calls `f` on the attribute list of every span, log record and data point.
-fn for_each_item_attributes(payload: &mut Payload, mut f: impl FnMut(&mut Vec<KeyValue>)) {
-    match payload {
-        Payload::Traces(req) => req
-            .resource_spans
-            .iter_mut()
-            .flat_map(|r| &mut r.scope_spans)
-            .flat_map(|s| &mut s.spans)
-            .for_each(|span| f(&mut span.attributes)),
-        Payload::Logs(req) => req
-            .resource_logs
-            .iter_mut()
-            .flat_map(|r| &mut r.scope_logs)
-            .flat_map(|s| &mut s.log_records)
-            .for_each(|log| f(&mut log.attributes)),
-        Payload::Metrics(req) => req
-            .resource_metrics
-            .iter_mut()
-            .flat_map(|r| &mut r.scope_metrics)
-            .flat_map(|s| &mut s.metrics)
-            .filter_map(|m| m.data.as_mut())
-            .for_each(|data| match data {
-                Data::Gauge(g) => g.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
-                Data::Sum(s) => s.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
-                Data::Histogram(h) => h.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
-                Data::ExponentialHistogram(h) => {
-                    h.data_points.iter_mut().for_each(|p| f(&mut p.attributes))
-                }
-                Data::Summary(s) => s.data_points.iter_mut().for_each(|p| f(&mut p.attributes)),
-            }),
+impl Processor for AttributesProcessor {
+    fn process(&mut self, mut msg: Message, out: &mut Vec<Message>) {
+        visit::for_each_item_attributes_mut(&mut msg.payload, |attributes| {
+            actions::apply(&self.actions, attributes)
+        });
+        out.push(msg);
     }
 }

@@ -1,4 +1,4 @@
-use sentinel_pipeline::otlp::common::v1::any_value;
+use sentinel_pipeline::otlp::common::v1::{any_value, KeyValue};
 use sentinel_pipeline::otlp::metrics::v1::metric::Data;
 use sentinel_pipeline::{Message, Payload, Processor};
 

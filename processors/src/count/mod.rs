@@ -20,6 +20,7 @@ use sentinel_pipeline::otlp::metrics::v1::{
 };
 use sentinel_pipeline::otlp::resource::v1::Resource;
 use sentinel_pipeline::signal::data_point_count;
+use sentinel_pipeline::visit::{ExportRequest, ResourceGroup};
 use sentinel_pipeline::{
     BuildContext, BuildError, ComponentInfo, ComponentMetrics, Connector, ConnectorFactory,
     Factory, Kind, Message, Outputs, Payload, Refusal, Signal,
@@ -72,81 +73,66 @@ pub struct Count {
     metrics: BTreeMap<Signal, ComponentMetrics>,
 }
 
-/// Per resource: the resource and its (name, description, count) values.
-type Counted = Vec<(Option<Resource>, Vec<(&'static str, &'static str, i64)>)>;
+/// One count: metric name, description and value.
+type Value = (&'static str, &'static str, i64);
+/// Per resource: the resource and its counts.
+type Counted = Vec<(Option<Resource>, Vec<Value>)>;
 
 fn count(payload: &Payload) -> Counted {
     match payload {
-        Payload::Traces(req) => req
-            .resource_spans
-            .iter()
-            .map(|r| {
-                let spans = r.scope_spans.iter().flat_map(|s| &s.spans);
-                let span_count = spans.clone().count() as i64;
-                let events = spans.map(|s| s.events.len() as i64).sum();
+        Payload::Traces(req) => per_resource(req, |group| {
+            let events: usize = group.items().map(|(_, span)| span.events.len()).sum();
+            vec![
                 (
-                    r.resource.clone(),
-                    vec![
-                        (
-                            "trace.span.count",
-                            "The number of spans observed.",
-                            span_count,
-                        ),
-                        (
-                            "trace.span.event.count",
-                            "The number of span events observed.",
-                            events,
-                        ),
-                    ],
-                )
-            })
-            .collect(),
-        Payload::Logs(req) => req
-            .resource_logs
-            .iter()
-            .map(|r| {
-                let records = r
-                    .scope_logs
-                    .iter()
-                    .map(|s| s.log_records.len() as i64)
-                    .sum();
+                    "trace.span.count",
+                    "The number of spans observed.",
+                    group.item_count() as i64,
+                ),
                 (
-                    r.resource.clone(),
-                    vec![(
-                        "log.record.count",
-                        "The number of log records observed.",
-                        records,
-                    )],
-                )
-            })
-            .collect(),
-        Payload::Metrics(req) => req
-            .resource_metrics
-            .iter()
-            .map(|r| {
-                let metrics = r.scope_metrics.iter().flat_map(|s| &s.metrics);
-                let metric_count = metrics.clone().count() as i64;
-                let points = metrics
-                    .map(|m| data_point_count(m.data.as_ref()) as i64)
-                    .sum();
+                    "trace.span.event.count",
+                    "The number of span events observed.",
+                    events as i64,
+                ),
+            ]
+        }),
+        Payload::Logs(req) => per_resource(req, |group| {
+            vec![(
+                "log.record.count",
+                "The number of log records observed.",
+                group.item_count() as i64,
+            )]
+        }),
+        Payload::Metrics(req) => per_resource(req, |group| {
+            let points: usize = group
+                .items()
+                .map(|(_, m)| data_point_count(m.data.as_ref()))
+                .sum();
+            vec![
                 (
-                    r.resource.clone(),
-                    vec![
-                        (
-                            "metric.count",
-                            "The number of metrics observed.",
-                            metric_count,
-                        ),
-                        (
-                            "metric.data_point.count",
-                            "The number of data points observed.",
-                            points,
-                        ),
-                    ],
-                )
-            })
-            .collect(),
+                    "metric.count",
+                    "The number of metrics observed.",
+                    group.item_count() as i64,
+                ),
+                (
+                    "metric.data_point.count",
+                    "The number of data points observed.",
+                    points as i64,
+                ),
+            ]
+        }),
     }
+}
+
+/// Every resource of `request` with the counts `values` gives it.
+fn per_resource<Q: ExportRequest>(
+    request: &Q,
+    values: impl Fn(&Q::Group) -> Vec<Value>,
+) -> Counted {
+    request
+        .groups()
+        .iter()
+        .map(|group| (group.resource().cloned(), values(group)))
+        .collect()
 }
 
 fn to_metrics(counted: Counted) -> Payload {

@@ -11,6 +11,7 @@ use sentinel_pipeline::otlp::metrics::v1::{
     metric, number_data_point, AggregationTemporality, Histogram, HistogramDataPoint, Metric,
     NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
 };
+use sentinel_pipeline::visit::{ExportRequest, ResourceGroup};
 
 use super::pairing::{Evicted, PendingCalls};
 
@@ -43,9 +44,9 @@ pub struct Derivation {
 pub fn derive(request: &ExportLogsServiceRequest, pending: &mut PendingCalls) -> Derivation {
     let mut evicted = Evicted::default();
     let mut resource_metrics = Vec::new();
-    for resource_logs in &request.resource_logs {
+    for resource_logs in request.groups() {
         let mut derived = Derived::default();
-        for record in resource_logs.scope_logs.iter().flat_map(|s| &s.log_records) {
+        for (_, record) in resource_logs.items() {
             let Some(event) = record.event_name.strip_prefix(EVENT_PREFIX) else {
                 continue;
             };
@@ -57,7 +58,7 @@ pub fn derive(request: &ExportLogsServiceRequest, pending: &mut PendingCalls) ->
             continue;
         }
         resource_metrics.push(ResourceMetrics {
-            resource: resource_logs.resource.clone(),
+            resource: resource_logs.resource().cloned(),
             scope_metrics: vec![ScopeMetrics {
                 scope: Some(InstrumentationScope {
                     name: "sentinel/connector/hook_metrics".into(),

@@ -20,6 +20,7 @@ use sentinel_pipeline::otlp::metrics::v1::{
     ScopeMetrics, Sum,
 };
 use sentinel_pipeline::otlp::resource::v1::Resource;
+use sentinel_pipeline::visit::{ExportRequest, ResourceGroup};
 use sentinel_pipeline::{
     BuildContext, BuildError, ComponentInfo, ComponentMetrics, Connector, ConnectorFactory,
     Factory, Kind, Message, Outputs, Payload, Refusal, Signal,
@@ -102,32 +103,10 @@ impl LlmCostConnector {
     /// The calls in a payload, by resource; resources without calls are left out.
     fn calls(&self, payload: &Payload) -> Vec<(Option<Resource>, Vec<LlmCall>)> {
         match payload {
-            Payload::Traces(req) => req
-                .resource_spans
-                .iter()
-                .filter_map(|r| {
-                    let calls: Vec<LlmCall> = r
-                        .scope_spans
-                        .iter()
-                        .flat_map(|s| &s.spans)
-                        .filter_map(|span| usage::from_span(span, self.span_input))
-                        .collect();
-                    (!calls.is_empty()).then(|| (r.resource.clone(), calls))
-                })
-                .collect(),
-            Payload::Logs(req) => req
-                .resource_logs
-                .iter()
-                .filter_map(|r| {
-                    let calls: Vec<LlmCall> = r
-                        .scope_logs
-                        .iter()
-                        .flat_map(|s| &s.log_records)
-                        .filter_map(usage::from_api_request)
-                        .collect();
-                    (!calls.is_empty()).then(|| (r.resource.clone(), calls))
-                })
-                .collect(),
+            Payload::Traces(req) => {
+                calls_by_resource(req.groups(), |span| usage::from_span(span, self.span_input))
+            }
+            Payload::Logs(req) => calls_by_resource(req.groups(), usage::from_api_request),
             Payload::Metrics(_) => Vec::new(),
         }
     }
@@ -224,6 +203,23 @@ impl Connector for LlmCostConnector {
             }
         }
     }
+}
+
+/// The calls `call_of` finds among each resource's items.
+fn calls_by_resource<R: ResourceGroup>(
+    groups: &[R],
+    call_of: impl Fn(&R::Item) -> Option<LlmCall>,
+) -> Vec<(Option<Resource>, Vec<LlmCall>)> {
+    groups
+        .iter()
+        .filter_map(|group| {
+            let calls: Vec<LlmCall> = group
+                .items()
+                .filter_map(|(_, item)| call_of(item))
+                .collect();
+            (!calls.is_empty()).then(|| (group.resource().cloned(), calls))
+        })
+        .collect()
 }
 
 /// Keeps the number of attribute sets bounded; idle ones are forgotten when space is

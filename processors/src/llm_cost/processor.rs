@@ -3,6 +3,7 @@
 
 use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
 use sentinel_pipeline::otlp::common::v1::{any_value, AnyValue, KeyValue};
+use sentinel_pipeline::visit;
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltProcessor, ComponentInfo, Factory, Kind, Message, Payload,
     Processor, ProcessorFactory, Signal,
@@ -92,24 +93,14 @@ impl LlmCostProcessor {
 impl Processor for LlmCostProcessor {
     fn process(&mut self, mut msg: Message, out: &mut Vec<Message>) {
         match &mut msg.payload {
-            Payload::Traces(req) => req
-                .resource_spans
-                .iter_mut()
-                .flat_map(|r| &mut r.scope_spans)
-                .flat_map(|s| &mut s.spans)
-                .for_each(|span| {
-                    let call = usage::from_span(span, self.span_input);
-                    self.annotate(call, &mut span.attributes);
-                }),
-            Payload::Logs(req) => req
-                .resource_logs
-                .iter_mut()
-                .flat_map(|r| &mut r.scope_logs)
-                .flat_map(|s| &mut s.log_records)
-                .for_each(|record| {
-                    let call = usage::from_api_request(record);
-                    self.annotate(call, &mut record.attributes);
-                }),
+            Payload::Traces(req) => visit::for_each_item_mut(req, |_, _, span| {
+                let call = usage::from_span(span, self.span_input);
+                self.annotate(call, &mut span.attributes);
+            }),
+            Payload::Logs(req) => visit::for_each_item_mut(req, |_, _, record| {
+                let call = usage::from_api_request(record);
+                self.annotate(call, &mut record.attributes);
+            }),
             Payload::Metrics(_) => {}
         }
         out.push(msg);

@@ -20,6 +20,7 @@ mod normalise;
 mod tests;
 
 use sentinel_pipeline::config::{check, decode_valid, ComponentConfig, Diagnostic, Node};
+use sentinel_pipeline::visit;
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltProcessor, ComponentInfo, Factory, Kind, Message, Payload,
     Processor, ProcessorFactory, Signal,
@@ -82,12 +83,7 @@ pub struct PoolMetricsProcessor {
 impl Processor for PoolMetricsProcessor {
     fn process(&mut self, mut msg: Message, out: &mut Vec<Message>) {
         if let Payload::Metrics(request) = &mut msg.payload {
-            let metrics = request
-                .resource_metrics
-                .iter_mut()
-                .flat_map(|r| r.scope_metrics.iter_mut())
-                .flat_map(|s| s.metrics.iter_mut());
-            for metric in metrics {
+            visit::for_each_item_mut(request, |_, _, metric| {
                 if normalise_metric(metric) == Outcome::UnitNotConverted && !self.logged_unconverted
                 {
                     self.logged_unconverted = true;
@@ -95,7 +91,7 @@ impl Processor for PoolMetricsProcessor {
                         "exponential histogram in ms passed through under its deprecated name: \
                          it cannot be rescaled to s; logged once");
                 }
-            }
+            });
         }
         out.push(msg);
     }

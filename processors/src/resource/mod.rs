@@ -7,9 +7,10 @@ use sentinel_pipeline::config::{
     check, decode_valid, ComponentConfig, Diagnostic, Node, ValidationError,
 };
 use sentinel_pipeline::otlp::resource::v1::Resource;
+use sentinel_pipeline::visit;
 use sentinel_pipeline::{
-    BuildContext, BuildError, BuiltProcessor, ComponentInfo, Factory, Kind, Message, Payload,
-    Processor, ProcessorFactory, Signal,
+    BuildContext, BuildError, BuiltProcessor, ComponentInfo, Factory, Kind, Message, Processor,
+    ProcessorFactory, Signal,
 };
 use serde::{Deserialize, Serialize};
 
@@ -70,24 +71,10 @@ pub struct ResourceProcessor {
 
 impl Processor for ResourceProcessor {
     fn process(&mut self, mut msg: Message, out: &mut Vec<Message>) {
-        let apply = |resource: &mut Option<Resource>| {
+        visit::for_each_resource_mut(&mut msg.payload, |resource| {
             let resource = resource.get_or_insert_with(Resource::default);
             actions::apply(&self.actions, &mut resource.attributes);
-        };
-        match &mut msg.payload {
-            Payload::Traces(req) => req
-                .resource_spans
-                .iter_mut()
-                .for_each(|r| apply(&mut r.resource)),
-            Payload::Metrics(req) => req
-                .resource_metrics
-                .iter_mut()
-                .for_each(|r| apply(&mut r.resource)),
-            Payload::Logs(req) => req
-                .resource_logs
-                .iter_mut()
-                .for_each(|r| apply(&mut r.resource)),
-        }
+        });
         out.push(msg);
     }
 }
@@ -97,6 +84,7 @@ mod tests {
     use super::*;
     use crate::actions::{ActionKind, AttributeValue};
     use crate::test_data::spans;
+    use sentinel_pipeline::Payload;
 
     #[test]
     fn changes_resource_attributes_only() {
