@@ -9,7 +9,7 @@ use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use sentinel_pipeline::{Payload, Signal};
+use sentinel_pipeline::{visit, Payload, Signal};
 use serde_json::Value;
 
 /// How the request body is encoded (`Content-Type`).
@@ -190,45 +190,25 @@ pub struct Rejected {
 ///
 /// One such item would otherwise make a whole batch fail at a strict backend.
 pub fn reject_invalid(payload: &mut Payload) -> Option<Rejected> {
-    match payload {
-        Payload::Traces(request) => {
-            let mut rejected = 0;
-            for scope in request
-                .resource_spans
-                .iter_mut()
-                .flat_map(|r| r.scope_spans.iter_mut())
-            {
-                let before = scope.spans.len();
-                scope.spans.retain(valid_span);
-                rejected += before - scope.spans.len();
-            }
-            (rejected > 0).then_some(Rejected {
-                items: rejected,
-                message: "spans need a 16-byte trace_id and an 8-byte span_id (not all zero) \
-                          and an empty or 8-byte parent_span_id",
-            })
-        }
-        Payload::Logs(request) => {
-            let mut rejected = 0;
-            for scope in request
-                .resource_logs
-                .iter_mut()
-                .flat_map(|r| r.scope_logs.iter_mut())
-            {
-                let before = scope.log_records.len();
-                scope.log_records.retain(|record| {
-                    matches!(record.trace_id.len(), 0 | 16) && matches!(record.span_id.len(), 0 | 8)
-                });
-                rejected += before - scope.log_records.len();
-            }
-            (rejected > 0).then_some(Rejected {
-                items: rejected,
-                message: "log records need an empty or 16-byte trace_id and an empty or \
-                          8-byte span_id",
-            })
-        }
-        Payload::Metrics(_) => None,
-    }
+    let (rejected, message) = match payload {
+        Payload::Traces(request) => (
+            visit::retain_items(request, |_, _, span| valid_span(span)),
+            "spans need a 16-byte trace_id and an 8-byte span_id (not all zero) \
+             and an empty or 8-byte parent_span_id",
+        ),
+        Payload::Logs(request) => (
+            visit::retain_items(request, |_, _, record| {
+                matches!(record.trace_id.len(), 0 | 16) && matches!(record.span_id.len(), 0 | 8)
+            }),
+            "log records need an empty or 16-byte trace_id and an empty or \
+             8-byte span_id",
+        ),
+        Payload::Metrics(_) => return None,
+    };
+    (rejected > 0).then_some(Rejected {
+        items: rejected,
+        message,
+    })
 }
 
 fn valid_span(span: &Span) -> bool {
