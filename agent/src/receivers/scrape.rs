@@ -12,7 +12,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
     ResourceMetrics, Sum,
 };
 use sentinel_pipeline::{
-    BuildContext, ComponentMetrics, Kind, Message, Outputs, Payload, Running, Signal,
+    BuildContext, BuildError, ComponentMetrics, Kind, Message, Outputs, Payload, Receiver, Running,
+    Signal,
 };
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +42,20 @@ pub struct Schedule {
     pub interval: Duration,
     /// Wait before the first scrape (the Collector's `initial_delay`); zero scrapes at once.
     pub initial_delay: Duration,
+}
+
+/// A receiver that is one scraper on a schedule: what every pool receiver builds.
+pub struct ScrapingReceiver {
+    pub ctx: BuildContext,
+    pub schedule: Schedule,
+    pub scraper: Box<dyn Scraper>,
+}
+
+#[async_trait]
+impl Receiver for ScrapingReceiver {
+    async fn start(self: Box<Self>, outputs: Outputs) -> Result<Running, BuildError> {
+        Ok(spawn(&self.ctx, self.schedule, self.scraper, &outputs))
+    }
 }
 
 /// Starts the loop: the first scrape runs after `initial_delay`, later ones every

@@ -9,11 +9,9 @@
 mod config;
 mod scraper;
 
-use async_trait::async_trait;
 use sentinel_pipeline::config::{self as pipeline_config, Diagnostic, Node};
 use sentinel_pipeline::{
-    BuildContext, BuildError, ComponentInfo, Factory, Kind, Outputs, Receiver, ReceiverFactory,
-    Running, Signal,
+    BuildContext, BuildError, ComponentInfo, Factory, Kind, Receiver, ReceiverFactory, Signal,
 };
 
 pub use config::PgbouncerConfig;
@@ -21,7 +19,6 @@ pub use config::PgbouncerConfig;
 use crate::receivers::database::tls::postgres_tls;
 use crate::receivers::database::warn_if_plaintext;
 use crate::receivers::scrape;
-use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Builds `pgbouncer` receivers.
 pub struct PgbouncerReceiverFactory;
@@ -52,30 +49,16 @@ impl ReceiverFactory for PgbouncerReceiverFactory {
             &config.tls,
             config.password.expose(),
         );
-        Ok(Box::new(PgbouncerReceiver { config, tls, ctx }))
-    }
-}
-
-struct PgbouncerReceiver {
-    config: PgbouncerConfig,
-    tls: Option<MakeRustlsConnect>,
-    ctx: BuildContext,
-}
-
-#[async_trait]
-impl Receiver for PgbouncerReceiver {
-    async fn start(self: Box<Self>, outputs: Outputs) -> Result<Running, BuildError> {
         let schedule = scrape::Schedule {
-            interval: self.config.collection_interval,
-            initial_delay: self.config.initial_delay,
+            interval: config.collection_interval,
+            initial_delay: config.initial_delay,
         };
-        let scraper = scraper::PgbouncerScraper::new(self.config, self.tls);
-        Ok(scrape::spawn(
-            &self.ctx,
+        let scraper = Box::new(scraper::PgbouncerScraper::new(config, tls));
+        Ok(Box::new(scrape::ScrapingReceiver {
+            ctx,
             schedule,
-            Box::new(scraper),
-            &outputs,
-        ))
+            scraper,
+        }))
     }
 }
 

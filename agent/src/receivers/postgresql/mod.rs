@@ -11,13 +11,10 @@
 mod config;
 mod scraper;
 
-use async_trait::async_trait;
 use sentinel_pipeline::config::{self as pipeline_config, Diagnostic, Node};
 use sentinel_pipeline::{
-    BuildContext, BuildError, ComponentInfo, Factory, Kind, Outputs, Receiver, ReceiverFactory,
-    Running, Signal,
+    BuildContext, BuildError, ComponentInfo, Factory, Kind, Receiver, ReceiverFactory, Signal,
 };
-use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use config::PostgresqlConfig;
 
@@ -54,30 +51,16 @@ impl ReceiverFactory for PostgresqlReceiverFactory {
             &config.tls,
             config.password.expose(),
         );
-        Ok(Box::new(PostgresqlReceiver { config, tls, ctx }))
-    }
-}
-
-struct PostgresqlReceiver {
-    config: PostgresqlConfig,
-    tls: Option<MakeRustlsConnect>,
-    ctx: BuildContext,
-}
-
-#[async_trait]
-impl Receiver for PostgresqlReceiver {
-    async fn start(self: Box<Self>, outputs: Outputs) -> Result<Running, BuildError> {
         let schedule = scrape::Schedule {
-            interval: self.config.collection_interval,
-            initial_delay: self.config.initial_delay,
+            interval: config.collection_interval,
+            initial_delay: config.initial_delay,
         };
-        let scraper = scraper::PostgresqlScraper::new(self.config, self.tls);
-        Ok(scrape::spawn(
-            &self.ctx,
+        let scraper = Box::new(scraper::PostgresqlScraper::new(config, tls));
+        Ok(Box::new(scrape::ScrapingReceiver {
+            ctx,
             schedule,
-            Box::new(scraper),
-            &outputs,
-        ))
+            scraper,
+        }))
     }
 }
 

@@ -10,16 +10,14 @@ mod config;
 mod resp;
 mod scraper;
 
-use async_trait::async_trait;
 use sentinel_pipeline::config::{self as pipeline_config, Diagnostic, Node};
 use sentinel_pipeline::{
-    BuildContext, BuildError, ComponentInfo, Factory, Kind, Outputs, Receiver, ReceiverFactory,
-    Running, Signal,
+    BuildContext, BuildError, ComponentInfo, Factory, Kind, Receiver, ReceiverFactory, Signal,
 };
 
 pub use config::RedisConfig;
 
-use crate::receivers::database::tls::{direct_tls, DirectTls};
+use crate::receivers::database::tls::direct_tls;
 use crate::receivers::database::warn_if_plaintext;
 use crate::receivers::scrape;
 
@@ -52,30 +50,16 @@ impl ReceiverFactory for RedisReceiverFactory {
             &config.tls,
             config.password.expose(),
         );
-        Ok(Box::new(RedisReceiver { config, tls, ctx }))
-    }
-}
-
-struct RedisReceiver {
-    config: RedisConfig,
-    tls: Option<DirectTls>,
-    ctx: BuildContext,
-}
-
-#[async_trait]
-impl Receiver for RedisReceiver {
-    async fn start(self: Box<Self>, outputs: Outputs) -> Result<Running, BuildError> {
         let schedule = scrape::Schedule {
-            interval: self.config.collection_interval,
-            initial_delay: self.config.initial_delay,
+            interval: config.collection_interval,
+            initial_delay: config.initial_delay,
         };
-        let scraper = scraper::RedisScraper::new(self.config, self.tls);
-        Ok(scrape::spawn(
-            &self.ctx,
+        let scraper = Box::new(scraper::RedisScraper::new(config, tls));
+        Ok(Box::new(scrape::ScrapingReceiver {
+            ctx,
             schedule,
-            Box::new(scraper),
-            &outputs,
-        ))
+            scraper,
+        }))
     }
 }
 
