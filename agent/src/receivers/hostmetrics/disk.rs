@@ -3,11 +3,12 @@
 
 use std::io;
 
-use opentelemetry_proto::tonic::metrics::v1::Metric;
+use opentelemetry_proto::tonic::metrics::v1::NumberDataPoint;
+use serde::{Deserialize, Serialize};
 
-use super::config::{DiskConfig, Enabled, MetricCatalog};
-use super::matching::IncludeExclude;
-use super::{HostScraper, Sample};
+use super::matching::{DeviceMatch, FilterError, IncludeExclude};
+use super::scraper::{Out, Sample, Scraper};
+use super::switches::{Enabled, MetricCatalog, MetricSwitches};
 use crate::receivers::scrape::build::{attr, point, sum, Number};
 
 pub const METRICS: MetricCatalog = &[
@@ -19,6 +20,19 @@ pub const METRICS: MetricCatalog = &[
     ("system.disk.pending_operations", true),
     ("system.disk.merged", true),
 ];
+
+/// `scrapers.disk`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiskConfig {
+    /// Switch single metrics on or off (see `MetricsOnly`).
+    pub metrics: MetricSwitches,
+    /// Report only these devices: `{ devices: [sda, nvme0n1], match_type: strict }`.
+    /// Empty (the default) reports every device that has done I/O since boot.
+    pub include: DeviceMatch,
+    /// Never report these devices: `{ devices: ['^loop', '^ram'], match_type: regexp }`.
+    pub exclude: DeviceMatch,
+}
 
 /// `/proc/diskstats` sectors are always 512 bytes, whatever the device's block size.
 const SECTOR_BYTES: u64 = 512;
@@ -68,12 +82,104 @@ pub fn parse_diskstats(text: &str) -> Vec<DiskStats> {
 }
 
 /// The compiled `include` / `exclude` of `scrapers.disk`.
-pub fn device_filter(config: &DiskConfig) -> Result<IncludeExclude, String> {
+pub fn device_filter(config: &DiskConfig) -> Result<IncludeExclude, FilterError> {
     IncludeExclude::compile(
         "scrapers.disk",
         config.include.names(),
         config.exclude.names(),
     )
+}
+
+/// What a disk metric reports per device: a (read, write) pair or one value.
+enum Figure {
+    Directed(fn(&DiskStats) -> (Number, Number)),
+    Single(fn(&DiskStats) -> Number),
+}
+
+fn int(v: u64) -> Number {
+    Number::Int(v as i64)
+}
+
+fn secs(ms: u64) -> Number {
+    Number::Double(ms as f64 / 1000.0)
+}
+
+/// Every disk metric in emission order: name, description, unit, monotonic, figure.
+const FAMILIES: [(&str, &str, &str, bool, Figure); 7] = [
+    (
+        "system.disk.io",
+        "Bytes read from and written to each device",
+        "By",
+        true,
+        Figure::Directed(|d| (int(d.read_bytes), int(d.write_bytes))),
+    ),
+    (
+        "system.disk.operations",
+        "Read and write operations completed",
+        "{operation}",
+        true,
+        Figure::Directed(|d| (int(d.reads), int(d.writes))),
+    ),
+    (
+        "system.disk.io_time",
+        "Time the device was busy",
+        "s",
+        true,
+        Figure::Single(|d| secs(d.io_ms)),
+    ),
+    (
+        "system.disk.operation_time",
+        "Time spent in read and write operations",
+        "s",
+        true,
+        Figure::Directed(|d| (secs(d.read_ms), secs(d.write_ms))),
+    ),
+    (
+        "system.disk.weighted_io_time",
+        "Busy time weighted by queue length",
+        "s",
+        true,
+        Figure::Single(|d| secs(d.weighted_ms)),
+    ),
+    (
+        "system.disk.pending_operations",
+        "Operations in flight",
+        "{operation}",
+        false,
+        Figure::Single(|d| int(d.in_progress)),
+    ),
+    (
+        "system.disk.merged",
+        "Adjacent operations merged by the kernel",
+        "{operation}",
+        true,
+        Figure::Directed(|d| (int(d.reads_merged), int(d.writes_merged))),
+    ),
+];
+
+/// One point per device (and direction) of `figure`.
+fn points(disks: &[DiskStats], s: &Sample, figure: &Figure) -> Vec<NumberDataPoint> {
+    let device = |d: &DiskStats| attr("system.device", d.device.as_str());
+    match figure {
+        Figure::Directed(pair) => disks
+            .iter()
+            .flat_map(|d| {
+                let (read, write) = pair(d);
+                [("read", read), ("write", write)].map(|(direction, v)| {
+                    point(
+                        s.boot,
+                        s.now,
+                        v,
+                        vec![device(d), attr("disk.io.direction", direction)],
+                    )
+                })
+            })
+            .collect(),
+        Figure::Single(value) => disks
+            .iter()
+            .map(|d| point(s.boot, s.now, value(d), vec![device(d)]))
+            .collect(),
+    }
 }
 
 pub struct DiskScraper {
@@ -92,112 +198,21 @@ impl DiskScraper {
     }
 }
 
-impl HostScraper for DiskScraper {
-    fn name(&self) -> &'static str {
-        "disk"
-    }
-
-    fn scrape(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
+impl Scraper for DiskScraper {
+    fn scrape(&mut self, s: &Sample, out: &mut Out) -> io::Result<()> {
         s.root.read_into("proc/diskstats", &mut self.buf)?;
         let mut disks = parse_diskstats(&self.buf);
         disks.retain(|d| self.devices.wants(&d.device));
-        let int = |v: u64| Number::Int(v as i64);
-        let secs = |ms: u64| Number::Double(ms as f64 / 1000.0);
-        let directed = |f: &dyn Fn(&DiskStats) -> (Number, Number)| {
-            disks
-                .iter()
-                .flat_map(|d| {
-                    let (read, write) = f(d);
-                    [("read", read), ("write", write)].map(|(dir, v)| {
-                        point(
-                            s.boot,
-                            s.now,
-                            v,
-                            vec![
-                                attr("system.device", d.device.as_str()),
-                                attr("disk.io.direction", dir),
-                            ],
-                        )
-                    })
-                })
-                .collect::<Vec<_>>()
-        };
-        let plain = |f: &dyn Fn(&DiskStats) -> Number| {
-            disks
-                .iter()
-                .map(|d| {
-                    point(
-                        s.boot,
-                        s.now,
-                        f(d),
-                        vec![attr("system.device", d.device.as_str())],
-                    )
-                })
-                .collect::<Vec<_>>()
-        };
-        let on = |name| self.enabled.on(name);
-        if on("system.disk.io") {
-            out.push(sum(
-                "system.disk.io",
-                "Bytes read from and written to each device",
-                "By",
-                true,
-                directed(&|d| (int(d.read_bytes), int(d.write_bytes))),
-            ));
-        }
-        if on("system.disk.operations") {
-            out.push(sum(
-                "system.disk.operations",
-                "Read and write operations completed",
-                "{operation}",
-                true,
-                directed(&|d| (int(d.reads), int(d.writes))),
-            ));
-        }
-        if on("system.disk.io_time") {
-            out.push(sum(
-                "system.disk.io_time",
-                "Time the device was busy",
-                "s",
-                true,
-                plain(&|d| secs(d.io_ms)),
-            ));
-        }
-        if on("system.disk.operation_time") {
-            out.push(sum(
-                "system.disk.operation_time",
-                "Time spent in read and write operations",
-                "s",
-                true,
-                directed(&|d| (secs(d.read_ms), secs(d.write_ms))),
-            ));
-        }
-        if on("system.disk.weighted_io_time") {
-            out.push(sum(
-                "system.disk.weighted_io_time",
-                "Busy time weighted by queue length",
-                "s",
-                true,
-                plain(&|d| secs(d.weighted_ms)),
-            ));
-        }
-        if on("system.disk.pending_operations") {
-            out.push(sum(
-                "system.disk.pending_operations",
-                "Operations in flight",
-                "{operation}",
-                false,
-                plain(&|d| int(d.in_progress)),
-            ));
-        }
-        if on("system.disk.merged") {
-            out.push(sum(
-                "system.disk.merged",
-                "Adjacent operations merged by the kernel",
-                "{operation}",
-                true,
-                directed(&|d| (int(d.reads_merged), int(d.writes_merged))),
-            ));
+        for (name, description, unit, monotonic, figure) in &FAMILIES {
+            if self.enabled.on(name) {
+                out.push(sum(
+                    name,
+                    description,
+                    unit,
+                    *monotonic,
+                    points(&disks, s, figure),
+                ));
+            }
         }
         Ok(())
     }

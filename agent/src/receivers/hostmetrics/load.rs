@@ -2,11 +2,9 @@
 
 use std::io;
 
-use opentelemetry_proto::tonic::metrics::v1::Metric;
-
-use super::config::{Enabled, MetricCatalog};
 use super::root::invalid;
-use super::{HostScraper, Sample};
+use super::scraper::{Out, Sample, Scraper};
+use super::switches::{Enabled, MetricCatalog};
 use crate::receivers::scrape::build::{gauge, point, Number};
 
 pub const METRICS: MetricCatalog = &[
@@ -25,12 +23,8 @@ impl LoadScraper {
     }
 }
 
-impl HostScraper for LoadScraper {
-    fn name(&self) -> &'static str {
-        "load"
-    }
-
-    fn scrape(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
+impl Scraper for LoadScraper {
+    fn scrape(&mut self, s: &Sample, out: &mut Out) -> io::Result<()> {
         let text = s.root.read("proc/loadavg")?;
         let mut fields = text.split_whitespace().map(|f| f.parse::<f64>());
         for (name, _) in METRICS {

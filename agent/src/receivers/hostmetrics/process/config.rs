@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::super::config::MetricSwitches;
+use super::super::switches::MetricSwitches;
 use super::filter::{Filter, MatchConfig, TopN};
 
 /// `scrapers.process`.
