@@ -193,3 +193,73 @@ pub fn build(
     }
     Ok(built)
 }
+
+#[cfg(test)]
+mod tests {
+    use sentinel_pipeline::config::ComponentConfig;
+
+    use super::*;
+    use crate::receivers::hostmetrics::HostMetricsConfig;
+
+    fn with_scrapers(scrapers: serde_json::Value) -> HostMetricsConfig {
+        serde_json::from_value(serde_json::json!({ "scrapers": scrapers })).unwrap()
+    }
+
+    /// `HostMetricsConfig::validate` and [`build`] refuse the same configs with the same
+    /// words, for every entry of the table.
+    #[test]
+    fn validate_and_build_agree_on_every_entry() {
+        for entry in &SCRAPERS {
+            let config = with_scrapers(serde_json::json!({ entry.name: {} }));
+            assert!(config.validate().is_ok(), "{}", entry.name);
+            let built = build(&config.scrapers).unwrap();
+            assert_eq!(built.len(), 1);
+            assert_eq!(built[0].0, entry.name);
+
+            let unknown =
+                serde_json::json!({ "metrics": { "no.such.metric": { "enabled": true } } });
+            let config = with_scrapers(serde_json::json!({ entry.name: unknown }));
+            let refused = config.validate().unwrap_err().to_string();
+            assert!(
+                refused.starts_with(&format!("scrapers.{}.metrics: ", entry.name)),
+                "{refused}"
+            );
+            let Err(err) = build(&config.scrapers) else {
+                panic!("{} built with an unknown metric", entry.name);
+            };
+            assert_eq!(err.to_string(), refused);
+        }
+        let none = with_scrapers(serde_json::json!({}));
+        let refused = none.validate().unwrap_err().to_string();
+        let Err(err) = build(&none.scrapers) else {
+            panic!("built without scrapers");
+        };
+        assert_eq!(err.to_string(), refused);
+        for entry in &SCRAPERS {
+            assert!(
+                refused.contains(entry.name),
+                "{refused} names {}",
+                entry.name
+            );
+        }
+    }
+
+    #[test]
+    fn bad_patterns_are_refused_with_validates_words() {
+        let bad = serde_json::json!({ "devices": ["("], "match_type": "regexp" });
+        let process_bad = serde_json::json!({ "names": ["("], "match_type": "regexp" });
+        for scrapers in [
+            serde_json::json!({ "disk": { "include": bad } }),
+            serde_json::json!({ "filesystem": { "exclude_devices": bad } }),
+            serde_json::json!({ "network": { "include": { "interfaces": ["("], "match_type": "regexp" } } }),
+            serde_json::json!({ "process": { "include": process_bad } }),
+        ] {
+            let config = with_scrapers(scrapers);
+            let refused = config.validate().unwrap_err().to_string();
+            let Err(err) = build(&config.scrapers) else {
+                panic!("built with a bad pattern: {refused}");
+            };
+            assert_eq!(err.to_string(), refused);
+        }
+    }
+}
