@@ -25,6 +25,9 @@ impl LoadScraper {
 
 impl Scraper for LoadScraper {
     fn scrape(&mut self, s: &Sample, out: &mut Out) -> io::Result<()> {
+        // By hand rather than procfs-core's `LoadAverage`, which reads the averages as f32:
+        // the kernel's 0.33 would be reported as 0.33000001311302185 (and it took 72 ns
+        // and one allocation a parse, against 30 ns and none).
         let text = s.root.read("proc/loadavg")?;
         let mut fields = text.split_whitespace().map(|f| f.parse::<f64>());
         for (name, _) in METRICS {

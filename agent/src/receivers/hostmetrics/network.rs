@@ -47,6 +47,9 @@ pub struct InterfaceStats {
     pub dropped: (u64, u64),
 }
 
+/// `/proc/net/dev`, by hand rather than with procfs-core's `InterfaceDeviceStatus`: that
+/// returns a hash map, so interfaces would come out in another order every round, and it
+/// measured more (5.5 µs and 2.9 KB allocated a parse, against 4.5 µs and 1.3 KB).
 pub fn parse_net_dev(text: &str) -> Vec<InterfaceStats> {
     text.lines()
         .skip(2)

@@ -85,6 +85,8 @@ impl PagingScraper {
     /// `system.paging.operations` and `faults`, from `/proc/vmstat`.
     fn vmstat(&mut self, s: &Sample, out: &mut Out) -> io::Result<()> {
         s.root.read_into("proc/vmstat", &mut self.buf)?;
+        // Six lookups rather than procfs-core's `VmStat`, which builds a map of all ~190
+        // lines: 132 µs and 391 allocations (24 KB) a parse, against 24 µs and none.
         let v = |key| kv_space(&self.buf, key).unwrap_or(0);
         let points = |figures: &[(&[(&str, &str)], u64)]| {
             figures
