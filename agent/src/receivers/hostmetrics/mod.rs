@@ -47,7 +47,7 @@ use sentinel_pipeline::{
 pub use config::{HostMetricsConfig, Scrapers};
 use errors::ScrapeErrors;
 use root::Root;
-use scraper::{resource, Out, Sample, Scraper};
+use scraper::{resource, Out, Sample};
 pub use switches::MetricSwitch;
 pub use table::ScraperConfigError;
 
@@ -139,7 +139,7 @@ fn warn_if_blind(id: &str, root: &Root, process_scraper: bool) {
 /// The configured scrapers (see `table.rs`) and their state; runs on a blocking thread.
 pub struct Collector {
     root: Root,
-    scrapers: Vec<(&'static str, Box<dyn Scraper>)>,
+    scrapers: Vec<table::Named>,
     errors: ScrapeErrors,
     boot: Option<u64>,
 }

@@ -103,7 +103,9 @@ pub fn count_tcp(text: &str, counts: &mut [u64; 11]) {
 
 /// The per-interface counters in emission order: name, description, unit, and the
 /// (receive, transmit) pair.
-const FAMILIES: [(&str, &str, &str, fn(&InterfaceStats) -> (u64, u64)); 4] = [
+type Pair = fn(&InterfaceStats) -> (u64, u64);
+
+const FAMILIES: [(&str, &str, &str, Pair); 4] = [
     ("system.network.io", "Bytes received and sent", "By", |i| {
         i.bytes
     }),

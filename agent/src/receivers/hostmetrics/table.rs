@@ -21,8 +21,14 @@ pub struct ScraperEntry {
     /// The metric switches of `scrapers.<name>`; `None` when the key is absent (scraper off).
     pub switches: fn(&Scrapers) -> Option<&MetricSwitches>,
     /// The scraper from `scrapers.<name>` with its metrics resolved; `None` when absent.
-    pub build: fn(&Scrapers, Enabled) -> Option<Result<Box<dyn Scraper>, ScraperConfigError>>,
+    pub build: fn(&Scrapers, Enabled) -> Option<Built>,
 }
+
+/// A scraper built from its config, or why it cannot be.
+pub type Built = Result<Box<dyn Scraper>, ScraperConfigError>;
+
+/// A built scraper with its name (its `scraper` label on failure counts).
+pub type Named = (&'static str, Box<dyn Scraper>);
 
 fn boxed(scraper: impl Scraper + 'static) -> Box<dyn Scraper> {
     Box::new(scraper)
@@ -174,9 +180,7 @@ pub enum ScraperConfigError {
 }
 
 /// The configured scrapers in round order, each with its name.
-pub fn build(
-    scrapers: &Scrapers,
-) -> Result<Vec<(&'static str, Box<dyn Scraper>)>, ScraperConfigError> {
+pub fn build(scrapers: &Scrapers) -> Result<Vec<Named>, ScraperConfigError> {
     let mut built = Vec::new();
     for entry in &SCRAPERS {
         let Some(switches) = (entry.switches)(scrapers) else {

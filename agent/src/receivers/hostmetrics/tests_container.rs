@@ -2,6 +2,7 @@
 //! mount, and the `container` scraper's cgroup v2 figures. `tests/tests/` repeats both in
 //! real namespaces and a real cgroup.
 
+use super::scraper::Scraper;
 use super::tests::{fake_root, points, value, write};
 use super::*;
 
