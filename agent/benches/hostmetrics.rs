@@ -1,7 +1,8 @@
 //! One hostmetrics round on this machine's real `/proc` and `/sys`: the host scrapers
 //! (everything but `process`), and the `process` scraper over every process with 300 extra
 //! idle children, as in `tests/bench/host_bench.sh`. The figure per round is the CPU cost
-//! the agent pays every `collection_interval`.
+//! the agent pays every `collection_interval`. The `scraper/*` rounds run one scraper
+//! each, so a change to one file's parser shows in its own figure.
 
 use std::process::{Child, Command, Stdio};
 
@@ -62,6 +63,25 @@ fn hostmetrics(c: &mut Criterion) {
         b.iter(|| process.collect().expect("scrape"))
     });
     group.finish();
+    // One scraper per collector: read + parse + encode of its files.
+    let mut single = c.benchmark_group("scraper");
+    single.sample_size(50);
+    for (name, scraper) in [
+        (
+            "cpu",
+            json!({ "cpu": { "metrics": { "system.cpu.utilization": { "enabled": true } } } }),
+        ),
+        ("memory", json!({ "memory": null })),
+        ("disk", json!({ "disk": null })),
+        ("network", json!({ "network": null })),
+        ("load", json!({ "load": null })),
+        ("paging", json!({ "paging": null })),
+        ("processes", json!({ "processes": null })),
+    ] {
+        let mut one = collector(scraper);
+        single.bench_function(name, |b| b.iter(|| one.collect().expect("scrape")));
+    }
+    single.finish();
     for child in &mut children {
         let _ = child.kill();
         let _ = child.wait();

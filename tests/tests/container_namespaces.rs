@@ -3,6 +3,8 @@
 //! it, and its one start-up diagnostic must name exactly what is missing. The "hostfs" is
 //! the machine's own `/proc` bind-mounted into a temporary directory before the new
 //! namespace mounts its own `/proc`, as a DaemonSet's `hostPath: /` mount would show it.
+//! Without root, `unshare` or `ip` the tests are reported as ignored, with the reason (see
+//! `tests/build.rs`).
 
 use std::path::Path;
 use std::process::Command;
@@ -72,6 +74,14 @@ fn hostfs_with_the_machines_proc(dir: &Path) -> (std::path::PathBuf, String) {
 }
 
 #[test]
+#[cfg_attr(
+    not(sentinel_root),
+    ignore = "needs root: starts the agent in new PID, network and mount namespaces"
+)]
+#[cfg_attr(
+    all(sentinel_root, not(all(sentinel_unshare, sentinel_ip))),
+    ignore = "needs unshare (util-linux) and ip (iproute2)"
+)]
 fn a_container_with_nothing_of_the_host_is_told_all_three() {
     let dir = tempfile::tempdir().unwrap();
     let log = agent_log_in_namespaces(
@@ -87,6 +97,14 @@ fn a_container_with_nothing_of_the_host_is_told_all_three() {
 }
 
 #[test]
+#[cfg_attr(
+    not(sentinel_root),
+    ignore = "needs root: starts the agent in new PID, network and mount namespaces"
+)]
+#[cfg_attr(
+    all(sentinel_root, not(all(sentinel_unshare, sentinel_ip))),
+    ignore = "needs unshare (util-linux) and ip (iproute2)"
+)]
 fn hostfs_without_host_pid_is_told_only_about_the_pid_namespace() {
     let dir = tempfile::tempdir().unwrap();
     let (hostfs, setup) = hostfs_with_the_machines_proc(dir.path());
@@ -104,6 +122,14 @@ fn hostfs_without_host_pid_is_told_only_about_the_pid_namespace() {
 }
 
 #[test]
+#[cfg_attr(
+    not(sentinel_root),
+    ignore = "needs root: starts the agent in new PID, network and mount namespaces"
+)]
+#[cfg_attr(
+    all(sentinel_root, not(all(sentinel_unshare, sentinel_ip))),
+    ignore = "needs unshare (util-linux) and ip (iproute2)"
+)]
 fn host_pid_without_hostfs_or_host_network_is_told_about_both() {
     let dir = tempfile::tempdir().unwrap();
     let log = agent_log_in_namespaces(dir.path(), &["--net"], "", Path::new("/"));
@@ -114,6 +140,14 @@ fn host_pid_without_hostfs_or_host_network_is_told_about_both() {
 }
 
 #[test]
+#[cfg_attr(
+    not(sentinel_root),
+    ignore = "needs root: starts the agent in new PID, network and mount namespaces"
+)]
+#[cfg_attr(
+    all(sentinel_root, not(all(sentinel_unshare, sentinel_ip))),
+    ignore = "needs unshare (util-linux) and ip (iproute2)"
+)]
 fn hostfs_and_host_pid_are_enough() {
     let dir = tempfile::tempdir().unwrap();
     let (hostfs, _) = hostfs_with_the_machines_proc(dir.path());

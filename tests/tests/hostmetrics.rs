@@ -132,21 +132,9 @@ fn host_and_process_metrics_reach_the_file_exporter() {
     assert!(agent.terminate(Duration::from_secs(15)).success());
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0\n"))
-        .unwrap_or(false)
-}
-
-/// The agent as `nobody` with the given `process:` scraper body, ready; `None` (skipped)
-/// without root or setpriv.
-fn agent_as_nobody(dir: &Path, process: &str) -> Option<Agent> {
-    if !is_root() || Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("skipped: needs root and setpriv to run the agent as nobody");
-        return None;
-    }
+/// The agent as `nobody` with the given `process:` scraper body, ready. The tests that
+/// use it need root and `setpriv`, else they are reported as ignored (see `tests/build.rs`).
+fn agent_as_nobody(dir: &Path, process: &str) -> Agent {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     let out = dir.join("metrics.jsonl");
     let admin = free_port();
@@ -176,7 +164,7 @@ fn agent_as_nobody(dir: &Path, process: &str) -> Option<Agent> {
         log_path,
     };
     agent.wait_ready(Duration::from_secs(20));
-    Some(agent)
+    agent
 }
 
 fn io_denials(agent: &Agent) -> f64 {
@@ -209,12 +197,15 @@ fn lines_with(log: &str, text: &str) -> usize {
 }
 
 #[test]
+#[cfg_attr(not(sentinel_root), ignore = "needs root: runs the agent as nobody")]
+#[cfg_attr(
+    all(sentinel_root, not(sentinel_setpriv)),
+    ignore = "needs setpriv (util-linux)"
+)]
 fn unreadable_processes_are_counted_and_logged_once_per_cause() {
     let dir = tempfile::tempdir().unwrap();
     let process = "        metrics:\n          process.open_file_descriptors: { enabled: true }\n";
-    let Some(agent) = agent_as_nobody(dir.path(), process) else {
-        return;
-    };
+    let agent = agent_as_nobody(dir.path(), process);
     let log = denials_counted_every_scrape(&agent);
     assert_eq!(
         lines_with(&log, "io_permission_denied"),
@@ -230,13 +221,16 @@ fn unreadable_processes_are_counted_and_logged_once_per_cause() {
 }
 
 #[test]
+#[cfg_attr(not(sentinel_root), ignore = "needs root: runs the agent as nobody")]
+#[cfg_attr(
+    all(sentinel_root, not(sentinel_setpriv)),
+    ignore = "needs setpriv (util-linux)"
+)]
 fn muted_causes_are_counted_but_not_logged() {
     let dir = tempfile::tempdir().unwrap();
     // The Collector's switch: io failures stay counted, their log line goes.
     let process = "        mute_process_io_error: true\n";
-    let Some(agent) = agent_as_nobody(dir.path(), process) else {
-        return;
-    };
+    let agent = agent_as_nobody(dir.path(), process);
     let log = denials_counted_every_scrape(&agent);
     assert_eq!(lines_with(&log, "io_permission_denied"), 0, "{log}");
     // Unmuted causes are still logged: other users' exe links are denied too.

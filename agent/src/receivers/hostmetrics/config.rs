@@ -1,14 +1,16 @@
 //! `receivers.hostmetrics`: the user-facing configuration, keyed like the OpenTelemetry
 //! Collector's hostmetrics receiver so existing configs keep working.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sentinel_pipeline::config::{unknown_key_message, ComponentConfig, ValidationError};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::matching::{DeviceMatch, FsTypeMatch, InterfaceMatch, MountPointMatch};
+use super::disk::DiskConfig;
+use super::filesystem::FilesystemConfig;
+use super::network::NetworkConfig;
 use super::process::ProcessConfig;
+use super::switches::{MetricCatalog, MetricSwitches, MetricsOnly};
 
 /// The hostmetrics receiver: host (or, with `root_path`, the mounted host's) CPU, memory,
 /// disk, filesystem, network, load, paging, process-count, uptime and per-process metrics.
@@ -123,100 +125,6 @@ pub struct Scrapers {
         skip_serializing_if = "Option::is_none"
     )]
     pub container: Option<MetricsOnly>,
-}
-
-/// A scraper whose only option is the metric switches.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MetricsOnly {
-    /// Switch single metrics on or off: `metrics: { system.cpu.utilization: { enabled: true } }`.
-    /// Metrics not listed keep their default (the Collector's).
-    pub metrics: MetricSwitches,
-}
-
-/// `scrapers.disk`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DiskConfig {
-    /// Switch single metrics on or off (see `MetricsOnly`).
-    pub metrics: MetricSwitches,
-    /// Report only these devices: `{ devices: [sda, nvme0n1], match_type: strict }`.
-    /// Empty (the default) reports every device that has done I/O since boot.
-    pub include: DeviceMatch,
-    /// Never report these devices: `{ devices: ['^loop', '^ram'], match_type: regexp }`.
-    pub exclude: DeviceMatch,
-}
-
-/// `scrapers.network`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NetworkConfig {
-    /// Switch single metrics on or off (see `MetricsOnly`).
-    pub metrics: MetricSwitches,
-    /// Report only these interfaces: `{ interfaces: [eth0], match_type: strict }`.
-    /// Empty (the default) reports every interface. TCP connection counts are host-wide
-    /// and not filtered.
-    pub include: InterfaceMatch,
-    /// Never report these interfaces: `{ interfaces: ['^veth', '^cali'], match_type: regexp }`.
-    pub exclude: InterfaceMatch,
-}
-
-/// `scrapers.filesystem`. A mount is reported when it passes every include list that is
-/// set and matches no exclude list.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FilesystemConfig {
-    /// Switch single metrics on or off (see `MetricsOnly`).
-    pub metrics: MetricSwitches,
-    /// Also report pseudo filesystems (proc, sysfs, cgroup, tmpfs, overlay...). Default false.
-    pub include_virtual_filesystems: bool,
-    /// Report only these devices: `{ devices: [/dev/sda1], match_type: strict }`.
-    pub include_devices: DeviceMatch,
-    /// Never report these devices.
-    pub exclude_devices: DeviceMatch,
-    /// Report only these types: `{ fs_types: [ext4, xfs], match_type: strict }`.
-    pub include_fs_types: FsTypeMatch,
-    /// Never report these types: `{ fs_types: [nfs4, fuse.sshfs], match_type: strict }`.
-    pub exclude_fs_types: FsTypeMatch,
-    /// Report only these mount points (as the host sees them, without `root_path`).
-    pub include_mount_points: MountPointMatch,
-    /// Never report these mount points:
-    /// `{ mount_points: ['^/var/lib/kubelet/', '^/run/containerd/'], match_type: regexp }`.
-    pub exclude_mount_points: MountPointMatch,
-}
-
-/// `metrics:` — metric name → `{ enabled: bool }`.
-pub type MetricSwitches = BTreeMap<String, MetricSwitch>;
-
-/// One metric's switch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricSwitch {
-    /// Whether the metric is emitted.
-    pub enabled: bool,
-}
-
-/// The metrics a scraper may emit, with whether each is on by default.
-pub type MetricCatalog = &'static [(&'static str, bool)];
-
-/// The metrics switched on, resolved once at build time.
-#[derive(Debug, Clone, Default)]
-pub struct Enabled(Vec<&'static str>);
-
-impl Enabled {
-    pub fn resolve(catalog: MetricCatalog, switches: &MetricSwitches) -> Enabled {
-        Enabled(
-            catalog
-                .iter()
-                .filter(|(name, default)| switches.get(*name).map_or(*default, |s| s.enabled))
-                .map(|(name, _)| *name)
-                .collect(),
-        )
-    }
-
-    pub fn on(&self, name: &str) -> bool {
-        self.0.contains(&name)
-    }
 }
 
 fn check_switches(

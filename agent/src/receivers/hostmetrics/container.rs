@@ -5,11 +5,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use opentelemetry_proto::tonic::metrics::v1::Metric;
-
-use super::config::{Enabled, MetricCatalog};
 use super::root::{invalid, kv_space, Root};
-use super::{HostScraper, Sample};
+use super::scraper::{Out, Sample, Scraper};
+use super::switches::{Enabled, MetricCatalog};
 use crate::receivers::scrape::build::{attr, gauge, point, sum, Number};
 
 /// `container.cpu.time` and `container.memory.usage` are the semantic-convention names;
@@ -153,18 +151,14 @@ pub fn parse_cpu_max(text: &str) -> Option<f64> {
     (period > 0.0).then_some(quota / period)
 }
 
-impl HostScraper for ContainerScraper {
-    fn name(&self) -> &'static str {
-        "container"
-    }
-
-    fn scrape(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
+impl Scraper for ContainerScraper {
+    fn scrape(&mut self, s: &Sample, out: &mut Out) -> io::Result<()> {
         let dir = self.dir.as_ref().ok_or_else(|| {
             invalid("the agent's cgroup v2 directory was not found (cgroup v1 host, or /sys/fs/cgroup not mounted)")
         })?;
         // A controller that is not enabled for this cgroup has no files; report what exists.
         let read = |file: &str| std::fs::read_to_string(dir.join(file)).ok();
-        let before = out.len();
+        let before = out.metrics.len();
         if self.enabled.on("container.cpu.time") {
             if let Some(stat) = read("cpu.stat") {
                 let secs = |key| Number::Double(kv_space(&stat, key).unwrap_or(0) as f64 / 1e6);
@@ -214,7 +208,10 @@ impl HostScraper for ContainerScraper {
                 ));
             }
         }
-        if out.len() == before && read("cpu.stat").is_none() && read("memory.current").is_none() {
+        if out.metrics.len() == before
+            && read("cpu.stat").is_none()
+            && read("memory.current").is_none()
+        {
             return Err(invalid(format!(
                 "{} has neither cpu.stat nor memory.current",
                 dir.display()

@@ -4,11 +4,9 @@
 use std::collections::HashSet;
 use std::io;
 
-use opentelemetry_proto::tonic::metrics::v1::Metric;
-
-use super::config::{Enabled, MetricCatalog};
-use super::root::{clock_ticks_per_second, invalid};
-use super::{HostScraper, Sample};
+use super::root::{clock_ticks_per_second, invalid, parse_per_cpu};
+use super::scraper::{Out, Sample, Scraper};
+use super::switches::{Enabled, MetricCatalog};
 use crate::receivers::scrape::build::{attr, gauge, point, sum, Number};
 
 pub const METRICS: MetricCatalog = &[
@@ -50,82 +48,115 @@ impl CpuScraper {
     }
 }
 
-/// Parses the `cpuN` lines of `/proc/stat` (not the aggregate `cpu` line).
-pub fn parse_per_cpu(stat: &str) -> Vec<(i64, [u64; 8])> {
-    stat.lines()
-        .filter_map(|line| {
-            let rest = line.strip_prefix("cpu")?;
-            let (number, values) = rest.split_once(' ')?;
-            let number: i64 = number.parse().ok()?;
-            let mut ticks = [0u64; 8];
-            for (slot, value) in ticks.iter_mut().zip(values.split_whitespace()) {
-                *slot = value.parse().unwrap_or(0);
+impl CpuScraper {
+    /// `system.cpu.time`: seconds per CPU and mode since boot.
+    fn times(&self, s: &Sample, cpus: &[(i64, [u64; 8])], out: &mut Out) {
+        let mut points = Vec::with_capacity(cpus.len() * MODES.len());
+        for (number, ticks) in cpus {
+            for (mode, value) in MODES.iter().zip(ticks) {
+                points.push(point(
+                    s.boot,
+                    s.now,
+                    Number::Double(*value as f64 / self.ticks),
+                    vec![attr("cpu.mode", *mode), attr("cpu.logical_number", *number)],
+                ));
             }
-            Some((number, ticks))
-        })
-        .collect()
-}
-
-impl HostScraper for CpuScraper {
-    fn name(&self) -> &'static str {
-        "cpu"
+        }
+        out.push(sum(
+            "system.cpu.time",
+            "Seconds each logical CPU spent in each mode",
+            "s",
+            true,
+            points,
+        ));
     }
 
-    fn scrape(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
+    /// `system.cpu.utilization`: each mode's share of the ticks since the previous scrape.
+    fn utilization(&self, s: &Sample, cpus: &[(i64, [u64; 8])], out: &mut Out) {
+        let mut points = Vec::with_capacity(cpus.len() * MODES.len());
+        for ((number, ticks), before) in cpus.iter().zip(&self.previous) {
+            let deltas: Vec<u64> = ticks
+                .iter()
+                .zip(before)
+                .map(|(a, b)| a.saturating_sub(*b))
+                .collect();
+            let total: u64 = deltas.iter().sum();
+            for (mode, delta) in MODES.iter().zip(&deltas) {
+                let share = if total == 0 {
+                    0.0
+                } else {
+                    *delta as f64 / total as f64
+                };
+                points.push(point(
+                    0,
+                    s.now,
+                    Number::Double(share),
+                    vec![attr("cpu.mode", *mode), attr("cpu.logical_number", *number)],
+                ));
+            }
+        }
+        out.push(gauge(
+            "system.cpu.utilization",
+            "Share of each logical CPU's time in each mode since the last scrape",
+            "1",
+            points,
+        ));
+    }
+
+    /// `system.cpu.physical.count` and `system.cpu.frequency`, from `/proc/cpuinfo`.
+    fn cpuinfo(&self, s: &Sample, out: &mut Out) -> io::Result<()> {
+        let info = parse_cpuinfo(&s.root.read("proc/cpuinfo")?);
+        if self.enabled.on("system.cpu.physical.count") {
+            out.push(sum(
+                "system.cpu.physical.count",
+                "Physical CPU cores",
+                "{cpu}",
+                false,
+                vec![point(
+                    s.boot,
+                    s.now,
+                    Number::Int(info.physical_cores as i64),
+                    vec![],
+                )],
+            ));
+        }
+        if self.enabled.on("system.cpu.frequency") {
+            let points = info
+                .mhz
+                .iter()
+                .enumerate()
+                .map(|(n, mhz)| {
+                    point(
+                        0,
+                        s.now,
+                        Number::Double(mhz * 1e6),
+                        vec![attr("cpu.logical_number", n as i64)],
+                    )
+                })
+                .collect();
+            out.push(gauge(
+                "system.cpu.frequency",
+                "Current frequency of each logical CPU",
+                "Hz",
+                points,
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Scraper for CpuScraper {
+    fn scrape(&mut self, s: &Sample, out: &mut Out) -> io::Result<()> {
         s.root.read_into("proc/stat", &mut self.buf)?;
         let cpus = parse_per_cpu(&self.buf);
         if cpus.is_empty() {
             return Err(invalid("proc/stat has no cpuN lines"));
         }
         if self.enabled.on("system.cpu.time") {
-            let mut points = Vec::with_capacity(cpus.len() * MODES.len());
-            for (number, ticks) in &cpus {
-                for (mode, value) in MODES.iter().zip(ticks) {
-                    points.push(point(
-                        s.boot,
-                        s.now,
-                        Number::Double(*value as f64 / self.ticks),
-                        vec![attr("cpu.mode", *mode), attr("cpu.logical_number", *number)],
-                    ));
-                }
-            }
-            out.push(sum(
-                "system.cpu.time",
-                "Seconds each logical CPU spent in each mode",
-                "s",
-                true,
-                points,
-            ));
+            self.times(s, &cpus, out);
         }
         if self.enabled.on("system.cpu.utilization") && self.previous.len() == cpus.len() {
-            let mut points = Vec::with_capacity(cpus.len() * MODES.len());
-            for ((number, ticks), before) in cpus.iter().zip(&self.previous) {
-                let deltas: Vec<u64> = ticks
-                    .iter()
-                    .zip(before)
-                    .map(|(a, b)| a.saturating_sub(*b))
-                    .collect();
-                let total: u64 = deltas.iter().sum();
-                for (mode, delta) in MODES.iter().zip(&deltas) {
-                    let share = if total == 0 {
-                        0.0
-                    } else {
-                        *delta as f64 / total as f64
-                    };
-                    points.push(point(
-                        0,
-                        s.now,
-                        Number::Double(share),
-                        vec![attr("cpu.mode", *mode), attr("cpu.logical_number", *number)],
-                    ));
-                }
-            }
-            out.push(gauge(
-                "system.cpu.utilization",
-                "Share of each logical CPU's time in each mode since the last scrape",
-                "1",
-                points,
-            ));
+            self.utilization(s, &cpus, out);
         }
         self.previous = cpus.iter().map(|(_, ticks)| *ticks).collect();
         if self.enabled.on("system.cpu.logical.count") {
@@ -137,46 +168,8 @@ impl HostScraper for CpuScraper {
                 vec![point(s.boot, s.now, Number::Int(cpus.len() as i64), vec![])],
             ));
         }
-        let want_physical = self.enabled.on("system.cpu.physical.count");
-        let want_frequency = self.enabled.on("system.cpu.frequency");
-        if want_physical || want_frequency {
-            let cpuinfo = s.root.read("proc/cpuinfo")?;
-            let info = parse_cpuinfo(&cpuinfo);
-            if want_physical {
-                out.push(sum(
-                    "system.cpu.physical.count",
-                    "Physical CPU cores",
-                    "{cpu}",
-                    false,
-                    vec![point(
-                        s.boot,
-                        s.now,
-                        Number::Int(info.physical_cores as i64),
-                        vec![],
-                    )],
-                ));
-            }
-            if want_frequency {
-                let points = info
-                    .mhz
-                    .iter()
-                    .enumerate()
-                    .map(|(n, mhz)| {
-                        point(
-                            0,
-                            s.now,
-                            Number::Double(mhz * 1e6),
-                            vec![attr("cpu.logical_number", n as i64)],
-                        )
-                    })
-                    .collect();
-                out.push(gauge(
-                    "system.cpu.frequency",
-                    "Current frequency of each logical CPU",
-                    "Hz",
-                    points,
-                ));
-            }
+        if self.enabled.on("system.cpu.physical.count") || self.enabled.on("system.cpu.frequency") {
+            self.cpuinfo(s, out)?;
         }
         Ok(())
     }

@@ -6,11 +6,12 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use opentelemetry_proto::tonic::metrics::v1::Metric;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use serde::{Deserialize, Serialize};
 
-use super::config::{Enabled, FilesystemConfig, MetricCatalog};
-use super::matching::IncludeExclude;
-use super::{HostScraper, Sample};
+use super::matching::{DeviceMatch, FilterError, FsTypeMatch, IncludeExclude, MountPointMatch};
+use super::scraper::{Out, Sample, Scraper};
+use super::switches::{Enabled, MetricCatalog, MetricSwitches};
 use crate::receivers::scrape::build::{attr, gauge, point, sum, Number};
 
 pub const METRICS: MetricCatalog = &[
@@ -18,6 +19,30 @@ pub const METRICS: MetricCatalog = &[
     ("system.filesystem.inodes.usage", true),
     ("system.filesystem.utilization", false),
 ];
+
+/// `scrapers.filesystem`. A mount is reported when it passes every include list that is
+/// set and matches no exclude list.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesystemConfig {
+    /// Switch single metrics on or off (see `MetricsOnly`).
+    pub metrics: MetricSwitches,
+    /// Also report pseudo filesystems (proc, sysfs, cgroup, tmpfs, overlay...). Default false.
+    pub include_virtual_filesystems: bool,
+    /// Report only these devices: `{ devices: [/dev/sda1], match_type: strict }`.
+    pub include_devices: DeviceMatch,
+    /// Never report these devices.
+    pub exclude_devices: DeviceMatch,
+    /// Report only these types: `{ fs_types: [ext4, xfs], match_type: strict }`.
+    pub include_fs_types: FsTypeMatch,
+    /// Never report these types: `{ fs_types: [nfs4, fuse.sshfs], match_type: strict }`.
+    pub exclude_fs_types: FsTypeMatch,
+    /// Report only these mount points (as the host sees them, without `root_path`).
+    pub include_mount_points: MountPointMatch,
+    /// Never report these mount points:
+    /// `{ mount_points: ['^/var/lib/kubelet/', '^/run/containerd/'], match_type: regexp }`.
+    pub exclude_mount_points: MountPointMatch,
+}
 
 /// Pseudo filesystems, skipped unless `include_virtual_filesystems`.
 const VIRTUAL: &[&str] = &[
@@ -123,7 +148,7 @@ pub struct MountFilter {
 }
 
 impl MountFilter {
-    pub fn compile(config: &FilesystemConfig) -> Result<MountFilter, String> {
+    pub fn compile(config: &FilesystemConfig) -> Result<MountFilter, FilterError> {
         let pair = |what: &str, include, exclude| {
             IncludeExclude::compile(&format!("scrapers.filesystem.{what}"), include, exclude)
         };
@@ -171,12 +196,10 @@ impl FilesystemScraper {
     }
 }
 
-impl HostScraper for FilesystemScraper {
-    fn name(&self) -> &'static str {
-        "filesystem"
-    }
-
-    fn scrape(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
+impl FilesystemScraper {
+    /// The mounts to report, with their sizes: the visible mount of each mount point
+    /// that passes the filter and can be stat'ed.
+    fn mounts(&mut self, s: &Sample) -> io::Result<Vec<(Mount, FsUsage)>> {
         if s.root.read_into("proc/1/mounts", &mut self.buf).is_err() {
             s.root.read_into("proc/mounts", &mut self.buf)?;
         }
@@ -194,55 +217,63 @@ impl HostScraper for FilesystemScraper {
                 }
             }
         }
-        let attrs = |m: &Mount, state: &str| {
-            vec![
-                attr("system.device", m.device.as_str()),
-                attr("system.filesystem.mountpoint", m.mountpoint.as_str()),
-                attr("system.filesystem.type", m.fs_type.as_str()),
-                attr(
-                    "system.filesystem.mode",
-                    if m.read_only { "ro" } else { "rw" },
-                ),
-                attr("system.filesystem.state", state),
-            ]
+        Ok(rows)
+    }
+}
+
+/// The attributes of a point of mount `m` in `state`.
+fn attributes(m: &Mount, state: &str) -> Vec<KeyValue> {
+    vec![
+        attr("system.device", m.device.as_str()),
+        attr("system.filesystem.mountpoint", m.mountpoint.as_str()),
+        attr("system.filesystem.type", m.fs_type.as_str()),
+        attr(
+            "system.filesystem.mode",
+            if m.read_only { "ro" } else { "rw" },
+        ),
+        attr("system.filesystem.state", state),
+    ]
+}
+
+impl Scraper for FilesystemScraper {
+    fn scrape(&mut self, s: &Sample, out: &mut Out) -> io::Result<()> {
+        let rows = self.mounts(s)?;
+        let by_state = |states: &dyn Fn(&FsUsage) -> Vec<(&'static str, u64)>| {
+            rows.iter()
+                .flat_map(|(m, u)| {
+                    states(u).into_iter().map(|(state, v)| {
+                        point(s.boot, s.now, Number::Int(v as i64), attributes(m, state))
+                    })
+                })
+                .collect()
         };
         if self.enabled.on("system.filesystem.usage") {
-            let points = rows
-                .iter()
-                .flat_map(|(m, u)| {
-                    [
-                        ("used", u.total - u.free),
-                        ("free", u.available),
-                        ("reserved", u.free - u.available),
-                    ]
-                    .map(|(state, v)| point(s.boot, s.now, Number::Int(v as i64), attrs(m, state)))
-                })
-                .collect();
             out.push(sum(
                 "system.filesystem.usage",
                 "Filesystem bytes used, free and reserved",
                 "By",
                 false,
-                points,
+                by_state(&|u| {
+                    vec![
+                        ("used", u.total - u.free),
+                        ("free", u.available),
+                        ("reserved", u.free - u.available),
+                    ]
+                }),
             ));
         }
         if self.enabled.on("system.filesystem.inodes.usage") {
-            let points = rows
-                .iter()
-                .flat_map(|(m, u)| {
-                    [
-                        ("used", u.inodes_total - u.inodes_free),
-                        ("free", u.inodes_free),
-                    ]
-                    .map(|(state, v)| point(s.boot, s.now, Number::Int(v as i64), attrs(m, state)))
-                })
-                .collect();
             out.push(sum(
                 "system.filesystem.inodes.usage",
                 "Filesystem inodes used and free",
                 "{inode}",
                 false,
-                points,
+                by_state(&|u| {
+                    vec![
+                        ("used", u.inodes_total - u.inodes_free),
+                        ("free", u.inodes_free),
+                    ]
+                }),
             ));
         }
         if self.enabled.on("system.filesystem.utilization") {
@@ -250,7 +281,7 @@ impl HostScraper for FilesystemScraper {
                 .iter()
                 .map(|(m, u)| {
                     let used = (u.total - u.free) as f64 / u.total as f64;
-                    let mut a = attrs(m, "used");
+                    let mut a = attributes(m, "used");
                     a.pop();
                     point(0, s.now, Number::Double(used), a)
                 })

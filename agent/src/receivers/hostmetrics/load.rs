@@ -2,11 +2,9 @@
 
 use std::io;
 
-use opentelemetry_proto::tonic::metrics::v1::Metric;
-
-use super::config::{Enabled, MetricCatalog};
 use super::root::invalid;
-use super::{HostScraper, Sample};
+use super::scraper::{Out, Sample, Scraper};
+use super::switches::{Enabled, MetricCatalog};
 use crate::receivers::scrape::build::{gauge, point, Number};
 
 pub const METRICS: MetricCatalog = &[
@@ -25,12 +23,11 @@ impl LoadScraper {
     }
 }
 
-impl HostScraper for LoadScraper {
-    fn name(&self) -> &'static str {
-        "load"
-    }
-
-    fn scrape(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
+impl Scraper for LoadScraper {
+    fn scrape(&mut self, s: &Sample, out: &mut Out) -> io::Result<()> {
+        // By hand rather than procfs-core's `LoadAverage`, which reads the averages as f32:
+        // the kernel's 0.33 would be reported as 0.33000001311302185 (and it took 72 ns
+        // and one allocation a parse, against 30 ns and none).
         let text = s.root.read("proc/loadavg")?;
         let mut fields = text.split_whitespace().map(|f| f.parse::<f64>());
         for (name, _) in METRICS {

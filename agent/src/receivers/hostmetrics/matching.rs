@@ -60,6 +60,31 @@ pub struct MountPointMatch {
     pub match_type: MatchType,
 }
 
+/// A `regexp` entry that is not a regular expression.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid regex {pattern:?}: {error}")]
+pub struct PatternError {
+    pub pattern: String,
+    error: regex::Error,
+}
+
+/// A bad pattern in an include/exclude pair, naming the option that holds it.
+#[derive(Debug, thiserror::Error)]
+#[error("{option}: {pattern}")]
+pub struct FilterError {
+    /// The option, e.g. `scrapers.disk.include`.
+    pub option: String,
+    pub pattern: PatternError,
+}
+
+/// `HostMetricsConfig::validate` still reports its errors as text (its body is converted
+/// to typed validation errors separately); this lets its `?` carry a `FilterError`.
+impl From<FilterError> for String {
+    fn from(err: FilterError) -> String {
+        err.to_string()
+    }
+}
+
 /// A compiled list of names or patterns.
 #[derive(Debug, Default)]
 pub struct NameSet(Vec<NamePattern>);
@@ -73,12 +98,15 @@ enum NamePattern {
 
 impl NameSet {
     /// `strict` entries match whole names.
-    pub fn compile(names: &[String], match_type: MatchType) -> Result<NameSet, String> {
+    pub fn compile(names: &[String], match_type: MatchType) -> Result<NameSet, PatternError> {
         NameSet::compile_with(names, match_type, NamePattern::Exact)
     }
 
     /// `strict` entries match anywhere in the text (for command lines).
-    pub fn compile_substrings(texts: &[String], match_type: MatchType) -> Result<NameSet, String> {
+    pub fn compile_substrings(
+        texts: &[String],
+        match_type: MatchType,
+    ) -> Result<NameSet, PatternError> {
         NameSet::compile_with(texts, match_type, NamePattern::Contains)
     }
 
@@ -86,14 +114,19 @@ impl NameSet {
         names: &[String],
         match_type: MatchType,
         strict: fn(String) -> NamePattern,
-    ) -> Result<NameSet, String> {
+    ) -> Result<NameSet, PatternError> {
         names
             .iter()
             .map(|name| match match_type {
                 MatchType::Strict => Ok(strict(name.clone())),
-                MatchType::Regexp => Regex::new(name)
-                    .map(NamePattern::Search)
-                    .map_err(|e| format!("invalid regex {name:?}: {e}")),
+                MatchType::Regexp => {
+                    Regex::new(name)
+                        .map(NamePattern::Search)
+                        .map_err(|error| PatternError {
+                            pattern: name.clone(),
+                            error,
+                        })
+                }
             })
             .collect::<Result<_, _>>()
             .map(NameSet)
@@ -125,9 +158,12 @@ impl IncludeExclude {
         what: &str,
         include: (&[String], MatchType),
         exclude: (&[String], MatchType),
-    ) -> Result<IncludeExclude, String> {
+    ) -> Result<IncludeExclude, FilterError> {
         let compile = |side: &str, (names, match_type): (&[String], MatchType)| {
-            NameSet::compile(names, match_type).map_err(|e| format!("{what}.{side}: {e}"))
+            NameSet::compile(names, match_type).map_err(|pattern| FilterError {
+                option: format!("{what}.{side}"),
+                pattern,
+            })
         };
         Ok(IncludeExclude {
             include: compile("include", include)?,
@@ -209,8 +245,10 @@ mod tests {
             (&[], MatchType::Strict),
         )
         .unwrap_err();
+        assert_eq!(err.option, "scrapers.disk.include");
+        let err = err.to_string();
         assert!(
-            err.starts_with("scrapers.disk.include: invalid regex"),
+            err.starts_with("scrapers.disk.include: invalid regex \"(\": "),
             "{err}"
         );
     }

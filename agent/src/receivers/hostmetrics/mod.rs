@@ -24,7 +24,10 @@ mod paging;
 mod process;
 mod processes;
 mod root;
+mod scraper;
+mod switches;
 mod system;
+mod table;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -36,21 +39,21 @@ use std::io;
 use std::path::Path;
 
 use async_trait::async_trait;
-use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
-use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetrics};
-use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use sentinel_pipeline::config::{self as pipeline_config, Node};
 use sentinel_pipeline::{
     BuildContext, BuildError, ComponentInfo, Factory, Kind, Outputs, Receiver, ReceiverFactory,
     Running, Signal,
 };
 
-use config::Enabled;
-pub use config::{HostMetricsConfig, MetricSwitch, Scrapers};
+pub use config::{HostMetricsConfig, Scrapers};
 use errors::ScrapeErrors;
 use root::Root;
+use scraper::{resource, Out, Sample};
+pub use switches::MetricSwitch;
+pub use table::ScraperConfigError;
 
-use super::scrape::{self, ScrapeFailure, Scraper};
+use super::scrape::{self, ScrapeFailure};
 
 /// Builds `hostmetrics` receivers.
 pub struct HostMetricsReceiverFactory;
@@ -89,12 +92,12 @@ impl Receiver for HostMetricsReceiver {
         let HostMetricsReceiver { config, ctx } = *self;
         let root = Root::new(&config.root_path);
         warn_if_blind(&ctx.id, &root, config.scrapers.process.is_some());
-        let collector = Collector::build(&config, &ctx.metrics, &ctx.id).map_err(|message| {
+        let collector = Collector::build(&config, &ctx.metrics, &ctx.id).map_err(|err| {
             BuildError::config(
                 &ctx.id,
                 vec![pipeline_config::Diagnostic::error(
                     pipeline_config::Span::unknown(),
-                    message,
+                    err.to_string(),
                 )],
             )
         })?;
@@ -135,30 +138,26 @@ fn warn_if_blind(id: &str, root: &Root, process_scraper: bool) {
     }
 }
 
-/// What every host-level scraper gets for one scrape.
-pub struct Sample<'a> {
-    pub root: &'a Root,
-    pub now: u64,
-    /// Start time of cumulative host counters (boot time).
-    pub boot: u64,
-    /// Processes per walked status (see `processes::WALKED_STATES`), counted by this
-    /// round's process scraper when it saw every process.
-    pub process_states: Option<[u64; processes::WALKED_STATES.len()]>,
-}
-
-/// One host-level scraper; its metrics share the host resource.
-pub trait HostScraper: Send {
-    fn name(&self) -> &'static str;
-    fn scrape(&mut self, sample: &Sample, out: &mut Vec<Metric>) -> io::Result<()>;
-}
-
-/// All configured scrapers and their state; runs on a blocking thread.
+/// The configured scrapers (see `table.rs`) and their state; runs on a blocking thread.
 pub struct Collector {
     root: Root,
-    host: Vec<Box<dyn HostScraper>>,
-    process: Option<process::ProcessScraper>,
+    scrapers: Vec<table::Named>,
     errors: ScrapeErrors,
     boot: Option<u64>,
+}
+
+/// A round that collected nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// Without boot time no cumulative counter has a start time.
+    #[error("cannot read {}: {source}", path.display())]
+    BootTime {
+        path: std::path::PathBuf,
+        source: io::Error,
+    },
+    /// Every scraper failed: `scraper: error` each, joined by `; `.
+    #[error("{}", .0.join("; "))]
+    AllFailed(Vec<String>),
 }
 
 impl Collector {
@@ -168,73 +167,15 @@ impl Collector {
         config: &HostMetricsConfig,
         metrics: &std::sync::Arc<sentinel_pipeline::SelfMetrics>,
         component_id: &str,
-    ) -> Result<Collector, String> {
-        let root = Root::new(&config.root_path);
+    ) -> Result<Collector, ScraperConfigError> {
+        let scrapers = table::build(&config.scrapers)?;
         let mut errors = ScrapeErrors::new(metrics, component_id);
-        let s = &config.scrapers;
-        if let Some(p) = &s.process {
-            errors.mute_logs("process", &p.muted_causes());
+        for (name, scraper) in &scrapers {
+            errors.mute_logs(name, &scraper.muted_causes());
         }
-        let on = |catalog, c: &Option<config::MetricsOnly>| {
-            c.as_ref().map(|c| Enabled::resolve(catalog, &c.metrics))
-        };
-        let mut host: Vec<Box<dyn HostScraper>> = Vec::new();
-        if let Some(e) = on(cpu::METRICS, &s.cpu) {
-            host.push(Box::new(cpu::CpuScraper::new(e)));
-        }
-        if let Some(e) = on(memory::METRICS, &s.memory) {
-            host.push(Box::new(memory::MemoryScraper::new(e)));
-        }
-        if let Some(config) = &s.disk {
-            host.push(Box::new(disk::DiskScraper::new(
-                Enabled::resolve(disk::METRICS, &config.metrics),
-                disk::device_filter(config)?,
-            )));
-        }
-        if let Some(fs) = &s.filesystem {
-            host.push(Box::new(filesystem::FilesystemScraper::new(
-                Enabled::resolve(filesystem::METRICS, &fs.metrics),
-                filesystem::MountFilter::compile(fs)?,
-            )));
-        }
-        if let Some(config) = &s.network {
-            host.push(Box::new(network::NetworkScraper::new(
-                Enabled::resolve(network::METRICS, &config.metrics),
-                network::interface_filter(config)?,
-            )));
-        }
-        if let Some(e) = on(load::METRICS, &s.load) {
-            host.push(Box::new(load::LoadScraper::new(e)));
-        }
-        if let Some(e) = on(paging::METRICS, &s.paging) {
-            host.push(Box::new(paging::PagingScraper::new(e)));
-        }
-        if let Some(e) = on(processes::METRICS, &s.processes) {
-            host.push(Box::new(processes::ProcessesScraper::new(e)));
-        }
-        if let Some(e) = on(system::METRICS, &s.system) {
-            host.push(Box::new(system::SystemScraper::new(e)));
-        }
-        if let Some(e) = on(container::METRICS, &s.container) {
-            // The agent's own cgroup, seen through its own /proc and /sys, not root_path.
-            let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-            host.push(Box::new(container::ContainerScraper::new(
-                e,
-                Path::new("/sys/fs/cgroup"),
-                &own,
-            )));
-        }
-        let process = match &s.process {
-            Some(p) => Some(process::ProcessScraper::new(
-                Enabled::resolve(process::METRICS, &p.metrics),
-                p,
-            )?),
-            None => None,
-        };
         Ok(Collector {
-            root,
-            host,
-            process,
+            root: Root::new(&config.root_path),
+            scrapers,
             errors,
             boot: None,
         })
@@ -243,7 +184,7 @@ impl Collector {
     /// One round of every scraper. A scraper that fails is counted and logged once per
     /// cause; the others still report. `Err` only when every scraper failed and nothing
     /// was collected.
-    pub fn collect(&mut self) -> Result<Vec<ResourceMetrics>, String> {
+    pub fn collect(&mut self) -> Result<Vec<ResourceMetrics>, CollectError> {
         release_freed_memory();
         let now = scrape::build::now_unix_nano();
         // Boot time never changes; read it until it is known.
@@ -252,55 +193,46 @@ impl Collector {
             .map_or_else(|| self.root.boot_time_unix_nano(), Ok)
         {
             Ok(boot) => *self.boot.insert(boot),
-            Err(err) => {
-                return Err(format!(
-                    "cannot read {}: {err}",
-                    self.root.join("proc/stat").display()
-                ))
+            Err(source) => {
+                return Err(CollectError::BootTime {
+                    path: self.root.join("proc/stat"),
+                    source,
+                })
             }
         };
-        let mut failures = Vec::new();
-        // The process scraper goes first: its walk over /proc/<pid>/stat also yields the
-        // per-status counts of the processes scraper, which then need no walk of their own.
-        let mut process_resources = Vec::new();
-        if let Some(process) = &mut self.process {
-            match process.scrape(&self.root, now, boot, &mut self.errors) {
-                Ok(resources) => process_resources = resources,
-                Err(err) => {
-                    self.errors.record("process", "unreadable", &err);
-                    failures.push(format!("process: {err}"));
-                }
-            }
-        }
         let sample = Sample {
             root: &self.root,
             now,
             boot,
-            process_states: self.process.as_ref().and_then(|p| p.state_counts()),
         };
-        let mut metrics = Vec::new();
-        for scraper in &mut self.host {
-            if let Err(err) = scraper.scrape(&sample, &mut metrics) {
+        let mut out = Out {
+            metrics: Vec::new(),
+            resources: Vec::new(),
+            errors: &mut self.errors,
+            process_states: None,
+        };
+        let mut failures = Vec::new();
+        for (name, scraper) in &mut self.scrapers {
+            if let Err(err) = scraper.scrape(&sample, &mut out) {
                 let cause = if err.kind() == io::ErrorKind::PermissionDenied {
                     "permission_denied"
                 } else {
                     "unreadable"
                 };
-                self.errors.record(scraper.name(), cause, &err);
-                failures.push(format!("{}: {err}", scraper.name()));
+                out.errors.record(name, cause, &err);
+                failures.push(format!("{name}: {err}"));
             }
         }
-        let mut out = Vec::with_capacity(1 + process_resources.len());
-        if !metrics.is_empty() {
-            out.push(resource(Vec::new(), metrics));
+        let mut resources = Vec::with_capacity(1 + out.resources.len());
+        if !out.metrics.is_empty() {
+            resources.push(resource(Vec::new(), out.metrics));
         }
-        out.extend(process_resources);
-        let scrapers = self.host.len() + usize::from(self.process.is_some());
+        resources.extend(out.resources);
         // A scraper may fail after part of its figures (network without nf_conntrack).
-        if failures.len() == scrapers && out.is_empty() {
-            return Err(failures.join("; "));
+        if failures.len() == self.scrapers.len() && resources.is_empty() {
+            return Err(CollectError::AllFailed(failures));
         }
-        Ok(out)
+        Ok(resources)
     }
 }
 
@@ -321,7 +253,7 @@ struct BlockingScraper {
 }
 
 #[async_trait]
-impl Scraper for BlockingScraper {
+impl scrape::Scraper for BlockingScraper {
     async fn scrape(&mut self) -> Result<Vec<ResourceMetrics>, ScrapeFailure> {
         let failure = |message: String| ScrapeFailure {
             message,
@@ -338,26 +270,6 @@ impl Scraper for BlockingScraper {
         .await
         .map_err(|err| failure(format!("hostmetrics scrape panicked: {err}")))?;
         self.collector = Some(collector);
-        result.map_err(failure)
-    }
-}
-
-/// Wraps metrics in a resource with the receiver's scope.
-pub fn resource(attributes: Vec<KeyValue>, metrics: Vec<Metric>) -> ResourceMetrics {
-    ResourceMetrics {
-        resource: Some(Resource {
-            attributes,
-            ..Default::default()
-        }),
-        scope_metrics: vec![ScopeMetrics {
-            scope: Some(InstrumentationScope {
-                name: "sentinel/hostmetrics".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                ..Default::default()
-            }),
-            metrics,
-            ..Default::default()
-        }],
-        ..Default::default()
+        result.map_err(|err| failure(err.to_string()))
     }
 }

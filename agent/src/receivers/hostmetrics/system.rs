@@ -2,11 +2,9 @@
 
 use std::io;
 
-use opentelemetry_proto::tonic::metrics::v1::Metric;
-
-use super::config::{Enabled, MetricCatalog};
 use super::root::invalid;
-use super::{HostScraper, Sample};
+use super::scraper::{Out, Sample, Scraper};
+use super::switches::{Enabled, MetricCatalog};
 use crate::receivers::scrape::build::{gauge, point, Number};
 
 pub const METRICS: MetricCatalog = &[("system.uptime", true)];
@@ -21,12 +19,8 @@ impl SystemScraper {
     }
 }
 
-impl HostScraper for SystemScraper {
-    fn name(&self) -> &'static str {
-        "system"
-    }
-
-    fn scrape(&mut self, s: &Sample, out: &mut Vec<Metric>) -> io::Result<()> {
+impl Scraper for SystemScraper {
+    fn scrape(&mut self, s: &Sample, out: &mut Out) -> io::Result<()> {
         if !self.enabled.on("system.uptime") {
             return Ok(());
         }

@@ -136,12 +136,22 @@ pub(super) fn fake_root() -> tempfile::TempDir {
 
 const ALL: &str = "scrapers: {cpu: {metrics: {system.cpu.utilization: {enabled: true}, system.cpu.logical.count: {enabled: true}}}, memory: {metrics: {system.memory.limit: {enabled: true}, system.memory.utilization: {enabled: true}}}, disk: , filesystem: , network: , load: , paging: , processes: , system: , process: {metrics: {process.threads: {enabled: true}, process.open_file_descriptors: {enabled: true}}}}";
 
-#[test]
-fn root_path_reads_the_fake_host() {
+/// One round of every scraper over the fake host.
+fn fake_host_round() -> (
+    tempfile::TempDir,
+    Vec<ResourceMetrics>,
+    std::sync::Arc<SelfMetrics>,
+) {
     let dir = fake_root();
     let cfg = config(&format!("root_path: {}\n{ALL}", dir.path().display()));
     let (mut c, metrics) = collector(&cfg);
     let out = c.collect().unwrap();
+    (dir, out, metrics)
+}
+
+#[test]
+fn root_path_reads_cpu_memory_load_and_uptime_of_the_fake_host() {
+    let (_dir, out, _) = fake_host_round();
     let ticks = root::clock_ticks_per_second();
     assert_eq!(
         value(
@@ -180,6 +190,11 @@ fn root_path_reads_the_fake_host() {
     );
     assert_eq!(value(&out, "system.cpu.load_average.5m", &[]), 1.25);
     assert_eq!(value(&out, "system.uptime", &[]), 12345.67);
+}
+
+#[test]
+fn root_path_reads_disks_and_network_of_the_fake_host() {
+    let (_dir, out, _) = fake_host_round();
     assert_eq!(
         value(
             &out,
@@ -233,6 +248,11 @@ fn root_path_reads_the_fake_host() {
         ),
         1.0
     );
+}
+
+#[test]
+fn root_path_reads_paging_and_processes_of_the_fake_host() {
+    let (_dir, out, _) = fake_host_round();
     assert_eq!(
         value(
             &out,
@@ -269,6 +289,11 @@ fn root_path_reads_the_fake_host() {
         3.0
     );
     assert_eq!(value(&out, "system.processes.created", &[]), 4242.0);
+}
+
+#[test]
+fn root_path_reads_the_fake_hosts_filesystem() {
+    let (dir, out, _) = fake_host_round();
     // The fake `/` is the temp dir itself, so statvfs of it is what must be reported.
     let fs = filesystem::statvfs(dir.path()).unwrap();
     let free = value(
@@ -287,6 +312,12 @@ fn root_path_reads_the_fake_host() {
     assert!(points(&out, "system.filesystem.usage")
         .iter()
         .all(|(_, a, _)| a["system.filesystem.type"] != "proc"));
+}
+
+#[test]
+fn root_path_reads_the_fake_hosts_process() {
+    let (_dir, out, metrics) = fake_host_round();
+    let ticks = root::clock_ticks_per_second();
     // The process, with its command line redacted and its owner resolved from the fake passwd.
     let rss = value(&out, "process.memory.usage", &[]);
     assert_eq!(rss, 2560.0 * root::page_size() as f64);

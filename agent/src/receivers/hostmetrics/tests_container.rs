@@ -2,6 +2,7 @@
 //! mount, and the `container` scraper's cgroup v2 figures. `tests/tests/` repeats both in
 //! real namespaces and a real cgroup.
 
+use super::scraper::Scraper;
 use super::tests::{fake_root, points, value, write};
 use super::*;
 
@@ -55,6 +56,29 @@ fn container_detection_names_what_to_mount() {
     );
 }
 
+/// One round of `scraper` alone, at time `now`.
+fn scrape_once(
+    scraper: &mut container::ContainerScraper,
+    now: u64,
+) -> std::io::Result<Vec<ResourceMetrics>> {
+    let metrics = sentinel_pipeline::SelfMetrics::new();
+    let mut errors = ScrapeErrors::new(&metrics, "hostmetrics/test");
+    let mut out = Out {
+        metrics: Vec::new(),
+        resources: Vec::new(),
+        errors: &mut errors,
+        process_states: None,
+    };
+    let root = Root::new("/");
+    let sample = Sample {
+        root: &root,
+        now,
+        boot: 1,
+    };
+    scraper.scrape(&sample, &mut out)?;
+    Ok(vec![resource(vec![], out.metrics)])
+}
+
 #[test]
 fn cgroup_v2_limits_and_usage() {
     let fs = tempfile::tempdir().unwrap();
@@ -72,26 +96,13 @@ fn cgroup_v2_limits_and_usage() {
     );
     write(fs.path(), &format!("{dir}/memory.max"), "268435456\n");
     write(fs.path(), &format!("{dir}/memory.current"), "12345678\n");
-    let enabled = Enabled::resolve(container::METRICS, &Default::default());
+    let enabled = switches::Enabled::resolve(container::METRICS, &Default::default());
     let mut scraper = container::ContainerScraper::new(
         enabled,
         fs.path(),
         "1:name=systemd:/\n0::/system.slice/agent.scope\n",
     );
-    let root = Root::new("/");
-    let mut metrics = Vec::new();
-    scraper
-        .scrape(
-            &Sample {
-                root: &root,
-                now: 2,
-                boot: 1,
-                process_states: None,
-            },
-            &mut metrics,
-        )
-        .unwrap();
-    let out = vec![resource(vec![], metrics)];
+    let out = scrape_once(&mut scraper, 2).unwrap();
     assert_eq!(value(&out, "container.cpu.limit", &[]), 0.5);
     assert_eq!(value(&out, "container.memory.limit", &[]), 268435456.0);
     assert_eq!(value(&out, "container.memory.usage", &[]), 12345678.0);
@@ -101,35 +112,16 @@ fn cgroup_v2_limits_and_usage() {
     );
     write(fs.path(), &format!("{dir}/cpu.max"), "max 100000\n");
     write(fs.path(), &format!("{dir}/memory.max"), "max\n");
-    let mut metrics = Vec::new();
-    scraper
-        .scrape(
-            &Sample {
-                root: &root,
-                now: 3,
-                boot: 1,
-                process_states: None,
-            },
-            &mut metrics,
-        )
-        .unwrap();
-    let out = vec![resource(vec![], metrics)];
+    let out = scrape_once(&mut scraper, 3).unwrap();
     assert!(
         points(&out, "container.cpu.limit").is_empty()
             && points(&out, "container.memory.limit").is_empty(),
         "unlimited is not reported as a number"
     );
-    assert!(
-        container::ContainerScraper::new(Enabled::default(), fs.path(), "0::/elsewhere\n")
-            .scrape(
-                &Sample {
-                    root: &root,
-                    now: 3,
-                    boot: 1,
-                    process_states: None,
-                },
-                &mut Vec::new()
-            )
-            .is_err()
+    let mut elsewhere = container::ContainerScraper::new(
+        switches::Enabled::default(),
+        fs.path(),
+        "0::/elsewhere\n",
     );
+    assert!(scrape_once(&mut elsewhere, 3).is_err());
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sentinel_pipeline::config::ValidationError;
 use serde::{Deserialize, Serialize};
 
-use super::super::config::MetricSwitches;
+use super::super::switches::MetricSwitches;
 use super::filter::{Filter, MatchConfig, TopN};
 
 /// `scrapers.process`.

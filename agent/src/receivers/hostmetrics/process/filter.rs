@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::super::matching::{MatchType, NameSet};
+use super::super::matching::{MatchType, NameSet, PatternError};
 
 /// `include` / `exclude`: a process matches when its name or its command line matches.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -43,7 +43,7 @@ pub struct Matcher {
 }
 
 impl Matcher {
-    pub fn compile(config: &MatchConfig) -> Result<Matcher, String> {
+    pub fn compile(config: &MatchConfig) -> Result<Matcher, PatternError> {
         Ok(Matcher {
             names: NameSet::compile(&config.names, config.match_type)?,
             command_lines: NameSet::compile_substrings(&config.command_lines, config.match_type)?,
@@ -67,7 +67,7 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn new(include: &MatchConfig, exclude: &MatchConfig) -> Result<Filter, String> {
+    pub fn new(include: &MatchConfig, exclude: &MatchConfig) -> Result<Filter, PatternError> {
         Ok(Filter {
             include: Matcher::compile(include)?,
             exclude: Matcher::compile(exclude)?,
@@ -115,6 +115,7 @@ mod tests {
         };
         assert!(Filter::new(&bad, &MatchConfig::default())
             .unwrap_err()
-            .contains("invalid regex"));
+            .to_string()
+            .starts_with("invalid regex \"(\": "));
     }
 }

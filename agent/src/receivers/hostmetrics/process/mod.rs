@@ -5,6 +5,7 @@
 
 mod config;
 mod filter;
+mod metrics;
 mod read;
 mod redact;
 
@@ -12,16 +13,19 @@ use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 
-use super::config::{Enabled, MetricCatalog};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+
 use super::errors::ScrapeErrors;
-use super::processes::{walked_state, WALKED_STATES};
-use super::root::{clock_ticks_per_second, kv_bytes, page_size, Root};
-use crate::receivers::scrape::build::{attr, gauge, point, sum, Number};
-use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics};
+use super::matching::PatternError;
+use super::root::{clock_ticks_per_second, invalid, kv_bytes, page_size, parse_per_cpu, Root};
+use super::scraper::{resource, walked_state, Out, ProcessStates, Sample, Scraper, WALKED_STATES};
+use super::switches::{Enabled, MetricCatalog};
+use crate::receivers::scrape::build::attr;
 
 pub use config::ProcessConfig;
 use filter::Filter;
 pub use filter::{TopBy, TopN};
+use metrics::{Figures, Scale};
 use read::{parse_io, parse_passwd, parse_stat, Io, Stat};
 pub use redact::Redactor;
 
@@ -42,7 +46,7 @@ pub const METRICS: MetricCatalog = &[
 struct Identity {
     start_ticks: u64,
     wanted: bool,
-    attributes: Vec<opentelemetry_proto::tonic::common::v1::KeyValue>,
+    attributes: Vec<KeyValue>,
     /// CPU ticks and time at the previous scrape, for utilization and top-N by CPU.
     last_cpu_ticks: u64,
     last_seen_nano: u64,
@@ -56,6 +60,14 @@ struct Row {
     elapsed_nano: u64,
 }
 
+/// What identifies a process, read from `/proc/<pid>/` once.
+struct Names {
+    args: Vec<String>,
+    exe_path: Option<String>,
+    /// The executable's file name, else `comm`.
+    name: String,
+}
+
 pub struct ProcessScraper {
     enabled: Enabled,
     filter: Filter,
@@ -64,6 +76,7 @@ pub struct ProcessScraper {
     max_processes: usize,
     /// `scrape_process_delay` in ns: younger processes are left out.
     min_age_nano: u64,
+    muted_causes: Vec<&'static str>,
     known: HashMap<i32, Identity>,
     users: HashMap<u32, String>,
     users_loaded_at: u64,
@@ -72,12 +85,31 @@ pub struct ProcessScraper {
     cpus: Option<f64>,
     buf: String,
     /// Per-status counts of this scrape's walk, handed to the processes scraper.
-    states: [u64; WALKED_STATES.len()],
-    saw_every_process: bool,
+    states: ProcessStates,
+}
+
+impl Scraper for ProcessScraper {
+    /// One resource per reported process.
+    fn scrape(&mut self, s: &Sample, out: &mut Out) -> io::Result<()> {
+        if self.cpus.is_none() {
+            let stat = s.root.read("proc/stat")?;
+            self.cpus = Some(parse_per_cpu(&stat).len().max(1) as f64);
+        }
+        let (rows, saw_every_process) = self.walk(s, out.errors)?;
+        if saw_every_process {
+            out.process_states = Some(self.states);
+        }
+        self.report(s, rows, out);
+        Ok(())
+    }
+
+    fn muted_causes(&self) -> Vec<&'static str> {
+        self.muted_causes.clone()
+    }
 }
 
 impl ProcessScraper {
-    pub fn new(enabled: Enabled, config: &ProcessConfig) -> Result<ProcessScraper, String> {
+    pub fn new(enabled: Enabled, config: &ProcessConfig) -> Result<ProcessScraper, PatternError> {
         Ok(ProcessScraper {
             enabled,
             filter: Filter::new(&config.include, &config.exclude)?,
@@ -87,6 +119,7 @@ impl ProcessScraper {
                 .then(|| Redactor::new(&config.secret_words)),
             max_processes: config.max_processes,
             min_age_nano: config.scrape_process_delay.as_nanos() as u64,
+            muted_causes: config.muted_causes(),
             known: HashMap::new(),
             users: HashMap::new(),
             users_loaded_at: 0,
@@ -95,32 +128,15 @@ impl ProcessScraper {
             cpus: None,
             buf: String::new(),
             states: [0; WALKED_STATES.len()],
-            saw_every_process: false,
         })
     }
 
-    /// Processes per `WALKED_STATES` status in the last scrape, when it read every
-    /// process's stat (not cut short by `max_processes` or an error).
-    pub fn state_counts(&self) -> Option<[u64; WALKED_STATES.len()]> {
-        self.saw_every_process.then_some(self.states)
-    }
-
-    /// One resource per reported process.
-    pub fn scrape(
-        &mut self,
-        root: &Root,
-        now: u64,
-        boot: u64,
-        errors: &mut ScrapeErrors,
-    ) -> io::Result<Vec<ResourceMetrics>> {
-        if self.cpus.is_none() {
-            let stat = root.read("proc/stat")?;
-            self.cpus = Some(super::cpu::parse_per_cpu(&stat).len().max(1) as f64);
-        }
+    /// Reads every process's `stat`, counting statuses; the selected processes, and
+    /// whether every process was seen (not cut short by `max_processes`).
+    fn walk(&mut self, s: &Sample, errors: &mut ScrapeErrors) -> io::Result<(Vec<Row>, bool)> {
         self.states = [0; WALKED_STATES.len()];
-        self.saw_every_process = false;
         let mut rows = Vec::new();
-        for entry in std::fs::read_dir(root.join("proc"))? {
+        for entry in std::fs::read_dir(s.root.join("proc"))? {
             let Some(pid) = entry
                 .ok()
                 .and_then(|e| e.file_name().to_str()?.parse::<i32>().ok())
@@ -136,28 +152,20 @@ impl ProcessScraper {
                         self.max_processes
                     ),
                 );
-                return Ok(self.report(root, rows, now, boot, errors));
+                return Ok((rows, false));
             }
-            if let Some(row) = self.sample(root, pid, now, boot, errors) {
+            if let Some(row) = self.sample(s, pid, errors) {
                 rows.push(row);
             }
         }
-        self.saw_every_process = true;
-        Ok(self.report(root, rows, now, boot, errors))
+        Ok((rows, true))
     }
 
     /// Top-N, then one resource per selected process.
-    fn report(
-        &mut self,
-        root: &Root,
-        mut rows: Vec<Row>,
-        now: u64,
-        boot: u64,
-        errors: &mut ScrapeErrors,
-    ) -> Vec<ResourceMetrics> {
+    fn report(&mut self, s: &Sample, mut rows: Vec<Row>, out: &mut Out) {
         // Forget processes that are gone, so the cache is bounded by live processes.
         self.known
-            .retain(|_, identity| identity.last_seen_nano == now);
+            .retain(|_, identity| identity.last_seen_nano == s.now);
         if let Some(top) = &self.top_n {
             match top.by {
                 TopBy::Cpu => rows.sort_by_key(|r| std::cmp::Reverse(r.cpu_delta_ticks)),
@@ -166,37 +174,79 @@ impl ProcessScraper {
             rows.truncate(top.count);
         }
         let mem_total = if self.enabled.on("process.memory.utilization") {
-            root.read("proc/meminfo")
+            s.root
+                .read("proc/meminfo")
                 .ok()
                 .and_then(|m| kv_bytes(&m, "MemTotal"))
         } else {
             None
         };
-        let mut out = Vec::with_capacity(rows.len());
+        let scale = Scale {
+            ticks_per_second: self.ticks,
+            page_bytes: self.page,
+            cpus: self.cpus.unwrap_or(1.0),
+        };
+        out.resources.reserve(rows.len());
         for row in rows {
-            let metrics = self.metrics(root, &row, now, boot, mem_total, errors);
+            let figures = self.figures(s, &row, mem_total, out.errors);
+            let metrics = metrics::metrics(&self.enabled, &scale, &figures);
             let attributes = self
                 .known
                 .get(&row.pid)
                 .map(|i| i.attributes.clone())
                 .unwrap_or_default();
-            out.push(super::resource(attributes, metrics));
+            out.resources.push(resource(attributes, metrics));
         }
-        out
+    }
+
+    /// `row`'s figures, with the `io` and `fd` reads the enabled metrics need.
+    fn figures<'a>(
+        &mut self,
+        s: &Sample,
+        row: &'a Row,
+        mem_total: Option<u64>,
+        errors: &mut ScrapeErrors,
+    ) -> Figures<'a> {
+        let wants_io =
+            self.enabled.on("process.disk.io") || self.enabled.on("process.disk.operations");
+        let io = if wants_io {
+            self.read_io(s.root, row.pid, errors)
+        } else {
+            None
+        };
+        let open_fds = if self.enabled.on("process.open_file_descriptors") {
+            match std::fs::read_dir(s.root.join(&format!("proc/{}/fd", row.pid))) {
+                Ok(dir) => Some(dir.count() as u64),
+                Err(err) => {
+                    count(errors, "fd", &err);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Figures {
+            stat: &row.stat,
+            start: self.started_at(s, &row.stat),
+            now: s.now,
+            cpu_delta_ticks: row.cpu_delta_ticks,
+            elapsed_nano: row.elapsed_nano,
+            mem_total,
+            io,
+            open_fds,
+        }
+    }
+
+    /// When the process started, in ns since the epoch.
+    fn started_at(&self, s: &Sample, stat: &Stat) -> u64 {
+        s.boot + (stat.start_ticks as f64 / self.ticks * 1e9) as u64
     }
 
     /// Reads `stat`, and the identity for a process not seen before. `None` for kernel
     /// threads, filtered-out processes, processes younger than `scrape_process_delay`, and
     /// processes that exited meanwhile.
-    fn sample(
-        &mut self,
-        root: &Root,
-        pid: i32,
-        now: u64,
-        boot: u64,
-        errors: &mut ScrapeErrors,
-    ) -> Option<Row> {
-        if let Err(err) = root.read_into(&format!("proc/{pid}/stat"), &mut self.buf) {
+    fn sample(&mut self, s: &Sample, pid: i32, errors: &mut ScrapeErrors) -> Option<Row> {
+        if let Err(err) = s.root.read_into(&format!("proc/{pid}/stat"), &mut self.buf) {
             count(errors, "stat", &err);
             return None;
         }
@@ -208,11 +258,10 @@ impl ProcessScraper {
         if stat.is_kernel_thread() {
             return None;
         }
-        if self.min_age_nano > 0 {
-            let started = boot + (stat.start_ticks as f64 / self.ticks * 1e9) as u64;
-            if now.saturating_sub(started) < self.min_age_nano {
-                return None;
-            }
+        if self.min_age_nano > 0
+            && s.now.saturating_sub(self.started_at(s, &stat)) < self.min_age_nano
+        {
+            return None;
         }
         let cpu_ticks = stat.utime_ticks + stat.stime_ticks;
         let fresh = self
@@ -220,13 +269,13 @@ impl ProcessScraper {
             .get(&pid)
             .is_none_or(|i| i.start_ticks != stat.start_ticks);
         if fresh {
-            let identity = self.identify(root, pid, &stat, cpu_ticks, now, errors);
+            let identity = self.identify(s, pid, &stat, cpu_ticks, errors);
             self.known.insert(pid, identity);
         }
         let identity = self.known.get_mut(&pid)?;
         let (last_ticks, last_seen) = (identity.last_cpu_ticks, identity.last_seen_nano);
         identity.last_cpu_ticks = cpu_ticks;
-        identity.last_seen_nano = now;
+        identity.last_seen_nano = s.now;
         if !identity.wanted {
             return None;
         }
@@ -240,77 +289,41 @@ impl ProcessScraper {
             elapsed_nano: if fresh {
                 0
             } else {
-                now.saturating_sub(last_seen)
+                s.now.saturating_sub(last_seen)
             },
             stat,
         })
     }
 
+    /// A process seen for the first time: its names, the filter decision, and the
+    /// resource attributes of a wanted one.
     fn identify(
         &mut self,
-        root: &Root,
+        s: &Sample,
         pid: i32,
         stat: &Stat,
         cpu_ticks: u64,
-        now: u64,
         errors: &mut ScrapeErrors,
     ) -> Identity {
-        let args: Vec<String> = match std::fs::read(root.join(&format!("proc/{pid}/cmdline"))) {
-            Ok(raw) => raw
-                .split(|b| *b == 0)
-                .filter(|a| !a.is_empty())
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect(),
-            Err(err) => {
-                count(errors, "cmdline", &err);
-                Vec::new()
-            }
-        };
-        let exe_path = match std::fs::read_link(root.join(&format!("proc/{pid}/exe"))) {
-            Ok(path) => Some(
-                path.to_string_lossy()
-                    .trim_end_matches(" (deleted)")
-                    .to_string(),
-            ),
-            Err(err) => {
-                count(errors, "exe", &err);
-                None
-            }
-        };
-        let name = exe_path
-            .as_deref()
-            .and_then(|p| p.rsplit('/').next())
-            .filter(|n| !n.is_empty())
-            .map(str::to_string)
-            .unwrap_or_else(|| stat.comm.clone());
+        let names = read_names(s.root, pid, stat, errors);
         let command_line = match &self.redactor {
-            Some(r) => r.redact(args.iter().map(String::as_str)),
-            None => args.join(" "),
+            Some(r) => r.redact(names.args.iter().map(String::as_str)),
+            None => names.args.join(" "),
         };
         // The filter sees the command line as reported, so secrets never reach a regex match log.
-        let wanted = self.filter.wants(&name, &command_line);
-        let mut attributes = Vec::new();
-        if wanted {
-            attributes.push(attr("process.pid", pid as i64));
-            attributes.push(attr("process.parent_pid", stat.ppid));
-            attributes.push(attr("process.executable.name", name.as_str()));
-            if let Some(path) = exe_path {
-                attributes.push(attr("process.executable.path", path));
-            }
-            if let Some(command) = args.first() {
-                attributes.push(attr("process.command", command.as_str()));
-            }
-            attributes.push(attr("process.command_line", command_line));
-            if let Some(owner) = self.owner(root, pid, now) {
-                attributes.push(attr("process.owner", owner));
-            }
-        }
+        let wanted = self.filter.wants(&names.name, &command_line);
+        let attributes = if wanted {
+            let owner = self.owner(s.root, pid, s.now);
+            attributes(pid, stat, names, command_line, owner)
+        } else {
+            Vec::new()
+        };
         Identity {
             start_ticks: stat.start_ticks,
             wanted,
             attributes,
             last_cpu_ticks: cpu_ticks,
-            last_seen_nano: now,
+            last_seen_nano: s.now,
         }
     }
 
@@ -337,158 +350,12 @@ impl ProcessScraper {
         )
     }
 
-    fn metrics(
-        &mut self,
-        root: &Root,
-        row: &Row,
-        now: u64,
-        boot: u64,
-        mem_total: Option<u64>,
-        errors: &mut ScrapeErrors,
-    ) -> Vec<Metric> {
-        let enabled = self.enabled.clone();
-        let on = |name| enabled.on(name);
-        let start = boot + (row.stat.start_ticks as f64 / self.ticks * 1e9) as u64;
-        let int = |v: u64| Number::Int(v as i64);
-        let one = |v: Number| vec![point(start, now, v, vec![])];
-        let pair = |key: &str, a: (&str, Number), b: (&str, Number)| {
-            vec![
-                point(start, now, a.1, vec![attr(key, a.0)]),
-                point(start, now, b.1, vec![attr(key, b.0)]),
-            ]
-        };
-        let s = &row.stat;
-        let rss = s.rss_pages * self.page;
-        let mut out = Vec::new();
-        if on("process.cpu.time") {
-            out.push(sum(
-                "process.cpu.time",
-                "CPU seconds of the process, by mode",
-                "s",
-                true,
-                pair(
-                    "cpu.mode",
-                    ("user", Number::Double(s.utime_ticks as f64 / self.ticks)),
-                    ("system", Number::Double(s.stime_ticks as f64 / self.ticks)),
-                ),
-            ));
-        }
-        if on("process.cpu.utilization") && row.elapsed_nano > 0 {
-            let share = row.cpu_delta_ticks as f64
-                / self.ticks
-                / (row.elapsed_nano as f64 / 1e9)
-                / self.cpus.unwrap_or(1.0);
-            out.push(gauge(
-                "process.cpu.utilization",
-                "Share of all CPUs the process used since the last scrape",
-                "1",
-                vec![point(0, now, Number::Double(share), vec![])],
-            ));
-        }
-        if on("process.memory.usage") {
-            out.push(sum(
-                "process.memory.usage",
-                "Resident set size",
-                "By",
-                false,
-                one(int(rss)),
-            ));
-        }
-        if on("process.memory.virtual") {
-            out.push(sum(
-                "process.memory.virtual",
-                "Virtual memory size",
-                "By",
-                false,
-                one(int(s.vsize_bytes)),
-            ));
-        }
-        if let Some(total) = mem_total.filter(|t| *t > 0) {
-            out.push(gauge(
-                "process.memory.utilization",
-                "RSS as a share of physical memory",
-                "1",
-                vec![point(
-                    0,
-                    now,
-                    Number::Double(rss as f64 / total as f64),
-                    vec![],
-                )],
-            ));
-        }
-        if on("process.threads") {
-            out.push(sum(
-                "process.threads",
-                "Threads in the process",
-                "{thread}",
-                false,
-                one(Number::Int(s.threads)),
-            ));
-        }
-        if on("process.paging.faults") {
-            out.push(sum(
-                "process.paging.faults",
-                "Page faults",
-                "{fault}",
-                true,
-                pair(
-                    "system.paging.type",
-                    ("major", int(s.major_faults)),
-                    ("minor", int(s.minor_faults)),
-                ),
-            ));
-        }
-        if on("process.disk.io") || on("process.disk.operations") {
-            if let Some(io) = self.read_io(root, row.pid, errors) {
-                if on("process.disk.io") {
-                    out.push(sum(
-                        "process.disk.io",
-                        "Bytes read from and written to storage",
-                        "By",
-                        true,
-                        pair(
-                            "disk.io.direction",
-                            ("read", int(io.read_bytes)),
-                            ("write", int(io.write_bytes)),
-                        ),
-                    ));
-                }
-                if on("process.disk.operations") {
-                    out.push(sum(
-                        "process.disk.operations",
-                        "Read and write system calls",
-                        "{operation}",
-                        true,
-                        pair(
-                            "disk.io.direction",
-                            ("read", int(io.syscr)),
-                            ("write", int(io.syscw)),
-                        ),
-                    ));
-                }
-            }
-        }
-        if on("process.open_file_descriptors") {
-            match std::fs::read_dir(root.join(&format!("proc/{}/fd", row.pid))) {
-                Ok(dir) => out.push(sum(
-                    "process.open_file_descriptors",
-                    "Open file descriptors",
-                    "{file_descriptor}",
-                    false,
-                    one(int(dir.count() as u64)),
-                )),
-                Err(err) => count(errors, "fd", &err),
-            }
-        }
-        out
-    }
-
     fn read_io(&mut self, root: &Root, pid: i32, errors: &mut ScrapeErrors) -> Option<Io> {
         match root.read_into(&format!("proc/{pid}/io"), &mut self.buf) {
             Ok(()) => {
                 let io = parse_io(&self.buf);
                 if io.is_none() {
-                    let err = super::root::invalid(format!("proc/{pid}/io lacks a field"));
+                    let err = invalid(format!("proc/{pid}/io lacks a field"));
                     count(errors, "io", &err);
                 }
                 io
@@ -499,6 +366,69 @@ impl ProcessScraper {
             }
         }
     }
+}
+
+/// The command line and executable of `pid`; an unreadable one is counted and left out.
+fn read_names(root: &Root, pid: i32, stat: &Stat, errors: &mut ScrapeErrors) -> Names {
+    let args: Vec<String> = match std::fs::read(root.join(&format!("proc/{pid}/cmdline"))) {
+        Ok(raw) => raw
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+        Err(err) => {
+            count(errors, "cmdline", &err);
+            Vec::new()
+        }
+    };
+    let exe_path = match std::fs::read_link(root.join(&format!("proc/{pid}/exe"))) {
+        Ok(path) => Some(
+            path.to_string_lossy()
+                .trim_end_matches(" (deleted)")
+                .to_string(),
+        ),
+        Err(err) => {
+            count(errors, "exe", &err);
+            None
+        }
+    };
+    let name = exe_path
+        .as_deref()
+        .and_then(|p| p.rsplit('/').next())
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| stat.comm.clone());
+    Names {
+        args,
+        exe_path,
+        name,
+    }
+}
+
+/// The resource attributes of a reported process.
+fn attributes(
+    pid: i32,
+    stat: &Stat,
+    names: Names,
+    command_line: String,
+    owner: Option<String>,
+) -> Vec<KeyValue> {
+    let mut attributes = vec![
+        attr("process.pid", pid as i64),
+        attr("process.parent_pid", stat.ppid),
+        attr("process.executable.name", names.name),
+    ];
+    if let Some(path) = names.exe_path {
+        attributes.push(attr("process.executable.path", path));
+    }
+    if let Some(command) = names.args.into_iter().next() {
+        attributes.push(attr("process.command", command));
+    }
+    attributes.push(attr("process.command_line", command_line));
+    if let Some(owner) = owner {
+        attributes.push(attr("process.owner", owner));
+    }
+    attributes
 }
 
 /// Counts a failed per-process read. A process that exited between listing and reading
