@@ -142,19 +142,6 @@ fn check_switches(
     }
 }
 
-/// An include/exclude compile error, whose message starts with the key it refuses
-/// (`scrapers.disk.include: invalid regex ...`), as a [`ValidationError`] at that key.
-fn filter_error(scraper: &str, message: String) -> ValidationError {
-    let keyed = message
-        .strip_prefix(scraper)
-        .and_then(|rest| rest.split_once(": "))
-        .filter(|(key, _)| key.starts_with('.') && !key.contains(' '));
-    match keyed {
-        Some((key, rest)) => ValidationError::at(format!("{scraper}{key}"), rest),
-        None => ValidationError::new(message),
-    }
-}
-
 impl ComponentConfig for HostMetricsConfig {
     fn validate(&self) -> Result<(), ValidationError> {
         use super::{
@@ -188,16 +175,15 @@ impl ComponentConfig for HostMetricsConfig {
         }
         if let Some(config) = &s.disk {
             check_switches("disk", disk::METRICS, &config.metrics)?;
-            disk::device_filter(config).map_err(|e| filter_error("scrapers.disk", e))?;
+            disk::device_filter(config)?;
         }
         if let Some(config) = &s.network {
             check_switches("network", network::METRICS, &config.metrics)?;
-            network::interface_filter(config).map_err(|e| filter_error("scrapers.network", e))?;
+            network::interface_filter(config)?;
         }
         if let Some(fs) = &s.filesystem {
             check_switches("filesystem", filesystem::METRICS, &fs.metrics)?;
-            filesystem::MountFilter::compile(fs)
-                .map_err(|e| filter_error("scrapers.filesystem", e))?;
+            filesystem::MountFilter::compile(fs)?;
         }
         if let Some(process) = &s.process {
             check_switches("process", super::process::METRICS, &process.metrics)?;

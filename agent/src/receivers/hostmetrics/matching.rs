@@ -5,6 +5,7 @@
 //! as the Collector's filterset does), so write `^loop\d+$` for a whole-name match.
 
 use regex::Regex;
+use sentinel_pipeline::config::ValidationError;
 use serde::{Deserialize, Serialize};
 
 /// How the names of a filter are compared.
@@ -77,11 +78,10 @@ pub struct FilterError {
     pub pattern: PatternError,
 }
 
-/// `HostMetricsConfig::validate` still reports its errors as text (its body is converted
-/// to typed validation errors separately); this lets its `?` carry a `FilterError`.
-impl From<FilterError> for String {
-    fn from(err: FilterError) -> String {
-        err.to_string()
+/// Reported where the option is written in the config.
+impl From<FilterError> for ValidationError {
+    fn from(err: FilterError) -> ValidationError {
+        ValidationError::at(err.option, err.pattern.to_string())
     }
 }
 

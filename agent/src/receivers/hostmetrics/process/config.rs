@@ -77,7 +77,7 @@ impl ProcessConfig {
     /// Paths are from the hostmetrics component's node, like every other scraper's.
     pub fn validate(&self) -> Result<(), ValidationError> {
         Filter::new(&self.include, &self.exclude)
-            .map_err(|e| ValidationError::at("scrapers.process", e))?;
+            .map_err(|e| ValidationError::at("scrapers.process", e.to_string()))?;
         if self.top_n.as_ref().is_some_and(|t| t.count == 0) {
             return Err(ValidationError::new(
                 "scrapers.process.top_n.count must be at least 1",
