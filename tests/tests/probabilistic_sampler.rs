@@ -82,7 +82,13 @@ fn kept(path: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-fn send_all(runtime: &tokio::runtime::Runtime, grpc: u16) {
+/// Sends the 20,000 spans over one connection, closed when the runtime is dropped (a
+/// connection left open would hold up the agent's graceful shutdown).
+fn send_all(grpc: u16) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let mut client = TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
             .await
@@ -96,14 +102,10 @@ fn send_all(runtime: &tokio::runtime::Runtime, grpc: u16) {
 #[test]
 fn two_agents_with_the_same_settings_keep_the_same_traces() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let mut sets = Vec::new();
     for name in ["host-a", "host-b"] {
         let (agent, grpc, out) = start_agent(dir.path(), name);
-        send_all(&runtime, grpc);
+        send_all(grpc);
         let dropped = |agent: &Agent| {
             agent.metric_value(
                 "sentinel_component_dropped_items_total",
