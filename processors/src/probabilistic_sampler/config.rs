@@ -110,7 +110,7 @@ impl ProbabilisticSamplerConfig {
 
 impl ComponentConfig for ProbabilisticSamplerConfig {
     fn validate(&self) -> Result<(), ValidationError> {
-        if !(self.sampling_percentage >= 0.0) {
+        if self.sampling_percentage.is_nan() || self.sampling_percentage < 0.0 {
             return Err(ValidationError::at(
                 "sampling_percentage",
                 "must be a number from 0 to 100",

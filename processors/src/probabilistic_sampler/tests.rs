@@ -139,7 +139,7 @@ fn malformed_values_are_rejected() {
 fn randomness_is_the_low_56_bits_of_the_trace_id() {
     let id: Vec<u8> = (1..=16).collect();
     let randomness = Randomness::from_trace_id(&id).expect("valid id");
-    assert_eq!(randomness.raw(), 0x0a0b_0c0d_0e0f_10);
+    assert_eq!(randomness.raw(), 0x000a_0b0c_0d0e_0f10);
     assert_eq!(Randomness::from_trace_id(&[0; 16]), None);
     assert_eq!(Randomness::from_trace_id(&[]), None);
 }

@@ -41,7 +41,7 @@ impl Threshold {
     /// The threshold keeping `probability` (0 to 1) of items, T = round((1 - p) * 2^56),
     /// rounded to `precision` significant hex digits so that `th` has at most that many.
     pub fn from_probability(probability: f64, precision: u8) -> Threshold {
-        if !(probability > 0.0) {
+        if probability.is_nan() || probability <= 0.0 {
             return Threshold::NEVER;
         }
         if probability >= 1.0 {
