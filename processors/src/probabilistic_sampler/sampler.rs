@@ -44,32 +44,17 @@ pub struct Sampler {
 impl Sampler {
     pub fn new(config: &ProbabilisticSamplerConfig) -> Sampler {
         let mode = config.effective_mode();
-        let sampler = Sampler {
+        let precision = config.sampling_precision;
+        Sampler {
             mode,
-            own: Threshold::NEVER,
-            precision: config.sampling_precision,
+            own: threshold_for(mode, precision, config.sampling_percentage),
+            precision,
             hash_seed: config.hash_seed,
             fail_closed: config.fail_closed,
             attribute_source: config.attribute_source,
             from_attribute: config.from_attribute.clone(),
             sampling_priority: config.sampling_priority.clone(),
-        };
-        Sampler {
-            own: sampler.threshold_for(config.sampling_percentage),
-            ..sampler
         }
-    }
-
-    /// This sampler's own threshold for a percentage.
-    fn threshold_for(&self, percentage: f32) -> Threshold {
-        match self.mode {
-            SamplerMode::HashSeed => hash_seed_threshold(percentage),
-            _ => Threshold::from_probability(f64::from(percentage) / 100.0, self.precision),
-        }
-    }
-
-    pub fn own_threshold(&self) -> Threshold {
-        self.own
     }
 
     pub fn span(&self, span: &Span) -> Outcome {
@@ -96,7 +81,7 @@ impl Sampler {
 
     pub fn log_record(&self, record: &LogRecord) -> Outcome {
         let own = match number(&record.attributes, &self.sampling_priority) {
-            Some(percentage) => self.threshold_for(percentage as f32),
+            Some(percentage) => threshold_for(self.mode, self.precision, percentage as f32),
             None => self.own,
         };
         if own == Threshold::NEVER {
@@ -185,6 +170,14 @@ impl Sampler {
                 Threshold::from_probability(product, self.precision).max(incoming)
             }
         }
+    }
+}
+
+/// A sampler's own threshold for a percentage.
+fn threshold_for(mode: SamplerMode, precision: u8, percentage: f32) -> Threshold {
+    match mode {
+        SamplerMode::HashSeed => hash_seed_threshold(percentage),
+        _ => Threshold::from_probability(f64::from(percentage) / 100.0, precision),
     }
 }
 
