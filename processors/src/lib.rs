@@ -11,6 +11,7 @@ pub mod hook_metrics;
 pub mod llm_cost;
 pub mod memory_limiter;
 pub mod pool_metrics;
+pub mod probabilistic_sampler;
 pub mod resource;
 
 #[cfg(test)]
