@@ -218,13 +218,22 @@ pub fn retain_items<Q: ExportRequest>(
     request: &mut Q,
     mut keep: impl FnMut(Option<&Resource>, Option<&InstrumentationScope>, &Q::Item) -> bool,
 ) -> usize {
+    retain_items_mut(request, |resource, scope, item| keep(resource, scope, item))
+}
+
+/// As [`retain_items`], and `keep` may change the items it keeps (a sampler writing its
+/// threshold onto the spans it keeps).
+pub fn retain_items_mut<Q: ExportRequest>(
+    request: &mut Q,
+    mut keep: impl FnMut(Option<&Resource>, Option<&InstrumentationScope>, &mut Q::Item) -> bool,
+) -> usize {
     let mut removed = 0;
     for group in request.groups_mut() {
         let (resource, scopes) = group.parts_mut();
         for group in scopes {
             let (scope, items) = group.parts_mut();
             let before = items.len();
-            items.retain(|item| keep(resource, scope, item));
+            items.retain_mut(|item| keep(resource, scope, item));
             removed += before - items.len();
         }
     }

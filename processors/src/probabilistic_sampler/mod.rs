@@ -14,6 +14,7 @@ pub mod tracestate;
 use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
 use sentinel_pipeline::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use sentinel_pipeline::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use sentinel_pipeline::visit;
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltProcessor, ComponentInfo, ComponentMetrics, Factory, Kind,
     Message, Payload, Processor, ProcessorFactory, Signal,
@@ -110,37 +111,27 @@ impl Processor for ProbabilisticSampler {
 /// writes the threshold on the spans kept.
 pub fn sample_traces(sampler: &Sampler, req: &mut ExportTraceServiceRequest) -> Tally {
     let mut tally = Tally::default();
-    req.resource_spans.retain_mut(|resource| {
-        resource.scope_spans.retain_mut(|scope| {
-            scope.spans.retain_mut(|span| {
-                let outcome = sampler.span(span);
-                if let Outcome::Keep(Some(th)) = &outcome {
-                    span.trace_state = tracestate::with_threshold(&span.trace_state, th);
-                }
-                tally.keeps(&outcome)
-            });
-            !scope.spans.is_empty()
-        });
-        !resource.scope_spans.is_empty()
+    visit::retain_items_mut(req, |_, _, span| {
+        let outcome = sampler.span(span);
+        if let Outcome::Keep(Some(th)) = &outcome {
+            span.trace_state = tracestate::with_threshold(&span.trace_state, th);
+        }
+        tally.keeps(&outcome)
     });
+    visit::remove_empty(req);
     tally
 }
 
 /// As [`sample_traces`], with the threshold in the `sampling.threshold` attribute.
 pub fn sample_logs(sampler: &Sampler, req: &mut ExportLogsServiceRequest) -> Tally {
     let mut tally = Tally::default();
-    req.resource_logs.retain_mut(|resource| {
-        resource.scope_logs.retain_mut(|scope| {
-            scope.log_records.retain_mut(|record| {
-                let outcome = sampler.log_record(record);
-                if let Outcome::Keep(Some(th)) = &outcome {
-                    sampler::set_log_threshold(record, th.clone());
-                }
-                tally.keeps(&outcome)
-            });
-            !scope.log_records.is_empty()
-        });
-        !resource.scope_logs.is_empty()
+    visit::retain_items_mut(req, |_, _, record| {
+        let outcome = sampler.log_record(record);
+        if let Outcome::Keep(Some(th)) = &outcome {
+            sampler::set_log_threshold(record, th.clone());
+        }
+        tally.keeps(&outcome)
     });
+    visit::remove_empty(req);
     tally
 }
