@@ -34,6 +34,7 @@ impl Registry {
                 Box::new(sentinel_processors::llm_cost::LlmCostProcessorFactory),
                 Box::new(sentinel_processors::pool_metrics::PoolMetricsFactory),
                 Box::new(sentinel_processors::filter::FilterFactory),
+                Box::new(sentinel_processors::dedup::DedupFactory),
             ],
             exporters: vec![
                 Box::new(sentinel_exporters::otlp::OtlpFactory),
