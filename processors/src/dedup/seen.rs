@@ -152,6 +152,11 @@ impl SeenSet {
         self.generation_started = now;
     }
 
+    /// Whether `key` was seen before (or is a false positive), without remembering it.
+    pub fn contains(&self, key: u64) -> bool {
+        self.current.contains(key) || self.previous.contains(key)
+    }
+
     /// Whether `key` was seen before (or is a false positive); remembers it either way.
     pub fn check_and_insert(&mut self, key: u64) -> bool {
         if self.current.contains(key) {
@@ -166,5 +171,43 @@ impl SeenSet {
         }
         self.current.insert(key);
         seen
+    }
+}
+
+/// What [`measure_false_positives`] found.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    /// Share of distinct keys taken for duplicates while they were inserted.
+    pub while_filling: f64,
+    /// Share of fresh keys taken for duplicates with both generations full: the worst case.
+    pub when_full: f64,
+    /// [`Sizing::bytes_per_key`] of the set measured.
+    pub bytes_per_key: f64,
+    /// Size of the set measured.
+    pub memory_bytes: usize,
+}
+
+/// For tests and benchmarks: inserts `keys` distinct identities into a seen-set sized so
+/// that they fill both generations to capacity, then looks up `keys` fresh ones.
+pub fn measure_false_positives(keys: u64, rate: f64) -> Measured {
+    let per_key = Sizing::new(1 << 30, rate).bytes_per_key();
+    // Rounding slack so that the two generations hold at least `keys`.
+    let budget = (keys as f64 * per_key / 2.0).ceil() as u64 + 128;
+    let mut seen = SeenSet::new(budget, rate, Duration::from_secs(3600));
+    let capacity = seen.sizing().capacity;
+    assert!(2 * capacity >= keys, "{:?}", seen.sizing());
+    let key = |i: u64| xxhash_rust::xxh64::xxh64(&i.to_le_bytes(), 1);
+    let taken_while_filling = (0..2 * capacity)
+        .filter(|i| seen.check_and_insert(key(*i)))
+        .count();
+    assert_eq!(seen.early_rotations, 1, "both generations are full");
+    let taken_when_full = (2 * capacity..2 * capacity + keys)
+        .filter(|i| seen.contains(key(*i)))
+        .count();
+    Measured {
+        while_filling: taken_while_filling as f64 / (2 * capacity) as f64,
+        when_full: taken_when_full as f64 / keys as f64,
+        bytes_per_key: seen.sizing().bytes_per_key(),
+        memory_bytes: seen.memory_bytes(),
     }
 }
