@@ -1,5 +1,6 @@
 //! Spans and data points: drops every item whose identity the seen-set already holds,
-//! within a request as well as across requests. Containers left empty go too.
+//! within a request as well as across requests, as `duplicate` tells. Containers left
+//! empty go too.
 
 use sentinel_pipeline::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use sentinel_pipeline::otlp::collector::trace::v1::ExportTraceServiceRequest;
@@ -9,17 +10,19 @@ use sentinel_pipeline::otlp::metrics::v1::Metric;
 use sentinel_pipeline::otlp::resource::v1::Resource;
 
 use super::key;
-use super::seen::SeenSet;
 
 /// Drops duplicate spans; returns how many.
-pub fn traces(req: &mut ExportTraceServiceRequest, seen: &mut SeenSet) -> usize {
+pub fn traces(
+    req: &mut ExportTraceServiceRequest,
+    duplicate: &mut impl FnMut(u64) -> bool,
+) -> usize {
     let mut dropped = 0;
     req.resource_spans.retain_mut(|resource_spans| {
         resource_spans.scope_spans.retain_mut(|scope| {
             scope.spans.retain(|span| {
-                let duplicate = seen.check_and_insert(key::span(span));
-                dropped += usize::from(duplicate);
-                !duplicate
+                let is_duplicate = duplicate(key::span(span));
+                dropped += usize::from(is_duplicate);
+                !is_duplicate
             });
             !scope.spans.is_empty()
         });
@@ -29,7 +32,10 @@ pub fn traces(req: &mut ExportTraceServiceRequest, seen: &mut SeenSet) -> usize 
 }
 
 /// Drops duplicate data points; returns how many.
-pub fn metrics(req: &mut ExportMetricsServiceRequest, seen: &mut SeenSet) -> usize {
+pub fn metrics(
+    req: &mut ExportMetricsServiceRequest,
+    duplicate: &mut impl FnMut(u64) -> bool,
+) -> usize {
     let mut dropped = 0;
     req.resource_metrics.retain_mut(|resource_metrics| {
         let resource = resource_metrics.resource.as_ref();
@@ -37,7 +43,7 @@ pub fn metrics(req: &mut ExportMetricsServiceRequest, seen: &mut SeenSet) -> usi
             let scope_info = scope.scope.as_ref();
             scope.metrics.retain_mut(|metric| {
                 let had_points = metric.data.as_ref().is_some_and(has_points);
-                dropped += metric_points(metric, resource, scope_info, seen);
+                dropped += metric_points(metric, resource, scope_info, duplicate);
                 // Only metrics this emptied go; ones that came in empty stay as they were.
                 !had_points || metric.data.as_ref().is_some_and(has_points)
             });
@@ -62,7 +68,7 @@ fn metric_points(
     metric: &mut Metric,
     resource: Option<&Resource>,
     scope: Option<&InstrumentationScope>,
-    seen: &mut SeenSet,
+    duplicate: &mut impl FnMut(u64) -> bool,
 ) -> usize {
     let Some(data) = metric.data.as_mut() else {
         return 0;
@@ -70,9 +76,9 @@ fn metric_points(
     let prefix = key::series_prefix(resource, scope, &metric.name, data);
     let mut dropped = 0;
     let mut keep = |key: u64| {
-        let duplicate = seen.check_and_insert(key);
-        dropped += usize::from(duplicate);
-        !duplicate
+        let is_duplicate = duplicate(key);
+        dropped += usize::from(is_duplicate);
+        !is_duplicate
     };
     match data {
         Data::Gauge(g) => g

@@ -6,6 +6,7 @@
 mod compliance;
 mod config;
 mod drop;
+mod inflight;
 pub mod key;
 mod logs;
 pub mod seen;
@@ -29,6 +30,7 @@ pub use config::DedupConfig;
 pub use logs::{FIRST_OBSERVED, LAST_OBSERVED};
 pub use seen::{SeenSet, Sizing};
 
+use inflight::InFlight;
 use logs::LogAggregator;
 
 pub struct DedupFactory;
@@ -76,11 +78,14 @@ impl ProcessorFactory for DedupFactory {
         let early_emits = early.get_or_create(&labels).clone();
         let state = match signal {
             Signal::Logs => State::Logs(LogAggregator::new(&config)),
-            Signal::Traces | Signal::Metrics => State::Seen(SeenSet::new(
-                config.max_memory_mib * 1024 * 1024,
-                config.false_positive_rate,
-                config.window,
-            )),
+            Signal::Traces | Signal::Metrics => State::Seen(
+                SeenSet::new(
+                    config.max_memory_mib * 1024 * 1024,
+                    config.false_positive_rate,
+                    config.window,
+                ),
+                InFlight::default(),
+            ),
         };
         Ok(BuiltProcessor {
             stage: Box::new(DedupProcessor {
@@ -96,7 +101,7 @@ impl ProcessorFactory for DedupFactory {
 }
 
 enum State {
-    Seen(SeenSet),
+    Seen(SeenSet, InFlight),
     Logs(LogAggregator),
 }
 
@@ -112,7 +117,7 @@ pub struct DedupProcessor {
 impl DedupProcessor {
     fn count_early(&mut self) {
         let (total, counter) = match &self.state {
-            State::Seen(seen) => (seen.early_rotations, &self.early_rotations),
+            State::Seen(seen, _) => (seen.early_rotations, &self.early_rotations),
             State::Logs(logs) => (logs.early_emits, &self.early_emits),
         };
         counter.inc_by(total - self.counted_early);
@@ -123,14 +128,28 @@ impl DedupProcessor {
 impl Processor for DedupProcessor {
     fn process(&mut self, mut msg: Message, out: &mut Vec<Message>) {
         let dropped = match &mut self.state {
-            State::Seen(seen) => {
+            State::Seen(seen, in_flight) => {
                 seen.rotate_if_due(Instant::now());
-                match &mut msg.payload {
-                    Payload::Traces(req) => drop::traces(req, seen),
-                    Payload::Metrics(req) => drop::metrics(req, seen),
+                in_flight.settle(|key| seen.insert(key));
+                let mut passed = Vec::new();
+                let mut duplicate = |key| {
+                    let known = in_flight.contains(key) || seen.seen_before(key);
+                    if !known {
+                        in_flight.add(key);
+                        passed.push(key);
+                    }
+                    known
+                };
+                let dropped = match &mut msg.payload {
+                    Payload::Traces(req) => drop::traces(req, &mut duplicate),
+                    Payload::Metrics(req) => drop::metrics(req, &mut duplicate),
                     // Built for traces or metrics only.
                     Payload::Logs(_) => 0,
+                };
+                if !passed.is_empty() {
+                    in_flight.track(&mut msg.acks, passed);
                 }
+                dropped
             }
             State::Logs(logs) => match msg.payload {
                 Payload::Logs(req) if !req.resource_logs.is_empty() => {
@@ -160,7 +179,7 @@ impl Processor for DedupProcessor {
     fn deadline(&self) -> Option<Instant> {
         match &self.state {
             State::Logs(logs) => logs.deadline(),
-            State::Seen(_) => None,
+            State::Seen(..) => None,
         }
     }
 

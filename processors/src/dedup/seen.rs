@@ -159,18 +159,34 @@ impl SeenSet {
 
     /// Whether `key` was seen before (or is a false positive); remembers it either way.
     pub fn check_and_insert(&mut self, key: u64) -> bool {
+        let seen = self.seen_before(key);
+        if !seen {
+            self.insert(key);
+        }
+        seen
+    }
+
+    /// Whether `key` was seen before (or is a false positive). One seen only in the
+    /// previous generation is copied forward, so that it is remembered for a window
+    /// after its last sighting.
+    pub fn seen_before(&mut self, key: u64) -> bool {
         if self.current.contains(key) {
             return true;
         }
-        let seen = self.previous.contains(key);
-        // Seen only in the previous generation: copy it forward so that it is remembered
-        // for a window after its last sighting.
+        if self.previous.contains(key) {
+            self.insert(key);
+            return true;
+        }
+        false
+    }
+
+    /// Remembers `key`, rotating first if the current generation is full.
+    pub fn insert(&mut self, key: u64) {
         if self.current.inserted >= self.sizing.capacity {
             self.early_rotations += 1;
             self.rotate(Instant::now());
         }
         self.current.insert(key);
-        seen
     }
 }
 

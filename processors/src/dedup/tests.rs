@@ -6,8 +6,8 @@ use sentinel_pipeline::otlp::logs::v1::LogRecord;
 use sentinel_pipeline::otlp::metrics::v1::{metric::Data, number_data_point};
 use sentinel_pipeline::testing::{sample, snippet};
 use sentinel_pipeline::{
-    ack_pair, Acks, BuildContext, Message, Payload, Processor, ProcessorFactory, SelfMetrics,
-    Signal,
+    ack_pair, Acks, BuildContext, Message, Payload, Processor, ProcessorFactory, Refusal,
+    SelfMetrics, Signal,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -185,6 +185,30 @@ fn resent_metric_points_are_dropped_and_new_values_kept() {
     gauge.data_points[0].value = Some(number_data_point::Value::AsDouble(-1.0));
     let out = run(dedup.as_mut(), Payload::Metrics(req));
     assert_eq!(items(&out), 1, "only the changed point passes");
+}
+
+#[test]
+fn items_refused_downstream_are_not_remembered_so_the_retry_passes() {
+    let mut dedup = build("", Signal::Traces);
+    let out = run(dedup.as_mut(), sample(Signal::Traces, 10, 0));
+    out[0]
+        .acks
+        .refuse(&Refusal::capacity("exporter queue full"));
+    drop(out);
+    let retry = run(dedup.as_mut(), sample(Signal::Traces, 10, 0));
+    assert_eq!(items(&retry), 10, "the client's retry is delivered");
+    drop(retry);
+    assert!(run(dedup.as_mut(), sample(Signal::Traces, 10, 0)).is_empty());
+}
+
+#[test]
+fn a_copy_arriving_while_the_first_is_in_flight_is_dropped() {
+    let mut dedup = build("", Signal::Metrics);
+    let first = run(dedup.as_mut(), sample(Signal::Metrics, 10, 0));
+    assert_eq!(items(&first), 10);
+    assert!(run(dedup.as_mut(), sample(Signal::Metrics, 10, 0)).is_empty());
+    drop(first);
+    assert!(run(dedup.as_mut(), sample(Signal::Metrics, 10, 0)).is_empty());
 }
 
 #[test]
