@@ -35,6 +35,7 @@ impl Registry {
                 Box::new(sentinel_processors::pool_metrics::PoolMetricsFactory),
                 Box::new(sentinel_processors::filter::FilterFactory),
                 Box::new(sentinel_processors::probabilistic_sampler::ProbabilisticSamplerFactory),
+                Box::new(sentinel_processors::dedup::DedupFactory),
             ],
             exporters: vec![
                 Box::new(sentinel_exporters::otlp::OtlpFactory),

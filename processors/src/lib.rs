@@ -5,6 +5,7 @@ pub mod actions;
 pub mod attributes;
 pub mod batch;
 pub mod count;
+pub mod dedup;
 pub mod filter;
 pub mod forward;
 pub mod hook_metrics;

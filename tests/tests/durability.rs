@@ -152,15 +152,12 @@ fn assert_all_delivered(chain: &Chain, acked: &[u64], within: Duration) -> HashM
     delivered
 }
 
-#[test]
-fn kill_9_mid_stream_loses_nothing_acknowledged() {
-    let dir = tempfile::tempdir().unwrap();
-    let chain = Chain::new(dir.path());
-    let _b = chain.start_b();
-    let ack_log = dir.path().join("acks.txt");
+/// Streams 2,000 spans/s into A for 14 s while killing A with SIGKILL four times at
+/// pseudo-random moments; returns the last A and the sequence numbers acknowledged.
+fn kill_a_four_times_under_load(chain: &Chain, ack_log: &Path) -> (Agent, Vec<u64>) {
     let mut a = chain.start_a(256 * 1024 * 1024);
     // The client streams for the whole test; A is killed and restarted under it.
-    let client = chain.loadgen(2_000, 14.0, 0, &ack_log);
+    let client = chain.loadgen(2_000, 14.0, 0, ack_log);
     let mut rng_state = 0x9e3779b97f4a7c15u64;
     for _ in 0..4 {
         rng_state ^= rng_state << 13;
@@ -172,11 +169,21 @@ fn kill_9_mid_stream_loses_nothing_acknowledged() {
         a = chain.start_a(256 * 1024 * 1024);
     }
     let summary = loadgen_summary(client);
-    let acked = acknowledged(&ack_log);
+    let acked = acknowledged(ack_log);
     assert!(
         acked.len() > 5_000,
         "the client got acks between kills: {summary}"
     );
+    (a, acked)
+}
+
+#[test]
+fn kill_9_mid_stream_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::new(dir.path());
+    let _b = chain.start_b();
+    let ack_log = dir.path().join("acks.txt");
+    let (a, acked) = kill_a_four_times_under_load(&chain, &ack_log);
     let delivered = assert_all_delivered(&chain, &acked, Duration::from_secs(30));
     let duplicates: u32 = delivered.values().map(|n| n - 1).sum();
     eprintln!(
@@ -186,6 +193,46 @@ fn kill_9_mid_stream_loses_nothing_acknowledged() {
         duplicates
     );
     assert!(a.terminate(Duration::from_secs(15)).success());
+}
+
+/// The same crashes with `dedup` in front of B's file exporter: A's replays after each
+/// SIGKILL reach B again, and B drops them, so the file holds every acknowledged span
+/// exactly once. B runs throughout, so its seen-set (kept in memory) spans A's restarts.
+#[test]
+fn kill_9_mid_stream_with_dedup_delivers_every_acknowledged_span_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::new(dir.path());
+    let b_config = chain
+        .b_config()
+        .replace("service:\n", "processors:\n  dedup: {}\nservice:\n")
+        .replace(
+            "      exporters: [file]\n",
+            "      processors: [dedup]\n      exporters: [file]\n",
+        );
+    let b = Agent::start(&chain.dir, "b", &b_config, chain.b_admin);
+    let ack_log = dir.path().join("acks.txt");
+    let (a, acked) = kill_a_four_times_under_load(&chain, &ack_log);
+    assert_all_delivered(&chain, &acked, Duration::from_secs(30));
+    // A drains its queue, then B flushes its file: every replay has had its chance.
+    assert!(a.terminate(Duration::from_secs(15)).success());
+    let dropped = b
+        .metric_value(
+            "sentinel_component_dropped_items_total",
+            &["component_id=\"dedup\""],
+        )
+        .unwrap_or(0.0);
+    assert!(b.terminate(Duration::from_secs(15)).success());
+    let delivered = chain.delivered();
+    let missing = acked.iter().filter(|s| !delivered.contains_key(s)).count();
+    let duplicates: u32 = delivered.values().map(|n| n - 1).sum();
+    eprintln!(
+        "kill -9 x4 with dedup: {} spans acknowledged, {} distinct delivered, {duplicates} \
+         duplicates, {dropped} dropped by dedup",
+        acked.len(),
+        delivered.len(),
+    );
+    assert_eq!(missing, 0, "acknowledged spans missing from B's file");
+    assert_eq!(duplicates, 0, "duplicates in B's file");
 }
 
 #[test]
