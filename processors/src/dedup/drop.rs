@@ -8,6 +8,7 @@ use sentinel_pipeline::otlp::common::v1::InstrumentationScope;
 use sentinel_pipeline::otlp::metrics::v1::metric::Data;
 use sentinel_pipeline::otlp::metrics::v1::Metric;
 use sentinel_pipeline::otlp::resource::v1::Resource;
+use sentinel_pipeline::visit;
 
 use super::key;
 
@@ -16,18 +17,8 @@ pub fn traces(
     req: &mut ExportTraceServiceRequest,
     duplicate: &mut impl FnMut(u64) -> bool,
 ) -> usize {
-    let mut dropped = 0;
-    req.resource_spans.retain_mut(|resource_spans| {
-        resource_spans.scope_spans.retain_mut(|scope| {
-            scope.spans.retain(|span| {
-                let is_duplicate = duplicate(key::span(span));
-                dropped += usize::from(is_duplicate);
-                !is_duplicate
-            });
-            !scope.spans.is_empty()
-        });
-        !resource_spans.scope_spans.is_empty()
-    });
+    let dropped = visit::retain_items(req, |_, _, span| !duplicate(key::span(span)));
+    visit::remove_empty(req);
     dropped
 }
 
@@ -37,20 +28,13 @@ pub fn metrics(
     duplicate: &mut impl FnMut(u64) -> bool,
 ) -> usize {
     let mut dropped = 0;
-    req.resource_metrics.retain_mut(|resource_metrics| {
-        let resource = resource_metrics.resource.as_ref();
-        resource_metrics.scope_metrics.retain_mut(|scope| {
-            let scope_info = scope.scope.as_ref();
-            scope.metrics.retain_mut(|metric| {
-                let had_points = metric.data.as_ref().is_some_and(has_points);
-                dropped += metric_points(metric, resource, scope_info, duplicate);
-                // Only metrics this emptied go; ones that came in empty stay as they were.
-                !had_points || metric.data.as_ref().is_some_and(has_points)
-            });
-            !scope.metrics.is_empty()
-        });
-        !resource_metrics.scope_metrics.is_empty()
+    visit::retain_items_mut(req, |resource, scope, metric| {
+        let had_points = metric.data.as_ref().is_some_and(has_points);
+        dropped += metric_points(metric, resource, scope, duplicate);
+        // Only metrics this emptied go; ones that came in empty stay as they were.
+        !had_points || metric.data.as_ref().is_some_and(has_points)
     });
+    visit::remove_empty(req);
     dropped
 }
 
