@@ -3,14 +3,13 @@
 
 use std::time::Duration;
 
-use sentinel_pipeline::config::{unknown_key_message, ComponentConfig, ValidationError};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::disk::DiskConfig;
 use super::filesystem::FilesystemConfig;
 use super::network::NetworkConfig;
 use super::process::ProcessConfig;
-use super::switches::{MetricCatalog, MetricSwitches, MetricsOnly};
+use super::switches::MetricsOnly;
 
 /// The hostmetrics receiver: host (or, with `root_path`, the mounted host's) CPU, memory,
 /// disk, filesystem, network, load, paging, process-count, uptime and per-process metrics.
@@ -125,84 +124,6 @@ pub struct Scrapers {
         skip_serializing_if = "Option::is_none"
     )]
     pub container: Option<MetricsOnly>,
-}
-
-fn check_switches(
-    scraper: &str,
-    catalog: MetricCatalog,
-    switches: &MetricSwitches,
-) -> Result<(), ValidationError> {
-    let valid: Vec<&str> = catalog.iter().map(|(name, _)| *name).collect();
-    match switches.keys().find(|key| !valid.contains(&key.as_str())) {
-        Some(key) => Err(ValidationError::at(
-            format!("scrapers.{scraper}.metrics"),
-            unknown_key_message(key, &valid),
-        )),
-        None => Ok(()),
-    }
-}
-
-impl ComponentConfig for HostMetricsConfig {
-    fn validate(&self) -> Result<(), ValidationError> {
-        use super::{
-            container, cpu, disk, filesystem, load, memory, network, paging, processes, system,
-        };
-        if self.collection_interval < Duration::from_secs(1) {
-            return Err(ValidationError::new(
-                "collection_interval must be at least 1s",
-            ));
-        }
-        if !self.root_path.starts_with('/') {
-            return Err(ValidationError::new(format!(
-                "root_path must be an absolute path, got {:?}",
-                self.root_path
-            )));
-        }
-        let s = &self.scrapers;
-        let simple = [
-            ("cpu", cpu::METRICS, &s.cpu),
-            ("memory", memory::METRICS, &s.memory),
-            ("load", load::METRICS, &s.load),
-            ("paging", paging::METRICS, &s.paging),
-            ("processes", processes::METRICS, &s.processes),
-            ("system", system::METRICS, &s.system),
-            ("container", container::METRICS, &s.container),
-        ];
-        for (name, catalog, config) in simple {
-            if let Some(config) = config {
-                check_switches(name, catalog, &config.metrics)?;
-            }
-        }
-        if let Some(config) = &s.disk {
-            check_switches("disk", disk::METRICS, &config.metrics)?;
-            disk::device_filter(config)?;
-        }
-        if let Some(config) = &s.network {
-            check_switches("network", network::METRICS, &config.metrics)?;
-            network::interface_filter(config)?;
-        }
-        if let Some(fs) = &s.filesystem {
-            check_switches("filesystem", filesystem::METRICS, &fs.metrics)?;
-            filesystem::MountFilter::compile(fs)?;
-        }
-        if let Some(process) = &s.process {
-            check_switches("process", super::process::METRICS, &process.metrics)?;
-            process.validate()?;
-        }
-        let any = simple.iter().any(|(_, _, c)| c.is_some())
-            || s.disk.is_some()
-            || s.network.is_some()
-            || s.filesystem.is_some()
-            || s.process.is_some();
-        if !any {
-            return Err(ValidationError::at(
-                "scrapers",
-                "enable at least one scraper (cpu, memory, disk, filesystem, network, load, \
-                 paging, processes, system, process, container)",
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// A scraper key written with nothing under it (`cpu:`) enables it with defaults.

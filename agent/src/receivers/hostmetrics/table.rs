@@ -4,8 +4,11 @@
 //! adding a scraper means one entry here and one field in `config::Scrapers`.
 
 use std::path::Path;
+use std::time::Duration;
 
-use super::config::Scrapers;
+use sentinel_pipeline::config::{ComponentConfig, ValidationError};
+
+use super::config::{HostMetricsConfig, Scrapers};
 use super::matching::{FilterError, PatternError};
 use super::scraper::Scraper;
 use super::switches::{check_names, Enabled, MetricCatalog, MetricSwitches, UnknownMetric};
@@ -177,6 +180,50 @@ pub enum ScraperConfigError {
     ProcessFilter(PatternError),
     #[error("scrapers: enable at least one scraper (cpu, memory, disk, filesystem, network, load, paging, processes, system, process, container)")]
     NoScraper,
+}
+
+/// The config checks are the table's: what validates is what builds.
+impl ComponentConfig for HostMetricsConfig {
+    fn validate(&self) -> Result<(), ValidationError> {
+        if self.collection_interval < Duration::from_secs(1) {
+            return Err(ValidationError::new(
+                "collection_interval must be at least 1s",
+            ));
+        }
+        if !self.root_path.starts_with('/') {
+            return Err(ValidationError::new(format!(
+                "root_path must be an absolute path, got {:?}",
+                self.root_path
+            )));
+        }
+        // The scraper table checks metric switches and filters exactly as the build does.
+        build(&self.scrapers)?;
+        if let Some(process) = &self.scrapers.process {
+            process.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// Each reported at the key it names.
+impl From<ScraperConfigError> for ValidationError {
+    fn from(err: ScraperConfigError) -> ValidationError {
+        match err {
+            ScraperConfigError::UnknownMetric(unknown) => ValidationError::at(
+                format!("scrapers.{}.metrics", unknown.scraper),
+                unknown.message,
+            ),
+            ScraperConfigError::Filter(filter) => filter.into(),
+            ScraperConfigError::ProcessFilter(pattern) => {
+                ValidationError::at("scrapers.process", pattern.to_string())
+            }
+            ScraperConfigError::NoScraper => ValidationError::at(
+                "scrapers",
+                "enable at least one scraper (cpu, memory, disk, filesystem, network, load, \
+                 paging, processes, system, process, container)",
+            ),
+        }
+    }
 }
 
 /// The configured scrapers in round order, each with its name.
