@@ -151,15 +151,23 @@ pub fn print_config(configs: &[PathBuf], registry: &Registry) -> ExitCode {
 }
 
 pub fn components(registry: &Registry) -> ExitCode {
+    // The type column is as wide as the longest type name, so the columns stay aligned.
+    let width = registry
+        .all()
+        .iter()
+        .map(|f| f.info().type_name.len())
+        .max()
+        .unwrap_or(0)
+        .max("TYPE".len());
     println!(
-        "{:<12} {:<20} {:<24} DESCRIPTION",
+        "{:<12} {:<width$} {:<24} DESCRIPTION",
         "KIND", "TYPE", "SIGNALS"
     );
     for factory in registry.all() {
         let info = factory.info();
         let signals: Vec<&str> = info.signals.iter().map(|s| s.as_str()).collect();
         println!(
-            "{:<12} {:<20} {:<24} {}",
+            "{:<12} {:<width$} {:<24} {}",
             info.kind.as_str(),
             info.type_name,
             signals.join(","),
