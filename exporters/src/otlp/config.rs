@@ -46,18 +46,25 @@ pub enum Compression {
     None,
 }
 
+/// Why the `endpoint` does not name a gRPC target.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("endpoint {0:?}: only http:// and https:// are supported")]
+    UnsupportedScheme(String),
+    #[error("endpoint {0:?}: expected host:port")]
+    NotHostPort(String),
+}
+
 impl OtlpConfig {
     /// The URI to connect to and whether TLS is used.
-    pub fn target(&self) -> Result<(String, bool), String> {
+    pub fn target(&self) -> Result<(String, bool), TargetError> {
         let endpoint = self.endpoint.trim();
         let (uri, tls) = if let Some(rest) = endpoint.strip_prefix("https://") {
             (format!("https://{rest}"), true)
         } else if let Some(rest) = endpoint.strip_prefix("http://") {
             (format!("http://{rest}"), false)
         } else if endpoint.contains("://") {
-            return Err(format!(
-                "endpoint {endpoint:?}: only http:// and https:// are supported"
-            ));
+            return Err(TargetError::UnsupportedScheme(endpoint.to_string()));
         } else {
             let tls = !self.tls.insecure;
             (
@@ -71,7 +78,7 @@ impl OtlpConfig {
             .rsplit_once(':')
             .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
         {
-            return Err(format!("endpoint {endpoint:?}: expected host:port"));
+            return Err(TargetError::NotHostPort(endpoint.to_string()));
         }
         Ok((uri, tls))
     }
@@ -79,7 +86,8 @@ impl OtlpConfig {
 
 impl ComponentConfig for OtlpConfig {
     fn validate(&self) -> Result<(), ValidationError> {
-        self.target().map_err(ValidationError::new)?;
+        self.target()
+            .map_err(|e| ValidationError::new(e.to_string()))?;
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
             return Err(ValidationError::new(
                 "tls.cert_file and tls.key_file must be set together",

@@ -8,7 +8,7 @@ mod status;
 mod tests;
 mod tls;
 
-pub use config::{Compression, OtlpConfig};
+pub use config::{Compression, OtlpConfig, TargetError};
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -49,9 +49,9 @@ impl Factory for OtlpFactory {
 impl ExporterFactory for OtlpFactory {
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<BuiltExporter, BuildError> {
         let config: OtlpConfig = decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
-        let exporter = OtlpExporter::new(&config).map_err(|message| BuildError::Other {
+        let exporter = OtlpExporter::new(&config).map_err(|e| BuildError::Other {
             component: ctx.id.clone(),
-            message,
+            message: e.to_string(),
         })?;
         Ok(BuiltExporter {
             exporter: Arc::new(exporter),
@@ -74,14 +74,22 @@ pub struct OtlpExporter {
 impl OtlpExporter {
     /// Builds the clients. Connecting is lazy: a sink that is down at startup is retried
     /// by the sending queue, not fatal.
-    pub fn new(config: &OtlpConfig) -> Result<Self, String> {
-        let channel = channel(config).map_err(|e| e.to_string())?;
+    pub fn new(config: &OtlpConfig) -> Result<Self, OtlpError> {
+        let channel = channel(config)?;
         let mut headers = MetadataMap::new();
         for (key, value) in &config.headers {
-            let key = MetadataKey::from_bytes(key.as_bytes())
-                .map_err(|e| format!("header {key:?}: {e}"))?;
-            let value = MetadataValue::try_from(value.expose())
-                .map_err(|e| format!("header {key}: {e}"))?;
+            let key = MetadataKey::from_bytes(key.as_bytes()).map_err(|source| {
+                OtlpError::HeaderName {
+                    key: key.clone(),
+                    source,
+                }
+            })?;
+            let value = MetadataValue::try_from(value.expose()).map_err(|source| {
+                OtlpError::HeaderValue {
+                    key: key.to_string(),
+                    source,
+                }
+            })?;
             headers.insert(key, value);
         }
         let encoding = match config.compression {
@@ -133,12 +141,29 @@ impl OtlpExporter {
     }
 }
 
+/// Why the exporter cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum OtlpError {
+    #[error("{0}")]
+    Channel(#[from] ChannelError),
+    #[error("header {key:?}: {source}")]
+    HeaderName {
+        key: String,
+        source: tonic::metadata::errors::InvalidMetadataKey,
+    },
+    #[error("header {key}: {source}")]
+    HeaderValue {
+        key: String,
+        source: tonic::metadata::errors::InvalidMetadataValue,
+    },
+}
+
 /// Why the gRPC channel cannot be set up.
 #[derive(Debug, thiserror::Error)]
-enum ChannelError {
+pub enum ChannelError {
     /// The endpoint, as [`OtlpConfig::target`] explains it.
     #[error("{0}")]
-    Target(String),
+    Target(TargetError),
     #[error("invalid endpoint {uri}: {cause}")]
     InvalidUri { uri: String, cause: String },
     #[error("tls: {0}")]

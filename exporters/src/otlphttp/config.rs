@@ -69,9 +69,23 @@ pub enum Compression {
     None,
 }
 
+/// Why a signal has no usable URL.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("set `endpoint` or `{0}_endpoint`")]
+    Missing(Signal),
+    #[error("invalid URL {text:?}: {source}")]
+    Invalid {
+        text: String,
+        source: hyper::http::uri::InvalidUri,
+    },
+    #[error("{0}: expected an http:// or https:// URL")]
+    NotHttp(String),
+}
+
 impl OtlpHttpConfig {
     /// The URL a signal is posted to.
-    pub fn url(&self, signal: Signal) -> Result<hyper::Uri, String> {
+    pub fn url(&self, signal: Signal) -> Result<hyper::Uri, UrlError> {
         let explicit = match signal {
             Signal::Traces => &self.traces_endpoint,
             Signal::Metrics => &self.metrics_endpoint,
@@ -80,14 +94,15 @@ impl OtlpHttpConfig {
         let text = match (explicit, &self.endpoint) {
             (Some(url), _) => url.clone(),
             (None, Some(base)) => format!("{}/v1/{}", base.trim_end_matches('/'), signal.as_str()),
-            (None, None) => return Err(format!("set `endpoint` or `{signal}_endpoint`")),
+            (None, None) => return Err(UrlError::Missing(signal)),
         };
-        let uri: hyper::Uri = text
-            .parse()
-            .map_err(|e| format!("invalid URL {text:?}: {e}"))?;
+        let uri: hyper::Uri = match text.parse() {
+            Ok(uri) => uri,
+            Err(source) => return Err(UrlError::Invalid { text, source }),
+        };
         match uri.scheme_str() {
             Some("http" | "https") if uri.host().is_some() => Ok(uri),
-            _ => Err(format!("{text}: expected an http:// or https:// URL")),
+            _ => Err(UrlError::NotHttp(text)),
         }
     }
 }
@@ -96,7 +111,10 @@ impl ComponentConfig for OtlpHttpConfig {
     fn validate(&self) -> Result<(), ValidationError> {
         let mut https = false;
         for signal in Signal::ALL {
-            https |= self.url(signal).map_err(ValidationError::new)?.scheme_str() == Some("https");
+            let url = self
+                .url(signal)
+                .map_err(|e| ValidationError::new(e.to_string()))?;
+            https |= url.scheme_str() == Some("https");
         }
         if https && self.tls.insecure {
             return Err(ValidationError::at(

@@ -6,7 +6,7 @@ mod config;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use config::{Compression, Encoding, OtlpHttpConfig};
+pub use config::{Compression, Encoding, OtlpHttpConfig, UrlError};
 
 use std::io::Write;
 use std::sync::Arc;
@@ -24,6 +24,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
+use sentinel_pipeline::tls::TlsError;
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, Exporter, ExporterFactory,
     Factory, Kind, Payload, Signal,
@@ -50,9 +51,9 @@ impl ExporterFactory for OtlpHttpFactory {
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<BuiltExporter, BuildError> {
         let config: OtlpHttpConfig =
             decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
-        let exporter = OtlpHttpExporter::new(&config).map_err(|message| BuildError::Other {
+        let exporter = OtlpHttpExporter::new(&config).map_err(|e| BuildError::Other {
             component: ctx.id.clone(),
-            message,
+            message: e.to_string(),
         })?;
         Ok(BuiltExporter {
             exporter: Arc::new(exporter),
@@ -60,6 +61,25 @@ impl ExporterFactory for OtlpHttpFactory {
             retry: config.retry_on_failure,
         })
     }
+}
+
+/// Why the exporter cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum OtlpHttpError {
+    #[error("header {key:?}: {source}")]
+    HeaderName {
+        key: String,
+        source: hyper::header::InvalidHeaderName,
+    },
+    #[error("header {key}: {source}")]
+    HeaderValue {
+        key: String,
+        source: hyper::header::InvalidHeaderValue,
+    },
+    #[error("tls: {0}")]
+    Tls(#[from] TlsError),
+    #[error("{0}")]
+    Url(#[from] UrlError),
 }
 
 pub struct OtlpHttpExporter {
@@ -72,13 +92,21 @@ pub struct OtlpHttpExporter {
 }
 
 impl OtlpHttpExporter {
-    pub fn new(config: &OtlpHttpConfig) -> Result<Self, String> {
+    pub fn new(config: &OtlpHttpConfig) -> Result<Self, OtlpHttpError> {
         let mut headers = HeaderMap::new();
         for (key, value) in &config.headers {
-            let name = HeaderName::from_bytes(key.as_bytes())
-                .map_err(|e| format!("header {key:?}: {e}"))?;
-            let value =
-                HeaderValue::from_str(value.expose()).map_err(|e| format!("header {key}: {e}"))?;
+            let name = HeaderName::from_bytes(key.as_bytes()).map_err(|source| {
+                OtlpHttpError::HeaderName {
+                    key: key.clone(),
+                    source,
+                }
+            })?;
+            let value = HeaderValue::from_str(value.expose()).map_err(|source| {
+                OtlpHttpError::HeaderValue {
+                    key: key.clone(),
+                    source,
+                }
+            })?;
             headers.insert(name, value);
         }
         let mut connector = HttpConnector::new();
@@ -88,10 +116,7 @@ impl OtlpHttpExporter {
         // through rustls; `http://` ones stay plain.
         connector.enforce_http(false);
         // The URL's scheme decides whether TLS is used, not `insecure`.
-        let tls = config
-            .tls
-            .rustls_config()
-            .map_err(|e| format!("tls: {e}"))?;
+        let tls = config.tls.rustls_config()?;
         let connector = HttpsConnectorBuilder::new()
             .with_tls_config((*tls).clone())
             .https_or_http()

@@ -241,7 +241,11 @@ fn urls_and_overrides() {
         "http://logs:9000/custom"
     );
     c.endpoint = Some("ftp://files:21".into());
-    assert!(c.url(Signal::Traces).unwrap_err().contains("https://"));
+    assert!(c
+        .url(Signal::Traces)
+        .unwrap_err()
+        .to_string()
+        .contains("https://"));
 }
 
 #[tokio::test]

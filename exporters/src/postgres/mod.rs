@@ -38,7 +38,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use stats::PgStats;
-use tls::Connector;
+use tls::{Connector, ConnectorError};
 use writer::{classify, export_error, Class, Conn, Records, Store};
 
 pub struct PostgresFactory;
@@ -77,30 +77,45 @@ impl ExporterFactory for PostgresFactory {
     }
 }
 
+/// Why `sentinel db migrate` failed for one exporter config.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("{}", join(.0))]
+    Config(Vec<Diagnostic>),
+    #[error("{0}")]
+    Connector(#[from] ConnectorError),
+    #[error("cannot connect: {}", describe(.0))]
+    Connect(tokio_postgres::Error),
+    #[error("migration failed: {}", describe(.0))]
+    Migrate(tokio_postgres::Error),
+    #[error("creating partitions failed: {}", describe(.0))]
+    Partitions(tokio_postgres::Error),
+}
+
+fn join(diagnostics: &[Diagnostic]) -> String {
+    diagnostics
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Runs the migrations of one `postgres` exporter config (`sentinel db migrate`), then
 /// creates the partitions.
-pub async fn migrate(node: &Node) -> Result<MigrationReport, String> {
-    let config: PostgresConfig = decode_valid(node).map_err(|d| {
-        d.into_iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join("; ")
-    })?;
-    let connector = Connector::new(&config).map_err(|e| e.to_string())?;
-    let mut client = connector
-        .connect()
-        .await
-        .map_err(|e| format!("cannot connect: {}", describe(&e)))?;
+pub async fn migrate(node: &Node) -> Result<MigrationReport, MigrateError> {
+    let config: PostgresConfig = decode_valid(node).map_err(MigrateError::Config)?;
+    let connector = Connector::new(&config)?;
+    let mut client = connector.connect().await.map_err(MigrateError::Connect)?;
     let report = schema::migrate(&mut client, &config.schema)
         .await
-        .map_err(|e| format!("migration failed: {}", describe(&e)))?;
+        .map_err(MigrateError::Migrate)?;
     let plan = schema::PartitionPlan {
         ahead: config.partitions_ahead,
         keep_days: config.retention_days(),
     };
     schema::maintain(&client, &config.schema, plan)
         .await
-        .map_err(|e| format!("creating partitions failed: {}", describe(&e)))?;
+        .map_err(MigrateError::Partitions)?;
     Ok(report)
 }
 

@@ -15,7 +15,7 @@ mod yaml;
 
 pub use de::{suggest, unknown_key_message};
 pub use node::{decode, Diagnostic, Node, NodeValue, Severity, Span};
-pub use types::{Endpoint, Secret};
+pub use types::{Endpoint, EndpointError, Secret};
 pub use validation::ValidationError;
 pub use yaml::{parse_yaml, YamlError, YamlProblem};
 

@@ -37,22 +37,34 @@ impl Serialize for Secret {
 #[serde(transparent)]
 pub struct Endpoint(String);
 
+/// Why a text is not a `host:port` endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("invalid endpoint {0:?}: expected host:port")]
+    NotHostPort(String),
+    #[error("invalid endpoint {0:?}: the host is empty")]
+    EmptyHost(String),
+    #[error("invalid endpoint {0:?}: expected host:port without a scheme or path")]
+    SchemeOrPath(String),
+    #[error("invalid endpoint {text:?}: port {port:?} is not a number from 0 to 65535")]
+    BadPort { text: String, port: String },
+}
+
 impl Endpoint {
-    pub fn new(text: &str) -> Result<Endpoint, String> {
+    pub fn new(text: &str) -> Result<Endpoint, EndpointError> {
         let (host, port) = text
             .rsplit_once(':')
-            .ok_or_else(|| format!("invalid endpoint {text:?}: expected host:port"))?;
+            .ok_or_else(|| EndpointError::NotHostPort(text.to_string()))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
-            return Err(format!("invalid endpoint {text:?}: the host is empty"));
+            return Err(EndpointError::EmptyHost(text.to_string()));
         }
         if host.contains('/') || host.contains(' ') {
-            return Err(format!(
-                "invalid endpoint {text:?}: expected host:port without a scheme or path"
-            ));
+            return Err(EndpointError::SchemeOrPath(text.to_string()));
         }
-        port.parse::<u16>().map_err(|_| {
-            format!("invalid endpoint {text:?}: port {port:?} is not a number from 0 to 65535")
+        port.parse::<u16>().map_err(|_| EndpointError::BadPort {
+            text: text.to_string(),
+            port: port.to_string(),
         })?;
         Ok(Endpoint(text.to_string()))
     }

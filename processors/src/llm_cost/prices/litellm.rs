@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{to_femto, ModelPrices, Period, PriceError, Rates, Tier};
+use super::{to_femto, ModelPrices, Period, PriceError, Rates, Tier, ValueError};
 
 /// Femto-dollars per token for one USD per token.
 const PER_TOKEN: f64 = 1e15;
@@ -23,6 +23,26 @@ pub struct Loaded {
     pub skipped: usize,
 }
 
+/// Why a LiteLLM price map does not read.
+#[derive(Debug, thiserror::Error)]
+pub enum LiteLlmError {
+    #[error("not a LiteLLM price map: {0}")]
+    NotAPriceMap(serde_json::Error),
+    #[error("model {model}: {reason}")]
+    Model { model: String, reason: FieldError },
+}
+
+/// A price field of one model that does not read.
+#[derive(Debug, thiserror::Error)]
+pub enum FieldError {
+    #[error("{0} is not a number")]
+    NotANumber(String),
+    #[error("{key} is {found}, not a number")]
+    WrongType { key: String, found: String },
+    #[error(transparent)]
+    Value(#[from] ValueError),
+}
+
 pub fn load(path: &str) -> Result<Loaded, PriceError> {
     let text = std::fs::read_to_string(path).map_err(|source| PriceError::Read {
         path: path.to_string(),
@@ -31,9 +51,9 @@ pub fn load(path: &str) -> Result<Loaded, PriceError> {
     parse(&text).map_err(|e| PriceError::Invalid(format!("{path}: {e}")))
 }
 
-pub fn parse(text: &str) -> Result<Loaded, String> {
+pub fn parse(text: &str) -> Result<Loaded, LiteLlmError> {
     let root: Map<String, Value> =
-        serde_json::from_str(text).map_err(|e| format!("not a LiteLLM price map: {e}"))?;
+        serde_json::from_str(text).map_err(LiteLlmError::NotAPriceMap)?;
     let mut loaded = Loaded {
         models: Vec::with_capacity(root.len()),
         skipped: 0,
@@ -45,25 +65,33 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
         match entry.as_object().map(|fields| model(name, fields)) {
             Some(Ok(Some(model))) => loaded.models.push(model),
             Some(Ok(None)) | None => loaded.skipped += 1,
-            Some(Err(e)) => return Err(format!("model {name}: {e}")),
+            Some(Err(reason)) => {
+                return Err(LiteLlmError::Model {
+                    model: name.clone(),
+                    reason,
+                })
+            }
         }
     }
     Ok(loaded)
 }
 
-fn price(fields: &Map<String, Value>, key: &str) -> Result<Option<u64>, String> {
+fn price(fields: &Map<String, Value>, key: &str) -> Result<Option<u64>, FieldError> {
     match fields.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
             .as_f64()
-            .ok_or_else(|| format!("{key} is not a number"))
-            .and_then(|v| to_femto(v, PER_TOKEN))
+            .ok_or_else(|| FieldError::NotANumber(key.to_string()))
+            .and_then(|v| to_femto(v, PER_TOKEN).map_err(FieldError::from))
             .map(Some),
-        Some(other) => Err(format!("{key} is {other}, not a number")),
+        Some(other) => Err(FieldError::WrongType {
+            key: key.to_string(),
+            found: other.to_string(),
+        }),
     }
 }
 
-fn model(name: &str, fields: &Map<String, Value>) -> Result<Option<ModelPrices>, String> {
+fn model(name: &str, fields: &Map<String, Value>) -> Result<Option<ModelPrices>, FieldError> {
     let (Some(input), Some(output)) = (price(fields, INPUT)?, price(fields, OUTPUT)?) else {
         return Ok(None);
     };

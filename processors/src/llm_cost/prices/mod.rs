@@ -29,6 +29,17 @@ pub enum PriceError {
     Invalid(String),
 }
 
+/// A price or date in a price file that does not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueError {
+    #[error("price {0} is not a non-negative number")]
+    NotNonNegative(f64),
+    #[error("price {0} is too large")]
+    TooLarge(f64),
+    #[error("invalid date {0:?}: expected YYYY-MM-DD")]
+    Date(String),
+}
+
 /// Token counts of one LLM call, split by how they are billed (the four are disjoint).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tokens {
@@ -119,13 +130,13 @@ pub fn femto_to_usd(femto: u128) -> f64 {
 /// Converts a decimal price to femto-dollars per token. `scale` is femto-dollars per unit
 /// of the figure (1e9 for USD per million tokens, 1e15 for USD per token). Rounding to
 /// the nearest femto-dollar removes the float's representation error.
-pub fn to_femto(value: f64, scale: f64) -> Result<u64, String> {
+pub fn to_femto(value: f64, scale: f64) -> Result<u64, ValueError> {
     if !value.is_finite() || value < 0.0 {
-        return Err(format!("price {value} is not a non-negative number"));
+        return Err(ValueError::NotNonNegative(value));
     }
     let femto = (value * scale).round();
     if femto > u64::MAX as f64 {
-        return Err(format!("price {value} is too large"));
+        return Err(ValueError::TooLarge(value));
     }
     Ok(femto as u64)
 }
@@ -298,8 +309,8 @@ fn strip_date_suffix(id: &str) -> Option<&str> {
 }
 
 /// `YYYY-MM-DD` (UTC midnight) to Unix nanoseconds.
-pub fn parse_date(text: &str) -> Result<u64, String> {
-    let bad = || format!("invalid date {text:?}: expected YYYY-MM-DD");
+pub fn parse_date(text: &str) -> Result<u64, ValueError> {
+    let bad = || ValueError::Date(text.to_string());
     let mut parts = text.trim().splitn(3, '-');
     let mut next = |len: usize| {
         parts

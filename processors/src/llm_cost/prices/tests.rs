@@ -256,7 +256,8 @@ fn yaml_entries_win_over_litellm_entries_with_the_same_name() {
     assert_eq!(usd("acme-2", &tokens(128_001, 0, 0, 0)), 0.384003, "tier");
     let err =
         litellm::parse(r#"{"m": {"input_cost_per_token": "cheap", "output_cost_per_token": 1}}"#)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
     assert!(err.contains("input_cost_per_token"), "{err}");
 }
 

@@ -20,7 +20,7 @@
 use sentinel_pipeline::config::{decode, parse_yaml};
 use serde::Deserialize;
 
-use super::{parse_date, to_femto, ModelPrices, Period, PriceError, Rates, Tier};
+use super::{parse_date, to_femto, ModelPrices, Period, PriceError, Rates, Tier, ValueError};
 
 /// Femto-dollars per token for one USD per million tokens.
 const PER_MILLION: f64 = 1e9;
@@ -98,7 +98,7 @@ pub fn parse(file: &str, text: &str) -> Result<super::PriceTable, PriceError> {
     Ok(table)
 }
 
-fn rate(value: Option<f64>) -> Result<Option<u64>, String> {
+fn rate(value: Option<f64>) -> Result<Option<u64>, ValueError> {
     value.map(|v| to_femto(v, PER_MILLION)).transpose()
 }
 
@@ -109,7 +109,7 @@ enum ModelError {
     NoPeriod(String),
     /// A rate or date that does not read (the reason comes from the shared parsers).
     #[error("model {model}: {reason}")]
-    BadValue { model: String, reason: String },
+    BadValue { model: String, reason: ValueError },
     #[error("model {0}: two price periods start on the same date")]
     SameStart(String),
 }
@@ -138,7 +138,7 @@ fn model(entry: ModelEntry) -> Result<ModelPrices, ModelError> {
                         },
                     })
                 })
-                .collect::<Result<Vec<_>, String>>()?;
+                .collect::<Result<Vec<_>, ValueError>>()?;
             tiers.sort_by_key(|t| t.above_input_tokens);
             Ok(Period {
                 from_unix_nano: from_unix_nano.unwrap_or(0),
@@ -151,7 +151,7 @@ fn model(entry: ModelEntry) -> Result<ModelPrices, ModelError> {
                 tiers,
             })
         })
-        .collect::<Result<Vec<_>, String>>()
+        .collect::<Result<Vec<_>, ValueError>>()
         .map_err(|reason| ModelError::BadValue {
             model: name.clone(),
             reason,
