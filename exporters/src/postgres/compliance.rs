@@ -1,7 +1,8 @@
 use sentinel_pipeline::testing::ExporterCompliance;
 use sentinel_pipeline::Signal;
 
-use super::test_server::TestServer;
+use sentinel_tests::services::EphemeralPostgres;
+
 use super::PostgresFactory;
 use crate::sending::compliance::start_for_compliance;
 
@@ -25,12 +26,12 @@ async fn rows_in(dsn: String, schema: &str, signal: Signal) -> u64 {
 
 #[tokio::test]
 async fn postgres_meets_the_exporter_contract() {
-    let server = TestServer::start();
+    let server = EphemeralPostgres::start();
     // One writer, and two that write concurrently; each in a schema of its own.
     for connections in [1, 2] {
         let schema = format!("compliance_{connections}");
         for signal in Signal::ALL {
-            let dsn = server.dsn();
+            let dsn = server.dsn("postgres");
             let config = format!(
                 "dsn: {dsn}\nsslmode: disable\nschema: {schema}\nconnections: {connections}\n"
             );

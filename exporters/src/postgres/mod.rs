@@ -14,8 +14,6 @@ mod rows;
 mod sanitize;
 pub mod schema;
 mod stats;
-#[cfg(test)]
-mod test_server;
 mod tls;
 mod types;
 mod writer;
