@@ -1,36 +1,13 @@
 use sentinel_pipeline::otlp::collector::logs::v1::ExportLogsServiceRequest;
-use sentinel_pipeline::otlp::common::v1::{any_value, AnyValue, KeyValue};
+use sentinel_pipeline::otlp::common::v1::{any_value, KeyValue};
 use sentinel_pipeline::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use sentinel_pipeline::otlp::metrics::v1::metric::Data;
 use sentinel_pipeline::otlp::metrics::v1::number_data_point::Value;
 use sentinel_pipeline::testing::ConnectorCompliance;
 use sentinel_pipeline::{Payload, Signal};
 
+use super::tests::{record, s};
 use super::HookMetricsFactory;
-
-const MS: u64 = 1_000_000;
-
-fn record(event: &str, time_ms: u64, attributes: &[(&str, any_value::Value)]) -> LogRecord {
-    LogRecord {
-        event_name: format!("claude_code.hook.{event}"),
-        time_unix_nano: time_ms * MS,
-        attributes: attributes
-            .iter()
-            .map(|(key, value)| KeyValue {
-                key: key.to_string(),
-                value: Some(AnyValue {
-                    value: Some(value.clone()),
-                }),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    }
-}
-
-fn s(text: &str) -> any_value::Value {
-    any_value::Value::StringValue(text.into())
-}
 
 fn request(records: Vec<LogRecord>) -> Payload {
     Payload::Logs(ExportLogsServiceRequest {

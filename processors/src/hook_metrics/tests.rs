@@ -12,9 +12,13 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::forward::tests_support::{outputs, Recorder};
 
-const MS: u64 = 1_000_000;
+pub(super) const MS: u64 = 1_000_000;
 
-fn record(event: &str, time_ms: u64, attributes: &[(&str, any_value::Value)]) -> LogRecord {
+pub(super) fn record(
+    event: &str,
+    time_ms: u64,
+    attributes: &[(&str, any_value::Value)],
+) -> LogRecord {
     LogRecord {
         event_name: format!("claude_code.hook.{event}"),
         time_unix_nano: time_ms * MS,
@@ -32,7 +36,7 @@ fn record(event: &str, time_ms: u64, attributes: &[(&str, any_value::Value)]) ->
     }
 }
 
-fn s(text: &str) -> any_value::Value {
+pub(super) fn s(text: &str) -> any_value::Value {
     any_value::Value::StringValue(text.into())
 }
 
