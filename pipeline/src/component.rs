@@ -2,6 +2,7 @@
 //! them all in one place (`agent/src/components.rs`).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -109,6 +110,9 @@ pub struct BuildContext {
     pub metrics: Arc<SelfMetrics>,
     /// Cancelled when the agent starts shutting down.
     pub shutdown: CancellationToken,
+    /// The agent's data directory (`service.data_dir`), for state a component keeps
+    /// across restarts; each component uses a subdirectory named after its id.
+    pub data_dir: PathBuf,
 }
 
 impl BuildContext {

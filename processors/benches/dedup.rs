@@ -18,6 +18,7 @@ fn build(signal: Signal) -> Box<dyn Processor> {
         id: "dedup".to_string(),
         metrics: SelfMetrics::new(),
         shutdown: CancellationToken::new(),
+        data_dir: std::env::temp_dir(),
     };
     DedupFactory
         .build(&snippet(""), signal, ctx)

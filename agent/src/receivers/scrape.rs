@@ -359,6 +359,7 @@ mod tests {
             id: "test/scrape".into(),
             metrics: metrics.clone(),
             shutdown: CancellationToken::new(),
+            data_dir: std::env::temp_dir(),
         }
     }
 

@@ -107,6 +107,7 @@ impl Build<'_> {
             id: id.to_string(),
             metrics: self.metrics.clone(),
             shutdown: shutdown.clone(),
+            data_dir: self.config.service.data_dir.clone(),
         }
     }
 

@@ -242,6 +242,7 @@ async fn scraped_over_http() {
                 id: "prometheus".into(),
                 metrics,
                 shutdown: shutdown.clone(),
+                data_dir: std::env::temp_dir(),
             },
         )
         .unwrap();

@@ -173,6 +173,7 @@ impl<'a> ConnectorCompliance<'a> {
             id: id.clone(),
             metrics: metrics.clone(),
             shutdown: shutdown.clone(),
+            data_dir: super::exporter::scratch_dir("data"),
         };
         let connector = self
             .factory

@@ -176,6 +176,7 @@ impl<'a> ExporterCompliance<'a> {
             id: id.to_string(),
             metrics: metrics.clone(),
             shutdown: CancellationToken::new(),
+            data_dir: data_dir.to_path_buf(),
         };
         let mut built = self
             .factory
@@ -248,7 +249,8 @@ fn expect_accepted(waiter: AckWaiter, name: String) -> Pending {
     })
 }
 
-fn scratch_dir(name: &str) -> PathBuf {
+/// A fresh directory under the system temp dir, for one test's files.
+pub fn scratch_dir(name: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())

@@ -25,7 +25,9 @@ mod tests;
 pub use connector::ConnectorCompliance;
 pub use counts::{component_counts, ComponentCounts};
 pub use data::sample;
-pub use exporter::{DeliveredItems, ExporterCompliance, MakeSample, QueueUnderTest, StartQueue};
+pub use exporter::{
+    scratch_dir, DeliveredItems, ExporterCompliance, MakeSample, QueueUnderTest, StartQueue,
+};
 pub use processor::ProcessorCompliance;
 pub use receiver::{ClientOutcome, ReceiverCompliance, ReceiverDriver, Scrapes};
 pub use sink::{sinks_for, TestSink};

@@ -169,6 +169,7 @@ impl<'a> ProcessorCompliance<'a> {
             id: id.clone(),
             metrics: metrics.clone(),
             shutdown: CancellationToken::new(),
+            data_dir: super::exporter::scratch_dir("data"),
         };
         let built = self
             .factory

@@ -172,6 +172,7 @@ impl<'a> ReceiverCompliance<'a> {
             id: id.clone(),
             metrics: metrics.clone(),
             shutdown: shutdown.clone(),
+            data_dir: super::exporter::scratch_dir("data"),
         };
         let (sinks, outputs) = sinks_for(&self.signals, refusing);
         let receiver = self

@@ -42,6 +42,7 @@ fn counts_each_signal_into_delta_sums() {
         id: "count".into(),
         metrics: metrics.clone(),
         shutdown: CancellationToken::new(),
+        data_dir: std::env::temp_dir(),
     };
     let node = Node::empty_map(sentinel_pipeline::config::Span::unknown());
     let connector = CountFactory.build(&node, ctx).unwrap();

@@ -21,6 +21,7 @@ fn build(yaml: &str, signal: Signal) -> Box<dyn Processor> {
         id: "dedup".to_string(),
         metrics: SelfMetrics::new(),
         shutdown: CancellationToken::new(),
+        data_dir: std::env::temp_dir(),
     };
     DedupFactory
         .build(&snippet(yaml), signal, ctx)

@@ -13,6 +13,7 @@ fn ctx(metrics: &Arc<SelfMetrics>) -> BuildContext {
         id: "forward/x".into(),
         metrics: metrics.clone(),
         shutdown: CancellationToken::new(),
+        data_dir: std::env::temp_dir(),
     }
 }
 

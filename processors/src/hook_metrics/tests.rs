@@ -60,6 +60,7 @@ fn build(max_pending: Option<i64>) -> (Arc<dyn Connector>, Arc<SelfMetrics>) {
         id: "hook_metrics".into(),
         metrics: metrics.clone(),
         shutdown: CancellationToken::new(),
+        data_dir: std::env::temp_dir(),
     };
     let mut node = Node::empty_map(Span::unknown());
     if let Some(max) = max_pending {

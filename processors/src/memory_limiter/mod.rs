@@ -117,6 +117,7 @@ mod tests {
             id: "memory_limiter".into(),
             metrics: SelfMetrics::new(),
             shutdown: tokio_util::sync::CancellationToken::new(),
+            data_dir: std::env::temp_dir(),
         };
         let built = MemoryLimiterFactory
             .build(&node(1), Signal::Traces, ctx)

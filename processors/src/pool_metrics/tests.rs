@@ -48,6 +48,7 @@ fn build(metrics: &std::sync::Arc<SelfMetrics>) -> Box<dyn Processor> {
         id: "pool_metrics".into(),
         metrics: metrics.clone(),
         shutdown: CancellationToken::new(),
+        data_dir: std::env::temp_dir(),
     };
     PoolMetricsFactory
         .build(&Node::empty_map(Span::unknown()), Signal::Metrics, ctx)

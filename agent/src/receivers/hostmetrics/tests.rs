@@ -499,6 +499,7 @@ mod receiver {
             id: "hostmetrics/fake".into(),
             metrics: metrics.clone(),
             shutdown: tokio_util::sync::CancellationToken::new(),
+            data_dir: std::env::temp_dir(),
         };
         let receiver = HostMetricsReceiverFactory
             .build(&node, ctx.clone())

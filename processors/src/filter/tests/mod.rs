@@ -122,6 +122,7 @@ fn run(config: &str, payload: Payload) -> (Option<Payload>, ComponentCounts) {
         id: "filter".into(),
         metrics: self_metrics.clone(),
         shutdown: CancellationToken::new(),
+        data_dir: std::env::temp_dir(),
     };
     let mut stage = FilterFactory
         .build(&snippet(config), signal, ctx)

@@ -22,6 +22,7 @@ fn ctx(metrics: &Arc<SelfMetrics>) -> BuildContext {
         id: "llm_cost".into(),
         metrics: metrics.clone(),
         shutdown: CancellationToken::new(),
+        data_dir: std::env::temp_dir(),
     }
 }
 

@@ -143,6 +143,7 @@ pub fn context(metrics: &Arc<SelfMetrics>, shutdown: &CancellationToken) -> Buil
         id: ID.to_string(),
         metrics: metrics.clone(),
         shutdown: shutdown.clone(),
+        data_dir: std::env::temp_dir(),
     }
 }
 
