@@ -36,6 +36,7 @@ impl Registry {
                 Box::new(sentinel_processors::filter::FilterFactory),
                 Box::new(sentinel_processors::probabilistic_sampler::ProbabilisticSamplerFactory),
                 Box::new(sentinel_processors::dedup::DedupFactory),
+                Box::new(sentinel_processors::tail_sampling::TailSamplingFactory),
             ],
             exporters: vec![
                 Box::new(sentinel_exporters::otlp::OtlpFactory),

@@ -1,0 +1,165 @@
+//! `tail_sampling` processor: holds spans until their trace can be judged whole, then
+//! keeps or drops the trace by its policies, within a byte budget. See
+//! [`TailSamplingConfig`] and docs/sampling.md.
+
+mod cache;
+#[cfg(test)]
+mod compliance;
+mod config;
+mod emit;
+mod ledger;
+mod metrics;
+pub mod policy;
+mod policy_config;
+pub mod sampler;
+mod store;
+#[cfg(test)]
+mod tests;
+pub mod trace;
+
+use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
+use sentinel_pipeline::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use sentinel_pipeline::{
+    BuildContext, BuildError, BuiltProcessor, ComponentInfo, ComponentMetrics, Factory, Kind,
+    Message, Payload, Processor, ProcessorFactory, Signal,
+};
+use tokio::time::Instant;
+
+pub use config::{DecisionCacheConfig, TailSamplingConfig};
+pub use policy_config::*;
+pub use sampler::{EarlyReason, TailSampler, Tally};
+
+use ledger::Ledger;
+use metrics::SamplerMetrics;
+
+const SAMPLED_OUT: &str = "sampled out";
+const DROPPED_AT_SHUTDOWN: &str = "pending at shutdown (drop_pending_traces_on_shutdown)";
+
+pub struct TailSamplingFactory;
+
+impl Factory for TailSamplingFactory {
+    fn info(&self) -> ComponentInfo {
+        ComponentInfo {
+            type_name: "tail_sampling",
+            kind: Kind::Processor,
+            signals: &[Signal::Traces],
+            description: "Keeps or drops whole traces by policy, within a memory budget",
+        }
+    }
+
+    fn check(&self, node: &Node) -> Result<serde_json::Value, Vec<Diagnostic>> {
+        check::<TailSamplingConfig>(node)
+    }
+}
+
+impl ProcessorFactory for TailSamplingFactory {
+    fn build(
+        &self,
+        node: &Node,
+        signal: Signal,
+        ctx: BuildContext,
+    ) -> Result<BuiltProcessor, BuildError> {
+        let config: TailSamplingConfig =
+            decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
+        let metrics = SamplerMetrics::new(&ctx, signal);
+        let (ledger, lost) = Ledger::open(&ctx.data_dir, &ctx.id);
+        if lost.spans > 0 {
+            tracing::warn!(
+                component = %ctx.id,
+                spans = lost.spans,
+                traces = lost.traces,
+                "The previous run stopped without deciding its pending traces; their spans \
+                 were acknowledged and are lost."
+            );
+            metrics.lost_on_restart.inc_by(lost.spans);
+        }
+        Ok(BuiltProcessor {
+            stage: Box::new(TailSamplingProcessor {
+                sampler: TailSampler::new(&config),
+                component: ctx.component_metrics(Kind::Processor, signal),
+                metrics,
+                ledger,
+            }),
+            admission_budget: None,
+        })
+    }
+}
+
+pub struct TailSamplingProcessor {
+    sampler: TailSampler,
+    component: ComponentMetrics,
+    metrics: SamplerMetrics,
+    ledger: Ledger,
+}
+
+impl TailSamplingProcessor {
+    fn emit(out: &mut Vec<Message>, requests: Vec<ExportTraceServiceRequest>) {
+        out.extend(
+            requests
+                .into_iter()
+                .map(|r| Message::unacked(Payload::Traces(r))),
+        );
+    }
+
+    /// Publishes what the sampler counted and checkpoints the ledger.
+    fn settle(&mut self, now: Instant) {
+        let tally = std::mem::take(&mut self.sampler.tally);
+        if tally.spans_sampled_out > 0 {
+            self.component
+                .dropped(tally.spans_sampled_out as usize, SAMPLED_OUT);
+        }
+        if tally.spans_dropped_at_shutdown > 0 {
+            self.component.dropped(
+                tally.spans_dropped_at_shutdown as usize,
+                DROPPED_AT_SHUTDOWN,
+            );
+        }
+        self.metrics.publish(&tally, &self.sampler);
+        self.component.set_queue_size(self.sampler.pending_spans());
+        self.ledger.record(
+            self.sampler.pending_spans(),
+            self.sampler.pending_traces(),
+            now,
+        );
+    }
+}
+
+impl Processor for TailSamplingProcessor {
+    fn process(&mut self, msg: Message, out: &mut Vec<Message>) {
+        let Payload::Traces(request) = msg.payload else {
+            // Built for traces only; anything else goes on untouched.
+            out.push(msg);
+            return;
+        };
+        let now = Instant::now();
+        let ingested = self.sampler.ingest(request, now);
+        // Spans of traces already sampled go on with the client's acknowledgement; if
+        // none did, dropping `msg.acks` here answers the client: its spans are held.
+        if let Some(passed) = ingested.passed {
+            out.push(Message::new(Payload::Traces(passed), msg.acks));
+        }
+        Self::emit(out, ingested.decided);
+        self.settle(now);
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        let checkpoint = self.ledger.next_checkpoint();
+        match (self.sampler.next_deadline(), checkpoint) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn on_deadline(&mut self, now: Instant, out: &mut Vec<Message>) {
+        let decided = self.sampler.decide_due(now);
+        Self::emit(out, decided);
+        self.settle(now);
+    }
+
+    fn flush(&mut self, out: &mut Vec<Message>) {
+        let now = Instant::now();
+        let decided = self.sampler.decide_all(now);
+        Self::emit(out, decided);
+        self.settle(now);
+    }
+}

@@ -1,0 +1,120 @@
+//! The processor in its pipeline stage: acknowledgements and self-metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sentinel_pipeline::{
+    ack_pair, Acks, BuildContext, Message, Payload, ProcessorFactory, SelfMetrics, Signal,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::super::TailSamplingFactory;
+use super::{request, span, with_error};
+
+fn build(
+    yaml: &str,
+    metrics: &Arc<SelfMetrics>,
+    dir: &std::path::Path,
+) -> Box<dyn sentinel_pipeline::Processor> {
+    let ctx = BuildContext {
+        id: "tail_sampling".into(),
+        metrics: metrics.clone(),
+        shutdown: CancellationToken::new(),
+        data_dir: dir.to_path_buf(),
+    };
+    TailSamplingFactory
+        .build(
+            &sentinel_pipeline::testing::snippet(yaml),
+            Signal::Traces,
+            ctx,
+        )
+        .expect("builds")
+        .stage
+}
+
+#[tokio::test]
+async fn a_client_is_answered_once_its_spans_are_held_not_after_decision_wait() {
+    let dir = sentinel_pipeline::testing::scratch_dir("tail-acks");
+    let metrics = SelfMetrics::new();
+    let mut stage = build(
+        "decision_wait: 1h\npolicies: [{name: e, type: status_code, status_code: {status_codes: [ERROR]}}]",
+        &metrics,
+        &dir,
+    );
+    let (token, waiter) = ack_pair();
+    let mut out = Vec::new();
+    stage.process(
+        Message::new(
+            Payload::Traces(request(vec![with_error(span(1, 0, 0, 1))])),
+            Acks::one(token),
+        ),
+        &mut out,
+    );
+    assert!(out.is_empty(), "held, not passed on");
+    let answered = tokio::time::timeout(Duration::from_millis(100), waiter.wait()).await;
+    assert!(matches!(answered, Ok(Ok(()))), "{answered:?}");
+    let exposition = metrics.encode();
+    assert!(exposition.contains("component_queue_size{component_kind=\"processor\",component_id=\"tail_sampling\",signal=\"traces\"} 1"), "{exposition}");
+    // Spans of a trace already sampled carry the client's acknowledgement downstream.
+    stage.flush(&mut out);
+    assert_eq!(out.len(), 1);
+    let (token, waiter) = ack_pair();
+    let mut passed = Vec::new();
+    stage.process(
+        Message::new(
+            Payload::Traces(request(vec![span(1, 1, 1, 2)])),
+            Acks::one(token),
+        ),
+        &mut passed,
+    );
+    assert_eq!(passed.len(), 1);
+    assert_eq!(
+        passed[0].acks.len(),
+        1,
+        "the late span travels with its client's ack"
+    );
+    drop(passed);
+    assert!(matches!(waiter.wait().await, Ok(())));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn spans_pending_at_a_kill_are_counted_on_the_next_start() {
+    let dir = sentinel_pipeline::testing::scratch_dir("tail-ledger");
+    let ledger = dir.join("tail_sampling/tail_sampling.0.pending");
+    std::fs::create_dir_all(ledger.parent().unwrap()).unwrap();
+    // What a killed run left behind.
+    std::fs::write(&ledger, "spans=42 traces=5\n").unwrap();
+    let metrics = SelfMetrics::new();
+    let mut stage = build("policies: [{name: a, type: always_sample}]", &metrics, &dir);
+    let exposition = metrics.encode();
+    assert!(
+        exposition.contains(
+            "tail_sampling_lost_on_restart_spans_total{component_id=\"tail_sampling\"} 42"
+        ),
+        "{exposition}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&ledger).unwrap(),
+        "spans=0 traces=0\n"
+    );
+    // While spans are held the ledger says so; a clean flush brings it back to zero.
+    let mut out = Vec::new();
+    stage.process(
+        Message::unacked(Payload::Traces(request(vec![
+            span(1, 0, 0, 1),
+            span(2, 0, 0, 1),
+        ]))),
+        &mut out,
+    );
+    assert_eq!(
+        std::fs::read_to_string(&ledger).unwrap(),
+        "spans=2 traces=2\n"
+    );
+    stage.flush(&mut out);
+    assert_eq!(
+        std::fs::read_to_string(&ledger).unwrap(),
+        "spans=0 traces=0\n"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
