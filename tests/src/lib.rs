@@ -154,6 +154,10 @@ impl Agent {
     }
 
     /// SIGKILL: no chance to drain.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn kill9(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
