@@ -182,7 +182,10 @@ fn late_spans_follow_the_cached_decision() {
     let (kept, dropped) = (start_root(true), start_root(false));
     let decided = eventually(Duration::from_secs(10), || {
         agent
-            .metric_value("sentinel_tail_sampling_traces_decided_total", &["\"sampled"])
+            .metric_value(
+                "sentinel_tail_sampling_traces_decided_total",
+                &["\"sampled"],
+            )
             .is_some_and(|n| n == 1.0)
     });
     assert!(decided, "metrics:\n{}", agent.metrics());
@@ -254,7 +257,10 @@ fn a_rate_limit_holds_and_spans_held_at_a_kill_are_counted_on_restart() {
     // 5 s at 10k distinct one-span traces per second: about 2,000 of them a second pass.
     let summary = loadgen(grpc, 10_000, 5);
     let acked = summary["acked_spans"].as_u64().unwrap();
-    assert!(acked >= 45_000 && summary["refused_requests"] == 0, "{summary}");
+    assert!(
+        acked >= 45_000 && summary["refused_requests"] == 0,
+        "{summary}"
+    );
     let decided = eventually(Duration::from_secs(10), || {
         agent
             .metric_value("sentinel_component_queue_size", &["tail_sampling"])

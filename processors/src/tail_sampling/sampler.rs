@@ -118,6 +118,7 @@ impl TailSampler {
                     resource_schema_url: resource_spans.schema_url.clone(),
                     scope: scope_spans.scope,
                     scope_schema_url: scope_spans.schema_url,
+                    ..Origin::default()
                 });
                 for span in scope_spans.spans {
                     let key = trace_key(&span.trace_id);

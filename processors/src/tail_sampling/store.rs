@@ -51,14 +51,18 @@ impl PendingTraces {
             self.bytes += trace.bytes;
             trace
         });
-        self.bytes += trace.add(origin, span);
+        let (added, newly_held) = trace.add(origin, span);
+        self.bytes += added;
+        if newly_held {
+            self.bytes += origin.estimated_bytes();
+        }
         self.spans += 1;
         trace.bytes
     }
 
     pub fn remove(&mut self, key: TraceKey) -> Option<PendingTrace> {
         let trace = self.traces.remove(&key)?;
-        self.bytes -= trace.bytes;
+        self.bytes -= trace.bytes + trace.release_origins();
         self.spans -= trace.span_count;
         self.skip_stale();
         Some(trace)
@@ -130,9 +134,12 @@ mod tests {
         pending.add(1, &origin, span(1000), now);
         assert_eq!(pending.spans(), 3);
         let before = pending.bytes();
-        // Trace 2 leaves out of order (decided for its size); 1 is still the front.
+        // Trace 2 leaves out of order (decided for its size); 1 is still the front. The
+        // origin they share stays charged until the last of them leaves.
         let two = pending.remove(2).unwrap();
         assert_eq!(pending.bytes(), before - two.bytes);
+        drop(two);
+        drop(origin);
         assert_eq!(pending.next_deadline(), Some(now));
         let (key, one) = pending.pop_due(now).unwrap();
         assert_eq!((key, one.span_count), (1, 2));
