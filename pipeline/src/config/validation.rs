@@ -45,15 +45,26 @@ impl ValidationError {
         let mut at = node;
         let mut span = node.span.clone();
         for key in self.path.split('.').filter(|k| !k.is_empty()) {
-            let NodeValue::Map(entries) = &at.value else {
-                break;
-            };
-            let Some((key_node, value)) = entries.iter().find(|(k, _)| k.as_str() == Some(key))
-            else {
-                break;
-            };
-            span = key_node.span.clone();
-            at = value;
+            match &at.value {
+                NodeValue::Map(entries) => {
+                    let Some((key_node, value)) =
+                        entries.iter().find(|(k, _)| k.as_str() == Some(key))
+                    else {
+                        break;
+                    };
+                    span = key_node.span.clone();
+                    at = value;
+                }
+                // A list entry is named by its index (`policies.1.name`).
+                NodeValue::Seq(items) => {
+                    let Some(item) = key.parse::<usize>().ok().and_then(|i| items.get(i)) else {
+                        break;
+                    };
+                    span = item.span.clone();
+                    at = item;
+                }
+                _ => break,
+            }
         }
         span
     }
@@ -64,5 +75,22 @@ impl ValidationError {
         } else {
             format!("{}: {}", self.path, self.message)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_yaml;
+
+    #[test]
+    fn a_path_through_a_list_points_at_the_entry_and_key() {
+        let text = "policies:\n  - {name: a}\n  - name: b\n    probabilistic: {hash_salt: x}\n";
+        let node = parse_yaml("p.yaml", text).unwrap().unwrap();
+        let span = ValidationError::at("policies.1.probabilistic.hash_salt", "no").span_in(&node);
+        assert_eq!((span.line, span.col), (4, 21));
+        // An index past the end stops at the list's key.
+        let span = ValidationError::at("policies.7.name", "no").span_in(&node);
+        assert_eq!((span.line, span.col), (1, 1));
     }
 }
