@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sentinel_pipeline::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use sentinel_pipeline::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
-use super::trace::{Origin, PendingTrace};
+use super::trace::{DecodedSpans, Origin};
 
 /// Spans per emitted request, so that a large release is handed on in pieces the
 /// exporters' queues and batch sizes are made for.
@@ -25,9 +25,9 @@ pub struct Emitter {
 }
 
 impl Emitter {
-    pub fn add_trace(&mut self, trace: PendingTrace) {
-        for fragment in trace.fragments {
-            self.add_spans(&fragment.origin, fragment.spans);
+    pub fn add_trace(&mut self, spans: DecodedSpans) {
+        for (origin, spans) in spans {
+            self.add_spans(&origin, spans);
         }
     }
 

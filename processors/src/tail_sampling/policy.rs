@@ -8,9 +8,8 @@ use sentinel_pipeline::otlp::trace::v1::Span;
 use tokio::time::{Duration, Instant};
 
 use super::policy_config::{CompositeConfig, PolicyConfig, PolicyType, StringAttributeConfig};
-use super::trace::PendingTrace;
+use super::trace::TraceView;
 use crate::probabilistic_sampler::threshold::{Randomness, Threshold};
-use crate::probabilistic_sampler::tracestate;
 
 /// One policy's verdict, with the Collector's deprecated inverted verdicts kept apart so
 /// that they combine as they do there.
@@ -138,7 +137,7 @@ impl Policy {
     }
 
     /// Evaluates this policy for `trace` at `now` (rate windows advance with it).
-    pub fn evaluate(&mut self, trace: &PendingTrace, trace_id: &[u8], now: Instant) -> Verdict {
+    pub fn evaluate(&mut self, trace: &TraceView, now: Instant) -> Verdict {
         let hit = |found: bool, invert: bool| match (found, invert) {
             (true, false) => Verdict::Sampled,
             (false, false) => Verdict::NotSampled,
@@ -149,7 +148,7 @@ impl Policy {
         match &mut self.rule {
             Rule::Always => Verdict::Sampled,
             Rule::Latency { min, max } => {
-                let duration = trace.duration_nanos();
+                let duration = trace.facts.duration_nanos();
                 sampled(duration >= *min && max.is_none_or(|max| duration <= max))
             }
             Rule::Status(codes) => sampled(trace.spans().any(|(_, span)| {
@@ -164,10 +163,10 @@ impl Policy {
                 hit(found, *invert)
             }
             Rule::Probabilistic(threshold) => {
-                sampled(randomness(trace, trace_id).is_some_and(|r| threshold.keeps(r)))
+                sampled(randomness(trace).is_some_and(|r| threshold.keeps(r)))
             }
             Rule::RateLimit(window) => {
-                let spans = trace.span_count as u64;
+                let spans = trace.facts.span_count as u64;
                 let room = window.has_room(spans, now);
                 if room {
                     window.take(spans);
@@ -175,7 +174,7 @@ impl Policy {
                 sampled(room)
             }
             Rule::SpanCount { min, max } => {
-                let n = trace.span_count;
+                let n = trace.facts.span_count;
                 sampled(n >= *min && max.is_none_or(|max| n <= max))
             }
             Rule::TraceState { key, values } => sampled(
@@ -183,27 +182,37 @@ impl Policy {
                     .spans()
                     .any(|(_, span)| trace_state_matches(span, key, values)),
             ),
-            Rule::And(policies) => sampled(
-                policies
-                    .iter_mut()
-                    .all(|p| p.evaluate(trace, trace_id, now).plain()),
-            ),
+            Rule::And(policies) => {
+                sampled(policies.iter_mut().all(|p| p.evaluate(trace, now).plain()))
+            }
             Rule::Drop(policies) => {
-                let all = policies
-                    .iter_mut()
-                    .all(|p| p.evaluate(trace, trace_id, now).plain());
+                let all = policies.iter_mut().all(|p| p.evaluate(trace, now).plain());
                 if all {
                     Verdict::Dropped
                 } else {
                     Verdict::NotSampled
                 }
             }
-            Rule::Composite(composite) => sampled(composite.evaluate(trace, trace_id, now)),
+            Rule::Composite(composite) => sampled(composite.evaluate(trace, now)),
         }
     }
 
     pub fn is_drop(&self) -> bool {
         matches!(self.rule, Rule::Drop(_))
+    }
+
+    /// Whether deciding needs the spans' contents, not just the trace's facts.
+    pub fn needs_spans(&self) -> bool {
+        match &self.rule {
+            Rule::Status(_) | Rule::Attribute { .. } | Rule::TraceState { .. } => true,
+            Rule::And(policies) | Rule::Drop(policies) => policies.iter().any(Policy::needs_spans),
+            Rule::Composite(c) => c.ordered.iter().any(|(p, _)| p.needs_spans()),
+            Rule::Always
+            | Rule::Latency { .. }
+            | Rule::Probabilistic(_)
+            | Rule::RateLimit(_)
+            | Rule::SpanCount { .. } => false,
+        }
     }
 }
 
@@ -333,13 +342,13 @@ impl Composite {
         }
     }
 
-    fn evaluate(&mut self, trace: &PendingTrace, trace_id: &[u8], now: Instant) -> bool {
-        let spans = trace.span_count as u64;
+    fn evaluate(&mut self, trace: &TraceView, now: Instant) -> bool {
+        let spans = trace.facts.span_count as u64;
         if !self.total.has_room(spans, now) {
             return false;
         }
         for (policy, window) in &mut self.ordered {
-            if !policy.evaluate(trace, trace_id, now).plain() {
+            if !policy.evaluate(trace, now).plain() {
                 continue;
             }
             let window = &mut self.windows[*window];
@@ -371,11 +380,11 @@ fn trace_state_matches(span: &Span, key: &str, values: &HashSet<String>) -> bool
 }
 
 /// The trace's randomness: an explicit `rv` on any span, else the trace ID's low 56 bits.
-fn randomness(trace: &PendingTrace, trace_id: &[u8]) -> Option<Randomness> {
+fn randomness(trace: &TraceView) -> Option<Randomness> {
     trace
-        .spans()
-        .find_map(|(_, span)| tracestate::read(&span.trace_state).ok()?.randomness)
-        .or_else(|| Randomness::from_trace_id(trace_id))
+        .facts
+        .explicit_randomness
+        .or_else(|| Randomness::from_trace_id(&trace.facts.trace_id))
 }
 
 /// The Collector's combination of verdicts: a drop or inverted match vetoes; otherwise a

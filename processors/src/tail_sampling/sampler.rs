@@ -10,7 +10,7 @@ use super::cache::{trace_key, Decisions, TraceKey};
 use super::emit::Emitter;
 use super::policy::{combine, Policy, Verdict};
 use super::store::PendingTraces;
-use super::trace::{Origin, PendingTrace};
+use super::trace::{Origin, PendingTrace, TraceView};
 use super::TailSamplingConfig;
 
 /// Why a trace was decided before `decision_wait` was up.
@@ -78,6 +78,8 @@ pub struct TailSampler {
     drop_on_shutdown: bool,
     /// `drop` policies first: they veto, so nothing else needs evaluating when one does.
     policies: Vec<Policy>,
+    /// Whether any policy reads span contents; if none does, only kept traces are decoded.
+    needs_spans: bool,
     pending: PendingTraces,
     decisions: Decisions,
     pub tally: Tally,
@@ -87,6 +89,7 @@ impl TailSampler {
     pub fn new(config: &TailSamplingConfig) -> TailSampler {
         let mut policies: Vec<Policy> = config.policies.iter().map(Policy::compile).collect();
         policies.sort_by_key(|p| !p.is_drop());
+        let needs_spans = policies.iter().any(Policy::needs_spans);
         let expected = config.expected_new_traces_per_sec * config.decision_wait.as_secs() as usize;
         TailSampler {
             decision_wait: config.decision_wait,
@@ -96,6 +99,7 @@ impl TailSampler {
             sample_on_first_match: config.sample_on_first_match,
             drop_on_shutdown: config.drop_pending_traces_on_shutdown,
             policies,
+            needs_spans,
             pending: PendingTraces::with_capacity(expected.min(config.num_traces)),
             decisions: Decisions::new(
                 config.decision_cache.sampled_cache_size,
@@ -219,27 +223,46 @@ impl TailSampler {
         now: Instant,
         out: &mut Emitter,
     ) {
-        let sampled = self.evaluate(&trace, now);
+        let decoded = if self.needs_spans {
+            trace.decode()
+        } else {
+            Vec::new()
+        };
+        let view = TraceView {
+            facts: &trace,
+            decoded: &decoded,
+        };
+        let sampled = self.evaluate_view(&view, now);
         self.decisions.remember(key, sampled);
         if sampled {
             self.tally.traces_sampled += 1;
-            out.add_trace(trace);
+            out.add_trace(if self.needs_spans {
+                decoded
+            } else {
+                trace.decode()
+            });
         } else {
             self.tally.traces_not_sampled += 1;
             self.tally.spans_sampled_out += trace.span_count as u64;
         }
     }
 
-    /// Runs the policies over one trace: whether it is sampled.
+    /// Runs the policies over one pending trace: whether it is sampled.
     pub fn evaluate(&mut self, trace: &PendingTrace, now: Instant) -> bool {
-        let trace_id = trace
-            .spans()
-            .next()
-            .map(|(_, span)| span.trace_id.clone())
-            .unwrap_or_default();
+        let decoded = trace.decode();
+        self.evaluate_view(
+            &TraceView {
+                facts: trace,
+                decoded: &decoded,
+            },
+            now,
+        )
+    }
+
+    fn evaluate_view(&mut self, trace: &TraceView, now: Instant) -> bool {
         let mut verdicts = Vec::with_capacity(self.policies.len());
         for policy in &mut self.policies {
-            let verdict = policy.evaluate(trace, &trace_id, now);
+            let verdict = policy.evaluate(trace, now);
             if verdict == Verdict::Dropped {
                 return false;
             }

@@ -51,7 +51,7 @@ impl PendingTraces {
             self.bytes += trace.bytes;
             trace
         });
-        let (added, newly_held) = trace.add(origin, span);
+        let (added, newly_held) = trace.add(origin, &span);
         self.bytes += added;
         if newly_held {
             self.bytes += origin.estimated_bytes();

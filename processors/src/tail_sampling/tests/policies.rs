@@ -13,7 +13,7 @@ fn pending(spans: Vec<sentinel_pipeline::otlp::trace::v1::Span>) -> PendingTrace
     let origin = std::sync::Arc::new(Origin::default());
     let mut trace = PendingTrace::new(0);
     for s in spans {
-        trace.add(&origin, s);
+        trace.add(&origin, &s);
     }
     trace
 }
@@ -127,7 +127,7 @@ fn attribute_policies_also_look_at_the_resource() {
         ..Origin::default()
     });
     let mut trace = PendingTrace::new(0);
-    trace.add(&origin, span(1, 0, 0, 1));
+    trace.add(&origin, &span(1, 0, 0, 1));
     let mut s = sampler("policies: [{name: a, type: string_attribute, string_attribute: {key: service.name, values: [checkout]}}]");
     assert!(s.evaluate(&trace, Instant::now()));
 }
