@@ -209,7 +209,7 @@ fn vec_growth<T>(before: usize, after: usize) -> usize {
 
 /// Heap memory of an attribute list: the vector and what each entry owns.
 pub fn attributes_bytes(attributes: &[KeyValue]) -> usize {
-    heap(attributes.len() * size_of::<KeyValue>())
+    heap(std::mem::size_of_val(attributes))
         + attributes
             .iter()
             .map(|kv| heap(kv.key.len()) + any_value_bytes(kv.value.as_ref()))
@@ -224,7 +224,7 @@ fn any_value_bytes(value: Option<&AnyValue>) -> usize {
         any_value::Value::StringValue(s) => heap(s.len()),
         any_value::Value::BytesValue(b) => heap(b.len()),
         any_value::Value::ArrayValue(array) => {
-            heap(array.values.len() * size_of::<AnyValue>())
+            heap(std::mem::size_of_val(array.values.as_slice()))
                 + array
                     .values
                     .iter()
