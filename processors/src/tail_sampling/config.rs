@@ -55,9 +55,10 @@ pub struct TailSamplingConfig {
     pub num_traces: usize,
     /// A hint for the pending-trace table's initial size (default `0`).
     pub expected_new_traces_per_sec: usize,
-    /// The byte budget over all pending spans, estimated from their in-memory size
-    /// (default `64`). Past it, the oldest pending traces are decided early, counted with
-    /// reason `memory_budget`.
+    /// The byte budget over all pending traces (default `64`): their spans, held
+    /// encoded, as the allocator holds them, plus 256 bytes of bookkeeping per trace and
+    /// each resource and scope once. Past it, the oldest pending traces are decided early,
+    /// counted with reason `memory_budget`.
     pub max_memory_mib: u64,
     /// The most bytes one pending trace may hold (default 4 MiB). A trace reaching it is
     /// decided at once with the spans it has, counted with reason `trace_size`; its later
