@@ -305,10 +305,11 @@ fn peak_rss_mib(pid: u32) -> f64 {
     kib / 1024.0
 }
 
-/// What the agent holds above its idle size besides the budget: both decision caches
-/// (2 × 100k IDs, about 4 MiB), the pending table's growth slack (it doubles), requests
-/// in flight and allocator slack. Measured at about 30 MiB (docs/sampling.md).
-const OVERHEAD_MIB: f64 = 40.0;
+/// What the agent may hold above its idle size besides the budget: both decision caches
+/// (2 × 100k IDs, about 4 MiB), the pending table while it doubles, requests in flight,
+/// and allocator slack. Measured at 30 MiB (release) to 33 MiB (this debug build); see
+/// docs/sampling.md.
+const OVERHEAD_MIB: f64 = 48.0;
 const BUDGET_MIB: f64 = 64.0;
 
 #[test]
