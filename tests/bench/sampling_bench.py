@@ -26,7 +26,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from agent_bench import LOADGEN, SENTINEL, cpu_seconds, free_port, rss_bytes  # noqa: E402
+from agent_bench import LOADGEN, cpu_seconds, free_port, rss_bytes, start_agent  # noqa: E402
 
 PIN = shutil.which("taskset") is not None
 
@@ -58,28 +58,15 @@ service:
       receivers: [otlp]
 {uses}      exporters: [blackhole]
 """
-    path = os.path.join(workdir, f"{name}.yaml")
-    with open(path, "w") as f:
-        f.write(config)
-    log = open(os.path.join(workdir, f"{name}.log"), "w")
-    proc = subprocess.Popen(pinned(0, [SENTINEL, "run", "--config", path]), stdout=log, stderr=log)
-    wait_ready(admin, name, workdir)
+    proc = start_agent(workdir, name, config, admin)
+    pin_all_threads(proc.pid, 0)
     return proc
 
 
-def wait_ready(admin, name, workdir):
-    import socket
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", admin), timeout=1) as s:
-                s.sendall(b"GET /readyz HTTP/1.0\r\n\r\n")
-                if b" 200 " in s.recv(100):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{name} did not become ready; see {workdir}/{name}.log")
+def pin_all_threads(pid, cpu):
+    if PIN:
+        subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), str(pid)],
+                       check=True, stdout=subprocess.DEVNULL)
 
 
 def metric(admin, prefix, contains=""):

@@ -226,3 +226,14 @@ pub fn read_json_lines(path: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
         .collect()
 }
+
+/// Every span in a `file` exporter's OTLP/JSON-lines output, in the order written.
+pub fn written_spans(path: &Path) -> Vec<serde_json::Value> {
+    let list = |v: &serde_json::Value, key: &str| v[key].as_array().cloned().unwrap_or_default();
+    read_json_lines(path)
+        .iter()
+        .flat_map(|l| list(l, "resourceSpans"))
+        .flat_map(|r| list(&r, "scopeSpans"))
+        .flat_map(|s| list(&s, "spans"))
+        .collect()
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use sentinel_tests::{eventually, free_port, read_json_lines, Agent};
+use sentinel_tests::{eventually, free_port, written_spans, Agent};
 
 const TRACES: u64 = 20_000;
 const PER_REQUEST: u64 = 1_000;
@@ -69,11 +69,8 @@ service:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{admin}\n  pipeli
 
 /// Trace ID and tracestate of every span the file exporter wrote.
 fn kept(path: &Path) -> Vec<(String, String)> {
-    read_json_lines(path)
+    written_spans(path)
         .iter()
-        .flat_map(|l| l["resourceSpans"].as_array().cloned().unwrap_or_default())
-        .flat_map(|r| r["scopeSpans"].as_array().cloned().unwrap_or_default())
-        .flat_map(|s| s["spans"].as_array().cloned().unwrap_or_default())
         .map(|s| {
             let id = s["traceId"].as_str().unwrap_or_default().to_string();
             let state = s["traceState"].as_str().unwrap_or_default().to_string();

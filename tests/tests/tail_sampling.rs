@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use opentelemetry::trace::{Span, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use sentinel_tests::{eventually, free_port, loadgen_bin, read_json_lines, Agent};
+use sentinel_tests::{eventually, free_port, loadgen_bin, written_spans, Agent};
 
 fn config(dir: &Path, grpc: u16, admin: u16, processor: &str) -> String {
     format!(
@@ -44,11 +44,8 @@ service:
 
 /// (trace id, span name) of every span the file exporter wrote.
 fn written(dir: &Path) -> Vec<(String, String)> {
-    read_json_lines(&dir.join("out.jsonl"))
+    written_spans(&dir.join("out.jsonl"))
         .iter()
-        .flat_map(|l| l["resourceSpans"].as_array().cloned().unwrap_or_default())
-        .flat_map(|r| r["scopeSpans"].as_array().cloned().unwrap_or_default())
-        .flat_map(|s| s["spans"].as_array().cloned().unwrap_or_default())
         .map(|s| {
             let id = s["traceId"].as_str().unwrap_or_default().to_string();
             let name = s["name"].as_str().unwrap_or_default().to_string();
