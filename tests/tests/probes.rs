@@ -82,7 +82,10 @@ fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 fn probes_report_status_classes_errors_phases_and_certificate_expiry() {
     let dir = tempfile::tempdir().unwrap();
     certs::make(dir.path(), "localhost");
-    let made = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let made = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let ok = http_server(200, "all good");
     let down = http_server(503, "down");
     let refused = free_port();
@@ -128,7 +131,11 @@ service:
         ca = dir.path().join("ca.crt").display()
     );
     let agent = Agent::start(dir.path(), "agent", &config, admin);
-    let scrape = || http_get(prom, "/metrics").map(|(_, body)| body).unwrap_or_default();
+    let scrape = || {
+        http_get(prom, "/metrics")
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    };
     let all_there = eventually(WAIT, || {
         let text = scrape();
         value(&text, "httpcheck_tls_cert_remaining", &[]).is_some()
@@ -152,16 +159,32 @@ service:
     assert_eq!(status(&refused_url, "2xx"), None, "no response, no status");
     let error = value(&text, "httpcheck_error", &[("http_url", &refused_url)]);
     assert_eq!(error, Some(1.0));
-    assert!(text.contains("error_message=\"connect: 127.0.0.1:"), "{text}");
+    assert!(
+        text.contains("error_message=\"connect: 127.0.0.1:"),
+        "{text}"
+    );
 
     let validation = |name, url: &str| value(&text, name, &[("http_url", url)]);
-    assert_eq!(validation("httpcheck_validation_passed", &ok_url), Some(1.0));
-    assert_eq!(validation("httpcheck_validation_failed", &down_url), Some(1.0));
+    assert_eq!(
+        validation("httpcheck_validation_passed", &ok_url),
+        Some(1.0)
+    );
+    assert_eq!(
+        validation("httpcheck_validation_failed", &down_url),
+        Some(1.0)
+    );
 
     // The test CA's server certificate is valid for two days from when it was made.
-    let remaining = value(&text, "httpcheck_tls_cert_remaining", &[("http_url", &tls_url)])
-        .expect("cert_remaining");
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let remaining = value(
+        &text,
+        "httpcheck_tls_cert_remaining",
+        &[("http_url", &tls_url)],
+    )
+    .expect("cert_remaining");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let expected = (made + 2 * 86_400) as f64 - now as f64;
     assert!(
         (remaining - expected).abs() <= 5.0,
@@ -174,11 +197,18 @@ service:
         "httpcheck_tls_handshake_duration",
         "httpcheck_response_first_byte_duration",
     ] {
-        assert!(value(&text, phase, &[("http_url", &tls_url)]).is_some(), "{phase}");
+        assert!(
+            value(&text, phase, &[("http_url", &tls_url)]).is_some(),
+            "{phase}"
+        );
     }
 
     let tcp = |endpoint: String| {
-        value(&text, "tcpcheck_status", &[("tcpcheck_endpoint", &endpoint)])
+        value(
+            &text,
+            "tcpcheck_status",
+            &[("tcpcheck_endpoint", &endpoint)],
+        )
     };
     assert_eq!(tcp(format!("127.0.0.1:{ok}")), Some(1.0));
     assert_eq!(tcp(format!("127.0.0.1:{refused}")), Some(0.0));
