@@ -6,6 +6,15 @@ use regex::Regex;
 use super::config::Validation;
 use super::probe::{Response, BODY_CAP};
 
+/// A `validations` entry that cannot be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("regex: {0}")]
+    Regex(#[from] regex::Error),
+    #[error("an entry sets no check")]
+    NoCheck,
+}
+
 /// One compiled body check.
 #[derive(Debug, Clone)]
 pub enum Check {
@@ -17,8 +26,8 @@ pub enum Check {
 }
 
 impl Check {
-    /// Compiles a validated config entry (exactly one key set, the regex valid).
-    pub fn compile(validation: &Validation) -> Result<Check, regex::Error> {
+    /// Compiles a config entry (validated: exactly one key set, the regex valid).
+    pub fn compile(validation: &Validation) -> Result<Check, CheckError> {
         Ok(match validation {
             Validation {
                 contains: Some(text),
@@ -38,7 +47,7 @@ impl Check {
             Validation {
                 min_size: Some(n), ..
             } => Check::MinSize(*n),
-            _ => Check::MinSize(0),
+            _ => return Err(CheckError::NoCheck),
         })
     }
 

@@ -151,7 +151,7 @@ impl HttpTarget {
             return Err(ValidationError::new("set `endpoint` or `endpoints`"));
         }
         for url in self.urls() {
-            parse_url(url).map_err(|message| ValidationError::at("endpoint", message))?;
+            parse_url(url).map_err(|e| ValidationError::at("endpoint", e.to_string()))?;
         }
         hyper::Method::from_bytes(self.method.as_bytes())
             .map_err(|_| ValidationError::at("method", "not a valid HTTP method"))?;
@@ -204,17 +204,32 @@ impl Validation {
     }
 }
 
+/// Why an `endpoint` is not a URL a probe can send to.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("{text:?} is not a URL: {source}")]
+    NotUrl {
+        text: String,
+        source: hyper::http::uri::InvalidUri,
+    },
+    #[error("{0:?}: the scheme must be http:// or https://")]
+    Scheme(String),
+    #[error("{0:?} has no host")]
+    NoHost(String),
+}
+
 /// A URL a probe can send to: `http` or `https` with a host.
-pub fn parse_url(text: &str) -> Result<Uri, String> {
-    let uri: Uri = text
-        .parse()
-        .map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+pub fn parse_url(text: &str) -> Result<Uri, UrlError> {
+    let uri: Uri = text.parse().map_err(|source| UrlError::NotUrl {
+        text: text.to_string(),
+        source,
+    })?;
     match uri.scheme_str() {
         Some("http") | Some("https") => {}
-        _ => return Err(format!("{text:?}: the scheme must be http:// or https://")),
+        _ => return Err(UrlError::Scheme(text.to_string())),
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(format!("{text:?} has no host"));
+        return Err(UrlError::NoHost(text.to_string()));
     }
     Ok(uri)
 }

@@ -5,14 +5,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, InvalidHeaderName, InvalidHeaderValue};
+use hyper::http::method::InvalidMethod;
 use hyper::Method;
 use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use rustls::pki_types::ServerName;
 use tokio::task::JoinSet;
 
-use super::checks::{Check, Expectations};
-use super::config::{parse_url, HttpCheckConfig, HttpTarget};
+use sentinel_pipeline::tls::TlsError;
+
+use super::checks::{Check, CheckError, Expectations};
+use super::config::{parse_url, HttpCheckConfig, HttpTarget, UrlError};
 use super::probe::{self, Exchange, Outcome};
 use super::report::{report, Probed};
 use crate::receivers::scrape::build;
@@ -20,9 +23,28 @@ use crate::receivers::scrape::{ScrapeFailure, Scraper};
 
 /// Why a validated config still cannot be built (an unreadable `tls.ca_file`, say).
 #[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error("targets.{target}: {message}")]
-    Target { target: usize, message: String },
+#[error("targets.{target}: {source}")]
+pub struct SetupError {
+    target: usize,
+    source: TargetError,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("endpoint: {0}")]
+    Url(#[from] UrlError),
+    #[error("tls: {0}")]
+    Tls(#[from] TlsError),
+    #[error("endpoint: {0:?} is not a valid TLS server name")]
+    ServerName(String),
+    #[error("method: {0}")]
+    Method(#[from] InvalidMethod),
+    #[error("headers: {0}")]
+    HeaderName(#[from] InvalidHeaderName),
+    #[error("headers: {0}")]
+    HeaderValue(#[from] InvalidHeaderValue),
+    #[error("validations: {0}")]
+    Check(#[from] CheckError),
 }
 
 /// One URL to probe and how to judge its response.
@@ -41,7 +63,7 @@ impl HttpCheckScraper {
     pub fn new(config: &HttpCheckConfig) -> Result<Self, SetupError> {
         let mut probes = Vec::new();
         for (i, target) in config.targets.iter().enumerate() {
-            let failed = |message: String| SetupError::Target { target: i, message };
+            let failed = |source: TargetError| SetupError { target: i, source };
             let expectations = Expectations {
                 status: target.expected_status.clone(),
                 checks: target
@@ -49,7 +71,7 @@ impl HttpCheckScraper {
                     .iter()
                     .map(Check::compile)
                     .collect::<Result<_, _>>()
-                    .map_err(|e| failed(format!("validations: {e}")))?,
+                    .map_err(|e| failed(e.into()))?,
             };
             for url in target.urls() {
                 let exchange = exchange(target, url).map_err(failed)?;
@@ -68,7 +90,7 @@ impl HttpCheckScraper {
 }
 
 /// The request for `url` with `target`'s settings; TLS settings are read here, once.
-fn exchange(target: &HttpTarget, url: &str) -> Result<Exchange, String> {
+fn exchange(target: &HttpTarget, url: &str) -> Result<Exchange, TargetError> {
     let uri = parse_url(url)?;
     let https = uri.scheme_str() == Some("https");
     let host = uri
@@ -79,27 +101,25 @@ fn exchange(target: &HttpTarget, url: &str) -> Result<Exchange, String> {
         .to_string();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let tls = if https {
-        let config = target
-            .tls
-            .rustls_config()
-            .map_err(|e| format!("tls: {e}"))?;
+        let config = target.tls.rustls_config()?;
         let name = ServerName::try_from(host.clone())
-            .map_err(|_| format!("{url}: {host:?} is not a valid TLS server name"))?;
+            .map_err(|_| TargetError::ServerName(host.clone()))?;
         Some((config, name))
     } else {
         None
     };
     let mut headers = HeaderMap::new();
     for (name, value) in &target.headers {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
-        let value = HeaderValue::from_str(value.expose()).map_err(|e| e.to_string())?;
-        headers.append(name, value);
+        headers.append(
+            HeaderName::from_bytes(name.as_bytes())?,
+            HeaderValue::from_str(value.expose())?,
+        );
     }
     Ok(Exchange {
         url: url.to_string(),
         host,
         port,
-        method: Method::from_bytes(target.method.as_bytes()).map_err(|e| e.to_string())?,
+        method: Method::from_bytes(target.method.as_bytes())?,
         headers,
         body: Bytes::from(target.body.clone()),
         timeout: target.timeout,

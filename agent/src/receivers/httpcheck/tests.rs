@@ -288,17 +288,18 @@ async fn body_validations_pass_and_fail_by_type() {
     assert!(points(&metrics, "httpcheck.error").is_empty());
 }
 
-/// A self-signed certificate for `localhost` valid until `lifetime` from now, as PEM
-/// (certificate, key), and its `notAfter` in Unix seconds.
-fn certificate(lifetime: Duration) -> (String, String, u64) {
+/// A self-signed certificate for `localhost` whose `notAfter` is `lifetime` seconds from
+/// now (negative: already expired), as PEM (certificate, key), and that `notAfter` in
+/// Unix seconds.
+fn certificate(lifetime: i64) -> (String, String, u64) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let not_after = now + lifetime.as_secs();
+    let not_after = now.checked_add_signed(lifetime).unwrap();
     let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
     let epoch = rcgen::date_time_ymd(1970, 1, 1);
-    params.not_before = epoch + Duration::from_secs(now - 3600);
+    params.not_before = epoch + Duration::from_secs(now - 7200);
     params.not_after = epoch + Duration::from_secs(not_after);
     params
         .distinguished_name
@@ -325,7 +326,7 @@ fn acceptor(cert_pem: &str, key_pem: &str) -> tokio_rustls::TlsAcceptor {
 
 #[tokio::test]
 async fn a_certificate_that_expires_soon_reports_its_remaining_seconds() {
-    let (cert, key, not_after) = certificate(Duration::from_secs(120));
+    let (cert, key, not_after) = certificate(120);
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, &cert).unwrap();
@@ -367,7 +368,7 @@ async fn a_certificate_that_expires_soon_reports_its_remaining_seconds() {
 
 #[tokio::test]
 async fn an_untrusted_certificate_fails_the_handshake() {
-    let (cert, key, _) = certificate(Duration::from_secs(3600));
+    let (cert, key, _) = certificate(3600);
     let server = serve(Behaviour::Respond(200, ""), Some(acceptor(&cert, &key))).await;
     // The bundled public roots do not trust a self-signed certificate.
     let metrics = probe(vec![target(format!("https://localhost:{}/", server.port))]).await;
@@ -380,6 +381,52 @@ async fn an_untrusted_certificate_fails_the_handshake() {
     let metrics = probe(vec![skip]).await;
     assert!(points(&metrics, "httpcheck.error").is_empty());
     assert_eq!(points(&metrics, "httpcheck.tls.cert_remaining").len(), 1);
+}
+
+#[tokio::test]
+async fn an_expired_certificate_fails_verification_and_reads_negative_when_unchecked() {
+    let (cert, key, not_after) = certificate(-600);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &cert).unwrap();
+    let server = serve(Behaviour::Respond(200, ""), Some(acceptor(&cert, &key))).await;
+    let mut checked = target(format!("https://localhost:{}/", server.port));
+    checked.tls.ca_file = Some(ca_file);
+    let metrics = probe(vec![checked.clone()]).await;
+    let error = only(&metrics, "httpcheck.error");
+    assert!(error.get("error.message").contains("xpired"), "{error:?}");
+
+    checked.tls.insecure_skip_verify = true;
+    checked.tls.ca_file = None;
+    let metrics = probe(vec![checked]).await;
+    let remaining = only(&metrics, "httpcheck.tls.cert_remaining").value;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let expected = not_after as i64 - now as i64;
+    assert!(
+        remaining < 0 && (remaining - expected).abs() <= 3,
+        "{remaining}"
+    );
+}
+
+#[test]
+fn an_unreadable_ca_file_fails_the_start_naming_the_target() {
+    let mut secure = target("https://localhost/".into());
+    secure.tls.ca_file = Some("/nonexistent/ca.pem".into());
+    let config = HttpCheckConfig {
+        targets: vec![target("http://localhost/".into()), secure],
+        ..HttpCheckConfig::default()
+    };
+    let error = HttpCheckScraper::new(&config)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        error.starts_with("targets.1: tls: ") && error.contains("/nonexistent/ca.pem"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
