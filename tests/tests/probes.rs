@@ -78,26 +78,28 @@ fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
-#[test]
-fn probes_report_status_classes_errors_phases_and_certificate_expiry() {
-    let dir = tempfile::tempdir().unwrap();
-    certs::make(dir.path(), "localhost");
-    let made = SystemTime::now()
+/// The servers probed: ports, the URLs the agent is given, and the certificate's birth.
+struct Targets {
+    ok: u16,
+    refused: u16,
+    ok_url: String,
+    down_url: String,
+    refused_url: String,
+    tls_url: String,
+    /// When the test CA's server certificate (valid two days) was made, Unix seconds.
+    made: u64,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
-        .as_secs();
-    let ok = http_server(200, "all good");
-    let down = http_server(503, "down");
-    let refused = free_port();
-    let tls_port = free_port();
-    let _tls = TlsServer::start(dir.path(), tls_port);
+        .as_secs()
+}
 
-    let (admin, prom) = (free_port(), free_port());
-    let ok_url = format!("http://127.0.0.1:{ok}/healthz");
-    let down_url = format!("http://127.0.0.1:{down}/healthz");
-    let refused_url = format!("http://127.0.0.1:{refused}/");
-    let tls_url = format!("https://localhost:{tls_port}/");
-    let config = format!(
+/// The agent config: both receivers every 300ms into the prometheus exporter.
+fn config(t: &Targets, ca: &std::path::Path, prom: u16, admin: u16) -> String {
+    format!(
         "receivers:
   httpcheck:
     collection_interval: 300ms
@@ -128,8 +130,39 @@ service:
       receivers: [httpcheck, tcpcheck]
       exporters: [prometheus]
 ",
-        ca = dir.path().join("ca.crt").display()
+        ok_url = t.ok_url,
+        down_url = t.down_url,
+        refused_url = t.refused_url,
+        tls_url = t.tls_url,
+        ok = t.ok,
+        refused = t.refused,
+        ca = ca.display()
+    )
+}
+
+#[test]
+fn probes_report_status_classes_errors_phases_and_certificate_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    certs::make(dir.path(), "localhost");
+    let made = unix_now();
+    let (ok, down, refused, tls_port) = (
+        http_server(200, "all good"),
+        http_server(503, "down"),
+        free_port(),
+        free_port(),
     );
+    let _tls = TlsServer::start(dir.path(), tls_port);
+    let targets = Targets {
+        ok,
+        refused,
+        ok_url: format!("http://127.0.0.1:{ok}/healthz"),
+        down_url: format!("http://127.0.0.1:{down}/healthz"),
+        refused_url: format!("http://127.0.0.1:{refused}/"),
+        tls_url: format!("https://localhost:{tls_port}/"),
+        made,
+    };
+    let (admin, prom) = (free_port(), free_port());
+    let config = config(&targets, &dir.path().join("ca.crt"), prom, admin);
     let agent = Agent::start(dir.path(), "agent", &config, admin);
     let scrape = || {
         http_get(prom, "/metrics")
@@ -143,49 +176,54 @@ service:
     });
     let text = scrape();
     assert!(all_there, "metrics:\n{text}\nagent log:\n{}", agent.log());
+    http_probes(&text, &targets);
+    tls_probe(&text, &targets);
+    tcp_probes(&text, &targets);
+}
 
+/// Status classes, the refused port's error and the body validation.
+fn http_probes(text: &str, t: &Targets) {
     let status = |url: &str, class: &str| {
         value(
-            &text,
+            text,
             "httpcheck_status",
             &[("http_url", url), ("http_status_class", class)],
         )
     };
-    assert_eq!(status(&ok_url, "2xx"), Some(1.0), "{text}");
-    assert_eq!(status(&ok_url, "5xx"), Some(0.0));
-    assert_eq!(status(&down_url, "5xx"), Some(1.0));
-    assert_eq!(status(&down_url, "2xx"), Some(0.0));
-    assert_eq!(status(&tls_url, "2xx"), Some(1.0), "{text}");
-    assert_eq!(status(&refused_url, "2xx"), None, "no response, no status");
-    let error = value(&text, "httpcheck_error", &[("http_url", &refused_url)]);
+    assert_eq!(status(&t.ok_url, "2xx"), Some(1.0), "{text}");
+    assert_eq!(status(&t.ok_url, "5xx"), Some(0.0));
+    assert_eq!(status(&t.down_url, "5xx"), Some(1.0));
+    assert_eq!(status(&t.down_url, "2xx"), Some(0.0));
+    assert_eq!(
+        status(&t.refused_url, "2xx"),
+        None,
+        "no response, no status"
+    );
+    let error = value(text, "httpcheck_error", &[("http_url", &t.refused_url)]);
     assert_eq!(error, Some(1.0));
     assert!(
         text.contains("error_message=\"connect: 127.0.0.1:"),
         "{text}"
     );
-
-    let validation = |name, url: &str| value(&text, name, &[("http_url", url)]);
+    let validation = |name, url: &str| value(text, name, &[("http_url", url)]);
     assert_eq!(
-        validation("httpcheck_validation_passed", &ok_url),
+        validation("httpcheck_validation_passed", &t.ok_url),
         Some(1.0)
     );
     assert_eq!(
-        validation("httpcheck_validation_failed", &down_url),
+        validation("httpcheck_validation_failed", &t.down_url),
         Some(1.0)
     );
+}
 
-    // The test CA's server certificate is valid for two days from when it was made.
-    let remaining = value(
-        &text,
-        "httpcheck_tls_cert_remaining",
-        &[("http_url", &tls_url)],
-    )
-    .expect("cert_remaining");
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let expected = (made + 2 * 86_400) as f64 - now as f64;
+/// The TLS server's status, certificate expiry (two days from when it was made) and
+/// phases.
+fn tls_probe(text: &str, t: &Targets) {
+    let on_tls = [("http_url", t.tls_url.as_str())];
+    let ok = [on_tls[0], ("http_status_class", "2xx")];
+    assert_eq!(value(text, "httpcheck_status", &ok), Some(1.0), "{text}");
+    let remaining = value(text, "httpcheck_tls_cert_remaining", &on_tls).expect("cert_remaining");
+    let expected = (t.made + 2 * 86_400) as f64 - unix_now() as f64;
     assert!(
         (remaining - expected).abs() <= 5.0,
         "cert_remaining {remaining}, expected about {expected}"
@@ -197,31 +235,27 @@ service:
         "httpcheck_tls_handshake_duration",
         "httpcheck_response_first_byte_duration",
     ] {
-        assert!(
-            value(&text, phase, &[("http_url", &tls_url)]).is_some(),
-            "{phase}"
-        );
+        assert!(value(text, phase, &on_tls).is_some(), "{phase}");
     }
+}
 
-    let tcp = |endpoint: String| {
-        value(
-            &text,
-            "tcpcheck_status",
-            &[("tcpcheck_endpoint", &endpoint)],
-        )
-    };
-    assert_eq!(tcp(format!("127.0.0.1:{ok}")), Some(1.0));
-    assert_eq!(tcp(format!("127.0.0.1:{refused}")), Some(0.0));
+/// The open port is up with a connect time; the closed one is down and counted.
+fn tcp_probes(text: &str, t: &Targets) {
+    let (open, closed) = (
+        format!("127.0.0.1:{}", t.ok),
+        format!("127.0.0.1:{}", t.refused),
+    );
+    let tcp = |name, endpoint: &str| value(text, name, &[("tcpcheck_endpoint", endpoint)]);
+    assert_eq!(tcp("tcpcheck_status", &open), Some(1.0));
+    assert_eq!(tcp("tcpcheck_status", &closed), Some(0.0));
+    assert!(tcp("tcpcheck_duration", &open).is_some(), "{text}");
     let refused_errors = value(
-        &text,
+        text,
         "tcpcheck_error_total",
-        &[("error_code", "connection_refused")],
+        &[
+            ("tcpcheck_endpoint", &closed),
+            ("error_code", "connection_refused"),
+        ],
     );
     assert!(refused_errors.is_some_and(|n| n >= 2.0), "{text}");
-    assert!(value(
-        &text,
-        "tcpcheck_duration",
-        &[("tcpcheck_endpoint", &format!("127.0.0.1:{ok}"))]
-    )
-    .is_some());
 }
