@@ -72,8 +72,9 @@ pub struct HttpTarget {
     /// 1 MiB; a longer body fails every check but `min_size`.
     pub validations: Vec<Validation>,
     /// Client TLS settings for `https://` URLs, with the Collector's keys (see
-    /// [`ClientTlsConfig`]). The URL's scheme decides whether TLS is used:
-    /// `insecure` is ignored, and `http://` URLs ignore the whole block.
+    /// [`ClientTlsConfig`]). The URL's scheme decides whether TLS is used, so these
+    /// keys only apply to `https://`; `insecure: true` is accepted for Collector
+    /// configs but only with `http://` URLs, where it changes nothing.
     pub tls: ClientTlsConfig,
 }
 
@@ -150,8 +151,22 @@ impl HttpTarget {
         if self.urls().next().is_none() {
             return Err(ValidationError::new("set `endpoint` or `endpoints`"));
         }
+        let mut https = false;
         for url in self.urls() {
-            parse_url(url).map_err(|e| ValidationError::at("endpoint", e.to_string()))?;
+            let uri = parse_url(url).map_err(|e| ValidationError::at("endpoint", e.to_string()))?;
+            https |= uri.scheme_str() == Some("https");
+        }
+        if https && self.tls.insecure {
+            return Err(ValidationError::at(
+                "tls.insecure",
+                "an https:// URL always uses TLS; write http:// to probe in plaintext",
+            ));
+        }
+        if !https && self.tls.is_set() {
+            return Err(ValidationError::at(
+                "tls",
+                "these settings apply to https:// URLs only, but every URL here is http://",
+            ));
         }
         hyper::Method::from_bytes(self.method.as_bytes())
             .map_err(|_| ValidationError::at("method", "not a valid HTTP method"))?;

@@ -494,6 +494,12 @@ fn bad_configs_are_refused_at_the_key() {
     let mut status = target("http://h/".into());
     status.expected_status = vec![200, 700];
     assert!(refused(status).contains("700"));
+    let mut plaintext_tls = target("https://h/".into());
+    plaintext_tls.tls.insecure = true;
+    assert!(refused(plaintext_tls).contains("targets.0.tls.insecure"));
+    let mut unused_tls = target("http://h/".into());
+    unused_tls.tls.insecure_skip_verify = true;
+    assert!(refused(unused_tls).contains("https:// URLs only"));
     let mut method = target("http://h/".into());
     method.method = "GE T".into();
     assert!(refused(method).contains("method"));
