@@ -25,6 +25,8 @@ impl Registry {
                 Box::new(crate::receivers::postgresql::PostgresqlReceiverFactory),
                 Box::new(crate::receivers::pgbouncer::PgbouncerReceiverFactory),
                 Box::new(crate::receivers::redis::RedisReceiverFactory),
+                Box::new(crate::receivers::httpcheck::HttpCheckReceiverFactory),
+                Box::new(crate::receivers::tcpcheck::TcpCheckReceiverFactory),
             ],
             processors: vec![
                 Box::new(sentinel_processors::batch::BatchFactory),

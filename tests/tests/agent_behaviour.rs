@@ -505,6 +505,8 @@ fn print_config_redacts_secrets_and_components_lists_every_type() {
         ("processor", "filter"),
         ("processor", "probabilistic_sampler"),
         ("processor", "dedup"),
+        ("receiver", "httpcheck"),
+        ("receiver", "tcpcheck"),
     ] {
         assert!(
             listing
