@@ -35,7 +35,8 @@ pub struct Settings {
 
 impl Settings {
     pub fn new(config: &SpanMetricsConfig) -> Self {
-        let defaults = DEFAULT_DIMENSIONS.map(|d| !config.exclude_dimensions.iter().any(|e| e == d));
+        let defaults =
+            DEFAULT_DIMENSIONS.map(|d| !config.exclude_dimensions.iter().any(|e| e == d));
         Settings {
             defaults,
             dimensions: config
@@ -46,7 +47,11 @@ impl Settings {
             key_attributes: config.resource_metrics_key_attributes.clone(),
             limit: config.series_limit(),
             bounds: config.explicit_bounds(),
-            exponential: config.histogram.exponential.as_ref().map(|e| e.max_size as usize),
+            exponential: config
+                .histogram
+                .exponential
+                .as_ref()
+                .map(|e| e.max_size as usize),
             histogram_disabled: config.histogram.disable,
             unit: config.histogram.unit,
             exemplars: if config.exemplars.enabled {
@@ -185,9 +190,10 @@ impl State {
         resource: &[KeyValue],
         span: &Span,
     ) {
-        let duration = settings
-            .unit
-            .from_nanos(span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano));
+        let duration = settings.unit.from_nanos(
+            span.end_time_unix_nano
+                .saturating_sub(span.start_time_unix_nano),
+        );
         let series = self.series_for(settings, group, service, resource, span);
         let s = &mut self.series[series];
         s.calls += 1;
@@ -236,7 +242,8 @@ impl State {
             });
         });
         let s = self.series.len();
-        self.series.push(Series::new(attributes, settings.new_buckets()));
+        self.series
+            .push(Series::new(attributes, settings.new_buckets()));
         self.series_index.insert(self.key.as_slice().into(), s);
         self.groups[group].series.push(s);
         self.limited_series += 1;
@@ -253,7 +260,8 @@ impl State {
             ..Default::default()
         }];
         let s = self.series.len();
-        self.series.push(Series::new(attributes, settings.new_buckets()));
+        self.series
+            .push(Series::new(attributes, settings.new_buckets()));
         self.groups[group].overflow = Some(s);
         s
     }
@@ -326,7 +334,12 @@ fn for_each_label<'a>(
         Label::Str(kind_name(span.kind)),
         Label::Str(status_name(status)),
     ];
-    for ((keep, name), value) in settings.defaults.iter().zip(DEFAULT_DIMENSIONS).zip(defaults) {
+    for ((keep, name), value) in settings
+        .defaults
+        .iter()
+        .zip(DEFAULT_DIMENSIONS)
+        .zip(defaults)
+    {
         if *keep {
             f(name, value);
         }

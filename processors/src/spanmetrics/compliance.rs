@@ -24,7 +24,11 @@ fn totals(payload: &Payload) -> (usize, i64, usize) {
                     .data_points
                     .iter()
                     .map(|p| match p.value {
-                        Some(sentinel_pipeline::otlp::metrics::v1::number_data_point::Value::AsInt(v)) => v,
+                        Some(
+                            sentinel_pipeline::otlp::metrics::v1::number_data_point::Value::AsInt(
+                                v,
+                            ),
+                        ) => v,
                         _ => panic!("calls are integers"),
                     })
                     .sum::<i64>();
@@ -41,7 +45,9 @@ fn totals(payload: &Payload) -> (usize, i64, usize) {
 
 /// Three requests of ten spans, every span its own name: ten new series per request.
 fn inputs() -> Vec<Payload> {
-    (0..3).map(|seed| sample(Signal::Traces, 10, seed)).collect()
+    (0..3)
+        .map(|seed| sample(Signal::Traces, 10, seed))
+        .collect()
 }
 
 #[tokio::test]
@@ -73,6 +79,9 @@ async fn spanmetrics_delta_meets_the_connector_contract() {
     .expect_sent(3 * 10 * 2)
     .run()
     .await;
-    let seen: Vec<_> = report.delivered[&Signal::Metrics].iter().map(totals).collect();
+    let seen: Vec<_> = report.delivered[&Signal::Metrics]
+        .iter()
+        .map(totals)
+        .collect();
     assert_eq!(seen, [(10, 10, 10); 3]);
 }

@@ -190,7 +190,12 @@ impl SpanMetricsConfig {
     /// Explicit bucket bounds in the histogram's unit.
     pub fn explicit_bounds(&self) -> Vec<f64> {
         let unit = self.histogram.unit;
-        match self.histogram.explicit.as_ref().and_then(|e| e.buckets.as_ref()) {
+        match self
+            .histogram
+            .explicit
+            .as_ref()
+            .and_then(|e| e.buckets.as_ref())
+        {
             Some(buckets) => buckets
                 .iter()
                 .map(|b| unit.from_nanos(b.as_nanos() as u64))

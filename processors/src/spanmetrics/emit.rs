@@ -4,10 +4,9 @@
 use sentinel_pipeline::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use sentinel_pipeline::otlp::common::v1::InstrumentationScope;
 use sentinel_pipeline::otlp::metrics::v1::{
-    exemplar, exponential_histogram_data_point, metric, number_data_point,
-    AggregationTemporality, Exemplar as OtlpExemplar, ExponentialHistogram,
-    ExponentialHistogramDataPoint, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
-    ResourceMetrics, ScopeMetrics, Sum,
+    exemplar, exponential_histogram_data_point, metric, number_data_point, AggregationTemporality,
+    Exemplar as OtlpExemplar, ExponentialHistogram, ExponentialHistogramDataPoint, Histogram,
+    HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
 };
 
 use super::aggregate::{Exemplar, Series, Settings, State};
@@ -28,7 +27,11 @@ pub struct Emit<'a> {
 
 impl Emit<'_> {
     /// The request for every series in `state`; `None` when there is none.
-    pub fn request(&self, settings: &Settings, state: &State) -> Option<ExportMetricsServiceRequest> {
+    pub fn request(
+        &self,
+        settings: &Settings,
+        state: &State,
+    ) -> Option<ExportMetricsServiceRequest> {
         let resource_metrics: Vec<ResourceMetrics> = state
             .groups
             .iter()
