@@ -37,7 +37,10 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -83,7 +86,10 @@ fn request(name: impl Fn(usize) -> String) -> Payload {
             start_time_unix_nano: 1_000,
             end_time_unix_nano: 1_000 + 100_000 * 1.1f64.powi(i as i32) as u64,
             attributes: vec![
-                string("http.request.method", if i % 3 == 0 { "POST" } else { "GET" }),
+                string(
+                    "http.request.method",
+                    if i % 3 == 0 { "POST" } else { "GET" },
+                ),
                 string("http.route", "/api/orders/{id}"),
             ],
             ..Default::default()
@@ -92,7 +98,10 @@ fn request(name: impl Fn(usize) -> String) -> Payload {
     Payload::Traces(ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
-                attributes: vec![string("service.name", "checkout"), string("host.name", "web-1")],
+                attributes: vec![
+                    string("service.name", "checkout"),
+                    string("host.name", "web-1"),
+                ],
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {
@@ -121,12 +130,21 @@ const CONFIGS: [(&str, &str); 3] = [
 
 fn per_span(c: &mut Criterion) {
     for (label, extra) in CONFIGS {
-        let mut group = c.benchmark_group(format!("spanmetrics {label}, {SPANS} spans per request"));
+        let mut group =
+            c.benchmark_group(format!("spanmetrics {label}, {SPANS} spans per request"));
         group.throughput(Throughput::Elements(SPANS as u64));
         let (connector, outputs) = build(extra);
         // Ten operations: every span lands in a series that already exists.
         let known = request(|i| format!("GET /api/{}", i % 10));
         consume(&connector, &outputs, known.clone());
+        // What freeing the request costs, part of every measurement below.
+        group.bench_function("baseline: drop the request", |b| {
+            b.iter_batched(
+                || Message::unacked(known.clone()),
+                drop,
+                BatchSize::SmallInput,
+            )
+        });
         group.bench_function("known series", |b| {
             b.iter_batched(
                 || known.clone(),

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use xxhash_rust::xxh64::Xxh64Builder;
+
 use sentinel_pipeline::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use sentinel_pipeline::otlp::common::v1::{any_value, AnyValue, KeyValue};
 use sentinel_pipeline::otlp::resource::v1::Resource;
@@ -118,9 +120,11 @@ pub struct Group {
 #[derive(Debug, Default, Clone)]
 pub struct State {
     pub groups: Vec<Group>,
-    group_index: HashMap<Box<[u8]>, usize>,
+    group_index: HashMap<Box<[u8]>, usize, Xxh64Builder>,
     pub series: Vec<Series>,
-    series_index: HashMap<Box<[u8]>, usize>,
+    // xxh64 rather than SipHash: keys are client data, but the series limit bounds what
+    // colliding names could cost.
+    series_index: HashMap<Box<[u8]>, usize, Xxh64Builder>,
     /// Series counted against the limit (overflow series are not).
     pub limited_series: usize,
     /// Spans counted in an overflow series since start.
