@@ -131,6 +131,9 @@ pub struct State {
     pub overflowed_spans: u64,
     /// Spans recorded since the last flush.
     pub pending_spans: u64,
+    /// Where spans of resources first seen at the limit go: one group, without resource
+    /// attributes, so that changing resources cannot grow the groups past the limit.
+    overflow_group: Option<usize>,
     key: Vec<u8>,
 }
 
@@ -173,17 +176,29 @@ impl State {
         if let Some(&g) = self.group_index.get(self.key.as_slice()) {
             return g;
         }
-        let g = self.groups.len();
+        if self.limited_series >= settings.limit {
+            if let Some(g) = self.overflow_group {
+                return g;
+            }
+            let g = self.new_group(Vec::new());
+            self.overflow_group = Some(g);
+            return g;
+        }
+        let g = self.new_group(attrs.to_vec());
         self.group_index.insert(self.key.as_slice().into(), g);
+        g
+    }
+
+    fn new_group(&mut self, attributes: Vec<KeyValue>) -> usize {
         self.groups.push(Group {
             resource: Resource {
-                attributes: attrs.to_vec(),
+                attributes,
                 ..Default::default()
             },
             series: Vec::new(),
             overflow: None,
         });
-        g
+        self.groups.len() - 1
     }
 
     fn record_span(

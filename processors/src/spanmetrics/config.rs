@@ -33,7 +33,8 @@ pub struct SpanMetricsConfig {
     pub exclude_dimensions: Vec<String>,
     /// Most series (label sets, across all resources) held at once. Spans of a new label
     /// set past this limit are counted in one overflow series per resource whose only
-    /// attribute is `otel.metric.overflow="true"`. With delta temporality the limit applies
+    /// attribute is `otel.metric.overflow="true"`; resources first seen past the limit share
+    /// one overflow resource without attributes. With delta temporality the limit applies
     /// per flush interval. Default 1000.
     pub dimensions_cache_size: usize,
     /// The Collector's newer name for the same limit; when set (> 0) it takes precedence

@@ -274,6 +274,26 @@ fn new_label_sets_past_the_limit_go_to_the_overflow_series() {
 }
 
 #[test]
+fn new_resources_past_the_limit_share_one_overflow_resource() {
+    let h = harness("metrics_flush_interval: 0s\ndimensions_cache_size: 1");
+    let with_pid = |pid: &str| vec![kv("service.name", "shop"), kv("process.pid", pid)];
+    for pid in ["1", "2", "3", "4"] {
+        h.send(request(with_pid(pid), vec![span("a", MS, vec![])]))
+            .unwrap();
+    }
+    let m = h.last();
+    // The first resource with its series, then one resource for every later one.
+    assert_eq!(m.resource_metrics.len(), 2);
+    let overflow = &m.resource_metrics[1];
+    assert!(overflow.resource.as_ref().unwrap().attributes.is_empty());
+    assert_eq!(
+        call_counts(&m)[&vec!["otel.metric.overflow=true".to_string()]],
+        3
+    );
+    h.connector.with_state(|s| assert_eq!(s.groups.len(), 2));
+}
+
+#[test]
 fn cumulative_points_accumulate_from_the_connector_start_and_restart_with_it() {
     let h = harness("metrics_flush_interval: 0s");
     h.send(request(svc("shop"), vec![span("a", MS, vec![])]))
