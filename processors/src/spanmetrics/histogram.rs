@@ -148,3 +148,43 @@ fn base2_exponent(value: f64) -> (i32, bool) {
 pub fn lower_bound(index: i32, scale: i32) -> f64 {
     (f64::from(index) / f64::from(scale).exp2()).exp2()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exponential_downscaling_keeps_every_count_in_its_bucket() {
+        let mut histogram = Exponential::new(20);
+        // Spread over six orders of magnitude, so the scale drops several times.
+        let values: Vec<f64> = (0..500).map(|i| 0.001 * 1.03f64.powi(i)).collect();
+        values.iter().for_each(|v| histogram.record(*v));
+        assert!(histogram.counts.len() <= 20);
+        let mut expected = vec![0u64; histogram.counts.len()];
+        for v in &values {
+            let index = map_to_index(*v, histogram.scale);
+            expected[(index - histogram.offset) as usize] += 1;
+        }
+        assert_eq!(histogram.counts, expected);
+        assert_eq!(histogram.counts.iter().sum::<u64>(), 500);
+        // One scale finer would not fit.
+        let lo = map_to_index(values[0], histogram.scale + 1);
+        let hi = map_to_index(values[499], histogram.scale + 1);
+        assert!(hi - lo + 1 > 20);
+    }
+
+    #[test]
+    fn map_to_index_matches_the_bucket_definition() {
+        for scale in [-2, 0, 3, 10, 20] {
+            for v in [0.3, 1.0, 1.5, 2.0, 7.0, 8.0, 1000.0, 123_456.789] {
+                let i = map_to_index(v, scale);
+                let (lo, hi) = (lower_bound(i, scale), lower_bound(i + 1, scale));
+                // Bounds from exp2 are within a few ulps; exact at powers of two.
+                assert!(
+                    lo < v * (1.0 + 1e-12) && v <= hi * (1.0 + 1e-12),
+                    "{v} at {scale}: ({lo}, {hi}]"
+                );
+            }
+        }
+    }
+}
