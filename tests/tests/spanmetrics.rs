@@ -104,8 +104,10 @@ fn send(grpc: u16, calls: &[Call]) {
     provider.shutdown().unwrap();
 }
 
-/// Prometheus text → (name, labels) → value.
-type Scrape = BTreeMap<(String, BTreeMap<String, String>), f64>;
+/// A series: metric name and labels.
+type Series = (String, BTreeMap<String, String>);
+/// Prometheus text → series → value.
+type Scrape = BTreeMap<Series, f64>;
 
 fn scrape(port: u16) -> Scrape {
     let Some((200, body)) = http_get(port, "/metrics") else {
@@ -117,7 +119,7 @@ fn scrape(port: u16) -> Scrape {
         .collect()
 }
 
-fn parse_line(line: &str) -> Option<((String, BTreeMap<String, String>), f64)> {
+fn parse_line(line: &str) -> Option<(Series, f64)> {
     let (series, value) = line.rsplit_once(' ')?;
     let value = value.parse().ok()?;
     let Some((name, rest)) = series.split_once('{') else {
