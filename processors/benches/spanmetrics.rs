@@ -15,7 +15,8 @@ use sentinel_pipeline::otlp::resource::v1::Resource;
 use sentinel_pipeline::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use sentinel_pipeline::testing::{sinks_for, snippet};
 use sentinel_pipeline::{
-    BuildContext, Connector, ConnectorFactory, Message, Outputs, Payload, SelfMetrics, Signal,
+    BuildContext, Connector, ConnectorFactory, Message, Output, Outputs, Payload, SelfMetrics,
+    Signal,
 };
 use sentinel_processors::spanmetrics::SpanMetricsFactory;
 use tokio_util::sync::CancellationToken;
@@ -189,9 +190,48 @@ fn bytes_per_series() {
     }
 }
 
+/// One flush of 1,000 cumulative series (what a timer tick does, plus the copy kept in
+/// case the metrics are refused), handed to a downstream that takes everything.
+fn flush(c: &mut Criterion) {
+    const SERIES: usize = 1_000;
+    let ctx = BuildContext {
+        id: "spanmetrics".to_string(),
+        metrics: SelfMetrics::new(),
+        shutdown: CancellationToken::new(),
+    };
+    let connector = SpanMetricsFactory
+        .build(&snippet("metrics_flush_interval: 0s"), ctx)
+        .expect("config builds");
+    let outputs: Outputs = [(Signal::Metrics, Output::default())].into_iter().collect();
+    for r in 0..SERIES / SPANS {
+        consume(
+            &connector,
+            &outputs,
+            request(move |i| format!("op-{r}-{i}")),
+        );
+    }
+    let one_span = match request(|_| "op-0-0".to_string()) {
+        Payload::Traces(mut t) => {
+            t.resource_spans[0].scope_spans[0].spans.truncate(1);
+            Payload::Traces(t)
+        }
+        _ => unreachable!(),
+    };
+    let mut group = c.benchmark_group("spanmetrics flush");
+    group.throughput(Throughput::Elements(SERIES as u64));
+    group.bench_function(format!("{SERIES} series"), |b| {
+        b.iter_batched(
+            || one_span.clone(),
+            |p| consume(&connector, &outputs, black_box(p)),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
 fn memory(_c: &mut Criterion) {
     bytes_per_series();
 }
 
-criterion_group!(benches, memory, per_span);
+criterion_group!(benches, memory, per_span, flush);
 criterion_main!(benches);
