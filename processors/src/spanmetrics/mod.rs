@@ -26,14 +26,19 @@ mod histogram;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use sentinel_pipeline::config::{check, Diagnostic, Node};
 use sentinel_pipeline::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use sentinel_pipeline::telemetry::ComponentLabels;
 use sentinel_pipeline::{
     Acks, BuildContext, BuildError, ComponentInfo, ComponentMetrics, Connector, ConnectorFactory,
-    Factory, Kind, Message, Outputs, Payload, Refusal, Signal,
+    Factory, Kind, Message, Outputs, Payload, Refusal, SelfMetrics, Signal,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -72,8 +77,12 @@ impl ConnectorFactory for SpanMetricsFactory {
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<Arc<dyn Connector>, BuildError> {
         let config: SpanMetricsConfig = sentinel_pipeline::config::decode_valid(node)
             .map_err(|diagnostics| BuildError::config(&ctx.id, diagnostics))?;
-        let metrics = ctx.component_metrics(Kind::Connector, Signal::Traces);
-        Ok(Arc::new(SpanMetrics::start(&config, metrics, ctx.shutdown)))
+        Ok(Arc::new(SpanMetrics::start(
+            &config,
+            &ctx.metrics,
+            &ctx.id,
+            ctx.shutdown,
+        )))
     }
 }
 
@@ -94,6 +103,10 @@ struct Shared {
     /// Start of every cumulative point: this connector's start.
     start_unix_nano: u64,
     metrics: ComponentMetrics,
+    /// Spans counted in an overflow series (`sentinel_spanmetrics_overflow_spans_total`).
+    overflow_spans: Counter<u64, AtomicU64>,
+    /// Series held (`sentinel_spanmetrics_series`), what the memory figure multiplies.
+    series: Gauge<i64, AtomicI64>,
     inner: Mutex<Inner>,
 }
 
@@ -114,9 +127,25 @@ impl SpanMetrics {
     /// timer task; `shutdown` makes the task emit what is pending and stop.
     pub fn start(
         config: &SpanMetricsConfig,
-        metrics: ComponentMetrics,
+        self_metrics: &SelfMetrics,
+        id: &str,
         shutdown: CancellationToken,
     ) -> SpanMetrics {
+        let labels = ComponentLabels {
+            component_kind: Kind::Connector.as_str().to_string(),
+            component_id: id.to_string(),
+            signal: Signal::Traces.as_str().to_string(),
+        };
+        let overflow: Family<ComponentLabels, Counter<u64, AtomicU64>> = self_metrics.family(
+            "spanmetrics_overflow_spans",
+            "Spans spanmetrics counted in an otel.metric.overflow series because its series limit was reached",
+            Family::default,
+        );
+        let series: Family<ComponentLabels, Gauge<i64, AtomicI64>> = self_metrics.family(
+            "spanmetrics_series",
+            "Series spanmetrics holds (label sets, overflow series included)",
+            Family::default,
+        );
         let name = |n: &str| match config.namespace.as_str() {
             "" => n.to_string(),
             ns => format!("{ns}.{n}"),
@@ -129,7 +158,9 @@ impl SpanMetrics {
             temporality: config.aggregation_temporality,
             interval: config.metrics_flush_interval,
             start_unix_nano: now,
-            metrics,
+            metrics: self_metrics.component(Kind::Connector, id, Signal::Traces),
+            overflow_spans: overflow.get_or_create(&labels).clone(),
+            series: series.get_or_create(&labels).clone(),
             inner: Mutex::new(Inner {
                 state: State::default(),
                 outputs: None,
@@ -216,6 +247,9 @@ impl Shared {
             self.metrics
                 .dropped(recorded.skipped, "span resource has no service.name");
         }
+        self.overflow_spans
+            .inc_by(inner.state.overflowed_spans - overflowed);
+        self.series.set(inner.state.series.len() as i64);
         if inner.state.overflowed_spans > overflowed && !inner.overflow_reported {
             inner.overflow_reported = true;
             tracing::warn!(
@@ -260,6 +294,7 @@ impl Shared {
                 Temporality::Delta => inner.state.clear(),
                 Temporality::Cumulative => inner.state.clear_exemplars(),
             }
+            self.series.set(inner.state.series.len() as i64);
         }
         Ok(())
     }

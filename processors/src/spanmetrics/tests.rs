@@ -34,8 +34,7 @@ fn harness(yaml: &str) -> Harness {
         sentinel_pipeline::config::decode_valid(&snippet(yaml)).expect("valid config");
     let metrics = SelfMetrics::new();
     let shutdown = CancellationToken::new();
-    let component = metrics.component(Kind::Connector, "spanmetrics", Signal::Traces);
-    let connector = SpanMetrics::start(&config, component, shutdown.clone());
+    let connector = SpanMetrics::start(&config, &metrics, "spanmetrics", shutdown.clone());
     let (sinks, outputs) = sinks_for(&[Signal::Metrics], false);
     Harness {
         connector,
