@@ -224,15 +224,19 @@ impl Shared {
         }
         let due = self.interval.is_zero() || inner.last_flush.elapsed() >= self.interval;
         if !due || inner.closed {
-            self.record(&mut inner, request);
+            let recorded = self.record(&mut inner, request);
+            self.report(&mut inner, recorded);
             return Ok(());
         }
         // This request rides with the flush: if the metrics are refused it is refused too,
         // so it must leave no trace in the aggregation (its retry would count twice).
         let before = inner.state.clone();
-        self.record(&mut inner, request);
+        let recorded = self.record(&mut inner, request);
         match self.flush(&mut inner, acks) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.report(&mut inner, recorded);
+                Ok(())
+            }
             Err(refusal) => {
                 inner.state = before;
                 Err(refusal)
@@ -240,17 +244,22 @@ impl Shared {
         }
     }
 
-    fn record(&self, inner: &mut Inner, request: &ExportTraceServiceRequest) {
+    /// Adds `request` to the aggregation; returns (spans skipped, spans overflowed).
+    fn record(&self, inner: &mut Inner, request: &ExportTraceServiceRequest) -> (usize, u64) {
         let overflowed = inner.state.overflowed_spans;
         let recorded = inner.state.record(&self.settings, request);
-        if recorded.skipped > 0 {
+        (recorded.skipped, inner.state.overflowed_spans - overflowed)
+    }
+
+    /// Self-metrics of a request the aggregation kept.
+    fn report(&self, inner: &mut Inner, (skipped, overflowed): (usize, u64)) {
+        if skipped > 0 {
             self.metrics
-                .dropped(recorded.skipped, "span resource has no service.name");
+                .dropped(skipped, "span resource has no service.name");
         }
-        self.overflow_spans
-            .inc_by(inner.state.overflowed_spans - overflowed);
+        self.overflow_spans.inc_by(overflowed);
         self.series.set(inner.state.series.len() as i64);
-        if inner.state.overflowed_spans > overflowed && !inner.overflow_reported {
+        if overflowed > 0 && !inner.overflow_reported {
             inner.overflow_reported = true;
             tracing::warn!(
                 connector = self.metrics.id(),

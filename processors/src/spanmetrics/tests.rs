@@ -486,6 +486,9 @@ fn a_refused_flush_refuses_its_request_and_keeps_nothing_of_it() {
     h.sink.set_refusing(false);
     h.send(req).unwrap();
     assert_eq!(value(calls(&h.last())[0]), 3, "the retry is counted once");
+    let counts = component_counts(&h.metrics, Kind::Connector, "spanmetrics", Signal::Traces);
+    assert_eq!((counts.received, counts.refused, counts.dropped), (6, 3, 0));
+    assert_eq!(counts.sent, 2, "one calls point and one duration point");
 }
 
 #[tokio::test(start_paused = true)]
