@@ -215,24 +215,29 @@ fn wait_for(port: u16, labels: &[(&str, &str)], calls: f64) -> Scrape {
     last
 }
 
-/// Start times of the `calls` points in the file exporter's output.
-fn call_start_times(path: &Path) -> Vec<u64> {
+/// The `calls` points in the file exporter's output.
+fn call_points(path: &Path) -> Vec<serde_json::Value> {
+    let list = |v: &serde_json::Value, key: &str| v[key].as_array().cloned().unwrap_or_default();
     read_json_lines(path)
         .iter()
-        .flat_map(|l| l["resourceMetrics"].as_array().cloned().unwrap_or_default())
-        .flat_map(|r| r["scopeMetrics"].as_array().cloned().unwrap_or_default())
-        .flat_map(|s| s["metrics"].as_array().cloned().unwrap_or_default())
+        .flat_map(|l| list(l, "resourceMetrics"))
+        .flat_map(|r| list(&r, "scopeMetrics"))
+        .flat_map(|s| list(&s, "metrics"))
         .filter(|m| m["name"] == "traces.span.metrics.calls")
-        .flat_map(|m| {
-            m["sum"]["dataPoints"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter_map(|p| match &p["startTimeUnixNano"] {
-            serde_json::Value::String(s) => s.parse().ok(),
-            other => other.as_u64(),
-        })
+        .flat_map(|m| list(&m["sum"], "dataPoints"))
+        .collect()
+}
+
+/// A 64-bit field of OTLP JSON: a string, or a number.
+fn int(v: &serde_json::Value) -> Option<u64> {
+    v.as_str().and_then(|s| s.parse().ok()).or(v.as_u64())
+}
+
+/// Start times of the `calls` points in the file exporter's output.
+fn call_start_times(path: &Path) -> Vec<u64> {
+    call_points(path)
+        .iter()
+        .filter_map(|p| int(&p["startTimeUnixNano"]))
         .collect()
 }
 
@@ -326,25 +331,7 @@ fn shutdown_emits_what_the_interval_has_not_yet() {
     assert!(received, "{}", agent.metrics());
     assert!(call_start_times(&file).is_empty());
     assert_eq!(agent.terminate(Duration::from_secs(10)).code(), Some(0));
-    let lines = read_json_lines(&file);
-    let calls: i64 = lines
-        .iter()
-        .flat_map(|l| l["resourceMetrics"].as_array().cloned().unwrap_or_default())
-        .flat_map(|r| r["scopeMetrics"].as_array().cloned().unwrap_or_default())
-        .flat_map(|s| s["metrics"].as_array().cloned().unwrap_or_default())
-        .filter(|m| m["name"] == "traces.span.metrics.calls")
-        .flat_map(|m| {
-            m["sum"]["dataPoints"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter_map(|p| {
-            p["asInt"]
-                .as_str()
-                .and_then(|v| v.parse::<i64>().ok())
-                .or(p["asInt"].as_i64())
-        })
-        .sum();
-    assert_eq!(calls, 8, "{lines:?}");
+    let points = call_points(&file);
+    let calls: u64 = points.iter().filter_map(|p| int(&p["asInt"])).sum();
+    assert_eq!(calls, 8, "{points:?}");
 }
