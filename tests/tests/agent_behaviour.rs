@@ -502,9 +502,11 @@ fn print_config_redacts_secrets_and_components_lists_every_type() {
         ("connector", "llm_cost"),
         ("receiver", "hooks"),
         ("connector", "hook_metrics"),
+        ("connector", "spanmetrics"),
         ("processor", "filter"),
         ("processor", "probabilistic_sampler"),
         ("processor", "dedup"),
+        ("processor", "tail_sampling"),
         ("receiver", "httpcheck"),
         ("receiver", "tcpcheck"),
     ] {
