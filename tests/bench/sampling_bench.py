@@ -5,7 +5,7 @@
              otlp -> PROCESSOR -> blackhole, for no processor, probabilistic_sampler at 10%,
              and tail_sampling (errors + latency + 10% probabilistic, decision_wait 5s).
              With `--rotel PATH`, Rotel's blackhole at the same load for comparison (it has
-             no sampler).
+             no sampler); ROTEL_PRELOAD=/path/nodelay.so preloads the peer's TCP_NODELAY shim.
 2. `storm`:  distinct one-span traces at --rate (default 100k/s) for 30 s into
              tail_sampling with a 64 MiB budget and decision_wait 30s: acknowledged
              spans/s, agent CPU, peak RSS, early decisions.
@@ -119,6 +119,9 @@ FIXED = [("none", None),
 
 
 def bench_fixed(workdir, rotel):
+    # ROTEL_PRELOAD: the TCP_NODELAY shim the peer's README asks for in fair comparisons.
+    shim = os.environ.get("ROTEL_PRELOAD")
+    preload = {"LD_PRELOAD": shim} if shim else {}
     results = {}
     for name, processor in FIXED:
         grpc, admin = free_port(), free_port()
@@ -134,7 +137,8 @@ def bench_fixed(workdir, rotel):
         proc = subprocess.Popen(pinned(0, [rotel, "start", "--otlp-grpc-endpoint", f"127.0.0.1:{grpc}",
                                            "--otlp-http-endpoint", f"127.0.0.1:{http}",
                                            "--exporter", "blackhole"]),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={**os.environ, **preload})
         try:
             time.sleep(2)
             gen = run_load(grpc, 10000, 35, 100, 1)
