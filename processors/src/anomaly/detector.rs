@@ -1,0 +1,287 @@
+//! The streaming detector shared by the `anomaly` connector and `sentinel anomaly backtest`.
+//!
+//! One [`SeriesState`] per series (a fixed 152 bytes: no buffers, no season slots), updated
+//! once per point by [`Detector::step`]. A point is scored against the state built from
+//! the points before it only, then folded into that state: no look-ahead.
+//!
+//! Three cheap raw detectors look at each value:
+//! - **level**: distance from a slow EWMA baseline, in units of its mean absolute deviation;
+//! - **change**: the step from the previous value, in units of the EWMA of past steps;
+//! - **range**: how far the value lands outside the range seen lately (a decaying min/max).
+//!
+//! Their largest is the raw score. As in HTM's anomaly likelihood, the raw score is then
+//! judged against its own history: a short average of raw scores compared with a long EWMA
+//! mean and variance of them, through the Gaussian tail, on a log scale. A raw score that is
+//! high all the time (a noisy series) is therefore not an anomaly; a burst on a quiet one is.
+//!
+//! **Probation:** the first `probation` points of a series score 0 while the baselines learn.
+//!
+//! An event (the connector's `sentinel.anomaly` log, the backtest's `label` 1) is emitted when
+//! the score rises through the threshold, then no other for `cooldown` points.
+
+use serde::{Deserialize, Serialize};
+
+/// The detector's model: how fast each baseline learns. The defaults were fitted on NAB's
+/// 51 labelled series (docs/anomaly.md); `model` in the connector's config.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Model {
+    /// Weight of a new point in the level baseline (EWMA mean and mean absolute
+    /// deviation). Default 0.01.
+    pub level_alpha: f64,
+    /// Weight of a new step in the change baseline (EWMA of |step|). Default 0.01.
+    pub change_alpha: f64,
+    /// Per-point shrink of the remembered min/max towards the baseline. Default 0.001.
+    pub range_decay: f64,
+    /// Deviations (level and change) at which a raw score reaches one half. Default 4.
+    pub half_at: f64,
+    /// Weight of a new raw score in the short average of the likelihood stage. Default 0.3.
+    pub short_alpha: f64,
+    /// Weight of a new raw score in the long mean and variance of the likelihood stage.
+    /// Default 0.002.
+    pub long_alpha: f64,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Model {
+            level_alpha: 0.01,
+            change_alpha: 0.01,
+            range_decay: 0.001,
+            half_at: 4.0,
+            short_alpha: 0.3,
+            long_alpha: 0.002,
+        }
+    }
+}
+
+/// Everything the detector needs: the model, the probation and the event rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectorConfig {
+    pub model: Model,
+    /// Points per series that score 0 while the baselines learn.
+    pub probation: u32,
+    /// Score at or above which an event is emitted (when the score rises through it).
+    pub threshold: f64,
+    /// Points after an event during which no other event is emitted.
+    pub cooldown: u32,
+}
+
+/// Default probation, threshold and cooldown (the connector's defaults).
+pub const DEFAULT_PROBATION: u32 = 100;
+pub const DEFAULT_THRESHOLD: f64 = 0.5;
+pub const DEFAULT_COOLDOWN: u32 = 200;
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            model: Model::default(),
+            probation: DEFAULT_PROBATION,
+            threshold: DEFAULT_THRESHOLD,
+            cooldown: DEFAULT_COOLDOWN,
+        }
+    }
+}
+
+/// What the detector has learnt about one series. Plain numbers, so it snapshots as is.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct SeriesState {
+    /// Points seen.
+    pub n: u64,
+    mean: f64,
+    dev: f64,
+    prev: f64,
+    step: f64,
+    lo: f64,
+    hi: f64,
+    raw_short: f64,
+    raw_mean: f64,
+    raw_var: f64,
+    /// The previous score was at or above the threshold.
+    above: bool,
+    /// Points left in the cooldown after an event.
+    quiet: u32,
+}
+
+/// Which raw detector gave the raw score, for the event's reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    Level,
+    Change,
+    Range,
+}
+
+/// The verdict on one point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    /// Anomaly score in [0, 1].
+    pub score: f64,
+    /// The score rose through the threshold outside a cooldown: emit an event.
+    pub event: bool,
+    /// The band the baseline expected: mean ± `half_at` deviations.
+    pub expected: (f64, f64),
+    /// Signed distance from the baseline in deviations.
+    pub sigmas: f64,
+    /// The raw detector that dominated.
+    pub cause: Cause,
+}
+
+impl Verdict {
+    /// The detector's reason in words, e.g. "value 5.2σ above the baseline".
+    pub fn reason(&self) -> String {
+        let side = if self.sigmas >= 0.0 { "above" } else { "below" };
+        let what = match self.cause {
+            Cause::Level => "the slow baseline",
+            Cause::Change => "the baseline, after an unusual step",
+            Cause::Range => "the baseline, outside the range seen lately",
+        };
+        format!("value {:.1}σ {side} {what}", self.sigmas.abs())
+    }
+}
+
+/// The detector: its tuning. Stateless itself; the state lives in [`SeriesState`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Detector {
+    pub config: DetectorConfig,
+}
+
+/// Smallest scale, relative to the value's magnitude, so a flat series has a finite one.
+const REL_FLOOR: f64 = 1e-3;
+const ABS_FLOOR: f64 = 1e-9;
+
+impl Detector {
+    pub fn new(config: DetectorConfig) -> Self {
+        Detector { config }
+    }
+
+    /// Scores `x` against `state`, then learns it. Non-finite values are ignored (score 0).
+    pub fn step(&self, state: &mut SeriesState, x: f64) -> Verdict {
+        let c = &self.config;
+        let m = &c.model;
+        if !x.is_finite() {
+            return Verdict {
+                score: 0.0,
+                event: false,
+                expected: (state.mean, state.mean),
+                sigmas: 0.0,
+                cause: Cause::Level,
+            };
+        }
+        if state.n == 0 {
+            *state = SeriesState {
+                n: 0,
+                mean: x,
+                prev: x,
+                lo: x,
+                hi: x,
+                ..SeriesState::default()
+            };
+        }
+        let floor = REL_FLOOR * (state.mean.abs() + (state.hi - state.lo)) + ABS_FLOOR;
+        let dev = state.dev.max(floor);
+        let step_scale = state.step.max(floor);
+        let level_z = (x - state.mean) / dev;
+        let change_z = (x - state.prev).abs() / step_scale;
+        let width = (state.hi - state.lo).max(floor);
+        let outside = (x - state.hi).max(state.lo - x).max(0.0) / width;
+
+        let squash = |z: f64| z / (z + m.half_at);
+        let candidates = [
+            (squash(level_z.abs()), Cause::Level),
+            (squash(change_z), Cause::Change),
+            (outside / (outside + 0.1), Cause::Range),
+        ];
+        let (raw, cause) = candidates
+            .into_iter()
+            .fold((0.0, Cause::Level), |best, cand| {
+                if cand.0 > best.0 {
+                    cand
+                } else {
+                    best
+                }
+            });
+
+        let score = self.likelihood(state, raw);
+        self.learn(state, x);
+        let score = if state.n <= u64::from(c.probation) {
+            0.0
+        } else {
+            score
+        };
+        let event = self.alert(state, score);
+        let half = m.half_at * dev;
+        Verdict {
+            score,
+            event,
+            expected: (state.mean - half, state.mean + half),
+            sigmas: level_z,
+            cause,
+        }
+    }
+
+    /// HTM-style likelihood: how unusual the recent raw scores are next to the long run.
+    fn likelihood(&self, state: &mut SeriesState, raw: f64) -> f64 {
+        let c = &self.config.model;
+        let first = state.n == 0;
+        state.raw_short = if first {
+            raw
+        } else {
+            state.raw_short + c.short_alpha * (raw - state.raw_short)
+        };
+        let std = state.raw_var.sqrt().max(0.01);
+        let z = (state.raw_short - state.raw_mean) / std;
+        let d = raw - state.raw_mean;
+        if first {
+            state.raw_mean = raw;
+        } else {
+            state.raw_mean += c.long_alpha * d;
+            state.raw_var = (1.0 - c.long_alpha) * (state.raw_var + c.long_alpha * d * d);
+        }
+        // Tail probability on a log scale, as HTM's log-likelihood: 1e-10 maps to 1.
+        let tail = upper_tail(z).max(1e-10);
+        (-tail.log10() / 10.0).clamp(0.0, 1.0)
+    }
+
+    fn learn(&self, state: &mut SeriesState, x: f64) {
+        let c = &self.config.model;
+        let dev_sample = (x - state.mean).abs();
+        state.mean += c.level_alpha * (x - state.mean);
+        state.dev += c.level_alpha * (dev_sample - state.dev);
+        let step = (x - state.prev).abs();
+        state.step += c.change_alpha * (step - state.step);
+        state.prev = x;
+        state.hi = x.max(state.hi - c.range_decay * (state.hi - state.mean).max(0.0));
+        state.lo = x.min(state.lo + c.range_decay * (state.mean - state.lo).max(0.0));
+        state.n += 1;
+    }
+
+    /// An event when the score rises through the threshold outside a cooldown.
+    fn alert(&self, state: &mut SeriesState, score: f64) -> bool {
+        let c = &self.config;
+        let above = score >= c.threshold;
+        let rising = above && !state.above;
+        state.above = above;
+        if state.quiet > 0 {
+            state.quiet -= 1;
+            return false;
+        }
+        if rising {
+            state.quiet = c.cooldown;
+        }
+        rising
+    }
+}
+
+/// P(Z > z) for a standard normal Z (Abramowitz–Stegun 7.1.26 on erfc).
+fn upper_tail(z: f64) -> f64 {
+    if z < 0.0 {
+        return 1.0 - upper_tail(-z);
+    }
+    let x = z / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    0.5 * poly * (-x * x).exp()
+}
