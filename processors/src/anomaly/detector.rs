@@ -40,6 +40,21 @@ pub struct Model {
     /// Weight of a new raw score in the long mean and variance of the likelihood stage.
     /// Default 0.002.
     pub long_alpha: f64,
+    /// Smallest standard deviation of the short averages, so a series whose raw score
+    /// never moved does not call a tiny move certain. Default 0.03.
+    pub min_std: f64,
+    /// Score through the likelihood stage (true) or the raw score itself. Default true.
+    pub likelihood: bool,
+    /// Quantile of the series' own raw scores that maps to a score of 0.5 (0 = off).
+    /// Default 0.
+    pub quantile: f64,
+    /// Step of the running quantile estimate. Default 0.01.
+    pub quantile_rate: f64,
+    /// Fraction of the recent range outside it at which the range score reaches one half.
+    /// Default 0.1.
+    pub range_half: f64,
+    /// Weights of the level, change and range detectors (0 turns one off). Default 1.
+    pub weights: [f64; 3],
 }
 
 impl Default for Model {
@@ -51,6 +66,12 @@ impl Default for Model {
             half_at: 4.0,
             short_alpha: 0.3,
             long_alpha: 0.002,
+            min_std: 0.03,
+            likelihood: true,
+            quantile: 0.0,
+            quantile_rate: 0.01,
+            range_half: 0.1,
+            weights: [1.0, 1.0, 1.0],
         }
     }
 }
@@ -97,6 +118,7 @@ pub struct SeriesState {
     raw_short: f64,
     raw_mean: f64,
     raw_var: f64,
+    q: f64,
     /// The previous score was at or above the threshold.
     above: bool,
     /// Points left in the cooldown after an event.
@@ -187,9 +209,9 @@ impl Detector {
 
         let squash = |z: f64| z / (z + m.half_at);
         let candidates = [
-            (squash(level_z.abs()), Cause::Level),
-            (squash(change_z), Cause::Change),
-            (outside / (outside + 0.1), Cause::Range),
+            (squash(m.weights[0] * level_z.abs()), Cause::Level),
+            (squash(m.weights[1] * change_z), Cause::Change),
+            (m.weights[2] * outside / (outside + m.range_half), Cause::Range),
         ];
         let (raw, cause) = candidates
             .into_iter()
@@ -201,7 +223,13 @@ impl Detector {
                 }
             });
 
-        let score = self.likelihood(state, raw);
+        let likely = self.likelihood(state, raw);
+        let score = if m.likelihood { likely } else { raw };
+        let score = if m.quantile > 0.0 {
+            self.relative(state, score)
+        } else {
+            score
+        };
         self.learn(state, x);
         let score = if state.n <= u64::from(c.probation) {
             0.0
@@ -228,11 +256,12 @@ impl Detector {
         } else {
             state.raw_short + c.short_alpha * (raw - state.raw_short)
         };
-        let std = state.raw_var.sqrt().max(0.01);
+        // As HTM: the distribution is that of the short averages themselves.
+        let std = state.raw_var.sqrt().max(c.min_std);
         let z = (state.raw_short - state.raw_mean) / std;
-        let d = raw - state.raw_mean;
+        let d = state.raw_short - state.raw_mean;
         if first {
-            state.raw_mean = raw;
+            state.raw_mean = state.raw_short;
         } else {
             state.raw_mean += c.long_alpha * d;
             state.raw_var = (1.0 - c.long_alpha) * (state.raw_var + c.long_alpha * d * d);
@@ -240,6 +269,21 @@ impl Detector {
         // Tail probability on a log scale, as HTM's log-likelihood: 1e-10 maps to 1.
         let tail = upper_tail(z).max(1e-10);
         (-tail.log10() / 10.0).clamp(0.0, 1.0)
+    }
+
+    /// The score relative to a running quantile of the series' own scores: the quantile
+    /// maps to 0.5, so a series that is always spiky needs a bigger spike.
+    fn relative(&self, state: &mut SeriesState, raw: f64) -> f64 {
+        let m = &self.config.model;
+        let q = state.q.clamp(1e-6, 1.0 - 1e-6);
+        let score = if raw <= q {
+            0.5 * raw / q
+        } else {
+            0.5 + 0.5 * (raw - q) / (1.0 - q)
+        };
+        let below = if raw < state.q { 1.0 } else { 0.0 };
+        state.q += m.quantile_rate * (m.quantile - below);
+        score
     }
 
     fn learn(&self, state: &mut SeriesState, x: f64) {
