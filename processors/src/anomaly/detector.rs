@@ -1,18 +1,18 @@
 //! The streaming detector shared by the `anomaly` connector and `sentinel anomaly backtest`.
 //!
-//! One [`SeriesState`] per series (a fixed 152 bytes: no buffers, no season slots), updated
-//! once per point by [`Detector::step`]. A point is scored against the state built from
-//! the points before it only, then folded into that state: no look-ahead.
+//! One [`SeriesState`] per series (a fixed size, a few dozen numbers: no buffers, no season
+//! slots), updated once per point by [`Detector::step`]. A point is scored against the
+//! state built from the points before it only, then folded into that state: no look-ahead.
 //!
-//! Three cheap raw detectors look at each value:
+//! Raw detectors look at each value, each squashed into [0, 1):
 //! - **level**: distance from a slow EWMA baseline, in units of its mean absolute deviation;
-//! - **change**: the step from the previous value, in units of the EWMA of past steps;
-//! - **range**: how far the value lands outside the range seen lately (a decaying min/max).
+//! - **range**: how far the value lands outside the range seen lately (a decaying min/max);
+//! - **change** (off by default): the step from the previous value, in units of past steps.
 //!
-//! Their largest is the raw score. As in HTM's anomaly likelihood, the raw score is then
-//! judged against its own history: a short average of raw scores compared with a long EWMA
-//! mean and variance of them, through the Gaussian tail, on a log scale. A raw score that is
-//! high all the time (a noisy series) is therefore not an anomaly; a burst on a quiet one is.
+//! The largest weighted one is the raw score. It is then judged against the series' own
+//! history: a running estimate of a high quantile of its raw scores maps to 0.5, so a
+//! series that is spiky all the time needs a bigger spike than a quiet one. (An HTM-style
+//! likelihood stage is available instead; it measured lower on NAB.)
 //!
 //! **Probation:** the first `probation` points of a series score 0 while the baselines learn.
 //!
@@ -21,57 +21,59 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The detector's model: how fast each baseline learns. The defaults were fitted on NAB's
-/// 51 labelled series (docs/anomaly.md); `model` in the connector's config.
+/// The detector's model: how fast each baseline learns and how the raw detectors combine.
+/// The defaults were fitted on NAB's 51 labelled series (docs/anomaly.md); `model` in the
+/// connector's config.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Model {
     /// Weight of a new point in the level baseline (EWMA mean and mean absolute
-    /// deviation). Default 0.01.
+    /// deviation). Default 0.003.
     pub level_alpha: f64,
     /// Weight of a new step in the change baseline (EWMA of |step|). Default 0.01.
     pub change_alpha: f64,
-    /// Per-point shrink of the remembered min/max towards the baseline. Default 0.001.
+    /// Per-point shrink of the remembered min/max towards the baseline. Default 0.0003.
     pub range_decay: f64,
     /// Deviations (level and change) at which a raw score reaches one half. Default 4.
     pub half_at: f64,
-    /// Weight of a new raw score in the short average of the likelihood stage. Default 0.3.
-    pub short_alpha: f64,
-    /// Weight of a new raw score in the long mean and variance of the likelihood stage.
-    /// Default 0.002.
-    pub long_alpha: f64,
-    /// Smallest standard deviation of the short averages, so a series whose raw score
-    /// never moved does not call a tiny move certain. Default 0.03.
-    pub min_std: f64,
-    /// Score through the likelihood stage (true) or the raw score itself. Default true.
-    pub likelihood: bool,
-    /// Quantile of the series' own raw scores that maps to a score of 0.5 (0 = off).
-    /// Default 0.
-    pub quantile: f64,
-    /// Step of the running quantile estimate. Default 0.01.
-    pub quantile_rate: f64,
     /// Fraction of the recent range outside it at which the range score reaches one half.
     /// Default 0.1.
     pub range_half: f64,
-    /// Weights of the level, change and range detectors (0 turns one off). Default 1.
+    /// Weights of the level, change and range detectors; 0 turns one off. Default
+    /// `[1, 0, 1]`: the change detector cost NAB points (docs/anomaly.md).
     pub weights: [f64; 3],
+    /// Quantile of the series' own raw scores that maps to a score of 0.5, so a series
+    /// that is always spiky needs a bigger spike; 0 turns the stage off. Default 0.998.
+    pub quantile: f64,
+    /// Step of the running quantile estimate. Default 0.003.
+    pub quantile_rate: f64,
+    /// Score through the HTM-style likelihood stage instead of the raw score. Default
+    /// false: it scored lower on NAB here (docs/anomaly.md).
+    pub likelihood: bool,
+    /// Weight of a new raw score in the likelihood stage's short average. Default 0.3.
+    pub short_alpha: f64,
+    /// Weight of a new short average in the likelihood stage's long mean and variance.
+    /// Default 0.002.
+    pub long_alpha: f64,
+    /// Smallest standard deviation of the likelihood stage's short averages. Default 0.03.
+    pub min_std: f64,
 }
 
 impl Default for Model {
     fn default() -> Self {
         Model {
-            level_alpha: 0.01,
+            level_alpha: 0.003,
             change_alpha: 0.01,
-            range_decay: 0.001,
+            range_decay: 0.0003,
             half_at: 4.0,
+            range_half: 0.1,
+            weights: [1.0, 0.0, 1.0],
+            quantile: 0.998,
+            quantile_rate: 0.003,
+            likelihood: false,
             short_alpha: 0.3,
             long_alpha: 0.002,
             min_std: 0.03,
-            likelihood: true,
-            quantile: 0.0,
-            quantile_rate: 0.01,
-            range_half: 0.1,
-            weights: [1.0, 1.0, 1.0],
         }
     }
 }
@@ -90,7 +92,7 @@ pub struct DetectorConfig {
 
 /// Default probation, threshold and cooldown (the connector's defaults).
 pub const DEFAULT_PROBATION: u32 = 100;
-pub const DEFAULT_THRESHOLD: f64 = 0.5;
+pub const DEFAULT_THRESHOLD: f64 = 0.65;
 pub const DEFAULT_COOLDOWN: u32 = 200;
 
 impl Default for DetectorConfig {
@@ -104,8 +106,9 @@ impl Default for DetectorConfig {
     }
 }
 
-/// What the detector has learnt about one series. Plain numbers, so it snapshots as is.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+/// What the detector has learnt about one series: plain numbers, snapshotted bit for bit
+/// by [`SeriesState::to_words`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct SeriesState {
     /// Points seen.
     pub n: u64,
@@ -123,6 +126,52 @@ pub struct SeriesState {
     above: bool,
     /// Points left in the cooldown after an event.
     quiet: u32,
+}
+
+/// Number of words in [`SeriesState::to_words`].
+pub const STATE_WORDS: usize = 13;
+
+impl SeriesState {
+    /// The state as 64-bit words (floats by their bits), so a snapshot restores it exactly.
+    pub fn to_words(&self) -> [u64; STATE_WORDS] {
+        let f = |x: f64| x.to_bits();
+        [
+            self.n,
+            f(self.mean),
+            f(self.dev),
+            f(self.prev),
+            f(self.step),
+            f(self.lo),
+            f(self.hi),
+            f(self.raw_short),
+            f(self.raw_mean),
+            f(self.raw_var),
+            f(self.q),
+            u64::from(self.above),
+            u64::from(self.quiet),
+        ]
+    }
+
+    /// The state from [`SeriesState::to_words`]; `None` for a wrong length.
+    pub fn from_words(words: &[u64]) -> Option<SeriesState> {
+        let w: &[u64; STATE_WORDS] = words.try_into().ok()?;
+        let f = f64::from_bits;
+        Some(SeriesState {
+            n: w[0],
+            mean: f(w[1]),
+            dev: f(w[2]),
+            prev: f(w[3]),
+            step: f(w[4]),
+            lo: f(w[5]),
+            hi: f(w[6]),
+            raw_short: f(w[7]),
+            raw_mean: f(w[8]),
+            raw_var: f(w[9]),
+            q: f(w[10]),
+            above: w[11] != 0,
+            quiet: u32::try_from(w[12]).ok()?,
+        })
+    }
 }
 
 /// Which raw detector gave the raw score, for the event's reason.
@@ -211,7 +260,10 @@ impl Detector {
         let candidates = [
             (squash(m.weights[0] * level_z.abs()), Cause::Level),
             (squash(m.weights[1] * change_z), Cause::Change),
-            (m.weights[2] * outside / (outside + m.range_half), Cause::Range),
+            (
+                m.weights[2] * outside / (outside + m.range_half),
+                Cause::Range,
+            ),
         ];
         let (raw, cause) = candidates
             .into_iter()
@@ -231,12 +283,11 @@ impl Detector {
             score
         };
         self.learn(state, x);
-        let score = if state.n <= u64::from(c.probation) {
-            0.0
-        } else {
-            score
-        };
-        let event = self.alert(state, score);
+        // In probation the event rule still tracks the score, so the first scored point
+        // does not count as a rise; it only says nothing.
+        let learning = state.n <= u64::from(c.probation);
+        let event = self.alert(state, score) && !learning;
+        let score = if learning { 0.0 } else { score };
         let half = m.half_at * dev;
         Verdict {
             score,
@@ -282,7 +333,9 @@ impl Detector {
             0.5 + 0.5 * (raw - q) / (1.0 - q)
         };
         let below = if raw < state.q { 1.0 } else { 0.0 };
-        state.q += m.quantile_rate * (m.quantile - below);
+        // Large steps while young, so the estimate starts near the highest score seen.
+        let rate = m.quantile_rate.max(1.0 / (state.n as f64 + 1.0));
+        state.q = (state.q + rate * (m.quantile - below)).clamp(0.0, 1.0);
         score
     }
 

@@ -15,3 +15,8 @@ pub mod connector;
 pub mod store;
 
 pub use connector::{AnomalyFactory, EVENT_NAME, SCORE_METRIC};
+
+#[cfg(test)]
+mod compliance;
+#[cfg(test)]
+mod tests;

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::detector::SeriesState;
+use super::detector::{SeriesState, STATE_WORDS};
 
 /// One series: the detector's state and the previous sample of a sum (for its rate).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Series {
     pub state: SeriesState,
     /// Previous (time in ns, value) of a sum.
@@ -35,6 +35,8 @@ pub enum SnapshotError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: series {key:?} has a malformed state")]
+    Words { path: PathBuf, key: String },
     #[error("{path}: {source}")]
     Format {
         path: PathBuf,
@@ -42,11 +44,31 @@ pub enum SnapshotError {
     },
 }
 
-/// The snapshot file's content.
+/// The snapshot file's content: per series its key and its words (the detector state's
+/// words, then 1/0 for a previous sum sample, its time and its value's bits).
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
     version: u32,
-    series: Vec<(String, Series)>,
+    series: Vec<(String, Vec<u64>)>,
+}
+
+impl Series {
+    fn to_words(&self) -> Vec<u64> {
+        let mut words = self.state.to_words().to_vec();
+        let (has, t, v) = self.last.map_or((0, 0, 0), |(t, v)| (1, t, v.to_bits()));
+        words.extend([has, t, v]);
+        words
+    }
+
+    fn from_words(words: &[u64]) -> Option<Series> {
+        let (state, last) = words.split_at_checked(STATE_WORDS)?;
+        let &[has, t, v] = last else { return None };
+        Some(Series {
+            state: SeriesState::from_words(state)?,
+            last: (has == 1).then(|| (t, f64::from_bits(v))),
+            tick: 0,
+        })
+    }
 }
 
 impl Store {
@@ -92,9 +114,12 @@ impl Store {
 
     /// Writes every series to `path` atomically (a temporary file renamed over it).
     pub fn save(&self, path: &Path) -> Result<(), SnapshotError> {
-        let mut series: Vec<(String, Series)> =
-            self.series.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        series.sort_by_key(|(_, s)| s.tick);
+        let mut ordered: Vec<(&String, &Series)> = self.series.iter().collect();
+        ordered.sort_by_key(|(_, s)| s.tick);
+        let series = ordered
+            .into_iter()
+            .map(|(k, s)| (k.clone(), s.to_words()))
+            .collect();
         let text = serde_json::to_vec(&Snapshot { version: 1, series }).map_err(|source| {
             SnapshotError::Format {
                 path: path.into(),
@@ -133,7 +158,11 @@ impl Store {
                 source,
             })?;
         // Oldest first, so eviction past `max` drops the oldest.
-        for (key, saved) in snapshot.series {
+        for (key, words) in snapshot.series {
+            let saved = Series::from_words(&words).ok_or_else(|| SnapshotError::Words {
+                path: path.into(),
+                key: key.clone(),
+            })?;
             let (series, _) = store.touch(&key);
             *series = Series {
                 tick: series.tick,
