@@ -333,9 +333,7 @@ impl Detector {
             0.5 + 0.5 * (raw - q) / (1.0 - q)
         };
         let below = if raw < state.q { 1.0 } else { 0.0 };
-        // Large steps while young, so the estimate starts near the highest score seen.
-        let rate = m.quantile_rate.max(1.0 / (state.n as f64 + 1.0));
-        state.q = (state.q + rate * (m.quantile - below)).clamp(0.0, 1.0);
+        state.q = (state.q + m.quantile_rate * (m.quantile - below)).clamp(0.0, 1.0);
         score
     }
 
