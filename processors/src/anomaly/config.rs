@@ -21,7 +21,7 @@ pub struct AnomalyConfig {
     /// Never score the series that match (same shape as `include`). Default: none.
     pub exclude: Option<Selector>,
     /// Score (0 to 1) at which the score crossing upwards emits a `sentinel.anomaly` log
-    /// record. Default 0.65 (fixed before measuring; docs/anomaly.md).
+    /// record. Default 0.7 (fixed before measuring; docs/anomaly.md).
     pub threshold: f64,
     /// Points of a series after an event during which it emits no other. Default 200.
     pub cooldown: u32,

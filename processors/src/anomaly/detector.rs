@@ -92,7 +92,7 @@ pub struct DetectorConfig {
 
 /// Default probation, threshold and cooldown (the connector's defaults).
 pub const DEFAULT_PROBATION: u32 = 100;
-pub const DEFAULT_THRESHOLD: f64 = 0.65;
+pub const DEFAULT_THRESHOLD: f64 = 0.7;
 pub const DEFAULT_COOLDOWN: u32 = 200;
 
 impl Default for DetectorConfig {
@@ -219,6 +219,9 @@ pub struct Detector {
 /// Smallest scale, relative to the value's magnitude, so a flat series has a finite one.
 const REL_FLOOR: f64 = 1e-3;
 const ABS_FLOOR: f64 = 1e-9;
+/// Where the running quantile of raw scores starts: about where it settles for a series
+/// with Gaussian-like noise, so a young series neither alerts on noise nor misses a spike.
+const QUANTILE_START: f64 = 0.0;
 
 impl Detector {
     pub fn new(config: DetectorConfig) -> Self {
@@ -245,12 +248,24 @@ impl Detector {
                 prev: x,
                 lo: x,
                 hi: x,
+                q: QUANTILE_START,
                 ..SeriesState::default()
             };
         }
         let floor = REL_FLOOR * (state.mean.abs() + (state.hi - state.lo)) + ABS_FLOOR;
-        let dev = state.dev.max(floor);
-        let step_scale = state.step.max(floor);
+        // The EWMAs of deviations start at 0: divide out that start-up bias (as Adam
+        // does), or a young series would see every wiggle as many deviations.
+        let seen = state.n.min(1 << 20) as i32;
+        let unbias = |alpha: f64, value: f64| {
+            let weight = 1.0 - (1.0 - alpha).powi(seen);
+            if weight > 0.0 {
+                value / weight
+            } else {
+                0.0
+            }
+        };
+        let dev = unbias(m.level_alpha, state.dev).max(floor);
+        let step_scale = unbias(m.change_alpha, state.step).max(floor);
         let level_z = (x - state.mean) / dev;
         let change_z = (x - state.prev).abs() / step_scale;
         let width = (state.hi - state.lo).max(floor);
@@ -286,7 +301,7 @@ impl Detector {
         // In probation the event rule still tracks the score, so the first scored point
         // does not count as a rise; it only says nothing.
         let learning = state.n <= u64::from(c.probation);
-        let event = self.alert(state, score) && !learning;
+        let event = self.alert(state, score, learning);
         let score = if learning { 0.0 } else { score };
         let half = m.half_at * dev;
         Verdict {
@@ -351,11 +366,14 @@ impl Detector {
     }
 
     /// An event when the score rises through the threshold outside a cooldown.
-    fn alert(&self, state: &mut SeriesState, score: f64) -> bool {
+    fn alert(&self, state: &mut SeriesState, score: f64, learning: bool) -> bool {
         let c = &self.config;
         let above = score >= c.threshold;
         let rising = above && !state.above;
         state.above = above;
+        if learning {
+            return false;
+        }
         if state.quiet > 0 {
             state.quiet -= 1;
             return false;
