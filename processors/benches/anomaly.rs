@@ -13,8 +13,11 @@ use sentinel_pipeline::otlp::common::v1::{any_value, AnyValue, KeyValue};
 use sentinel_pipeline::otlp::metrics::v1::{
     metric, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
 };
-use sentinel_pipeline::testing::{sinks_for, snippet};
-use sentinel_pipeline::{BuildContext, ConnectorFactory, Message, Payload, SelfMetrics, Signal};
+use sentinel_pipeline::testing::snippet;
+use sentinel_pipeline::{
+    BuildContext, ConnectorFactory, Consumer, Fanout, Message, Output, Outputs, Payload, Refusal,
+    SelfMetrics, Signal,
+};
 use sentinel_processors::anomaly::store::Store;
 use sentinel_processors::anomaly::{AnomalyFactory, Detector, DetectorConfig, SeriesState};
 use tokio_util::sync::CancellationToken;
