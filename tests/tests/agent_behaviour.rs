@@ -502,6 +502,7 @@ fn print_config_redacts_secrets_and_components_lists_every_type() {
         ("connector", "llm_cost"),
         ("receiver", "hooks"),
         ("connector", "hook_metrics"),
+        ("connector", "anomaly"),
         ("processor", "filter"),
         ("processor", "probabilistic_sampler"),
         ("processor", "dedup"),

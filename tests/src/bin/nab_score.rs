@@ -106,17 +106,22 @@ fn report(
         sweep["ALL"].windows
     );
     for (category, scored) in &sweep {
+        // A category without windows has no normalised score: show its raw FP cost.
+        let shown = |s: &Scored, raw: f64| {
+            if s.windows == 0 {
+                format!("{:>7}", "n/a")
+            } else {
+                format!("{:>7.2}", s.normalize(raw, profile))
+            }
+        };
         let at = scored.total_at(threshold, profile);
         let mut line = format!(
-            "  {category:<22} sweep {:>7.2} (raw {at:>8.3})",
-            scored.normalize(at, profile)
+            "  {category:<22} sweep {} (raw {at:>8.3})",
+            shown(scored, at)
         );
         if let Some(h) = honest.get(category) {
             let raw = h.total_at(0.5, profile);
-            line += &format!(
-                "  honest {:>7.2} (raw {raw:>8.3})",
-                h.normalize(raw, profile)
-            );
+            line += &format!("  honest {} (raw {raw:>8.3})", shown(h, raw));
         }
         println!("{line}");
     }
