@@ -22,8 +22,11 @@ fn timestamps(n: usize) -> Vec<String> {
         .collect()
 }
 
+/// A file's timestamps and its windows as (first row, last row).
+type File = (Vec<String>, Vec<(usize, usize)>);
+
 /// Two files: 2000 rows with windows [800, 899] and [1500, 1599]; 1000 rows with none.
-fn corpus() -> Vec<(Vec<String>, Vec<(usize, usize)>)> {
+fn corpus() -> Vec<File> {
     vec![
         (timestamps(2000), vec![(800, 899), (1500, 1599)]),
         (timestamps(1000), vec![]),

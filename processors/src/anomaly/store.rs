@@ -53,7 +53,7 @@ struct Snapshot {
 }
 
 impl Series {
-    fn to_words(&self) -> Vec<u64> {
+    fn to_words(self) -> Vec<u64> {
         let mut words = self.state.to_words().to_vec();
         let (has, t, v) = self.last.map_or((0, 0, 0), |(t, v)| (1, t, v.to_bits()));
         words.extend([has, t, v]);
