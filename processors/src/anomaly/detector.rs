@@ -210,6 +210,16 @@ impl Verdict {
     }
 }
 
+/// What the raw detectors say about one point.
+struct Raw {
+    raw: f64,
+    cause: Cause,
+    /// The level baseline's deviation (bias-corrected, floored).
+    dev: f64,
+    /// Signed distance from the level baseline in deviations.
+    level_z: f64,
+}
+
 /// The detector: its tuning. Stateless itself; the state lives in [`SeriesState`].
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Detector {
@@ -252,6 +262,39 @@ impl Detector {
                 ..SeriesState::default()
             };
         }
+        let Raw {
+            raw,
+            cause,
+            dev,
+            level_z,
+        } = self.raw(state, x);
+        let likely = self.likelihood(state, raw);
+        let score = if m.likelihood { likely } else { raw };
+        let score = if m.quantile > 0.0 {
+            self.relative(state, score)
+        } else {
+            score
+        };
+        let baseline = state.mean; // the band is what was expected before this point
+        self.learn(state, x);
+        // In probation the event rule still tracks the score, so the first scored point
+        // does not count as a rise; it only says nothing.
+        let learning = state.n <= u64::from(c.probation);
+        let event = self.alert(state, score, learning);
+        let score = if learning { 0.0 } else { score };
+        let half = m.half_at * dev;
+        Verdict {
+            score,
+            event,
+            expected: (baseline - half, baseline + half),
+            sigmas: level_z,
+            cause,
+        }
+    }
+
+    /// The raw detectors on `x`, before any of them learns it.
+    fn raw(&self, state: &SeriesState, x: f64) -> Raw {
+        let m = &self.config.model;
         let floor = REL_FLOOR * (state.mean.abs() + (state.hi - state.lo)) + ABS_FLOOR;
         // The EWMAs of deviations start at 0: divide out that start-up bias (as Adam
         // does), or a young series would see every wiggle as many deviations.
@@ -289,27 +332,11 @@ impl Detector {
                     best
                 }
             });
-
-        let likely = self.likelihood(state, raw);
-        let score = if m.likelihood { likely } else { raw };
-        let score = if m.quantile > 0.0 {
-            self.relative(state, score)
-        } else {
-            score
-        };
-        self.learn(state, x);
-        // In probation the event rule still tracks the score, so the first scored point
-        // does not count as a rise; it only says nothing.
-        let learning = state.n <= u64::from(c.probation);
-        let event = self.alert(state, score, learning);
-        let score = if learning { 0.0 } else { score };
-        let half = m.half_at * dev;
-        Verdict {
-            score,
-            event,
-            expected: (state.mean - half, state.mean + half),
-            sigmas: level_z,
+        Raw {
+            raw,
             cause,
+            dev,
+            level_z,
         }
     }
 
