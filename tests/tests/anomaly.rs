@@ -1,7 +1,7 @@
 //! The `anomaly` connector end to end: a gauge sent by the real OpenTelemetry SDK over
 //! OTLP/gRPC with one injected spike produces a `sentinel.anomaly` event on the spike's
 //! point (the documented delay: the point itself, once the 100-point probation is over),
-//! and a flat gauge sent alongside produces none. Also the backtest command's output is
+//! and a flat gauge sent alongside produces none; the state is snapshotted at shutdown. Also the backtest command's output is
 //! byte-identical on a rerun.
 
 use std::path::Path;
@@ -92,6 +92,7 @@ fn a_spike_from_the_sdk_raises_one_event_and_a_flat_gauge_none() {
     let (grpc, admin) = (free_port(), free_port());
     let logs = dir.path().join("events.jsonl");
     let scores = dir.path().join("scores.jsonl");
+    let state = dir.path().join("state");
     let config = format!(
         r"receivers:
   otlp:
@@ -101,6 +102,7 @@ fn a_spike_from_the_sdk_raises_one_event_and_a_flat_gauge_none() {
 connectors:
   anomaly:
     include: {{ match_type: regexp, metric_names: ['^demo\.'] }}
+    directory: {state}
 exporters:
   file/logs:
     path: {logs}
@@ -122,6 +124,7 @@ service:
       exporters: [file/logs]
 ",
         logs = logs.display(),
+        state = state.display(),
         scores = scores.display()
     );
     let agent = Agent::start(dir.path(), "anomaly", &config, admin);
@@ -161,6 +164,9 @@ service:
     let reason = attribute(cpu[0], "anomaly.reason").and_then(|v| v["stringValue"].as_str());
     assert!(reason.is_some_and(|r| r.contains("above")), "{reason:?}");
     assert!(agent.terminate(Duration::from_secs(15)).success());
+    // The state was snapshotted at shutdown, both series in it.
+    let snapshot = std::fs::read_to_string(state.join("anomaly.json")).expect("snapshot");
+    assert!(snapshot.contains("demo.cpu.utilization") && snapshot.contains("demo.flat"));
 }
 
 #[test]
