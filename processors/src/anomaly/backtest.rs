@@ -15,6 +15,14 @@ pub enum BacktestError {
     Value { line: usize, value: String },
 }
 
+/// The second of the day of `YYYY-MM-DD HH:MM:SS` (or with `T`), if it parses.
+fn second_of_day(timestamp: &str) -> Option<u32> {
+    let time = timestamp.get(11..19)?;
+    let mut parts = time.split(':').map(|p| p.parse::<u32>().ok());
+    let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
+    (h < 24 && m < 60 && s < 61).then_some(h * 3600 + m * 60 + s)
+}
+
 /// Scores every row of `input` and returns the output CSV. The same input always gives
 /// the same bytes: nothing but the rows enter the detector.
 pub fn backtest_csv(detector: &Detector, input: &str) -> Result<String, BacktestError> {
@@ -36,7 +44,7 @@ pub fn backtest_csv(detector: &Detector, input: &str) -> Result<String, Backtest
             line: index + 1,
             value: value.to_string(),
         })?;
-        let verdict = detector.step(&mut state, x);
+        let verdict = detector.step_at(&mut state, second_of_day(timestamp), x);
         // `{}` on f64 is the shortest text that reads back exactly: stable across runs.
         let _ = writeln!(
             out,

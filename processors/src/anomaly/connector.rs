@@ -330,7 +330,10 @@ impl Anomaly {
                     None => continue,
                 },
             };
-            let verdict = self.detector.step(&mut series.state, x);
+            let second_of_day = (point.time_unix_nano / 1_000_000_000 % 86_400) as u32;
+            let verdict = self
+                .detector
+                .step_at(&mut series.state, Some(second_of_day), x);
             let mut attributes = point.attributes.clone();
             attributes.push(string("metric.name", &metric.name));
             if verdict.event {

@@ -1,12 +1,14 @@
 //! The streaming detector shared by the `anomaly` connector and `sentinel anomaly backtest`.
 //!
-//! One [`SeriesState`] per series (a fixed size, a few dozen numbers: no buffers, no season
-//! slots), updated once per point by [`Detector::step`]. A point is scored against the
+//! One [`SeriesState`] per series (a fixed size: a few numbers and 24 hourly season slots
+//! as f32, no buffers), updated once per point by [`Detector::step`]. A point is scored against the
 //! state built from the points before it only, then folded into that state: no look-ahead.
 //!
 //! Raw detectors look at each value, each squashed into [0, 1):
 //! - **level**: distance from a slow EWMA baseline, in units of its mean absolute deviation;
 //! - **range**: how far the value lands outside the range seen lately (a decaying min/max);
+//! - **season**: distance from the mean of this UTC hour of the day (24 slots), in units of
+//!   the mean absolute deviation from those means;
 //! - **change** (off by default): the step from the previous value, in units of past steps.
 //!
 //! The largest weighted one is the raw score. It is then judged against the series' own
@@ -42,6 +44,11 @@ pub struct Model {
     /// Weights of the level, change and range detectors; 0 turns one off. Default
     /// `[1, 0, 1]`: the change detector cost NAB points (docs/anomaly.md).
     pub weights: [f64; 3],
+    /// Weight of the time-of-day detector: distance from the hourly seasonal mean (24
+    /// slots, UTC), in deviations. 0 turns it off. Default 1.
+    pub season_weight: f64,
+    /// Weight of a new point in its hour's seasonal mean. Default 0.1.
+    pub season_alpha: f64,
     /// Quantile of the series' own raw scores that maps to a score of 0.5, so a series
     /// that is always spiky needs a bigger spike; 0 turns the stage off. Default 0.998.
     pub quantile: f64,
@@ -68,6 +75,8 @@ impl Default for Model {
             half_at: 4.0,
             range_half: 0.1,
             weights: [1.0, 0.0, 1.0],
+            season_weight: 1.0,
+            season_alpha: 0.1,
             quantile: 0.998,
             quantile_rate: 0.003,
             likelihood: false,
@@ -122,6 +131,10 @@ pub struct SeriesState {
     raw_mean: f64,
     raw_var: f64,
     q: f64,
+    /// Seasonal mean per UTC hour, and which hours have one.
+    season: [f32; SEASON_SLOTS],
+    season_seen: u32,
+    season_dev: f64,
     /// The previous score was at or above the threshold.
     above: bool,
     /// Points left in the cooldown after an event.
@@ -129,13 +142,15 @@ pub struct SeriesState {
 }
 
 /// Number of words in [`SeriesState::to_words`].
-pub const STATE_WORDS: usize = 13;
+pub const STATE_WORDS: usize = 13 + SEASON_SLOTS / 2 + 2;
+/// Slots of the time-of-day baseline: one per UTC hour.
+pub const SEASON_SLOTS: usize = 24;
 
 impl SeriesState {
     /// The state as 64-bit words (floats by their bits), so a snapshot restores it exactly.
     pub fn to_words(&self) -> [u64; STATE_WORDS] {
         let f = |x: f64| x.to_bits();
-        [
+        let head = [
             self.n,
             f(self.mean),
             f(self.dev),
@@ -149,7 +164,15 @@ impl SeriesState {
             f(self.q),
             u64::from(self.above),
             u64::from(self.quiet),
-        ]
+        ];
+        let mut out = [0u64; STATE_WORDS];
+        out[..13].copy_from_slice(&head);
+        for (i, pair) in self.season.chunks(2).enumerate() {
+            out[13 + i] = u64::from(pair[0].to_bits()) << 32 | u64::from(pair[1].to_bits());
+        }
+        out[STATE_WORDS - 2] = u64::from(self.season_seen);
+        out[STATE_WORDS - 1] = f(self.season_dev);
+        out
     }
 
     /// The state from [`SeriesState::to_words`]; `None` for a wrong length.
@@ -170,6 +193,17 @@ impl SeriesState {
             q: f(w[10]),
             above: w[11] != 0,
             quiet: u32::try_from(w[12]).ok()?,
+            season: std::array::from_fn(|i| {
+                let word = w[13 + i / 2];
+                let bits = if i % 2 == 0 {
+                    word >> 32
+                } else {
+                    word & 0xffff_ffff
+                };
+                f32::from_bits(bits as u32)
+            }),
+            season_seen: u32::try_from(w[STATE_WORDS - 2]).ok()?,
+            season_dev: f(w[STATE_WORDS - 1]),
         })
     }
 }
@@ -180,6 +214,7 @@ pub enum Cause {
     Level,
     Change,
     Range,
+    Season,
 }
 
 /// The verdict on one point.
@@ -205,6 +240,7 @@ impl Verdict {
             Cause::Level => "the slow baseline",
             Cause::Change => "the baseline, after an unusual step",
             Cause::Range => "the baseline, outside the range seen lately",
+            Cause::Season => "the baseline, and unusual for this hour of the day",
         };
         format!("value {:.1}σ {side} {what}", self.sigmas.abs())
     }
@@ -240,6 +276,13 @@ impl Detector {
 
     /// Scores `x` against `state`, then learns it. Non-finite values are ignored (score 0).
     pub fn step(&self, state: &mut SeriesState, x: f64) -> Verdict {
+        self.step_at(state, None, x)
+    }
+
+    /// [`Detector::step`] for a point at `second_of_day` (UTC), which the time-of-day
+    /// detector uses; `None` leaves it out.
+    pub fn step_at(&self, state: &mut SeriesState, second_of_day: Option<u32>, x: f64) -> Verdict {
+        let slot = second_of_day.map(|s| (s / 3600) as usize % SEASON_SLOTS);
         let c = &self.config;
         let m = &c.model;
         if !x.is_finite() {
@@ -267,7 +310,7 @@ impl Detector {
             cause,
             dev,
             level_z,
-        } = self.raw(state, x);
+        } = self.raw(state, slot, x);
         let likely = self.likelihood(state, raw);
         let score = if m.likelihood { likely } else { raw };
         let score = if m.quantile > 0.0 {
@@ -276,7 +319,7 @@ impl Detector {
             score
         };
         let baseline = state.mean; // the band is what was expected before this point
-        self.learn(state, x);
+        self.learn(state, slot, x);
         // In probation the event rule still tracks the score, so the first scored point
         // does not count as a rise; it only says nothing.
         let learning = state.n <= u64::from(c.probation);
@@ -293,7 +336,7 @@ impl Detector {
     }
 
     /// The raw detectors on `x`, before any of them learns it.
-    fn raw(&self, state: &SeriesState, x: f64) -> Raw {
+    fn raw(&self, state: &SeriesState, slot: Option<usize>, x: f64) -> Raw {
         let m = &self.config.model;
         let floor = REL_FLOOR * (state.mean.abs() + (state.hi - state.lo)) + ABS_FLOOR;
         // The EWMAs of deviations start at 0: divide out that start-up bias (as Adam
@@ -321,6 +364,18 @@ impl Detector {
             (
                 m.weights[2] * outside / (outside + m.range_half),
                 Cause::Range,
+            ),
+            (
+                squash(
+                    m.season_weight
+                        * season_z(
+                            state,
+                            slot,
+                            x,
+                            unbias(m.level_alpha, state.season_dev).max(floor),
+                        ),
+                ),
+                Cause::Season,
             ),
         ];
         let (raw, cause) = candidates
@@ -379,8 +434,19 @@ impl Detector {
         score
     }
 
-    fn learn(&self, state: &mut SeriesState, x: f64) {
+    fn learn(&self, state: &mut SeriesState, slot: Option<usize>, x: f64) {
         let c = &self.config.model;
+        if let Some(slot) = slot {
+            let bit = 1u32 << slot;
+            if state.season_seen & bit == 0 {
+                state.season[slot] = x as f32;
+                state.season_seen |= bit;
+            } else {
+                let mean = f64::from(state.season[slot]);
+                state.season_dev += c.level_alpha * ((x - mean).abs() - state.season_dev);
+                state.season[slot] = (mean + c.season_alpha * (x - mean)) as f32;
+            }
+        }
         let dev_sample = (x - state.mean).abs();
         state.mean += c.level_alpha * (x - state.mean);
         state.dev += c.level_alpha * (dev_sample - state.dev);
@@ -409,6 +475,16 @@ impl Detector {
             state.quiet = c.cooldown;
         }
         rising
+    }
+}
+
+/// Distance of `x` from its hour's seasonal mean in deviations; 0 without one.
+fn season_z(state: &SeriesState, slot: Option<usize>, x: f64, dev: f64) -> f64 {
+    match slot {
+        Some(slot) if state.season_seen & (1 << slot) != 0 => {
+            (x - f64::from(state.season[slot])).abs() / dev
+        }
+        _ => 0.0,
     }
 }
 

@@ -388,7 +388,11 @@ fn a_cumulative_sum_is_scored_on_its_rate() {
     let mut state = SeriesState::default();
     let expected: Vec<f64> = rates[1..]
         .iter()
-        .map(|r| d.step(&mut state, *r).score)
+        .enumerate()
+        .map(|(k, r)| {
+            let second_of_day = ((k + 1) as u64 * STEP / 1_000_000_000 % 86_400) as u32;
+            d.step_at(&mut state, Some(second_of_day), *r).score
+        })
         .collect();
     let got: Vec<f64> = h.scores().into_iter().map(|(_, s)| s).collect();
     assert_eq!(got, expected);
