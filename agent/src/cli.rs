@@ -59,6 +59,17 @@ pub enum Command {
         #[command(flatten)]
         args: crate::hook::HookArgs,
     },
+    /// Anomaly detector tools.
+    Anomaly {
+        #[command(subcommand)]
+        command: AnomalyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnomalyCommand {
+    /// Score CSV series with the `anomaly` connector's detector, as configured.
+    Backtest(crate::anomaly_backtest::BacktestArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -55,6 +55,7 @@ impl Registry {
                 Box::new(sentinel_processors::llm_cost::LlmCostConnectorFactory),
                 Box::new(sentinel_processors::hook_metrics::HookMetricsFactory),
                 Box::new(sentinel_processors::spanmetrics::SpanMetricsFactory),
+                Box::new(sentinel_processors::anomaly::AnomalyFactory),
             ],
         }
     }

@@ -33,6 +33,9 @@ fn main() -> ExitCode {
         Command::Db {
             command: DbCommand::Migrate { configs },
         } => cli::db_migrate(&configs, &registry),
+        Command::Anomaly {
+            command: cli::AnomalyCommand::Backtest(args),
+        } => sentinel_agent::anomaly_backtest::backtest(&args, &registry),
         Command::Hook { .. } => unreachable!("handled above"),
     }
 }

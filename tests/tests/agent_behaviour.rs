@@ -503,6 +503,7 @@ fn print_config_redacts_secrets_and_components_lists_every_type() {
         ("receiver", "hooks"),
         ("connector", "hook_metrics"),
         ("connector", "spanmetrics"),
+        ("connector", "anomaly"),
         ("processor", "filter"),
         ("processor", "probabilistic_sampler"),
         ("processor", "dedup"),
