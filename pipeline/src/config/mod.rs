@@ -6,6 +6,7 @@
 //! exact place.
 
 mod de;
+pub mod matching;
 mod node;
 #[cfg(test)]
 mod tests;

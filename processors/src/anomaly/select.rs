@@ -4,20 +4,9 @@
 //! filterset does). A selector matches a series when its name matches one of
 //! `metric_names` (or the list is empty) and every listed attribute matches.
 
-use regex::Regex;
+pub use sentinel_pipeline::config::matching::{MatchType, NameSet, PatternError};
 use sentinel_pipeline::otlp::common::v1::{any_value, KeyValue};
 use serde::{Deserialize, Serialize};
-
-/// How names and attribute values are compared.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MatchType {
-    /// Whole-string equality (the default).
-    #[default]
-    Strict,
-    /// A regular expression matching somewhere in the string.
-    Regexp,
-}
 
 /// One attribute condition: the point's (or its resource's) attribute `key` matches `value`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -39,61 +28,25 @@ pub struct Selector {
     pub attributes: Vec<AttributeMatch>,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("invalid regex {pattern:?}: {source}")]
-pub struct PatternError {
-    pattern: String,
-    source: regex::Error,
-}
-
-#[derive(Debug, Clone)]
-enum Pattern {
-    Exact(String),
-    Search(Regex),
-}
-
-impl Pattern {
-    fn new(text: &str, match_type: MatchType) -> Result<Pattern, PatternError> {
-        match match_type {
-            MatchType::Strict => Ok(Pattern::Exact(text.to_string())),
-            MatchType::Regexp => {
-                Regex::new(text)
-                    .map(Pattern::Search)
-                    .map_err(|source| PatternError {
-                        pattern: text.to_string(),
-                        source,
-                    })
-            }
-        }
-    }
-
-    fn matches(&self, s: &str) -> bool {
-        match self {
-            Pattern::Exact(e) => e == s,
-            Pattern::Search(r) => r.is_match(s),
-        }
-    }
-}
-
 /// A compiled [`Selector`].
 #[derive(Debug, Clone)]
 pub struct Matcher {
-    names: Vec<Pattern>,
-    attributes: Vec<(String, Pattern)>,
+    names: NameSet,
+    /// Each condition's key and its value as a one-entry set.
+    attributes: Vec<(String, NameSet)>,
 }
 
 impl Selector {
     pub fn compile(&self) -> Result<Matcher, PatternError> {
-        let names = self
-            .metric_names
-            .iter()
-            .map(|n| Pattern::new(n, self.match_type))
-            .collect::<Result<_, _>>()?;
+        let names = NameSet::compile(&self.metric_names, self.match_type)?;
         let attributes = self
             .attributes
             .iter()
-            .map(|a| Ok((a.key.clone(), Pattern::new(&a.value, self.match_type)?)))
-            .collect::<Result<_, _>>()?;
+            .map(|a| {
+                let value = NameSet::compile(std::slice::from_ref(&a.value), self.match_type)?;
+                Ok((a.key.clone(), value))
+            })
+            .collect::<Result<_, PatternError>>()?;
         Ok(Matcher { names, attributes })
     }
 }
@@ -113,7 +66,7 @@ impl Matcher {
     /// Whether a series named `name` with these attribute lists (point, then resource)
     /// matches.
     pub fn matches(&self, name: &str, attribute_lists: &[&[KeyValue]]) -> bool {
-        let name_ok = self.names.is_empty() || self.names.iter().any(|p| p.matches(name));
+        let name_ok = self.names.is_empty() || self.names.matches(name);
         name_ok
             && self.attributes.iter().all(|(key, pattern)| {
                 attribute_lists
