@@ -43,7 +43,8 @@ use super::policy_config::PolicyConfig;
 /// sampler keeps a small ledger in `<data_dir>/tail_sampling/` and on the next start logs
 /// and counts them in `sentinel_tail_sampling_lost_on_restart_spans_total`. A clean
 /// shutdown decides every pending trace first (or drops them, counted, with
-/// `drop_pending_traces_on_shutdown`).
+/// `drop_pending_traces_on_shutdown`). A kept trace an exporter queue refuses is held
+/// (within the budget) and sent again a second later.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TailSamplingConfig {

@@ -39,6 +39,7 @@ pub struct SamplerMetrics {
     pending_traces: Gauge,
     pending_bytes: Gauge,
     pub lost_on_restart: Counter<u64, AtomicU64>,
+    refused: Counter<u64, AtomicU64>,
 }
 
 impl SamplerMetrics {
@@ -62,6 +63,11 @@ impl SamplerMetrics {
         let lost: Counters<IdLabels> = ctx.metrics.family(
             "tail_sampling_lost_on_restart_spans",
             "Spans the previous run held, acknowledged, when it stopped without a clean shutdown",
+            Family::default,
+        );
+        let refused: Counters<IdLabels> = ctx.metrics.family(
+            "tail_sampling_refused_spans",
+            "Spans of kept traces an exporter queue refused; they are held and sent again",
             Family::default,
         );
         let traces: Family<IdLabels, Gauge> = ctx.metrics.family(
@@ -96,6 +102,7 @@ impl SamplerMetrics {
         let pending_traces = traces.get_or_create(&own).clone();
         let pending_bytes = bytes.get_or_create(&own).clone();
         let lost_on_restart = lost.get_or_create(&own).clone();
+        let refused = refused.get_or_create(&own).clone();
         SamplerMetrics {
             early: EarlyReason::ALL.map(reason),
             traces_sampled: decision(&decided, "sampled"),
@@ -105,6 +112,7 @@ impl SamplerMetrics {
             pending_traces,
             pending_bytes,
             lost_on_restart,
+            refused,
         }
     }
 
@@ -116,6 +124,7 @@ impl SamplerMetrics {
         self.traces_not_sampled.inc_by(tally.traces_not_sampled);
         self.late_sampled.inc_by(tally.late_spans_sampled);
         self.late_not_sampled.inc_by(tally.late_spans_not_sampled);
+        self.refused.inc_by(tally.spans_refused);
         self.pending_traces.set(sampler.pending_traces() as i64);
         self.pending_bytes.set(sampler.pending_bytes() as i64);
     }

@@ -11,6 +11,7 @@ mod ledger;
 mod metrics;
 pub mod policy;
 mod policy_config;
+mod resend;
 pub mod sampler;
 mod store;
 #[cfg(test)]
@@ -18,22 +19,25 @@ mod tests;
 pub mod trace;
 
 use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
-use sentinel_pipeline::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use sentinel_pipeline::{
-    BuildContext, BuildError, BuiltProcessor, ComponentInfo, ComponentMetrics, Factory, Kind,
-    Message, Payload, Processor, ProcessorFactory, Signal,
+    BuildContext, BuildError, BuiltProcessor, ComponentInfo, ComponentMetrics, Factory, Handoffs,
+    Kind, Message, Payload, Processor, ProcessorFactory, Signal,
 };
 use tokio::time::Instant;
 
 pub use config::{DecisionCacheConfig, TailSamplingConfig};
+pub use emit::Release;
 pub use policy_config::*;
 pub use sampler::{EarlyReason, TailSampler, Tally};
 
 use ledger::Ledger;
 use metrics::SamplerMetrics;
+use trace::PendingTrace;
 
 const SAMPLED_OUT: &str = "sampled out";
 const DROPPED_AT_SHUTDOWN: &str = "pending at shutdown (drop_pending_traces_on_shutdown)";
+const DROPPED_REFUSED: &str =
+    "kept but refused downstream, given up when the budget needed the room";
 
 pub struct TailSamplingFactory;
 
@@ -79,6 +83,8 @@ impl ProcessorFactory for TailSamplingFactory {
                 component: ctx.component_metrics(Kind::Processor, signal),
                 metrics,
                 ledger,
+                handed: Handoffs::default(),
+                check_handed_at: None,
             }),
             admission_budget: None,
         })
@@ -90,15 +96,38 @@ pub struct TailSamplingProcessor {
     component: ComponentMetrics,
     metrics: SamplerMetrics,
     ledger: Ledger,
+    /// Kept traces handed on, until the downstream answers.
+    handed: Handoffs<Vec<PendingTrace>>,
+    /// When to read the answers if no request or decision comes first.
+    check_handed_at: Option<Instant>,
 }
 
 impl TailSamplingProcessor {
-    fn emit(out: &mut Vec<Message>, requests: Vec<ExportTraceServiceRequest>) {
-        out.extend(
-            requests
-                .into_iter()
-                .map(|r| Message::unacked(Payload::Traces(r))),
-        );
+    /// Hands kept traces on, each request watched so a refused one can be sent again.
+    fn emit(&mut self, out: &mut Vec<Message>, releases: Vec<Release>, now: Instant) {
+        for release in releases {
+            let mut msg = Message::unacked(Payload::Traces(release.request));
+            if !release.traces.is_empty() {
+                self.handed.track(&mut msg.acks, release.traces);
+            }
+            out.push(msg);
+        }
+        if !self.handed.is_empty() {
+            self.check_handed_at
+                .get_or_insert(now + resend::RESEND_AFTER);
+        }
+    }
+
+    /// Reads the downstream's answers: refused kept traces wait to be sent again.
+    fn read_answers(&mut self, now: Instant) {
+        let sampler = &mut self.sampler;
+        self.handed.settle(|traces, outcome| match outcome {
+            Ok(()) => sampler.confirmed(traces),
+            Err(_) => sampler.refused(traces, now),
+        });
+        if self.handed.is_empty() {
+            self.check_handed_at = None;
+        }
     }
 
     /// Publishes what the sampler counted and checkpoints the ledger.
@@ -107,6 +136,10 @@ impl TailSamplingProcessor {
         if tally.spans_sampled_out > 0 {
             self.component
                 .dropped(tally.spans_sampled_out as usize, SAMPLED_OUT);
+        }
+        if tally.spans_dropped_refused > 0 {
+            self.component
+                .dropped(tally.spans_dropped_refused as usize, DROPPED_REFUSED);
         }
         if tally.spans_dropped_at_shutdown > 0 {
             self.component.dropped(
@@ -132,34 +165,40 @@ impl Processor for TailSamplingProcessor {
             return;
         };
         let now = Instant::now();
+        self.read_answers(now);
         let ingested = self.sampler.ingest(request, now);
         // Spans of traces already sampled go on with the client's acknowledgement; if
         // none did, dropping `msg.acks` here answers the client: its spans are held.
         if let Some(passed) = ingested.passed {
             out.push(Message::new(Payload::Traces(passed), msg.acks));
         }
-        Self::emit(out, ingested.decided);
+        self.emit(out, ingested.decided, now);
         self.settle(now);
     }
 
     fn deadline(&self) -> Option<Instant> {
-        let checkpoint = self.ledger.next_checkpoint();
-        match (self.sampler.next_deadline(), checkpoint) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.sampler.next_deadline(),
+            self.ledger.next_checkpoint(),
+            self.check_handed_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn on_deadline(&mut self, now: Instant, out: &mut Vec<Message>) {
+        self.read_answers(now);
         let decided = self.sampler.decide_due(now);
-        Self::emit(out, decided);
+        self.emit(out, decided, now);
         self.settle(now);
     }
 
     fn flush(&mut self, out: &mut Vec<Message>) {
         let now = Instant::now();
+        self.read_answers(now);
         let decided = self.sampler.decide_all(now);
-        Self::emit(out, decided);
+        self.emit(out, decided, now);
         self.settle(now);
     }
 }

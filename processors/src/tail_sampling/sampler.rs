@@ -7,8 +7,9 @@ use sentinel_pipeline::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use tokio::time::Instant;
 
 use super::cache::{trace_key, Decisions, TraceKey};
-use super::emit::Emitter;
+use super::emit::{Emitter, Release};
 use super::policy::{combine, Policy, Verdict};
+use super::resend::Resend;
 use super::store::PendingTraces;
 use super::trace::{Origin, PendingTrace, TraceView};
 use super::TailSamplingConfig;
@@ -58,6 +59,10 @@ pub struct Tally {
     pub early: [u64; 4],
     /// Spans dropped undecided at shutdown (`drop_pending_traces_on_shutdown`).
     pub spans_dropped_at_shutdown: u64,
+    /// Spans of kept traces an exporter queue refused, to be sent again.
+    pub spans_refused: u64,
+    /// Spans of refused kept traces given up because the budget needed their room.
+    pub spans_dropped_refused: u64,
 }
 
 /// What one request became.
@@ -66,7 +71,7 @@ pub struct Ingested {
     /// request's acknowledgement.
     pub passed: Option<ExportTraceServiceRequest>,
     /// Traces decided early while taking the request in.
-    pub decided: Vec<ExportTraceServiceRequest>,
+    pub decided: Vec<Release>,
 }
 
 pub struct TailSampler {
@@ -81,6 +86,7 @@ pub struct TailSampler {
     /// Whether any policy reads span contents; if none does, only kept traces are decoded.
     needs_spans: bool,
     pending: PendingTraces,
+    resend: Resend,
     decisions: Decisions,
     pub tally: Tally,
 }
@@ -101,6 +107,7 @@ impl TailSampler {
             policies,
             needs_spans,
             pending: PendingTraces::with_capacity(expected.min(config.num_traces)),
+            resend: Resend::default(),
             decisions: Decisions::new(
                 config.decision_cache.sampled_cache_size,
                 config.decision_cache.non_sampled_cache_size,
@@ -161,12 +168,17 @@ impl TailSampler {
         }
     }
 
-    /// Past `num_traces` or the byte budget, the oldest traces are decided now.
+    /// Past `num_traces` or the byte budget, the oldest traces are decided now; refused
+    /// kept traces waiting to be sent again give up their room first.
     fn enforce_limits(&mut self, now: Instant, out: &mut Emitter) {
         loop {
             let reason = if self.pending.len() > self.num_traces {
                 EarlyReason::NumTraces
-            } else if self.pending.bytes() > self.max_bytes {
+            } else if self.held_bytes() > self.max_bytes {
+                if let Some(given_up) = self.resend.drop_oldest() {
+                    self.tally.spans_dropped_refused += given_up.span_count as u64;
+                    continue;
+                }
                 EarlyReason::MemoryBudget
             } else {
                 return;
@@ -178,18 +190,22 @@ impl TailSampler {
         }
     }
 
-    /// Decides every trace whose `decision_wait` is up.
-    pub fn decide_due(&mut self, now: Instant) -> Vec<ExportTraceServiceRequest> {
+    /// Decides every trace whose `decision_wait` is up, and sends again the refused kept
+    /// traces whose second is up.
+    pub fn decide_due(&mut self, now: Instant) -> Vec<Release> {
         let mut out = Emitter::default();
+        self.resend_due(now, false, &mut out);
         while let Some((key, trace)) = self.pending.pop_due(now) {
             self.decide_trace(key, trace, now, &mut out);
         }
         out.finish()
     }
 
-    /// Shutdown: decides (or drops, as configured) every pending trace.
-    pub fn decide_all(&mut self, now: Instant) -> Vec<ExportTraceServiceRequest> {
+    /// Shutdown: decides (or drops, as configured) every pending trace, and sends the
+    /// refused kept traces one last time.
+    pub fn decide_all(&mut self, now: Instant) -> Vec<Release> {
         let mut out = Emitter::default();
+        self.resend_due(now, true, &mut out);
         while let Some((key, trace)) = self.pending.pop_oldest() {
             if self.drop_on_shutdown {
                 self.tally.spans_dropped_at_shutdown += trace.span_count as u64;
@@ -198,6 +214,23 @@ impl TailSampler {
             }
         }
         out.finish()
+    }
+
+    fn resend_due(&mut self, now: Instant, last_chance: bool, out: &mut Emitter) {
+        for trace in self.resend.take_due(now, last_chance) {
+            out.add_trace(trace.decode(), trace);
+        }
+    }
+
+    /// Kept traces the downstream took: nothing more to do.
+    pub fn confirmed(&mut self, traces: Vec<PendingTrace>) {
+        drop(traces);
+    }
+
+    /// Kept traces the downstream refused: held for sending again.
+    pub fn refused(&mut self, traces: Vec<PendingTrace>, now: Instant) {
+        self.tally.spans_refused += traces.iter().map(|t| t.span_count as u64).sum::<u64>();
+        self.resend.refused(traces, now);
     }
 
     fn decide(
@@ -236,11 +269,12 @@ impl TailSampler {
         self.decisions.remember(key, sampled);
         if sampled {
             self.tally.traces_sampled += 1;
-            out.add_trace(if self.needs_spans {
+            let decoded = if self.needs_spans {
                 decoded
             } else {
                 trace.decode()
-            });
+            };
+            out.add_trace(decoded, trace);
         } else {
             self.tally.traces_not_sampled += 1;
             self.tally.spans_sampled_out += trace.span_count as u64;
@@ -275,11 +309,20 @@ impl TailSampler {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.pending.next_deadline()
+        match (self.pending.next_deadline(), self.resend.due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
+    /// Spans held: pending a decision, or kept and waiting to be sent again.
     pub fn pending_spans(&self) -> usize {
-        self.pending.spans()
+        self.pending.spans() + self.resend.spans
+    }
+
+    /// Bytes held against the budget.
+    fn held_bytes(&self) -> usize {
+        self.pending.bytes() + self.resend.bytes
     }
 
     pub fn pending_traces(&self) -> usize {
@@ -287,15 +330,17 @@ impl TailSampler {
     }
 
     pub fn pending_bytes(&self) -> usize {
-        self.pending.bytes()
+        self.held_bytes()
     }
 }
 
 /// Passed-through spans leave as one request: they came in as one.
-fn merge(mut requests: Vec<ExportTraceServiceRequest>) -> ExportTraceServiceRequest {
-    let mut first = requests.remove(0);
-    for mut request in requests {
-        first.resource_spans.append(&mut request.resource_spans);
+fn merge(releases: Vec<Release>) -> ExportTraceServiceRequest {
+    let mut merged = ExportTraceServiceRequest::default();
+    for mut release in releases {
+        merged
+            .resource_spans
+            .append(&mut release.request.resource_spans);
     }
-    first
+    merged
 }

@@ -6,6 +6,7 @@ use sentinel_pipeline::otlp::trace::v1::{status, ResourceSpans, ScopeSpans, Span
 use tokio::time::Instant;
 
 use super::sampler::{EarlyReason, TailSampler};
+use super::Release;
 use super::TailSamplingConfig;
 
 mod policies;
@@ -68,6 +69,11 @@ pub fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
     }
 }
 
+/// The requests of some releases.
+pub fn requests(releases: Vec<Release>) -> Vec<ExportTraceServiceRequest> {
+    releases.into_iter().map(|r| r.request).collect()
+}
+
 /// (trace number, span id) of every span in `requests`, sorted.
 pub fn spans_of(requests: &[ExportTraceServiceRequest]) -> Vec<(u64, u64)> {
     let mut spans: Vec<(u64, u64)> = requests
@@ -119,7 +125,7 @@ fn a_trace_with_an_error_span_is_kept_whole_and_the_others_dropped() {
             .is_empty(),
         "not yet due"
     );
-    let decided = sampler.decide_due(start + Duration::from_secs(10));
+    let decided = requests(sampler.decide_due(start + Duration::from_secs(10)));
     assert_eq!(spans_of(&decided), vec![(2, 0), (2, 1), (2, 2)]);
     assert_eq!(sampler.tally.traces_sampled, 1);
     assert_eq!(sampler.tally.traces_not_sampled, 2);
@@ -136,7 +142,7 @@ fn late_spans_follow_the_cached_decision() {
         request(vec![with_error(span(1, 0, 0, 5)), span(2, 0, 0, 5)]),
         start,
     );
-    let decided = sampler.decide_due(start + Duration::from_secs(1));
+    let decided = requests(sampler.decide_due(start + Duration::from_secs(1)));
     assert_eq!(spans_of(&decided), vec![(1, 0)]);
     // Late spans, none of them errors: trace 1's go on at once, trace 2's are dropped.
     let later = start + Duration::from_secs(20);
@@ -158,7 +164,7 @@ fn without_the_caches_a_late_span_is_a_new_partial_trace() {
     ));
     let start = Instant::now();
     sampler.ingest(request(vec![with_error(span(1, 0, 0, 5))]), start);
-    sampler.decide_due(start + Duration::from_secs(1));
+    requests(sampler.decide_due(start + Duration::from_secs(1)));
     let ingested = sampler.ingest(
         request(vec![span(1, 1, 5, 9)]),
         start + Duration::from_secs(2),
@@ -182,7 +188,7 @@ fn a_trace_past_the_size_cap_is_decided_at_once_and_its_later_spans_follow() {
             request(vec![span(1, index, 0, 1), span(2, index, 0, 1)]),
             now,
         );
-        released.extend(ingested.decided);
+        released.extend(requests(ingested.decided));
         released.extend(ingested.passed);
     }
     assert_eq!(
@@ -204,7 +210,7 @@ fn past_the_budget_the_oldest_traces_are_decided_early_and_memory_stays_bounded(
     let mut released = Vec::new();
     for trace in 0..20_000u64 {
         let ingested = sampler.ingest(request(vec![span(trace, 0, 0, 1)]), now);
-        released.extend(ingested.decided);
+        released.extend(requests(ingested.decided));
         assert!(sampler.pending_bytes() <= 1024 * 1024);
     }
     let decided_early = early(&sampler, EarlyReason::MemoryBudget);
@@ -239,7 +245,7 @@ fn shutdown_decides_everything_pending() {
         request(vec![with_error(span(1, 0, 0, 5)), span(2, 0, 0, 5)]),
         now,
     );
-    let decided = sampler.decide_all(now);
+    let decided = requests(sampler.decide_all(now));
     assert_eq!(spans_of(&decided), vec![(1, 0)]);
     assert_eq!(early(&sampler, EarlyReason::Shutdown), 2);
     assert_eq!(sampler.next_deadline(), None);
@@ -261,7 +267,7 @@ fn released_spans_keep_their_resource_and_scope() {
         ..Default::default()
     });
     sampler.ingest(req.clone(), now);
-    let decided = sampler.decide_due(now + Duration::from_secs(1));
+    let decided = requests(sampler.decide_due(now + Duration::from_secs(1)));
     assert_eq!(decided.len(), 1);
     // Both traces came from one resource and scope, and leave under one.
     assert_eq!(decided[0].resource_spans.len(), 1);

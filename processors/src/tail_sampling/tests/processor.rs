@@ -118,3 +118,54 @@ async fn spans_pending_at_a_kill_are_counted_on_the_next_start() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn a_kept_trace_the_downstream_refuses_is_sent_again() {
+    let dir = sentinel_pipeline::testing::scratch_dir("tail-resend");
+    let metrics = SelfMetrics::new();
+    let mut stage = build(
+        "decision_wait: 1s\npolicies: [{name: all, type: always_sample}]",
+        &metrics,
+        &dir,
+    );
+    let mut out = Vec::new();
+    let spans = vec![span(1, 0, 0, 1), span(1, 1, 0, 2)];
+    stage.process(Message::unacked(Payload::Traces(request(spans))), &mut out);
+    assert!(out.is_empty());
+    let later = tokio::time::Instant::now() + Duration::from_secs(2);
+    stage.on_deadline(later, &mut out);
+    assert_eq!(out.len(), 1, "the trace is decided and handed on");
+    // The exporter queue refuses it.
+    let refused = out.pop().unwrap();
+    refused
+        .acks
+        .refuse(&sentinel_pipeline::Refusal::capacity("queue full"));
+    drop(refused);
+    // The answer is read on the next deadline, and the trace waits a second to go again.
+    let deadline = stage.deadline().expect("a check of the answer is due");
+    stage.on_deadline(deadline, &mut out);
+    assert!(out.is_empty(), "not before its second is up");
+    let exposition = metrics.encode();
+    assert!(
+        exposition.contains("component_queue_size{component_kind=\"processor\",component_id=\"tail_sampling\",signal=\"traces\"} 2"),
+        "{exposition}"
+    );
+    assert!(
+        exposition.contains("tail_sampling_refused_spans_total{component_id=\"tail_sampling\"} 2"),
+        "{exposition}"
+    );
+    let resend_at = stage.deadline().expect("a re-send is due");
+    stage.on_deadline(resend_at, &mut out);
+    assert_eq!(out.len(), 1, "sent again");
+    assert_eq!(out[0].payload.item_count(), 2, "the whole trace");
+    // This time it is taken: nothing is held any more.
+    out.clear();
+    stage.on_deadline(resend_at + Duration::from_secs(2), &mut out);
+    assert!(out.is_empty());
+    assert_eq!(
+        stage.deadline(),
+        None,
+        "nothing left to decide, send or check"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
