@@ -125,9 +125,9 @@ impl TailSamplingProcessor {
             Ok(()) => sampler.confirmed(traces),
             Err(_) => sampler.refused(traces, now),
         });
-        if self.handed.is_empty() {
-            self.check_handed_at = None;
-        }
+        // Still unanswered (a later stage holds them): look again in a second, not at
+        // once, or the pipeline would spin on a deadline in the past.
+        self.check_handed_at = (!self.handed.is_empty()).then(|| now + resend::RESEND_AFTER);
     }
 
     /// Publishes what the sampler counted and checkpoints the ledger.

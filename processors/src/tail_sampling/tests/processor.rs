@@ -169,3 +169,34 @@ async fn a_kept_trace_the_downstream_refuses_is_sent_again() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn an_unanswered_hand_off_is_checked_again_a_second_later_not_at_once() {
+    let dir = sentinel_pipeline::testing::scratch_dir("tail-held");
+    let metrics = SelfMetrics::new();
+    let mut stage = build(
+        "decision_wait: 1s\npolicies: [{name: all, type: always_sample}]",
+        &metrics,
+        &dir,
+    );
+    let mut out = Vec::new();
+    stage.process(
+        Message::unacked(Payload::Traces(request(vec![span(1, 0, 0, 1)]))),
+        &mut out,
+    );
+    let decided_at = tokio::time::Instant::now() + Duration::from_secs(2);
+    stage.on_deadline(decided_at, &mut out);
+    // A later stage (a batch) holds the message: no answer yet.
+    let held = out.pop().unwrap();
+    let check = stage.deadline().expect("the answer is checked later");
+    stage.on_deadline(check, &mut out);
+    let next = stage.deadline().expect("still unanswered");
+    assert!(
+        next > check,
+        "the next check is later, so the pipeline does not spin"
+    );
+    drop(held);
+    stage.on_deadline(next, &mut out);
+    assert_eq!(stage.deadline(), None);
+    let _ = std::fs::remove_dir_all(dir);
+}
