@@ -331,7 +331,11 @@ fn filesystem_utilization_leaves_roots_reserve_out() {
         free: 5,
         ..u
     };
-    assert_eq!(full.utilization(), 1.0, "full for users although root has room");
+    assert_eq!(
+        full.utilization(),
+        1.0,
+        "full for users although root has room"
+    );
     let empty = filesystem::FsUsage {
         total: 0,
         free: 0,
