@@ -75,8 +75,8 @@ fn read(path: PathBuf) -> Option<String> {
 pub fn root_mount_id(mountinfo: &str) -> Option<u64> {
     mountinfo
         .lines()
-        .filter(|l| l.split_whitespace().nth(4) == Some("/"))
-        .last()?
+        .rev()
+        .find(|l| l.split_whitespace().nth(4) == Some("/"))?
         .split_whitespace()
         .next()?
         .parse()
@@ -198,9 +198,9 @@ pub fn missing_process_capabilities(own_status: &str) -> Vec<&'static str> {
 /// them, that something else refuses.
 pub fn denial_hint(own_status: &str) -> &'static str {
     if missing_process_capabilities(own_status).is_empty() {
-        "the agent has CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, so the kernel refuses for another reason: the process is not dumpable, a security module (Yama, AppArmor, SELinux) or /proc's hidepid"
+        "The agent has CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, so the kernel refuses for another reason: the process is not dumpable, a security module (Yama, AppArmor, SELinux) or /proc's hidepid"
     } else {
-        "reading other users' processes needs CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (root has them unless they are dropped)"
+        "Reading other users' processes needs CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (root has them unless they are dropped)"
     }
 }
 
