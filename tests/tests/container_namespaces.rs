@@ -37,8 +37,8 @@ fn agent_log_in_namespaces(dir: &Path, flags: &[&str], setup: &str, root_path: &
     let output = Command::new("unshare")
         .args(flags)
         .args(["sh", "-c", &script])
-        // What container runtimes set; the check needs to know it is in a container.
-        .env("container", "sentinel-test")
+        // No `container` variable and no marker file: the check goes by the namespaces.
+        .env_remove("container")
         .output()
         .expect("run unshare");
     let log = format!(
@@ -130,13 +130,67 @@ fn hostfs_without_host_pid_is_told_only_about_the_pid_namespace() {
     all(sentinel_root, not(all(sentinel_unshare, sentinel_ip))),
     ignore = "needs unshare (util-linux) and ip (iproute2)"
 )]
-fn host_pid_without_hostfs_or_host_network_is_told_about_both() {
+fn host_pid_and_mounts_without_host_network_is_told_only_about_the_network() {
     let dir = tempfile::tempdir().unwrap();
     let log = agent_log_in_namespaces(dir.path(), &["--net"], "", Path::new("/"));
     let line = diagnostic(&log).unwrap_or_else(|| panic!("no diagnostic:\n{log}"));
-    assert!(line.contains(HOSTFS_HINT), "{line}");
     assert!(line.contains(NET_HINT), "{line}");
+    // The host's PID 1 has the same mounts: its filesystems are the agent's.
+    assert!(!line.contains(HOSTFS_HINT), "{line}");
     assert!(!line.contains(PID_HINT), "{line}");
+}
+
+#[test]
+#[cfg_attr(
+    not(sentinel_root),
+    ignore = "needs root: starts the agent in a new mount namespace"
+)]
+#[cfg_attr(
+    all(sentinel_root, not(all(sentinel_unshare, sentinel_ip))),
+    ignore = "needs unshare (util-linux) and ip (iproute2)"
+)]
+fn host_pid_and_network_in_other_mounts_is_told_only_about_hostfs() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = agent_log_in_namespaces(dir.path(), &["--mount"], "", Path::new("/"));
+    let line = diagnostic(&log).unwrap_or_else(|| panic!("no diagnostic:\n{log}"));
+    assert!(line.contains(HOSTFS_HINT), "{line}");
+    assert!(!line.contains(NET_HINT), "{line}");
+    assert!(!line.contains(PID_HINT), "{line}");
+}
+
+/// The machine itself, whatever marker files it has (this VM has a `/.dockerenv`): in the
+/// initial PID namespace, as root with `CAP_SYS_PTRACE`, nothing is missing.
+#[test]
+#[cfg_attr(
+    not(sentinel_root),
+    ignore = "needs root: checks that root with CAP_SYS_PTRACE is not told to get it"
+)]
+#[cfg_attr(
+    all(sentinel_root, not(all(sentinel_unshare, sentinel_ip))),
+    ignore = "needs unshare (util-linux) and ip (iproute2)"
+)]
+fn the_host_itself_is_told_nothing() {
+    let own_pid = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    assert_eq!(
+        own_pid.to_string_lossy(),
+        "pid:[4026531836]",
+        "this test must run in the host's initial PID namespace"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let log = agent_log_in_namespaces(dir.path(), &[], "", Path::new("/"));
+    assert_eq!(diagnostic(&log), None, "{log}");
+    assert!(
+        !log.contains("needs root") && !log.contains("needs CAP_SYS_PTRACE"),
+        "root with CAP_SYS_PTRACE is told to get it:\n{log}"
+    );
+    assert!(
+        !log.contains("without these capabilities"),
+        "capabilities reported missing:\n{log}"
+    );
+    // PID 1 of this VM is not dumpable: what the kernel still refuses is explained as such.
+    if log.contains("permission_denied") {
+        assert!(log.contains("refuses for another reason"), "{log}");
+    }
 }
 
 #[test]

@@ -19,12 +19,19 @@ pub const METRICS: MetricCatalog = &[
     ("container.memory.limit", true),
 ];
 
-/// The initial PID namespace has a fixed inode in every Linux kernel (`PROC_PID_INIT_INO`).
-const HOST_PID_NAMESPACE: &str = "pid:[4026531836]";
+/// The initial PID namespace has a fixed inode in every Linux kernel since 3.8
+/// (`PROC_PID_INIT_INO`), so "are we in the host's PID namespace" needs no other process.
+const INIT_PID_NS: u64 = 0xEFFF_FFFC;
+/// The initial cgroup namespace's fixed inode (`PROC_CGROUP_INIT_INO`).
+const INIT_CGROUP_NS: u64 = 0xEFFF_FFFB;
+/// Cgroup path components that container runtimes create.
+const RUNTIME_CGROUPS: &[&str] = &["docker", "kubepods", "containerd", "libpod", "lxc", "crio"];
 
 /// What the start-up check found: each entry names something to mount or set.
 #[derive(Debug, Default, PartialEq)]
 pub struct HostAccess {
+    /// Some evidence (a namespace other than the host's, a runtime's cgroup) says the agent
+    /// runs in a container; a container that shares everything it needs has nothing missing.
     pub in_container: bool,
     pub missing: Vec<&'static str>,
 }
@@ -44,70 +51,165 @@ impl HostAccess {
 
 /// Where the check looks; tests point it at fake trees.
 pub struct Probe<'a> {
-    /// The agent's own `/` (for `/.dockerenv`, `/run/.containerenv`, `/proc/self`).
+    /// The agent's own `/` (for `/proc/self` and `/proc/1`).
     pub own_root: &'a Path,
     /// `root_path`.
     pub host_root: &'a Root,
-    /// `KUBERNETES_SERVICE_HOST` or `container` is set in the environment.
-    pub container_env: bool,
 }
 
+/// `pid:[4026531836]` → 4026531836.
+pub fn ns_inode(link: &str) -> Option<u64> {
+    link.split_once(":[")?.1.strip_suffix(']')?.parse().ok()
+}
+
+fn ns(path: PathBuf) -> Option<u64> {
+    ns_inode(&std::fs::read_link(path).ok()?.to_string_lossy())
+}
+
+fn read(path: PathBuf) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+/// The mount ID of `/` in a `mountinfo` text. Each mount namespace has its own copies of
+/// the mounts, with new IDs, so two processes with the same ID for `/` share the namespace.
+pub fn root_mount_id(mountinfo: &str) -> Option<u64> {
+    mountinfo
+        .lines()
+        .rev()
+        .find(|l| l.split_whitespace().nth(4) == Some("/"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Interface names of a `net/dev` text, sorted.
+pub fn interfaces(net_dev: &str) -> Vec<&str> {
+    let mut names: Vec<&str> = net_dev
+        .lines()
+        .filter_map(|l| Some(l.split_once(':')?.0.trim()))
+        .filter(|n| !n.contains('|'))
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+/// Whether two readings agree; `None` when either could not be read.
+fn same<T: PartialEq>(a: Option<T>, b: Option<T>) -> Option<bool> {
+    Some(a? == b?)
+}
+
+/// Whether the agent shares namespace `kind` with PID 1 of its `/proc`: the namespace
+/// inodes when the kernel lets us read PID 1's links (it may not, even for root, when PID 1
+/// is not dumpable), else `fallback` (texts of `/proc/self/<file>` and `/proc/1/<file>`).
+fn same_as_pid1(own: &Path, kind: &str, fallback: (&str, fn(&str, &str) -> bool)) -> Option<bool> {
+    let by_inode = same(
+        ns(own.join(format!("proc/self/ns/{kind}"))),
+        ns(own.join(format!("proc/1/ns/{kind}"))),
+    );
+    by_inode.or_else(|| {
+        let (file, compare) = fallback;
+        let mine = read(own.join(format!("proc/self/{file}")))?;
+        let init = read(own.join(format!("proc/1/{file}")))?;
+        Some(compare(&mine, &init))
+    })
+}
+
+/// What the agent can see of the host, from evidence only: its namespaces against the
+/// host's (the initial PID namespace, PID 1's mount and network namespaces) and its cgroup.
+/// What cannot be read is not taken as evidence either way.
 pub fn detect(probe: &Probe) -> HostAccess {
-    let own = |rel: &str| probe.own_root.join(rel);
-    let own_cgroup = std::fs::read_to_string(own("proc/1/cgroup")).unwrap_or_default();
-    let in_container = probe.container_env
-        || own(".dockerenv").exists()
-        || own("run/.containerenv").exists()
-        || ["docker", "kubepods", "containerd", "libpod", "lxc"]
-            .iter()
-            .any(|m| own_cgroup.contains(m));
+    let own = probe.own_root;
+    let hostfs = probe.host_root.path() != Path::new("/");
+    let own_pid = ns(own.join("proc/self/ns/pid"));
+    let host_pid = match own_pid {
+        None | Some(INIT_PID_NS) => true,
+        // With the host's / mounted, its PID 1 tells the host's namespace.
+        Some(mine) => hostfs && ns(probe.host_root.join("proc/1/ns/pid")) == Some(mine),
+    };
+    // Only in the host's PID namespace is our /proc/1 the host's init.
+    let (same_mounts, same_net) = if host_pid {
+        (
+            same_as_pid1(
+                own,
+                "mnt",
+                ("mountinfo", |a, b| root_mount_id(a) == root_mount_id(b)),
+            ),
+            same_as_pid1(
+                own,
+                "net",
+                ("net/dev", |a, b| interfaces(a) == interfaces(b)),
+            ),
+        )
+    } else {
+        (Some(false), Some(false))
+    };
+    let cgroup = read(own.join("proc/self/cgroup")).unwrap_or_default();
+    let runtime_cgroup = cgroup
+        .lines()
+        .filter_map(|l| l.splitn(3, ':').nth(2))
+        .flat_map(|path| path.split(['/', '-', '.']))
+        .any(|part| RUNTIME_CGROUPS.contains(&part));
+    let own_cgroup_ns = ns(own.join("proc/self/ns/cgroup")).is_some_and(|i| i != INIT_CGROUP_NS);
     let mut access = HostAccess {
-        in_container,
+        in_container: !host_pid
+            || same_mounts == Some(false)
+            || same_net == Some(false)
+            || runtime_cgroup
+            || own_cgroup_ns,
         missing: Vec::new(),
     };
-    if !in_container {
-        return access;
-    }
-    let link = |path: PathBuf| {
-        std::fs::read_link(path)
-            .ok()
-            .map(|p| p.to_string_lossy().into_owned())
-    };
-    let hostfs = probe.host_root.path() != Path::new("/");
-    if !hostfs {
+    if !hostfs && same_mounts == Some(false) {
         access.missing.push("mount the host's / read-only (e.g. at /hostfs, with /proc inside it) and set root_path: /hostfs");
     }
-    let own_pid = link(own("proc/self/ns/pid"));
-    let host_pid = link(probe.host_root.join("proc/1/ns/pid"));
-    let shares_host_pid = own_pid.as_deref() == Some(HOST_PID_NAMESPACE)
-        || (hostfs && own_pid.is_some() && own_pid == host_pid);
-    if !shares_host_pid {
+    if !host_pid {
         access.missing.push("run in the host's PID namespace (Kubernetes hostPID: true, docker --pid=host) so process metrics cover the host's processes");
     }
     // Network figures come from <root>/proc/1/net, the host init's namespace, when the host's
     // /proc is visible; without it they are the container's own unless it shares the host's.
     let host_net_visible = hostfs && probe.host_root.join("proc/1/net/dev").exists();
-    let own_net = link(own("proc/self/ns/net"));
-    let init_net = link(own("proc/1/ns/net"));
-    let shares_init_net = shares_host_pid && own_net.is_some() && own_net == init_net;
-    if !(host_net_visible || shares_init_net) {
+    if !host_net_visible && same_net == Some(false) {
         access.missing.push("network figures would be the container's: mount the host's /proc (hostfs + hostPID) or set hostNetwork: true (docker --network=host)");
     }
     access
 }
 
-/// Effective capabilities of the agent that matter to the process scraper.
-pub fn missing_process_capabilities(own_status: &str) -> Vec<&'static str> {
-    let caps = own_status
+/// `CapEff` of a `/proc/<pid>/status` text: the capabilities the kernel grants the process.
+fn effective_capabilities(own_status: &str) -> u64 {
+    own_status
         .lines()
         .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+/// Effective capabilities of the agent that matter to the process scraper.
+pub fn missing_process_capabilities(own_status: &str) -> Vec<&'static str> {
+    let caps = effective_capabilities(own_status);
     [(2, "CAP_DAC_READ_SEARCH"), (19, "CAP_SYS_PTRACE")]
         .into_iter()
         .filter(|(bit, _)| caps & (1 << bit) == 0)
         .map(|(_, name)| name)
         .collect()
+}
+
+/// What to say when reading another process's `/proc/<pid>` file is refused, given the
+/// agent's own status text: which capability to add, or, when the kernel already grants
+/// them, that something else refuses.
+pub fn denial_hint(own_status: &str) -> &'static str {
+    if missing_process_capabilities(own_status).is_empty() {
+        "The agent has CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, so the kernel refuses for another reason: the process is not dumpable, a security module (Yama, AppArmor, SELinux) or /proc's hidepid"
+    } else {
+        "Reading other users' processes needs CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (root has them unless they are dropped)"
+    }
+}
+
+/// `denial_hint` for this process, asked of the kernel once.
+pub fn own_denial_hint() -> &'static str {
+    static HINT: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    HINT.get_or_init(|| {
+        denial_hint(&std::fs::read_to_string("/proc/self/status").unwrap_or_default())
+    })
 }
 
 /// The `container` scraper: the agent's own cgroup v2 figures.

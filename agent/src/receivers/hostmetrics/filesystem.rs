@@ -119,6 +119,29 @@ pub struct FsUsage {
     pub inodes_free: u64,
 }
 
+impl FsUsage {
+    /// `(f_blocks - f_bfree) * f_frsize`: what `df` calls Used (root's reserve is not used).
+    pub fn used(&self) -> u64 {
+        self.total.saturating_sub(self.free)
+    }
+
+    /// `(f_bfree - f_bavail) * f_frsize`: kept for root, usable by nobody else.
+    pub fn reserved(&self) -> u64 {
+        self.free.saturating_sub(self.available)
+    }
+
+    /// `used / (used + available)`, as `df`'s Use% and the Collector (gopsutil's
+    /// `UsedPercent`) compute it: the reserve counts as neither, so a full disk reads 1.0
+    /// when ordinary users can write no more. 0 for an empty filesystem.
+    pub fn utilization(&self) -> f64 {
+        let usable = self.used() + self.available;
+        if usable == 0 {
+            return 0.0;
+        }
+        self.used() as f64 / usable as f64
+    }
+}
+
 pub fn statvfs(path: &Path) -> io::Result<FsUsage> {
     let c_path = CString::new(path.as_os_str().as_bytes())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -255,9 +278,10 @@ impl Scraper for FilesystemScraper {
                 false,
                 by_state(&|u| {
                     vec![
-                        ("used", u.total - u.free),
+                        // The Collector's states: free is what users can still write.
+                        ("used", u.used()),
                         ("free", u.available),
-                        ("reserved", u.free - u.available),
+                        ("reserved", u.reserved()),
                     ]
                 }),
             ));
@@ -270,7 +294,7 @@ impl Scraper for FilesystemScraper {
                 false,
                 by_state(&|u| {
                     vec![
-                        ("used", u.inodes_total - u.inodes_free),
+                        ("used", u.inodes_total.saturating_sub(u.inodes_free)),
                         ("free", u.inodes_free),
                     ]
                 }),
@@ -280,15 +304,14 @@ impl Scraper for FilesystemScraper {
             let points = rows
                 .iter()
                 .map(|(m, u)| {
-                    let used = (u.total - u.free) as f64 / u.total as f64;
                     let mut a = attributes(m, "used");
                     a.pop();
-                    point(0, s.now, Number::Double(used), a)
+                    point(0, s.now, Number::Double(u.utilization()), a)
                 })
                 .collect();
             out.push(gauge(
                 "system.filesystem.utilization",
-                "Share of the filesystem in use",
+                "Share of the usable filesystem in use: used / (used + free), as df's Use%",
                 "1",
                 points,
             ));

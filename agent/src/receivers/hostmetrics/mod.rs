@@ -121,8 +121,6 @@ fn warn_if_blind(id: &str, root: &Root, process_scraper: bool) {
     let probe = container::Probe {
         own_root: Path::new("/"),
         host_root: root,
-        container_env: std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
-            || std::env::var_os("container").is_some(),
     };
     let access = container::detect(&probe);
     if let Some(message) = access.diagnostic() {

@@ -315,6 +315,37 @@ fn root_path_reads_the_fake_hosts_filesystem() {
 }
 
 #[test]
+fn filesystem_utilization_leaves_roots_reserve_out() {
+    // 100 blocks, 30 free of which 10 only for root: df shows Used 70, Avail 20, Use% 78%.
+    let u = filesystem::FsUsage {
+        total: 100,
+        free: 30,
+        available: 20,
+        inodes_total: 10,
+        inodes_free: 4,
+    };
+    assert_eq!((u.used(), u.available, u.reserved()), (70, 20, 10));
+    assert_eq!(u.utilization(), 70.0 / 90.0);
+    let full = filesystem::FsUsage {
+        available: 0,
+        free: 5,
+        ..u
+    };
+    assert_eq!(
+        full.utilization(),
+        1.0,
+        "full for users although root has room"
+    );
+    let empty = filesystem::FsUsage {
+        total: 0,
+        free: 0,
+        available: 0,
+        ..u
+    };
+    assert_eq!(empty.utilization(), 0.0);
+}
+
+#[test]
 fn root_path_reads_the_fake_hosts_process() {
     let (_dir, out, metrics) = fake_host_round();
     let ticks = root::clock_ticks_per_second();

@@ -64,6 +64,67 @@ fn root_filesystem_size_matches_statvfs() {
     );
 }
 
+/// `df -B1 --output=used,avail,size /`: Used, Avail and the size, in bytes.
+fn df_root() -> [f64; 3] {
+    let out = Command::new("df")
+        .args(["-B1", "--output=used,avail,size", "/"])
+        .output()
+        .expect("run df");
+    assert!(out.status.success(), "df failed: {out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row: Vec<f64> = text
+        .lines()
+        .nth(1)
+        .expect("a data row")
+        .split_whitespace()
+        .map(|f| f.parse().unwrap())
+        .collect();
+    [row[0], row[1], row[2]]
+}
+
+#[test]
+fn root_filesystem_used_free_and_utilization_match_df() {
+    let before = df_root();
+    let out = real("{filesystem: {metrics: {system.filesystem.utilization: {enabled: true}}}}")
+        .collect()
+        .unwrap();
+    let after = df_root();
+    let root = |state: &str| {
+        value(
+            &out,
+            "system.filesystem.usage",
+            &[
+                ("system.filesystem.mountpoint", "/"),
+                ("system.filesystem.state", state),
+            ],
+        )
+    };
+    let utilization = value(
+        &out,
+        "system.filesystem.utilization",
+        &[("system.filesystem.mountpoint", "/")],
+    );
+    // Other processes write to `/` between the calls: allow what changed between the two
+    // df runs plus 0.5% of the disk.
+    let slack = |i: usize| (before[i] - after[i]).abs() + before[2] * 0.005;
+    let near = |ours: f64, i: usize| (ours - before[i]).abs() <= slack(i);
+    assert!(
+        near(root("used"), 0),
+        "used {} vs df {before:?}",
+        root("used")
+    );
+    assert!(
+        near(root("free"), 1),
+        "free {} vs df Avail {before:?}",
+        root("free")
+    );
+    let df_use = before[0] / (before[0] + before[1]);
+    assert!(
+        (utilization - df_use).abs() <= 0.01,
+        "utilization {utilization} vs df Use% {df_use} ({before:?})"
+    );
+}
+
 /// A child that waits, then allocates and touches 200 MiB when told to.
 const ALLOCATOR: &str = "import sys\nprint('idle', flush=True)\nsys.stdin.readline()\nb = bytearray(200 * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1\nprint('ready', flush=True)\nsys.stdin.readline()\n";
 

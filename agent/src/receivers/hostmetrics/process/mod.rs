@@ -442,7 +442,7 @@ fn count(errors: &mut ScrapeErrors, file: &'static str, err: &io::Error) {
         _ => format!("{file}_unreadable"),
     };
     let hint = if err.kind() == io::ErrorKind::PermissionDenied {
-        "reading other users' processes needs root or CAP_SYS_PTRACE / CAP_DAC_READ_SEARCH"
+        super::container::own_denial_hint()
     } else {
         ""
     };
