@@ -210,7 +210,19 @@ fn port_already_in_use_exits_1_with_a_clear_error() {
         "names the address: {log}"
     );
     assert!(log.to_lowercase().contains("in use"), "says why: {log}");
-    assert!(!log.contains('\x1b'), "no colour codes in a log file: {log:?}");
+    assert!(
+        log.contains("protocols.grpc.endpoint"),
+        "names the setting: {log}"
+    );
+    assert_eq!(
+        log.matches(&format!("127.0.0.1:{port}")).count(),
+        1,
+        "printed once: {log}"
+    );
+    assert!(
+        !log.contains('\x1b'),
+        "no colour codes in a log file: {log:?}"
+    );
     drop(taken);
 
     // The admin address taken: the error names the setting and its variable, once.
@@ -225,7 +237,10 @@ fn port_already_in_use_exits_1_with_a_clear_error() {
         .expect("the agent must exit when it cannot bind its admin address");
     assert_eq!(status.code(), Some(1));
     let log = agent.log();
-    for needle in ["service.telemetry.metrics.address", "SENTINEL_ADMIN_ADDRESS"] {
+    for needle in [
+        "service.telemetry.metrics.address",
+        "SENTINEL_ADMIN_ADDRESS",
+    ] {
         assert!(log.contains(needle), "names {needle}: {log}");
     }
     assert_eq!(
@@ -233,7 +248,10 @@ fn port_already_in_use_exits_1_with_a_clear_error() {
         1,
         "printed once: {log}"
     );
-    assert!(!log.contains('\x1b'), "no colour codes in a log file: {log:?}");
+    assert!(
+        !log.contains('\x1b'),
+        "no colour codes in a log file: {log:?}"
+    );
     drop(admin_taken);
 }
 

@@ -41,7 +41,10 @@ fn logs_in_a_file_have_no_colour_codes_and_json_encoding_gives_one_object_per_li
     let text = String::from_utf8_lossy(&log);
     assert!(text.contains("Sentinel is running."), "{text}");
     assert!(text.contains("INFO"), "{text}");
-    assert!(!log.contains(&0x1b), "no ESC byte in the log file: {text:?}");
+    assert!(
+        !log.contains(&0x1b),
+        "no ESC byte in the log file: {text:?}"
+    );
 
     let admin = free_port();
     let agent = Agent::start(
@@ -136,7 +139,10 @@ fn queue_inspect_on_a_directory_that_is_not_a_queue_says_so_and_exits_1() {
     // Any other directory: refused, with what is expected.
     let (code, _, stderr) = inspect(dir.path());
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("<service.data_dir>/queues/<exporter id>"), "{stderr}");
+    assert!(
+        stderr.contains("<service.data_dir>/queues/<exporter id>"),
+        "{stderr}"
+    );
 
     // The queue itself: read.
     let (code, stdout, stderr) = inspect(&queue);
