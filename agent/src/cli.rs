@@ -27,11 +27,13 @@ pub enum Command {
     },
     /// Check config files; prints FILE:LINE:COL: message per problem, exits 1 on errors.
     Validate {
+        /// Config files, merged in order (as `run` would merge them).
         #[arg(long = "config", short = 'c', required = true)]
         configs: Vec<PathBuf>,
     },
     /// Print the effective config after env expansion, with secrets redacted.
     PrintConfig {
+        /// Config files, merged in order; none prints the embedded default.
         #[arg(long = "config", short = 'c')]
         configs: Vec<PathBuf>,
     },
@@ -90,6 +92,7 @@ pub enum HookCommand {
     Uninstall {
         #[command(flatten)]
         scope: HookScope,
+        /// The hooks receiver an `--mode http` install pointed at.
         #[arg(long, default_value = crate::hook::DEFAULT_ENDPOINT)]
         endpoint: String,
     },
@@ -111,6 +114,7 @@ pub enum DbCommand {
     /// Run the schema migrations of every `postgres` exporter in the config; exits 1 if
     /// any fails.
     Migrate {
+        /// Config files holding the `postgres` exporters, merged in order.
         #[arg(long = "config", short = 'c', required = true)]
         configs: Vec<PathBuf>,
     },
@@ -119,7 +123,13 @@ pub enum DbCommand {
 #[derive(Debug, Subcommand)]
 pub enum QueueCommand {
     /// Print segments, record counts, cursor, bytes used and the oldest record's age.
-    Inspect { directory: PathBuf },
+    Inspect {
+        /// One disk queue's directory: `<service.data_dir>/queues/<exporter id>` (e.g.
+        /// /var/lib/sentinel/queues/otlp_backend), or the exporter's
+        /// `sending_queue.directory`. Read only; safe while the agent runs.
+        #[arg(value_name = "DIR")]
+        directory: PathBuf,
+    },
 }
 
 /// Loads and validates; prints every diagnostic to stderr. `None` when there are errors.

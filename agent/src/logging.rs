@@ -1,5 +1,7 @@
 //! Log setup from `service.telemetry.logs`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogEncoding;
@@ -9,6 +11,10 @@ pub fn init(level: &str, encoding: LogEncoding) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour_wanted(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        ))
         .with_writer(std::io::stderr);
     let result = match encoding {
         LogEncoding::Json => builder.json().flatten_event(true).try_init(),
@@ -16,4 +22,23 @@ pub fn init(level: &str, encoding: LogEncoding) {
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;
+}
+
+/// Colour only on a terminal: journald, files and pipes get plain text (escape codes
+/// there are noise). `NO_COLOR` (no-color.org) turns it off on a terminal too.
+fn colour_wanted(stderr_is_terminal: bool, no_color: bool) -> bool {
+    stderr_is_terminal && !no_color
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_wanted;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour_wanted(true, false));
+        assert!(!colour_wanted(false, false));
+        assert!(!colour_wanted(true, true));
+        assert!(!colour_wanted(false, true));
+    }
 }

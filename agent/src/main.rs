@@ -64,8 +64,12 @@ fn run(configs: &[std::path::PathBuf], registry: Registry) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!(error = %err, "Sentinel failed to start.");
-            eprintln!("error: {err}");
+            // Once: through the log when it shows errors, else straight to stderr.
+            if tracing::enabled!(tracing::Level::ERROR) {
+                tracing::error!("Sentinel failed to start: {err}");
+            } else {
+                eprintln!("error: Sentinel failed to start: {err}");
+            }
             ExitCode::FAILURE
         }
     }

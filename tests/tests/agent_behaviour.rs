@@ -210,7 +210,49 @@ fn port_already_in_use_exits_1_with_a_clear_error() {
         "names the address: {log}"
     );
     assert!(log.to_lowercase().contains("in use"), "says why: {log}");
+    assert!(
+        log.contains("protocols.grpc.endpoint"),
+        "names the setting: {log}"
+    );
+    assert_eq!(
+        log.matches(&format!("127.0.0.1:{port}")).count(),
+        1,
+        "printed once: {log}"
+    );
+    assert!(
+        !log.contains('\x1b'),
+        "no colour codes in a log file: {log:?}"
+    );
     drop(taken);
+
+    // The admin address taken: the error names the setting and its variable, once.
+    let admin_taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let admin = admin_taken.local_addr().unwrap().port();
+    let config = format!(
+        "{}exporters:\n  blackhole:\nservice:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{admin}\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [blackhole]\n",
+        receiver(free_port(), free_port())
+    );
+    let mut agent = Agent::spawn(dir.path(), "admin-taken", &config, admin);
+    let status = sentinel_tests::wait_with_timeout(&mut agent.child, Duration::from_secs(20))
+        .expect("the agent must exit when it cannot bind its admin address");
+    assert_eq!(status.code(), Some(1));
+    let log = agent.log();
+    for needle in [
+        "service.telemetry.metrics.address",
+        "SENTINEL_ADMIN_ADDRESS",
+    ] {
+        assert!(log.contains(needle), "names {needle}: {log}");
+    }
+    assert_eq!(
+        log.matches(&format!("127.0.0.1:{admin}")).count(),
+        1,
+        "printed once: {log}"
+    );
+    assert!(
+        !log.contains('\x1b'),
+        "no colour codes in a log file: {log:?}"
+    );
+    drop(admin_taken);
 }
 
 #[test]

@@ -23,14 +23,9 @@ pub struct AdminState {
     pub ready: AtomicBool,
 }
 
-/// Binds the admin address; the error names the address so a port clash is obvious.
+/// Binds the admin address; the caller's error names the address and the setting.
 pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
-    sentinel_pipeline::http::bind(address).map_err(|err| {
-        std::io::Error::new(
-            err.kind(),
-            format!("cannot listen on admin address {address}: {err}"),
-        )
-    })
+    sentinel_pipeline::http::bind(address)
 }
 
 pub async fn serve(listener: TcpListener, state: Arc<AdminState>, shutdown: CancellationToken) {

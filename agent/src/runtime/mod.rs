@@ -22,8 +22,16 @@ pub use sentinel_pipeline::PIPELINE_INPUT_CAPACITY;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{0}")]
-    Admin(std::io::Error),
+    /// The admin listener could not bind: names the setting that moves it.
+    #[error(
+        "cannot listen on the admin address {address}: {source}; set \
+         `service.telemetry.metrics.address` (`SENTINEL_ADMIN_ADDRESS` in the shipped configs) \
+         to a free address"
+    )]
+    Admin {
+        address: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Build(#[from] sentinel_pipeline::BuildError),
 }
@@ -41,7 +49,12 @@ pub async fn run(
         ready: AtomicBool::new(false),
     });
     let admin_address = config.service.telemetry.metrics.address.to_string();
-    let listener = admin::bind(&admin_address).await.map_err(RunError::Admin)?;
+    let listener = admin::bind(&admin_address)
+        .await
+        .map_err(|source| RunError::Admin {
+            address: admin_address.clone(),
+            source,
+        })?;
     let admin_shutdown = CancellationToken::new();
     let admin_task = tokio::spawn(admin::serve(
         listener,

@@ -78,6 +78,16 @@ pub fn queue_directory(data_dir: &Path, id: &str, settings: &QueueSettings) -> P
         .unwrap_or_else(|| data_dir.join("queues").join(file_name_for(id)))
 }
 
+/// What to change when a disk queue's directory cannot be created or written.
+fn directory_hint(settings: &QueueSettings) -> &'static str {
+    if settings.directory.is_some() {
+        "set `sending_queue.directory` to a directory the agent can write"
+    } else {
+        "set `service.data_dir` (`SENTINEL_DATA_DIR` in the shipped configs) to a directory \
+         the agent can write"
+    }
+}
+
 /// The dead-letter file of a queue.
 pub fn dead_letter_path(data_dir: &Path, id: &str, settings: &QueueSettings) -> PathBuf {
     match settings.kind {
@@ -159,7 +169,11 @@ pub fn start_queue(
                 let (queue, threads) =
                     DiskQueue::open(config, metrics.clone()).map_err(|e| BuildError::Other {
                         component: ctx.id.clone(),
-                        message: format!("cannot open the disk queue in {}: {e}", dir.display()),
+                        message: format!(
+                            "cannot open the disk queue in {}: {e}; {}",
+                            dir.display(),
+                            directory_hint(&settings)
+                        ),
                     })?;
                 (
                     queue.clone(),

@@ -5,7 +5,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::cursor::{read_cursor, StoredCursor};
+use super::cursor::{read_cursor, StoredCursor, CURSOR_FILE};
+use super::identity::ID_FILE;
 use super::record::Entry;
 use super::segment::{list_segments, scan_segment};
 
@@ -13,8 +14,53 @@ use super::segment::{list_segments, scan_segment};
 pub enum InspectError {
     #[error("{}: not a directory", .0.display())]
     NotADirectory(PathBuf),
+    #[error(
+        "{}: not a disk queue (no `queue.id`, `cursor` or `*.seg` file); give one queue's \
+         own directory: `<service.data_dir>/queues/<exporter id>` (for example \
+         /var/lib/sentinel/queues/otlp_backend) or the exporter's `sending_queue.directory`{}",
+        .dir.display(),
+        found_here(.queues)
+    )]
+    NotAQueue {
+        dir: PathBuf,
+        /// Queue directories found one or two levels below, to point at.
+        queues: Vec<PathBuf>,
+    },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+}
+
+fn found_here(queues: &[PathBuf]) -> String {
+    if queues.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = queues.iter().map(|q| q.display().to_string()).collect();
+    format!("; queues found below it: {}", names.join(", "))
+}
+
+/// A queue directory has its id file, a cursor or segments (older queues lack the id).
+fn is_queue(dir: &Path) -> io::Result<bool> {
+    Ok(dir.join(ID_FILE).is_file()
+        || dir.join(CURSOR_FILE).is_file()
+        || !list_segments(dir)?.is_empty())
+}
+
+/// Queue directories in `dir` and in `dir/queues` (a data directory), sorted.
+fn queues_below(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for parent in [dir.to_path_buf(), dir.join("queues")] {
+        let Ok(entries) = std::fs::read_dir(&parent) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() && is_queue(&path).unwrap_or(false) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 /// One segment file.
@@ -66,6 +112,12 @@ pub fn inspect(dir: &Path) -> Result<QueueReport, InspectError> {
     let meta = std::fs::metadata(dir).map_err(io_error(dir))?;
     if !meta.is_dir() {
         return Err(InspectError::NotADirectory(dir.to_path_buf()));
+    }
+    if !is_queue(dir).map_err(io_error(dir))? {
+        return Err(InspectError::NotAQueue {
+            dir: dir.to_path_buf(),
+            queues: queues_below(dir),
+        });
     }
     let confirmed_through = match read_cursor(dir).map_err(io_error(dir))? {
         StoredCursor::Confirmed(seq) => Some(seq),
@@ -189,5 +241,32 @@ impl fmt::Display for QueueReport {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_without_queue_files_is_not_a_queue_and_queues_below_are_named() {
+        let data_dir = tempfile::tempdir().unwrap();
+        std::fs::write(data_dir.path().join("notes.txt"), "hello").unwrap();
+        let err = inspect(data_dir.path()).unwrap_err();
+        assert!(matches!(err, InspectError::NotAQueue { ref queues, .. } if queues.is_empty()));
+        let text = err.to_string();
+        assert!(text.contains("not a disk queue"), "{text}");
+        assert!(!text.contains("found below"), "{text}");
+
+        let queue = data_dir.path().join("queues").join("otlp_backend");
+        std::fs::create_dir_all(&queue).unwrap();
+        super::super::identity::load_or_create(&queue).unwrap();
+        let text = inspect(data_dir.path()).unwrap_err().to_string();
+        assert!(
+            text.contains(&format!("queues found below it: {}", queue.display())),
+            "{text}"
+        );
+        let report = inspect(&queue).expect("a queue with only its id is a queue");
+        assert!(report.segments.is_empty());
     }
 }
