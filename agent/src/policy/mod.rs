@@ -4,6 +4,7 @@
 //! `bash -c` cannot hide what runs.
 
 mod checks;
+mod paths;
 pub mod shell;
 
 use std::path::Path;
@@ -141,13 +142,25 @@ impl Policy {
             .unwrap_or("");
         let tool = event.get("tool_name").and_then(Value::as_str).unwrap_or("");
         let input = event.get("tool_input").unwrap_or(&Value::Null);
-        let subject = checks::Subject::new(tool, input);
+        self.decide(hook, tool, &checks::Subject::new(tool, input))
+    }
+
+    /// [`Policy::evaluate`] as if `home` were the user's home directory.
+    #[cfg(test)]
+    pub fn evaluate_with_home(&self, event: &Value, home: Option<&str>) -> Decision {
+        let field = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or("");
+        let input = event.get("tool_input").unwrap_or(&Value::Null);
+        let subject = checks::Subject::new(field("tool_name"), input).with_home(home);
+        self.decide(field("hook_event_name"), field("tool_name"), &subject)
+    }
+
+    fn decide(&self, hook: &str, tool: &str, subject: &checks::Subject) -> Decision {
         let mut decision = Decision::allow();
         for rule in &self.rules {
             if rule.event != hook
                 || !rule.tools.iter().any(|t| t == "*" || t == tool)
                 || rank(rule.action) <= rank(decision.action)
-                || !rule.when.matches(&subject)
+                || !rule.when.matches(subject)
             {
                 continue;
             }
