@@ -261,3 +261,45 @@ fn policy_check_reports_each_problem_at_its_position_and_exits_1() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/policy.yaml"));
 }
+
+#[test]
+fn install_switches_modes_in_place_keeps_key_order_and_refuses_a_missing_project() {
+    let project = tempfile::tempdir().unwrap();
+    let settings = project.path().join(".claude/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    let original = "{\"zModel\": \"opus\", \"env\": {\"B\": \"1\", \"A\": \"2\"}}";
+    std::fs::write(&settings, original).unwrap();
+    let dir = project.path().to_str().unwrap();
+    let sentinel = |args: &[&str]| Command::new(sentinel_bin()).args(args).output().unwrap();
+    for mode in ["command", "http", "command", "http"] {
+        let out = sentinel(&["hook", "install", "--project", dir, "--mode", mode]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(&settings).unwrap();
+        let installed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let pre = installed["hooks"]["PreToolUse"].as_array().unwrap();
+        assert_eq!(pre.len(), 1, "{mode}: one entry, not one per install");
+        assert_eq!(pre[0]["hooks"].as_array().unwrap().len(), 1);
+        assert_eq!(pre[0]["hooks"][0]["type"], mode);
+        let at = |needle: &str| text.find(needle).unwrap();
+        assert!(
+            at("zModel") < at("\"env\"") && at("\"B\"") < at("\"A\""),
+            "{text}"
+        );
+    }
+    let missing = project.path().join("typo");
+    let out = sentinel(&["hook", "install", "--project", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not exist"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !missing.exists(),
+        "nothing is created for a mistyped project"
+    );
+}

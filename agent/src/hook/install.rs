@@ -310,6 +310,87 @@ mod tests {
         assert_eq!(restored, original);
     }
 
+    fn sentinel_handlers(path: &Path) -> Vec<Value> {
+        let settings: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut found = Vec::new();
+        for groups in settings["hooks"].as_object().unwrap().values() {
+            for group in groups.as_array().unwrap() {
+                for h in group["hooks"].as_array().unwrap() {
+                    if is_sentinel_handler(h) {
+                        found.push(h.clone());
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn one_mode_replaces_the_other_without_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        let user = json!({"type": "command", "command": "my-check"});
+        let existing = json!({"hooks": {"Stop": [{"hooks": [user]}]}});
+        std::fs::write(&path, existing.to_string()).unwrap();
+        let http = handler(Mode::Http, Path::new(""), "http://127.0.0.1:4319/v1/hooks");
+        // An install by another copy of the binary is replaced too.
+        let other_copy = handler(Mode::Command, Path::new("/opt/x/sentinel"), "");
+        assert_eq!(install(&path, &other_copy).unwrap(), EVENTS.len());
+        for (mode, ours) in [
+            ("command", ours()),
+            ("http", http.clone()),
+            ("command", ours()),
+        ] {
+            assert_eq!(install(&path, &ours).unwrap(), EVENTS.len(), "{mode}");
+            assert_eq!(sentinel_handlers(&path), vec![ours; EVENTS.len()], "{mode}");
+        }
+        let settings: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(settings["hooks"]["Stop"][0]["hooks"], json!([user]));
+        assert_eq!(settings["hooks"]["Stop"].as_array().unwrap().len(), 2);
+        assert_eq!(uninstall(&path, &[]).unwrap(), EVENTS.len());
+        let restored: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(restored, existing);
+    }
+
+    #[test]
+    fn other_keys_keep_their_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        let original = r#"{"zModel": "opus", "permissions": {"deny": [], "allow": ["Bash(ls)"]}, "env": {"B": "1", "A": "2"}}"#;
+        std::fs::write(&path, original).unwrap();
+        install(&path, &ours()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle}"));
+        assert!(at("zModel") < at("permissions") && at("permissions") < at("\"env\""));
+        assert!(at("\"deny\"") < at("\"allow\"") && at("\"B\"") < at("\"A\""));
+        assert!(at("\"env\"") < at("\"hooks\""), "hooks is added at the end");
+        uninstall(&path, &[ours()]).unwrap();
+        // Compared as ordered trees: the same keys in the same order as before.
+        let ordered = |text: &str| serde_json::from_str::<Json>(text).unwrap();
+        assert_eq!(
+            ordered(&std::fs::read_to_string(&path).unwrap()),
+            ordered(original)
+        );
+    }
+
+    #[test]
+    fn a_project_that_does_not_exist_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-project");
+        assert!(matches!(
+            settings_path(Some(&missing)),
+            Err(InstallError::NoProject { .. })
+        ));
+        assert!(!missing.exists());
+        assert_eq!(
+            settings_path(Some(dir.path())).unwrap(),
+            dir.path().join(".claude/settings.json")
+        );
+    }
+
     #[test]
     fn a_settings_file_that_is_not_an_object_is_left_alone() {
         let dir = tempfile::tempdir().unwrap();
