@@ -61,10 +61,25 @@ pub enum Command {
         #[command(flatten)]
         args: crate::hook::HookArgs,
     },
+    /// Hook-policy tools.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Anomaly detector tools.
     Anomaly {
         #[command(subcommand)]
         command: AnomalyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Check a hook-policy file; prints FILE:LINE:COL: message per problem, exits 1 on
+    /// errors.
+    Check {
+        /// The policy file (the shipped one is config/hook-policy.yaml).
+        file: PathBuf,
     },
 }
 

@@ -36,6 +36,9 @@ fn main() -> ExitCode {
         Command::Anomaly {
             command: cli::AnomalyCommand::Backtest(args),
         } => sentinel_agent::anomaly_backtest::backtest(&args, &registry),
+        Command::Policy {
+            command: cli::PolicyCommand::Check { file },
+        } => sentinel_agent::policy::check::run(&file),
         Command::Hook { .. } => unreachable!("handled above"),
     }
 }

@@ -212,3 +212,94 @@ fn install_and_uninstall_round_trip_a_project_settings_file() {
         serde_json::json!({"permissions": {"allow": ["Bash(ls)"]}})
     );
 }
+
+#[test]
+fn policy_check_reports_each_problem_at_its_position_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |text: &str| {
+        let file = dir.path().join("policy.yaml");
+        std::fs::write(&file, text).unwrap();
+        let out = Command::new(sentinel_bin())
+            .args(["policy", "check"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).replace(file.to_str().unwrap(), "F");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            stderr,
+        )
+    };
+    let (code, _, stderr) = check(
+        "rules:\n  - id: a\n    tools: [Bash]\n    action: deny\n    reason: r\n    whenn: {}\n  - {id: a, tools: [Bash], action: deny, reason: r, when: {}}\n",
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            "F:6:5: unknown key \"whenn\"; did you mean \"when\"?",
+            "F:7:53: rule a: `when` needs one check",
+        ]
+    );
+    let shipped = sentinel_tests::workspace_root().join("config/hook-policy.yaml");
+    let out = Command::new(sentinel_bin())
+        .args(["policy", "check"])
+        .arg(&shipped)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("policy is valid (8 rules)"));
+    let missing = Command::new(sentinel_bin())
+        .args(["policy", "check", "/nonexistent/policy.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/policy.yaml"));
+}
+
+#[test]
+fn install_switches_modes_in_place_keeps_key_order_and_refuses_a_missing_project() {
+    let project = tempfile::tempdir().unwrap();
+    let settings = project.path().join(".claude/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    let original = "{\"zModel\": \"opus\", \"env\": {\"B\": \"1\", \"A\": \"2\"}}";
+    std::fs::write(&settings, original).unwrap();
+    let dir = project.path().to_str().unwrap();
+    let sentinel = |args: &[&str]| Command::new(sentinel_bin()).args(args).output().unwrap();
+    for mode in ["command", "http", "command", "http"] {
+        let out = sentinel(&["hook", "install", "--project", dir, "--mode", mode]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(&settings).unwrap();
+        let installed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let pre = installed["hooks"]["PreToolUse"].as_array().unwrap();
+        assert_eq!(pre.len(), 1, "{mode}: one entry, not one per install");
+        assert_eq!(pre[0]["hooks"].as_array().unwrap().len(), 1);
+        assert_eq!(pre[0]["hooks"][0]["type"], mode);
+        let at = |needle: &str| text.find(needle).unwrap();
+        assert!(
+            at("zModel") < at("\"env\"") && at("\"B\"") < at("\"A\""),
+            "{text}"
+        );
+    }
+    let missing = project.path().join("typo");
+    let out = sentinel(&["hook", "install", "--project", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not exist"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !missing.exists(),
+        "nothing is created for a mistyped project"
+    );
+}

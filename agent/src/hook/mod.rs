@@ -5,6 +5,7 @@
 //! reads no agent config.
 
 pub mod install;
+mod ordered;
 mod send;
 pub mod spool;
 

@@ -5,6 +5,7 @@ use sentinel_pipeline::config::ValidationError;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::paths::{self, normalise};
 use super::shell::{self, Pipeline, SimpleCommand};
 
 /// What a rule looks at: the tool's command (parsed) or its file paths.
@@ -12,6 +13,8 @@ pub struct Subject {
     pipelines: Vec<Pipeline>,
     raw_command: String,
     paths: Vec<String>,
+    /// Whose `~` the command's paths are relative to.
+    home: Option<String>,
 }
 
 impl Subject {
@@ -35,7 +38,25 @@ impl Subject {
             pipelines,
             raw_command,
             paths,
+            home: paths::home(),
         }
+    }
+
+    /// The same subject judged as if `home` were the user's home directory.
+    #[cfg(test)]
+    pub fn with_home(mut self, home: Option<&str>) -> Subject {
+        self.home = home.map(str::to_string);
+        self
+    }
+
+    fn normalise(&self, path: &str) -> String {
+        normalise(path, self.home.as_deref())
+    }
+
+    /// Whether `path` names one of `targets`, however either is spelled.
+    fn is_target(&self, path: &str, targets: &[String]) -> bool {
+        let path = self.normalise(path);
+        targets.iter().any(|t| self.normalise(t) == path)
     }
 
     fn commands(&self) -> impl Iterator<Item = &SimpleCommand> {
@@ -47,8 +68,8 @@ impl Subject {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
-    /// `rm` with both recursive and force flags on one of `targets` (literal paths, as
-    /// written: `/*` is the shell glob of everything under `/`).
+    /// `rm` with both recursive and force flags on one of `targets` (paths compared after
+    /// normalisation, see [`normalise`]: `/*` is the shell glob of everything under `/`).
     pub rm_recursive_force: Option<Targets>,
     /// `chmod` with a recursive flag, one of `modes`, on one of `targets`.
     pub chmod_recursive: Option<ChmodCheck>,
@@ -131,10 +152,12 @@ impl Condition {
         if let Some(check) = &self.rm_recursive_force {
             return subject
                 .commands()
-                .any(|c| rm_recursive_force(c, &check.targets));
+                .any(|c| rm_recursive_force(subject, c, &check.targets));
         }
         if let Some(check) = &self.chmod_recursive {
-            return subject.commands().any(|c| chmod_recursive(c, check));
+            return subject
+                .commands()
+                .any(|c| chmod_recursive(subject, c, check));
         }
         if let Some(check) = &self.pipe_to_shell {
             return pipe_to_shell(subject, check);
@@ -148,8 +171,10 @@ impl Condition {
             return subject.commands().any(|c| {
                 c.program() == "dd"
                     && c.args().iter().any(|a| {
-                        a.strip_prefix("of=")
-                            .is_some_and(|dev| devices.iter().any(|d| glob(d, dev)))
+                        a.strip_prefix("of=").is_some_and(|dev| {
+                            let dev = subject.normalise(dev);
+                            devices.iter().any(|d| glob(d, &dev))
+                        })
                     })
             });
         }
@@ -188,20 +213,6 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     true
 }
 
-/// `/etc/` → `/etc`, `~/` → `~`; `/` stays.
-fn normalise_path(path: &str) -> &str {
-    let trimmed = path.trim_end_matches('/');
-    if trimmed.is_empty() {
-        if path.is_empty() {
-            ""
-        } else {
-            "/"
-        }
-    } else {
-        trimmed
-    }
-}
-
 /// Splits flags from operands; short flag clusters (`-rf`) are expanded to their letters.
 fn flags_and_operands(args: &[String]) -> (Vec<String>, Vec<&str>) {
     let mut flags = Vec::new();
@@ -221,7 +232,7 @@ fn flags_and_operands(args: &[String]) -> (Vec<String>, Vec<&str>) {
     (flags, operands)
 }
 
-fn rm_recursive_force(command: &SimpleCommand, targets: &[String]) -> bool {
+fn rm_recursive_force(subject: &Subject, command: &SimpleCommand, targets: &[String]) -> bool {
     if command.program() != "rm" {
         return false;
     }
@@ -230,15 +241,10 @@ fn rm_recursive_force(command: &SimpleCommand, targets: &[String]) -> bool {
         .iter()
         .any(|f| f == "r" || f == "R" || f == "recursive");
     let force = flags.iter().any(|f| f == "f" || f == "force");
-    recursive
-        && force
-        && operands.iter().any(|op| {
-            let op = normalise_path(op);
-            targets.iter().any(|t| normalise_path(t) == op)
-        })
+    recursive && force && operands.iter().any(|op| subject.is_target(op, targets))
 }
 
-fn chmod_recursive(command: &SimpleCommand, check: &ChmodCheck) -> bool {
+fn chmod_recursive(subject: &Subject, command: &SimpleCommand, check: &ChmodCheck) -> bool {
     if command.program() != "chmod" {
         return false;
     }
@@ -250,10 +256,7 @@ fn chmod_recursive(command: &SimpleCommand, check: &ChmodCheck) -> bool {
         return false;
     };
     check.modes.iter().any(|m| m == mode)
-        && paths.iter().any(|p| {
-            let p = normalise_path(p);
-            check.targets.iter().any(|t| normalise_path(t) == p)
-        })
+        && paths.iter().any(|p| subject.is_target(p, &check.targets))
 }
 
 fn pipe_to_shell(subject: &Subject, check: &PipeToShell) -> bool {

@@ -3,7 +3,9 @@
 //! the checks see commands through [`shell::parse`], so chaining, substitution, `sudo` or
 //! `bash -c` cannot hide what runs.
 
+pub mod check;
 mod checks;
+mod paths;
 pub mod shell;
 
 use std::path::Path;
@@ -63,14 +65,7 @@ pub enum PolicyError {
     Invalid(String),
 }
 
-/// A policy file: `rules:` is a list of [`Rule`].
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicyFile {
-    rules: Vec<Rule>,
-}
-
-/// One rule of the policy.
+/// One rule of the policy; a policy file is `rules:`, a list of these.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
@@ -116,16 +111,18 @@ impl Policy {
 
     /// Parses a policy; errors carry `file:line:col`.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Policy, PolicyError> {
-        let node = crate::config::yaml::parse(origin, text)
-            .map_err(|d| PolicyError::Invalid(d.to_string()))?;
-        let file: PolicyFile = sentinel_pipeline::config::decode(&node)
-            .map_err(|d| PolicyError::Invalid(d.to_string()))?;
-        for rule in &file.rules {
-            rule.when
-                .validate()
-                .map_err(|e| PolicyError::Invalid(format!("{origin}: rule {}: {e}", rule.id)))?;
+        let (rules, diagnostics) = check::check(text, origin);
+        match rules {
+            Some(rules) => Ok(Policy { rules }),
+            None => Err(PolicyError::Invalid(
+                diagnostics
+                    .iter()
+                    .filter(|d| d.severity == sentinel_pipeline::config::Severity::Error)
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )),
         }
-        Ok(Policy { rules: file.rules })
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -141,13 +138,25 @@ impl Policy {
             .unwrap_or("");
         let tool = event.get("tool_name").and_then(Value::as_str).unwrap_or("");
         let input = event.get("tool_input").unwrap_or(&Value::Null);
-        let subject = checks::Subject::new(tool, input);
+        self.decide(hook, tool, &checks::Subject::new(tool, input))
+    }
+
+    /// [`Policy::evaluate`] as if `home` were the user's home directory.
+    #[cfg(test)]
+    pub fn evaluate_with_home(&self, event: &Value, home: Option<&str>) -> Decision {
+        let field = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or("");
+        let input = event.get("tool_input").unwrap_or(&Value::Null);
+        let subject = checks::Subject::new(field("tool_name"), input).with_home(home);
+        self.decide(field("hook_event_name"), field("tool_name"), &subject)
+    }
+
+    fn decide(&self, hook: &str, tool: &str, subject: &checks::Subject) -> Decision {
         let mut decision = Decision::allow();
         for rule in &self.rules {
             if rule.event != hook
                 || !rule.tools.iter().any(|t| t == "*" || t == tool)
                 || rank(rule.action) <= rank(decision.action)
-                || !rule.when.matches(&subject)
+                || !rule.when.matches(subject)
             {
                 continue;
             }

@@ -3,12 +3,18 @@ use serde_json::json;
 use super::shell::parse;
 use super::*;
 
+/// Judged as user `ann`, whatever HOME the test runs with.
 fn bash(command: &str) -> Decision {
-    Policy::builtin().evaluate(&json!({
+    bash_with_home(command, Some("/home/ann"))
+}
+
+fn bash_with_home(command: &str, home: Option<&str>) -> Decision {
+    let event = json!({
         "hook_event_name": "PreToolUse",
         "tool_name": "Bash",
         "tool_input": {"command": command},
-    }))
+    });
+    Policy::builtin().evaluate_with_home(&event, home)
 }
 
 /// Commands the default policy must deny, with the rule that must fire.
@@ -45,6 +51,34 @@ const DENIED: &[(&str, &str)] = &[
     ("timeout 10 rm -rf /", "rm-recursive-root"),
     ("/bin/rm -rf /", "rm-recursive-root"),
     ("r''m -rf /", "rm-recursive-root"),
+    // Spellings of a target: `..`, `.`, repeated slashes, home references and quotes.
+    ("rm -rf /tmp/../", "rm-recursive-root"),
+    ("rm -rf /tmp/..", "rm-recursive-root"),
+    ("rm -rf /tmp/../*", "rm-recursive-root"),
+    ("rm -rf /tmp/../etc", "rm-recursive-root"),
+    ("rm -rf /usr/local/../../var/", "rm-recursive-root"),
+    ("rm -rf //", "rm-recursive-root"),
+    ("rm -rf ///etc//", "rm-recursive-root"),
+    ("rm -rf /./", "rm-recursive-root"),
+    ("rm -rf /etc/.", "rm-recursive-root"),
+    ("rm -rf ./", "rm-recursive-root"),
+    ("rm -rf build/..", "rm-recursive-root"),
+    ("rm -rf ../..", "rm-recursive-root"),
+    ("rm -rf ~/..", "rm-recursive-root"),
+    ("rm -rf ~/projects/../", "rm-recursive-root"),
+    ("rm -rf $HOME/.", "rm-recursive-root"),
+    ("rm -rf \"${HOME}\"/x/..", "rm-recursive-root"),
+    ("rm -rf /home/ann", "rm-recursive-root"),
+    ("rm -rf /home/ann/", "rm-recursive-root"),
+    ("rm -rf '/tmp/../'", "rm-recursive-root"),
+    ("rm -rf \"/tmp\"/..", "rm-recursive-root"),
+    ("rm -rf /\"etc\"/", "rm-recursive-root"),
+    ("rm -rf -- /tmp/../usr", "rm-recursive-root"),
+    ("chmod -R 777 /tmp/../", "chmod-777-root"),
+    ("chmod -R 777 //etc/", "chmod-777-root"),
+    ("chmod -R 777 ~/.", "chmod-777-root"),
+    ("dd if=/dev/zero of=/dev/../dev/sda", "dd-block-device"),
+    ("dd if=/dev/zero of=//dev/./sda", "dd-block-device"),
     ("cat .env", "env-file-access"),
     ("cat ./config/.env", "env-file-access"),
     ("less .env.local", "env-file-access"),
@@ -92,6 +126,11 @@ const ALLOWED: &[&str] = &[
     "rm -r /",
     "rm -f /tmp/file",
     "rm -rf /tmp/sentinel-test",
+    "rm -rf /tmp/../tmp/sentinel-test",
+    "rm -rf ./target/../dist",
+    "rm -rf ~/projects/../old-checkout",
+    "rm -rf //tmp//cache/",
+    "rm -rf /home/ann/projects/x",
     "rm -rf ~/projects/old-checkout",
     "rm -rf /usr/local/lib/node_modules/x",
     "grep -r \"rm -rf /\" docs/",
@@ -248,4 +287,20 @@ fn the_parser_splits_chains_and_strips_prefixes() {
     let redirect = parse("cat a 2>/dev/null > out.txt");
     assert_eq!(redirect[0].commands[0].argv, ["cat", "a"]);
     assert_eq!(redirect[0].commands[0].redirects, ["/dev/null", "out.txt"]);
+}
+
+#[test]
+fn home_references_follow_the_home_directory_or_stay_symbolic() {
+    // Another user's home is not the user's own.
+    assert_eq!(bash("rm -rf /home/bob").action, Action::Allow);
+    let deny = |cmd: &str, home| bash_with_home(cmd, home).action == Action::Deny;
+    assert!(deny("rm -rf /root/", Some("/root")));
+    assert!(deny("rm -rf ~", None));
+    assert!(deny("rm -rf ${HOME}/", None));
+    assert!(
+        deny("rm -rf ~/..", None),
+        "the parent of a home is a system directory"
+    );
+    assert!(!deny("rm -rf ~/projects/x", None));
+    assert!(!deny("rm -rf ~/projects/x", Some("/home/ann")));
 }
