@@ -1,13 +1,12 @@
 //! End-to-end behaviour of the real binary: chaining two agents, bad input over HTTP, a
-//! port already in use, a dead downstream, clean SIGTERM drain, and config validation.
+//! port already in use, a dead downstream, clean SIGTERM drain, and the count connector
+//! served to Prometheus. The CLI's config checks are in `config_cli.rs`.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::Command;
 use std::time::Duration;
 
-use sentinel_tests::{eventually, free_port, read_json_lines, sentinel_bin, workspace_root, Agent};
-use serde_json::Value;
+use sentinel_tests::{eventually, free_port, written_spans, Agent};
 
 fn receiver(grpc: u16, http: u16) -> String {
     format!(
@@ -55,15 +54,6 @@ fn one_span_json(name: &str) -> String {
     )
 }
 
-fn spans_in(path: &std::path::Path) -> Vec<Value> {
-    read_json_lines(path)
-        .iter()
-        .flat_map(|l| l["resourceSpans"].as_array().cloned().unwrap_or_default())
-        .flat_map(|r| r["scopeSpans"].as_array().cloned().unwrap_or_default())
-        .flat_map(|s| s["spans"].as_array().cloned().unwrap_or_default())
-        .collect()
-}
-
 #[test]
 fn two_agents_chained_over_otlp_grpc() {
     let dir = tempfile::tempdir().unwrap();
@@ -98,12 +88,12 @@ fn two_agents_chained_over_otlp_grpc() {
     );
     assert_eq!(status, 200, "{body}");
     assert!(
-        eventually(Duration::from_secs(10), || spans_in(&out).len() == 1),
+        eventually(Duration::from_secs(10), || written_spans(&out).len() == 1),
         "span did not cross both agents; A log:\n{}\nB log:\n{}",
         a.log(),
         b.log()
     );
-    let span = &spans_in(&out)[0];
+    let span = &written_spans(&out)[0];
     assert_eq!(span["name"], "chained");
     assert_eq!(span["traceId"], "5b8efff798038103d269b633813fc60c");
     assert_eq!(span["spanId"], "eee19b7ec3c1b174");
@@ -178,8 +168,10 @@ fn bad_http_input_is_refused_clearly_and_good_data_still_flows() {
         one_span_json("after-bad-input").as_bytes(),
     );
     assert_eq!(status, 200, "{text}");
-    assert!(eventually(Duration::from_secs(10), || spans_in(&out).len() == 1));
-    assert_eq!(spans_in(&out)[0]["name"], "after-bad-input");
+    assert!(eventually(Duration::from_secs(10), || written_spans(&out)
+        .len()
+        == 1));
+    assert_eq!(written_spans(&out)[0]["name"], "after-bad-input");
     let rss = agent
         .metric_value("sentinel_process_resident_memory_bytes", &[])
         .expect("rss reported");
@@ -284,9 +276,9 @@ fn a_dead_downstream_does_not_stall_the_other_exporter() {
         assert!(status == 200 || status == 429, "status {status}");
     }
     assert!(
-        eventually(Duration::from_secs(10), || spans_in(&out).len() == 30),
+        eventually(Duration::from_secs(10), || written_spans(&out).len() == 30),
         "file got {} of 30; log:\n{}",
-        spans_in(&out).len(),
+        written_spans(&out).len(),
         agent.log()
     );
     let refused = agent
@@ -297,139 +289,6 @@ fn a_dead_downstream_does_not_stall_the_other_exporter() {
         .unwrap_or(0.0);
     assert!(refused > 0.0, "the full queue refused and counted it");
     assert!(agent.terminate(Duration::from_secs(20)).success());
-}
-
-/// YAML files in config/ that are data for a component, not agent configs; each is checked
-/// by its component's tests (llm-prices.yaml: `llm_cost`'s price tests).
-const DATA_FILES: &[&str] = &["llm-prices.yaml", "hook-policy.yaml"];
-
-#[test]
-fn every_shipped_config_validates() {
-    let mut files = Vec::new();
-    let mut stack = vec![workspace_root().join("config")];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml")
-                && !path
-                    .file_name()
-                    .is_some_and(|n| DATA_FILES.iter().any(|d| n == *d))
-            {
-                files.push(path);
-            }
-        }
-    }
-    assert!(files.len() >= 3, "config/ ships pipelines: {files:?}");
-    for file in files {
-        // Variables that shipped configs require on purpose (no default for a DSN).
-        let output = Command::new(sentinel_bin())
-            .arg("validate")
-            .arg("--config")
-            .arg(&file)
-            .env(
-                "SENTINEL_PG_DSN",
-                "postgresql://sentinel@127.0.0.1:5432/telemetry",
-            )
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{} is invalid:\n{}",
-            file.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-}
-
-#[test]
-fn validate_reports_an_unknown_key_with_line_column_and_suggestion() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("typo.yaml");
-    std::fs::write(
-        &file,
-        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpont: 127.0.0.1:4317\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [debug]\n",
-    )
-    .unwrap();
-    let output = Command::new(sentinel_bin())
-        .arg("validate")
-        .arg("--config")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let expected_prefix = format!("{}:5:9:", file.display());
-    assert!(
-        stderr.contains(&expected_prefix),
-        "FILE:LINE:COL of the key: {stderr}"
-    );
-    assert!(stderr.contains("endpont"), "{stderr}");
-    assert!(stderr.contains("did you mean \"endpoint\""), "{stderr}");
-}
-
-#[test]
-fn validate_rejects_pipelines_that_loop_through_connectors() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("cycle.yaml");
-    std::fs::write(
-        &file,
-        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:4317\nexporters:\n  debug:\nconnectors:\n  forward/ab:\n  forward/ba:\nservice:\n  pipelines:\n    logs/a:\n      receivers: [otlp, forward/ba]\n      exporters: [forward/ab]\n    logs/b:\n      receivers: [forward/ab]\n      exporters: [debug, forward/ba]\n",
-    )
-    .unwrap();
-    let output = Command::new(sentinel_bin())
-        .arg("validate")
-        .arg("--config")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let expected = format!(
-        "{}:18:26: connector forward/ba closes a cycle of pipelines: logs/a -> forward/ab -> logs/b -> forward/ba -> logs/a",
-        file.display()
-    );
-    assert!(
-        stderr.lines().any(|line| line.contains(&expected)),
-        "FILE:LINE:COL of the reference closing the cycle: {stderr}"
-    );
-}
-
-#[test]
-fn validate_reports_undefined_references_and_bad_endpoints() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("bad.yaml");
-    std::fs::write(
-        &file,
-        "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: localhost\nexporters:\n  debug:\n  file/unused:\n    path: /tmp/x\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [debgu]\n",
-    )
-    .unwrap();
-    let output = Command::new(sentinel_bin())
-        .arg("validate")
-        .arg("--config")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let path = file.display().to_string();
-    assert!(
-        stderr.contains(&format!("{path}:5:")),
-        "bad endpoint on line 5: {stderr}"
-    );
-    assert!(
-        stderr.contains(&format!("{path}:14:")),
-        "undefined exporter on line 14: {stderr}"
-    );
-    assert!(
-        stderr.contains("debgu") && stderr.contains("debug"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("warning") && stderr.contains("file/unused"),
-        "unused warning: {stderr}"
-    );
 }
 
 #[test]
@@ -458,115 +317,17 @@ fn sigterm_drains_what_the_batch_processor_holds() {
         )
     });
     std::thread::sleep(Duration::from_millis(500));
-    assert!(spans_in(&out).is_empty(), "still batched, not yet written");
+    assert!(
+        written_spans(&out).is_empty(),
+        "still batched, not yet written"
+    );
     let status = agent.terminate(Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
     let (code, _) = client.join().unwrap();
     assert_eq!(code, 200, "acknowledged once the drain wrote it");
-    let spans = spans_in(&out);
+    let spans = written_spans(&out);
     assert_eq!(spans.len(), 1);
     assert_eq!(spans[0]["name"], "held-in-batch");
-}
-
-#[test]
-fn print_config_redacts_secrets_and_components_lists_every_type() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("secret.yaml");
-    std::fs::write(
-        &file,
-        "receivers:\n  otlp:\nexporters:\n  otlp:\n    endpoint: ${env:GATEWAY:-127.0.0.1:4999}\n    headers:\n      x-api-key: ${env:API_KEY}\nservice:\n  pipelines:\n    logs:\n      receivers: [otlp]\n      exporters: [otlp]\n",
-    )
-    .unwrap();
-    let output = Command::new(sentinel_bin())
-        .args(["print-config", "--config"])
-        .arg(&file)
-        .env("API_KEY", "hunter2-secret")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        stdout.contains("127.0.0.1:4999"),
-        "env default expanded: {stdout}"
-    );
-    assert!(stdout.contains("[redacted]"), "{stdout}");
-    assert!(
-        !stdout.contains("hunter2"),
-        "the secret never prints: {stdout}"
-    );
-    assert!(
-        stdout.contains("compression: \"gzip\""),
-        "defaults are shown: {stdout}"
-    );
-
-    // Without the variable, the config is invalid and says which variable is missing.
-    let output = Command::new(sentinel_bin())
-        .args(["validate", "--config"])
-        .arg(&file)
-        .env_remove("API_KEY")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains(":7:18:") && stderr.contains("API_KEY"),
-        "{stderr}"
-    );
-
-    let output = Command::new(sentinel_bin())
-        .arg("components")
-        .output()
-        .unwrap();
-    let listing = String::from_utf8_lossy(&output.stdout);
-    for (kind, name) in [
-        ("receiver", "otlp"),
-        ("receiver", "postgresql"),
-        ("receiver", "pgbouncer"),
-        ("receiver", "redis"),
-        ("processor", "pool_metrics"),
-        ("processor", "batch"),
-        ("processor", "memory_limiter"),
-        ("processor", "attributes"),
-        ("processor", "resource"),
-        ("exporter", "otlp"),
-        ("exporter", "otlphttp"),
-        ("exporter", "file"),
-        ("exporter", "debug"),
-        ("exporter", "prometheus"),
-        ("exporter", "blackhole"),
-        ("connector", "forward"),
-        ("connector", "count"),
-        ("processor", "llm_cost"),
-        ("connector", "llm_cost"),
-        ("receiver", "hooks"),
-        ("connector", "hook_metrics"),
-        ("connector", "spanmetrics"),
-        ("connector", "anomaly"),
-        ("processor", "filter"),
-        ("processor", "probabilistic_sampler"),
-        ("processor", "dedup"),
-        ("processor", "tail_sampling"),
-        ("receiver", "httpcheck"),
-        ("receiver", "tcpcheck"),
-    ] {
-        assert!(
-            listing
-                .lines()
-                .any(|l| l.starts_with(kind) && l.split_whitespace().nth(1) == Some(name)),
-            "{kind} {name} missing:\n{listing}"
-        );
-    }
-    // Columns line up: every signals column starts where the header's does.
-    let column = listing.find("SIGNALS").expect("a header");
-    let prometheus = listing
-        .lines()
-        .find(|l| l.starts_with("exporter") && l.contains(" prometheus "))
-        .expect("the prometheus exporter");
-    assert_eq!(prometheus.find("metrics "), Some(column), "{listing}");
 }
 
 #[test]

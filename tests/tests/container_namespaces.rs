@@ -53,6 +53,18 @@ fn agent_log_in_namespaces(dir: &Path, flags: &[&str], setup: &str, root_path: &
     log
 }
 
+/// Checks that the one diagnostic names exactly the `expected` hints, and no other.
+fn assert_told_exactly(log: &str, expected: &[&str]) {
+    let line = diagnostic(log).unwrap_or_else(|| panic!("no diagnostic:\n{log}"));
+    for hint in [HOSTFS_HINT, PID_HINT, NET_HINT] {
+        assert_eq!(
+            line.contains(hint),
+            expected.contains(&hint),
+            "{hint:?} (expected: {expected:?}) in: {line}"
+        );
+    }
+}
+
 /// The single diagnostic line, if any.
 fn diagnostic(log: &str) -> Option<&str> {
     let lines: Vec<&str> = log
@@ -90,10 +102,7 @@ fn a_container_with_nothing_of_the_host_is_told_all_three() {
         "",
         Path::new("/"),
     );
-    let line = diagnostic(&log).unwrap_or_else(|| panic!("no diagnostic:\n{log}"));
-    for hint in [HOSTFS_HINT, PID_HINT, NET_HINT] {
-        assert!(line.contains(hint), "{hint:?} missing from: {line}");
-    }
+    assert_told_exactly(&log, &[HOSTFS_HINT, PID_HINT, NET_HINT]);
 }
 
 #[test]
@@ -114,11 +123,8 @@ fn hostfs_without_host_pid_is_told_only_about_the_pid_namespace() {
         &setup,
         &hostfs,
     );
-    let line = diagnostic(&log).unwrap_or_else(|| panic!("no diagnostic:\n{log}"));
-    assert!(line.contains(PID_HINT), "{line}");
     // The host's network counters are readable at <hostfs>/proc/1/net.
-    assert!(!line.contains(HOSTFS_HINT), "{line}");
-    assert!(!line.contains(NET_HINT), "{line}");
+    assert_told_exactly(&log, &[PID_HINT]);
 }
 
 #[test]
@@ -133,11 +139,8 @@ fn hostfs_without_host_pid_is_told_only_about_the_pid_namespace() {
 fn host_pid_and_mounts_without_host_network_is_told_only_about_the_network() {
     let dir = tempfile::tempdir().unwrap();
     let log = agent_log_in_namespaces(dir.path(), &["--net"], "", Path::new("/"));
-    let line = diagnostic(&log).unwrap_or_else(|| panic!("no diagnostic:\n{log}"));
-    assert!(line.contains(NET_HINT), "{line}");
     // The host's PID 1 has the same mounts: its filesystems are the agent's.
-    assert!(!line.contains(HOSTFS_HINT), "{line}");
-    assert!(!line.contains(PID_HINT), "{line}");
+    assert_told_exactly(&log, &[NET_HINT]);
 }
 
 #[test]
@@ -152,10 +155,7 @@ fn host_pid_and_mounts_without_host_network_is_told_only_about_the_network() {
 fn host_pid_and_network_in_other_mounts_is_told_only_about_hostfs() {
     let dir = tempfile::tempdir().unwrap();
     let log = agent_log_in_namespaces(dir.path(), &["--mount"], "", Path::new("/"));
-    let line = diagnostic(&log).unwrap_or_else(|| panic!("no diagnostic:\n{log}"));
-    assert!(line.contains(HOSTFS_HINT), "{line}");
-    assert!(!line.contains(NET_HINT), "{line}");
-    assert!(!line.contains(PID_HINT), "{line}");
+    assert_told_exactly(&log, &[HOSTFS_HINT]);
 }
 
 /// The machine itself, whatever marker files it has (this VM has a `/.dockerenv`): in the
