@@ -84,7 +84,7 @@ pub struct Anomaly {
     selection: Selection,
     detector: Detector,
     store: Arc<Mutex<Store>>,
-    snapshot: Option<PathBuf>,
+    snapshot: PathBuf,
     metrics: ComponentMetrics,
     evicted: Counter<u64, AtomicU64>,
 }
@@ -101,20 +101,15 @@ impl Anomaly {
             .directory
             .clone()
             .unwrap_or_else(|| ctx.data_dir.join("anomaly"));
-        let snapshot = Some(snapshot_path(&directory, &ctx.id));
-        let store = match &snapshot {
-            // A snapshot that cannot be read costs what was learnt, not the agent's start.
-            Some(path) => Store::load(path, config.max_series).unwrap_or_else(|err| {
-                tracing::warn!(component = %ctx.id, error = %err,
-                    "Cannot read the anomaly state snapshot; starting to learn afresh.");
-                Store::new(config.max_series)
-            }),
-            None => Store::new(config.max_series),
-        };
+        let snapshot = snapshot_path(&directory, &ctx.id);
+        // A snapshot that cannot be read costs what was learnt, not the agent's start.
+        let store = Store::load(&snapshot, config.max_series).unwrap_or_else(|err| {
+            tracing::warn!(component = %ctx.id, error = %err,
+                "Cannot read the anomaly state snapshot; starting to learn afresh.");
+            Store::new(config.max_series)
+        });
         let store = Arc::new(Mutex::new(store));
-        if let Some(path) = &snapshot {
-            spawn_snapshots(store.clone(), path.clone(), config, ctx);
-        }
+        spawn_snapshots(store.clone(), snapshot.clone(), config, ctx);
         let labels = ComponentLabels {
             component_kind: Kind::Connector.as_str().to_string(),
             component_id: ctx.id.clone(),
@@ -178,10 +173,8 @@ fn spawn_snapshots(
 
 impl Drop for Anomaly {
     fn drop(&mut self) {
-        if let Some(path) = &self.snapshot {
-            if let Err(err) = self.lock().save(path) {
-                tracing::warn!(error = %err, "Cannot write the anomaly state snapshot.");
-            }
+        if let Err(err) = self.lock().save(&self.snapshot) {
+            tracing::warn!(error = %err, "Cannot write the anomaly state snapshot.");
         }
     }
 }

@@ -12,11 +12,16 @@ pub struct OtSampling {
     pub randomness: Option<Randomness>,
 }
 
-fn ot_value(tracestate: &str) -> Option<&str> {
+/// The value of the W3C `tracestate` entry `key` (`vendor=value`), if present.
+pub fn entry<'a>(tracestate: &'a str, key: &str) -> Option<&'a str> {
     tracestate
         .split(',')
-        .map(str::trim)
-        .find_map(|entry| entry.strip_prefix("ot="))
+        .filter_map(|entry| entry.trim().split_once('='))
+        .find_map(|(k, v)| (k == key).then_some(v))
+}
+
+fn ot_value(tracestate: &str) -> Option<&str> {
+    entry(tracestate, "ot")
 }
 
 /// Reads `th` and `rv` from the `ot` entry; a malformed value is an error.

@@ -7,7 +7,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use sentinel_pipeline::{BuildContext, Signal};
+use sentinel_pipeline::BuildContext;
 
 use super::sampler::{EarlyReason, TailSampler, Tally};
 
@@ -43,7 +43,7 @@ pub struct SamplerMetrics {
 }
 
 impl SamplerMetrics {
-    pub fn new(ctx: &BuildContext, _signal: Signal) -> SamplerMetrics {
+    pub fn new(ctx: &BuildContext) -> SamplerMetrics {
         let id = ctx.id.clone();
         let early: Counters<ReasonLabels> = ctx.metrics.family(
             "tail_sampling_early_decisions",

@@ -65,7 +65,7 @@ impl ProcessorFactory for TailSamplingFactory {
     ) -> Result<BuiltProcessor, BuildError> {
         let config: TailSamplingConfig =
             decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
-        let metrics = SamplerMetrics::new(&ctx, signal);
+        let metrics = SamplerMetrics::new(&ctx);
         let (ledger, lost) = Ledger::open(&ctx.data_dir, &ctx.id);
         if lost.spans > 0 {
             tracing::warn!(
@@ -122,7 +122,8 @@ impl TailSamplingProcessor {
     fn read_answers(&mut self, now: Instant) {
         let sampler = &mut self.sampler;
         self.handed.settle(|traces, outcome| match outcome {
-            Ok(()) => sampler.confirmed(traces),
+            // Taken downstream: the kept copy is let go here.
+            Ok(()) => drop(traces),
             Err(_) => sampler.refused(traces, now),
         });
         // Still unanswered (a later stage holds them): look again in a second, not at

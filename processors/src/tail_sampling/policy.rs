@@ -10,6 +10,7 @@ use tokio::time::{Duration, Instant};
 use super::policy_config::{CompositeConfig, PolicyConfig, PolicyType, StringAttributeConfig};
 use super::trace::TraceView;
 use crate::probabilistic_sampler::threshold::{Randomness, Threshold};
+use crate::probabilistic_sampler::tracestate;
 
 /// One policy's verdict, with the Collector's deprecated inverted verdicts kept apart so
 /// that they combine as they do there.
@@ -371,12 +372,7 @@ fn has_match(attributes: &[KeyValue], key: &str, test: &AttributeTest) -> bool {
 }
 
 fn trace_state_matches(span: &Span, key: &str, values: &HashSet<String>) -> bool {
-    span.trace_state.split(',').any(|entry| {
-        entry
-            .trim()
-            .split_once('=')
-            .is_some_and(|(k, v)| k == key && values.contains(v))
-    })
+    tracestate::entry(&span.trace_state, key).is_some_and(|v| values.contains(v))
 }
 
 /// The trace's randomness: an explicit `rv` on any span, else the trace ID's low 56 bits.

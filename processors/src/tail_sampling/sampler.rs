@@ -222,11 +222,6 @@ impl TailSampler {
         }
     }
 
-    /// Kept traces the downstream took: nothing more to do.
-    pub fn confirmed(&mut self, traces: Vec<PendingTrace>) {
-        drop(traces);
-    }
-
     /// Kept traces the downstream refused: held for sending again.
     pub fn refused(&mut self, traces: Vec<PendingTrace>, now: Instant) {
         self.tally.spans_refused += traces.iter().map(|t| t.span_count as u64).sum::<u64>();
