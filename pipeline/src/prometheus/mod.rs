@@ -11,3 +11,6 @@ pub use samples::Sample;
 pub use store::{
     Family, FamilyType, Ingested, Labels, Series, SeriesValue, Store, StoreSettings, Updated,
 };
+
+#[cfg(test)]
+mod tests;

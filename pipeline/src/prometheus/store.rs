@@ -374,7 +374,7 @@ impl<'a> Target<'a> {
             family,
             kind,
             labels: labels(base, attributes),
-            timestamp_ms: (time_unix_nano > 0).then(|| (time_unix_nano / 1_000_000) as i64),
+            timestamp_ms: (time_unix_nano > 0).then_some((time_unix_nano / 1_000_000) as i64),
         }
     }
 }
