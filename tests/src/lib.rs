@@ -79,8 +79,31 @@ impl Agent {
         agent
     }
 
+    /// Like [`Agent::start`], with extra environment variables for the agent.
+    pub fn start_with_env(
+        dir: &Path,
+        name: &str,
+        config: &str,
+        admin_port: u16,
+        envs: &[(&str, &str)],
+    ) -> Agent {
+        let mut agent = Agent::spawn_with_env(dir, name, config, admin_port, envs);
+        agent.wait_ready(Duration::from_secs(20));
+        agent
+    }
+
     /// Starts the agent without waiting for readiness.
     pub fn spawn(dir: &Path, name: &str, config: &str, admin_port: u16) -> Agent {
+        Agent::spawn_with_env(dir, name, config, admin_port, &[])
+    }
+
+    fn spawn_with_env(
+        dir: &Path,
+        name: &str,
+        config: &str,
+        admin_port: u16,
+        envs: &[(&str, &str)],
+    ) -> Agent {
         let config_path = dir.join(format!("{name}.yaml"));
         std::fs::write(&config_path, config).expect("write config");
         let log_path = dir.join(format!("{name}.log"));
@@ -92,6 +115,7 @@ impl Agent {
         let child = Command::new(sentinel_bin())
             .args(["run", "--config"])
             .arg(&config_path)
+            .envs(envs.iter().copied())
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log)
             .stdin(Stdio::null())
@@ -255,6 +279,29 @@ pub fn http_post_json(port: u16, path: &str, body: &str) -> (u16, String) {
         &[("Content-Type", "application/json")],
         body.as_bytes(),
     )
+}
+
+/// LiteLLM's bundled price map, through the installed package (tests/run-all.sh installs
+/// `litellm` from tests/python/requirements.txt).
+pub fn litellm_prices() -> PathBuf {
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            // Locates the package without importing it: importing litellm fetches a
+            // price map from the internet, and tests never leave loopback.
+            "import importlib.util; print(list(importlib.util.find_spec('litellm').submodule_search_locations)[0])",
+        ])
+        .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let dir = stdout.lines().last().unwrap_or("").trim().to_string();
+    assert!(
+        output.status.success() && !dir.is_empty(),
+        "litellm is not installed: pip install -r tests/python/requirements.txt\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Path::new(&dir).join("model_prices_and_context_window_backup.json")
 }
 
 /// Polls `check` until it returns true or `timeout` passes.
