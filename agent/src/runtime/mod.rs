@@ -2,6 +2,7 @@
 //! SIGINT/SIGTERM within `service.shutdown_timeout`.
 
 mod admin;
+mod exposition;
 mod process_metrics;
 mod topology;
 
