@@ -108,11 +108,12 @@ fn wait_for_data(pg: &Pg) {
         format!("SELECT count(*) FROM sentinel.metric_points p JOIN sentinel.metric_series s USING (series_id) WHERE s.metric_name = '{name}'")
     };
     let checks = [
-        ("SELECT count(*) FROM sentinel.spans".to_string(), 6),
+        ("SELECT count(*) FROM sentinel.spans".to_string(), 7),
         ("SELECT count(*) FROM sentinel.logs WHERE event_name = 'sentinel.alert'".into(), 2),
         ("SELECT count(*) FROM sentinel.logs WHERE trace_id IS NOT NULL".into(), 1),
         ("SELECT count(*) FROM sentinel.logs WHERE event_name LIKE 'claude_code.hook.%'".into(), 5),
         (series("sentinel.llm.cost"), 1),
+        (series("sentinel.llm.unpriced"), 1),
         (series("sentinel.hook.tool_calls"), 2),
         (series("sentinel.hook.blocked"), 1),
         (series("sentinel.hook.sessions"), 1),
@@ -236,7 +237,11 @@ fn check_trace(title: &str, r: &Frame) {
     assert_eq!(roots.count(), 1, "{title}: one root span: {:?}", r.rows);
     for row in &r.rows {
         assert_eq!(row["spanID"].as_str().unwrap().len(), 16, "{row}");
-        assert!(row["tags"].as_array().unwrap().iter().all(|t| t["key"].is_string()));
+        assert!(row["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["key"].is_string()));
     }
 }
 
@@ -244,23 +249,56 @@ fn check_trace(title: &str, r: &Frame) {
 fn table_columns(title: &str) -> &'static [&'static str] {
     match title {
         "Operations" => &["service", "operation", "calls", "errors", "p95 ms"],
-        "Recent errors" => &["time", "service", "operation", "trace ID", "message", "duration ms"],
+        "Recent errors" => &[
+            "time",
+            "service",
+            "operation",
+            "trace ID",
+            "message",
+            "duration ms",
+        ],
         "Traces (root spans)" => &[
-            "time", "trace ID", "service", "root operation", "duration ms", "status", "spans",
+            "time",
+            "trace ID",
+            "service",
+            "root operation",
+            "duration ms",
+            "status",
+            "spans",
         ],
         "Logs of the trace" => &["time", "service", "severity", "event", "body", "span ID"],
         "Targets" => &["check", "service", "last seen", "up"],
         "Cost by session" => &["session", "models", "first", "last", "USD"],
         "Tool calls by tool" => &["tool", "success", "failure", "blocked"],
         "Sessions" => &[
-            "session", "first event", "last event", "events", "tool requests", "denied", "cwd",
+            "session",
+            "first event",
+            "last event",
+            "events",
+            "tool requests",
+            "denied",
+            "cwd",
         ],
         "Denied tool calls" => &["time", "session", "tool", "rule", "event"],
         "Firing now (latest state per alert)" => &[
-            "alert", "state", "severity", "since", "labels", "summary", "value", "fingerprint",
+            "alert",
+            "state",
+            "severity",
+            "since",
+            "labels",
+            "summary",
+            "value",
+            "fingerprint",
         ],
         "State changes" => &[
-            "time", "alert", "state", "severity", "labels", "summary", "value", "group",
+            "time",
+            "alert",
+            "state",
+            "severity",
+            "labels",
+            "summary",
+            "value",
+            "group",
             "fingerprint",
         ],
         other => panic!("no expected columns for table panel {other:?}: add them here"),
@@ -277,8 +315,15 @@ fn check_panel(panel: &Value, r: &Frame) {
         "traces" => check_trace(title, r),
         "stat" => {
             assert_eq!(r.rows.len(), 1, "{title}");
-            assert!(r.columns.len() == 1 && is_number(&r.columns[0].1), "{title}: {names:?}");
-            assert!(r.rows[0][names[0]].as_f64().unwrap() > 0.0, "{title}: {:?}", r.rows);
+            assert!(
+                r.columns.len() == 1 && is_number(&r.columns[0].1),
+                "{title}: {names:?}"
+            );
+            assert!(
+                r.rows[0][names[0]].as_f64().unwrap() > 0.0,
+                "{title}: {:?}",
+                r.rows
+            );
         }
         "table" => assert_eq!(names, table_columns(title), "{title}"),
         other => panic!("{title}: panel type {other} is not checked"),
@@ -305,7 +350,10 @@ fn variables(
                     .iter()
                     .filter_map(|row| row[&r.columns[0].0].as_str().map(str::to_string))
                     .collect();
-                assert!(!options.is_empty(), "variable {name} has no options:\n{sql}");
+                assert!(
+                    !options.is_empty(),
+                    "variable {name} has no options:\n{sql}"
+                );
                 VarValue::Multi(options)
             }
             "textbox" => VarValue::Single(var["query"].as_str().unwrap().to_string()),
@@ -336,13 +384,19 @@ fn every_dashboard_panel_query_runs_on_agent_written_data() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (client, connection) = rt
         .block_on(tokio_postgres::connect(
-            &format!("host=127.0.0.1 port={} user=postgres dbname=postgres", pg.port),
+            &format!(
+                "host=127.0.0.1 port={} user=postgres dbname=postgres",
+                pg.port
+            ),
             tokio_postgres::NoTls,
         ))
         .unwrap();
     rt.spawn(connection);
     let run_sql = |sql: &str| run(&rt, &client, sql);
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     let range = TimeRange {
         from_ms: now_ms - 3_600_000,
         to_ms: now_ms + 60_000,

@@ -65,7 +65,11 @@ fn is_word(c: char) -> bool {
 
 fn template_variables(sql: &str, vars: &BTreeMap<String, VarValue>) -> String {
     let render = |value: &VarValue| match value {
-        VarValue::Multi(values) => values.iter().map(|v| quote(v)).collect::<Vec<_>>().join(","),
+        VarValue::Multi(values) => values
+            .iter()
+            .map(|v| quote(v))
+            .collect::<Vec<_>>()
+            .join(","),
         VarValue::Single(v) => v.replace('\'', "''"),
     };
     let mut out = String::new();
@@ -211,7 +215,10 @@ fn parse_interval(text: &str) -> Option<f64> {
 
 /// UTC RFC 3339 as Go's `time.RFC3339Nano` writes it (fraction without trailing zeros).
 pub fn rfc3339(unix_ms: i64) -> String {
-    let (days, ms_of_day) = (unix_ms.div_euclid(86_400_000), unix_ms.rem_euclid(86_400_000));
+    let (days, ms_of_day) = (
+        unix_ms.div_euclid(86_400_000),
+        unix_ms.rem_euclid(86_400_000),
+    );
     // Howard Hinnant's days-to-civil.
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

@@ -38,7 +38,9 @@ pub fn send(grpc: u16, hooks: u16) -> Sent {
 }
 
 fn resource(service: &str) -> Resource {
-    Resource::builder().with_service_name(service.to_string()).build()
+    Resource::builder()
+        .with_service_name(service.to_string())
+        .build()
 }
 
 /// Spans with explicit times: `offset` before now, lasting `ms`.
@@ -86,23 +88,51 @@ fn send_traces(endpoint: &str) -> (SpanContext, SpanContext) {
     let http = |route: &str| vec![KeyValue::new("http.route", route.to_string())];
 
     // The slow trace: a server span and a database call with an event.
-    let root = span(&tracer, "GET /checkout", SpanKind::Server, None, (2000, 300), http("/checkout"));
+    let root = span(
+        &tracer,
+        "GET /checkout",
+        SpanKind::Server,
+        None,
+        (2000, 300),
+        http("/checkout"),
+    );
     let root_cx = Context::new().with_remote_span_context(root.span_context().clone());
-    let mut child = span(&tracer, "SELECT orders", SpanKind::Client, Some(&root_cx), (1900, 100), vec![]);
+    let mut child = span(
+        &tracer,
+        "SELECT orders",
+        SpanKind::Client,
+        Some(&root_cx),
+        (1900, 100),
+        vec![],
+    );
     child.add_event("retry", vec![KeyValue::new("attempt", 2i64)]);
     end(child, (1900, 100));
     let slow = end(root, (2000, 300));
 
     // The failed trace.
-    let mut root = span(&tracer, "POST /pay", SpanKind::Server, None, (1500, 20), http("/pay"));
+    let mut root = span(
+        &tracer,
+        "POST /pay",
+        SpanKind::Server,
+        None,
+        (1500, 20),
+        http("/pay"),
+    );
     root.set_status(Status::error("card declined"));
     let root_cx = Context::new().with_remote_span_context(root.span_context().clone());
-    let mut child = span(&tracer, "charge card", SpanKind::Client, Some(&root_cx), (1495, 10), vec![]);
+    let mut child = span(
+        &tracer,
+        "charge card",
+        SpanKind::Client,
+        Some(&root_cx),
+        (1495, 10),
+        vec![],
+    );
     child.set_status(Status::error("gateway timeout"));
     end(child, (1495, 10));
     let error = end(root, (1500, 20));
 
-    // A priced GenAI call and a health check.
+    // A priced and an unpriced GenAI call, and a health check.
     let genai = vec![
         KeyValue::new("gen_ai.operation.name", "chat"),
         KeyValue::new("gen_ai.provider.name", "anthropic"),
@@ -111,9 +141,37 @@ fn send_traces(endpoint: &str) -> (SpanContext, SpanContext) {
         KeyValue::new("gen_ai.usage.output_tokens", 500i64),
         KeyValue::new("session.id", "sess-1"),
     ];
-    let call = span(&tracer, "chat claude-sonnet-4-5", SpanKind::Client, None, (1000, 50), genai);
+    let call = span(
+        &tracer,
+        "chat claude-sonnet-4-5",
+        SpanKind::Client,
+        None,
+        (1000, 50),
+        genai,
+    );
     end(call, (1000, 50));
-    let health = span(&tracer, "GET /health", SpanKind::Server, None, (900, 1), http("/health"));
+    let unknown = vec![
+        KeyValue::new("gen_ai.request.model", "mystery-llm-7b"),
+        KeyValue::new("gen_ai.usage.input_tokens", 10i64),
+        KeyValue::new("gen_ai.usage.output_tokens", 10i64),
+    ];
+    let call = span(
+        &tracer,
+        "chat mystery",
+        SpanKind::Client,
+        None,
+        (950, 5),
+        unknown,
+    );
+    end(call, (950, 5));
+    let health = span(
+        &tracer,
+        "GET /health",
+        SpanKind::Server,
+        None,
+        (900, 1),
+        http("/health"),
+    );
     end(health, (900, 1));
     provider.force_flush().unwrap();
     provider.shutdown().unwrap();
@@ -134,13 +192,20 @@ fn send_pool_metrics(endpoint: &str) {
     let meter = provider.meter("grafana-e2e");
     let pool = |extra: &[(&str, &str)]| {
         let mut attributes = vec![KeyValue::new("db.client.connection.pool.name", "main")];
-        attributes.extend(extra.iter().map(|(k, v)| KeyValue::new(k.to_string(), v.to_string())));
+        attributes.extend(
+            extra
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.to_string(), v.to_string())),
+        );
         attributes
     };
     let count = meter.i64_gauge("db.client.connection.count").build();
     count.record(3, &pool(&[("db.client.connection.state", "used")]));
     count.record(7, &pool(&[("db.client.connection.state", "idle")]));
-    meter.i64_gauge("db.client.connection.max").build().record(10, &pool(&[]));
+    meter
+        .i64_gauge("db.client.connection.max")
+        .build()
+        .record(10, &pool(&[]));
     meter
         .i64_gauge("db.client.connection.pending_requests")
         .build()
@@ -181,7 +246,7 @@ fn send_logs(endpoint: &str, slow: &SpanContext, error: &SpanContext) {
 
     // Alert records as the alert_rules connector emits them (alert_contract.md).
     let provider = logger_provider(endpoint, "sentinel");
-    let logger = provider.scope(
+    let logger = provider.logger_with_scope(
         opentelemetry::InstrumentationScope::builder("sentinel.alert_rules").build(),
     );
     for (state, ago) in [("pending", 60u64), ("firing", 1)] {
@@ -214,7 +279,9 @@ fn send_logs(endpoint: &str, slow: &SpanContext, error: &SpanContext) {
 
 fn post_hook(port: u16, body: &str) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     write!(
         stream,
         "POST /v1/hooks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
