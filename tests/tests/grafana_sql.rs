@@ -402,6 +402,13 @@ fn every_dashboard_panel_query_runs_on_agent_written_data() {
         to_ms: now_ms + 60_000,
     };
 
+    // The panels name the data source by the uid the provisioning file gives it.
+    let datasource = std::fs::read_to_string(
+        workspace_root().join("deploy/grafana/provisioning/datasources/sentinel-postgres.yaml"),
+    )
+    .unwrap();
+    assert!(datasource.contains("type: grafana-postgresql-datasource"));
+    assert!(datasource.contains("uid: sentinel-postgres"));
     let dashboards_dir = workspace_root().join("deploy/grafana/dashboards");
     let mut files: Vec<_> = std::fs::read_dir(&dashboards_dir)
         .unwrap()
