@@ -24,7 +24,9 @@ def query_var(name, label, sql, multi=True):
     return {
         "name": name, "label": label, "type": "query", "datasource": DS,
         "query": sql, "definition": sql, "refresh": 2, "sort": 1,
-        "multi": multi, "includeAll": multi, "current": {}, "options": [],
+        "multi": multi, "includeAll": multi, "options": [],
+        # Everything selected by default (what the SQL test runs with).
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]} if multi else {},
     }
 
 
