@@ -11,6 +11,7 @@ tests/tests/grafana_sql.rs.
 
 import json
 import os
+import sys
 
 DS = {"type": "grafana-postgresql-datasource", "uid": "sentinel-postgres"}
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dashboards")
@@ -426,12 +427,15 @@ LIMIT 200""", 0, 16, h=10),
 
 
 def main():
-    os.makedirs(OUT, exist_ok=True)
+    # An output directory argument writes elsewhere (the SQL test checks that the
+    # committed JSON is what this script writes).
+    out = sys.argv[1] if len(sys.argv) > 1 else OUT
+    os.makedirs(out, exist_ok=True)
     for name, build in [("service-overview", service_overview), ("traces", traces),
                         ("host-metrics", host_metrics), ("connection-pools", connection_pools),
                         ("llm-cost", llm_cost), ("claude-code", claude_code),
                         ("alert-history", alert_history)]:
-        with open(os.path.join(OUT, f"{name}.json"), "w") as f:
+        with open(os.path.join(out, f"{name}.json"), "w") as f:
             json.dump(build(), f, indent=2)
             f.write("\n")
         print(f"wrote dashboards/{name}.json")

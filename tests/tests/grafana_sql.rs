@@ -367,6 +367,27 @@ fn variables(
     vars
 }
 
+/// The committed JSON is what deploy/grafana/build_dashboards.py writes.
+fn assert_generated(dashboards_dir: &Path) {
+    let out = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("python3")
+        .arg(workspace_root().join("deploy/grafana/build_dashboards.py"))
+        .arg(out.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("python3 is installed by the test command");
+    assert!(status.success());
+    for entry in std::fs::read_dir(out.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            std::fs::read_to_string(dashboards_dir.join(name)).unwrap_or_default(),
+            "deploy/grafana/dashboards/{name:?} differs from build_dashboards.py's output: rerun it"
+        );
+    }
+}
+
 #[test]
 fn every_dashboard_panel_query_runs_on_agent_written_data() {
     let pg = Pg::start();
@@ -410,6 +431,7 @@ fn every_dashboard_panel_query_runs_on_agent_written_data() {
     assert!(datasource.contains("type: grafana-postgresql-datasource"));
     assert!(datasource.contains("uid: sentinel-postgres"));
     let dashboards_dir = workspace_root().join("deploy/grafana/dashboards");
+    assert_generated(&dashboards_dir);
     let mut files: Vec<_> = std::fs::read_dir(&dashboards_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
