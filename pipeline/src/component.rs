@@ -237,6 +237,12 @@ pub trait Receiver: Send {
     /// Binds listeners and starts serving. A bind error fails agent startup.
     /// Serving stops when `ctx.shutdown` is cancelled.
     async fn start(self: Box<Self>, outputs: Outputs) -> Result<Running, BuildError>;
+
+    /// Where clients send this receiver data, for the start banner (for example
+    /// `OTLP/gRPC 127.0.0.1:4317`). Receivers that scrape or poll list nothing.
+    fn listens_on(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 pub trait ReceiverFactory: Factory {

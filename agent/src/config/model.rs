@@ -173,6 +173,11 @@ pub struct LogsTelemetry {
     pub level: String,
     /// `console` (human-readable) or `json` (one object per line).
     pub encoding: LogEncoding,
+    /// How often to log one line saying what the receivers took in per signal (zeros
+    /// included), what was refused and dropped, and a host heartbeat (CPU, memory, load).
+    /// The first line comes after at most 10s. `0s` turns the summary off.
+    #[serde(with = "humantime_serde")]
+    pub summary_interval: Duration,
 }
 
 impl Default for LogsTelemetry {
@@ -180,6 +185,7 @@ impl Default for LogsTelemetry {
         LogsTelemetry {
             level: "info".into(),
             encoding: LogEncoding::Console,
+            summary_interval: Duration::from_secs(60),
         }
     }
 }
