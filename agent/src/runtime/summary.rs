@@ -80,13 +80,13 @@ mod tests {
             dropped: [0, 0, 4],
         };
         let host = HostVitals {
-            cpu_percent: Some(3.14),
+            cpu_percent: Some(3.04),
             memory_percent: None,
             load1: Some(0.2),
         };
         assert_eq!(
             line(Duration::from_secs(60), &now, &before, host),
-            "Last 60s: received 100 spans, 0 data points, 0 log records; refused 3, dropped 2. Host: CPU 3.1%, memory n/a, load 0.20."
+            "Last 60s: received 100 spans, 0 data points, 0 log records; refused 3, dropped 2. Host: CPU 3.0%, memory n/a, load 0.20."
         );
     }
 }
