@@ -100,6 +100,10 @@ fn own_cause(error: &(dyn Error + 'static)) -> Option<Cause> {
     if lookup_failed.iter().any(|t| text.contains(t)) {
         return Some(Cause::NoSuchHost);
     }
+    // rustls' words for a non-TLS reply, for a rustls error behind another library's box.
+    if text.contains("received corrupt message") {
+        return Some(Cause::NotTls);
+    }
     let timed_out = ["Timeout expired", "deadline has elapsed", "connect timeout"];
     if timed_out.iter().any(|t| text.contains(t)) {
         return Some(Cause::TimedOut);

@@ -98,6 +98,7 @@ fn string_kv(key: String, value: String) -> KeyValue {
         value: Some(AnyValue {
             value: Some(Value::StringValue(value)),
         }),
+        ..Default::default()
     }
 }
 
