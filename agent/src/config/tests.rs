@@ -287,7 +287,10 @@ fn file_level_and_component_problems_come_in_one_pass() {
     assert!(config.is_none());
     let errs = errors(&diagnostics);
     assert_eq!(errs.len(), 4, "{errs:?}");
-    assert!(errs[0].starts_with("c.yaml:3:15:"), "bad endpoint: {errs:?}");
+    assert!(
+        errs[0].starts_with("c.yaml:3:15:"),
+        "bad endpoint: {errs:?}"
+    );
     assert!(errs[1].starts_with("c.yaml:7:3:") && errs[1].contains("shutdown_timeout"));
     assert!(errs[2].starts_with("c.yaml:11:19:") && errs[2].contains("\"debug\""));
     assert!(errs[3].starts_with("c.yaml:12:1: unknown key \"exporter\""));

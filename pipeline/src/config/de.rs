@@ -16,6 +16,9 @@ pub struct DeError {
     pub message: String,
     /// A value of the wrong type whose message still waits for the key that holds it.
     mismatch: Option<Mismatch>,
+    /// The field this is about: the one missing, or the one an unknown key resembles
+    /// (a typo'd key makes its field "missing"; only the typo is worth reporting).
+    pub(super) field: Option<&'static str>,
 }
 
 impl DeError {
@@ -31,6 +34,7 @@ impl DeError {
             span: None,
             message: mismatch.unkeyed(),
             mismatch: Some(mismatch),
+            field: None,
         }
     }
 
@@ -69,6 +73,7 @@ impl de::Error for DeError {
             span: None,
             message: msg.to_string(),
             mismatch: None,
+            field: None,
         }
     }
 
@@ -87,7 +92,9 @@ impl de::Error for DeError {
     }
 
     fn missing_field(field: &'static str) -> Self {
-        Self::custom(format_args!("`{field}` is required"))
+        let mut err = Self::custom(format_args!("`{field}` is required"));
+        err.field = Some(field);
+        err
     }
 }
 
@@ -275,6 +282,7 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
                     span: Some(key.span.clone()),
                     message: unknown_key_message(name, fields),
                     mismatch: None,
+                    field: suggest(name, fields.iter().copied()),
                 });
             }
         }
@@ -300,6 +308,7 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
                 ),
             },
             mismatch: None,
+            field: None,
         };
         match &self.node.value {
             NodeValue::String(name) => {

@@ -181,14 +181,22 @@ pub fn decode_lenient<T: DeserializeOwned>(node: &Node) -> (Option<T>, Vec<Diagn
         let span = err.span.clone().unwrap_or_else(|| node.span.clone());
         Diagnostic::error(span, err.message)
     };
-    let mut problems: Vec<Diagnostic> = gathered.into_inner().into_iter().map(place).collect();
+    let unknown = gathered.into_inner();
+    // A key missing because it was misspelt is reported once, as the misspelling.
+    let misspelt = |err: &super::de::DeError| {
+        err.field.is_some() && unknown.iter().any(|u| u.field == err.field)
+    };
     let value = match result {
         Ok(value) => Some(value),
+        Err(err) if misspelt(&err) => None,
         Err(err) => {
+            let mut problems: Vec<Diagnostic> = unknown.into_iter().map(place).collect();
             problems.push(place(err));
-            None
+            problems.sort_by_key(|d| (d.span.line, d.span.col));
+            return (None, problems);
         }
     };
+    let mut problems: Vec<Diagnostic> = unknown.into_iter().map(place).collect();
     problems.sort_by_key(|d| (d.span.line, d.span.col));
     (value, problems)
 }

@@ -57,6 +57,9 @@ fn unknown_key_is_reported_at_the_key_with_a_suggestion() {
         "{}",
         err.message
     );
+    // The misspelt key leaves `endpoint` missing: reported once, as the misspelling.
+    let all = decode_all::<Server>(&node).unwrap_err();
+    assert_eq!(all.len(), 1, "{all:?}");
 }
 
 #[test]
