@@ -3,6 +3,7 @@
 //! `host.name` (the kernel's name) and `host.id` (`/etc/machine-id`), detected by the
 //! `resourcedetection` processor, not `unknown-host`.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -42,18 +43,11 @@ fn resource_attributes(lines: &[serde_json::Value]) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn forward_to_gateway_names_the_host_without_hostname_set() {
-    let machine_id = std::fs::read_to_string("/etc/machine-id")
-        .expect("this test compares host.id with /etc/machine-id, which this machine lacks");
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-
-    // The gateway: OTLP/gRPC in, spans into a file.
+/// The gateway: OTLP/gRPC in, spans into `out`. Returns it and its gRPC port.
+fn start_gateway(dir: &Path, out: &Path) -> (Agent, u16) {
     let (gw_grpc, gw_admin) = (free_port(), free_port());
-    let out = dir.path().join("gateway.jsonl");
     let gateway = Agent::start(
-        dir.path(),
+        dir,
         "gateway",
         &format!(
             "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{gw_grpc}\nexporters:\n  file:\n    path: {}\nservice:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{gw_admin}\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [file]\n",
@@ -61,16 +55,20 @@ fn forward_to_gateway_names_the_host_without_hostname_set() {
         ),
         gw_admin,
     );
+    (gateway, gw_grpc)
+}
 
-    // The shipped file as is, plus free ports instead of the fixed 4317/4318/8888.
-    let (http, grpc, admin) = (free_port(), free_port(), free_port());
-    let ports = dir.path().join("ports.yaml");
+/// The shipped file as is, plus free ports instead of the fixed 4317/4318/8888, with
+/// `HOSTNAME` unset; OTLP/HTTP on `http`.
+fn start_shipped_agent(dir: &Path, gw_grpc: u16, http: u16) -> Agent {
+    let (grpc, admin) = (free_port(), free_port());
+    let ports = dir.join("ports.yaml");
     std::fs::write(
         &ports,
         format!("receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{grpc}\n      http:\n        endpoint: 127.0.0.1:{http}\nservice:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{admin}\n"),
     )
     .unwrap();
-    let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
+    let log = std::fs::File::create(dir.join("agent.log")).unwrap();
     let child = Command::new(sentinel_bin())
         .args(["run", "--config"])
         .arg(workspace_root().join("config/examples/forward-to-gateway.yaml"))
@@ -79,7 +77,7 @@ fn forward_to_gateway_names_the_host_without_hostname_set() {
         .env_remove("HOSTNAME")
         .env_remove("OTEL_RESOURCE_ATTRIBUTES")
         .env("SENTINEL_GATEWAY", format!("127.0.0.1:{gw_grpc}"))
-        .env("SENTINEL_DATA_DIR", dir.path().join("data"))
+        .env("SENTINEL_DATA_DIR", dir.join("data"))
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .stdin(Stdio::null())
@@ -89,9 +87,23 @@ fn forward_to_gateway_names_the_host_without_hostname_set() {
         child,
         admin_port: admin,
         config_path: ports,
-        log_path: dir.path().join("agent.log"),
+        log_path: dir.join("agent.log"),
     };
     agent.wait_ready(Duration::from_secs(20));
+    agent
+}
+
+#[test]
+fn forward_to_gateway_names_the_host_without_hostname_set() {
+    let machine_id = std::fs::read_to_string("/etc/machine-id")
+        .expect("this test compares host.id with /etc/machine-id, which this machine lacks");
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = dir.path().join("gateway.jsonl");
+    let (gateway, gw_grpc) = start_gateway(dir.path(), &out);
+    let http = free_port();
+    let agent = start_shipped_agent(dir.path(), gw_grpc, http);
 
     let span = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"checkout"}}]},"scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","name":"order","kind":2,"startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
     assert_eq!(post_json(http, span), 200, "agent log:\n{}", agent.log());
