@@ -95,6 +95,11 @@ pub trait Factory: Send + Sync {
     /// secrets redacted, for `print-config`.
     fn check(&self, node: &Node) -> Result<serde_json::Value, Vec<Diagnostic>>;
 
+    /// Warnings about a config that [`Factory::check`] accepted (`sentinel validate`).
+    fn warnings(&self, _node: &Node) -> Vec<Diagnostic> {
+        Vec::new()
+    }
+
     /// The factory's Rust type path (`sentinel_processors::batch::BatchFactory`). The
     /// registry's compliance test finds the component's folder from it.
     fn type_path(&self) -> &'static str {

@@ -15,6 +15,7 @@ pub mod memory_limiter;
 pub mod pool_metrics;
 pub mod probabilistic_sampler;
 pub mod resource;
+pub mod resourcedetection;
 pub mod spanmetrics;
 pub mod tail_sampling;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 use sentinel_pipeline::config::{
-    decode, unknown_key_message, Diagnostic, Endpoint, Node, NodeValue, Span,
+    decode_lenient, unknown_key_message, Diagnostic, Endpoint, Node, NodeValue, Span,
 };
 use sentinel_pipeline::{Kind, Signal};
 use serde::{Deserialize, Serialize};
@@ -284,13 +284,8 @@ pub fn from_root(root: &Node, errors: &mut Vec<Diagnostic>) -> Option<AgentConfi
         .get("service")
         .cloned()
         .unwrap_or_else(|| Node::empty_map(root.span.clone()));
-    let options: Option<ServiceOptions> = match decode(&service_node) {
-        Ok(options) => Some(options),
-        Err(d) => {
-            errors.push(d);
-            None
-        }
-    };
+    let (options, problems) = decode_lenient::<ServiceOptions>(&service_node);
+    errors.extend(problems);
     let pipelines = pipelines(service_node.get("pipelines"), errors);
     let options = options?;
     Some(AgentConfig {
