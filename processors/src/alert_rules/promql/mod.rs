@@ -6,7 +6,11 @@
 //! refused there, with their position), feed the store with `append` or
 //! `ingest_metrics`, and `evaluate` at each evaluation time.
 
+mod aggregate;
+mod binary;
 mod eval;
+mod functions;
+mod histogram;
 mod labels;
 mod locate;
 mod parse;
