@@ -20,8 +20,8 @@ pub use eval::evaluate;
 pub use labels::{Labels, METRIC_NAME};
 pub use parse::{parse, Expr, Position, PromqlError};
 pub use store::{
-    is_stale_marker, stale_marker, AppendError, SeriesStore, StoreCounters, StoreLimits,
-    STALE_NAN_BITS,
+    is_stale_marker, stale_marker, AppendError, RangeBoundary, SeriesStore, StoreCounters,
+    StoreLimits, STALE_NAN_BITS,
 };
 
 /// One element of an instant vector.
@@ -87,3 +87,6 @@ pub enum EvalError {
     #[error("{0} is not supported")]
     Unsupported(String),
 }
+
+#[cfg(test)]
+mod tests;

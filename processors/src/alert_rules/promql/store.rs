@@ -21,6 +21,18 @@ pub fn is_stale_marker(value: f64) -> bool {
     value.to_bits() == STALE_NAN_BITS
 }
 
+/// Whether the oldest end of a range or lookback window is included: Prometheus 2.x
+/// includes a sample exactly at `t - range` (and `t - lookback`), Prometheus 3.x does not.
+/// It matters for samples exactly on the boundary, as `promtool test rules` input has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RangeBoundary {
+    /// `[t - range, t]`, as Prometheus 2.x (and the Debian 12 `prometheus`/`promtool`).
+    #[default]
+    Closed,
+    /// `(t - range, t]`, as Prometheus 3.x.
+    LeftOpen,
+}
+
 /// Bounds of the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreLimits {
@@ -80,6 +92,7 @@ pub struct SeriesStore {
     series: usize,
     samples: usize,
     counters: StoreCounters,
+    boundary: RangeBoundary,
 }
 
 impl SeriesStore {
@@ -93,7 +106,18 @@ impl SeriesStore {
             series: 0,
             samples: 0,
             counters: StoreCounters::default(),
+            boundary: RangeBoundary::default(),
         }
+    }
+
+    /// Chooses which Prometheus major version's window boundary evaluation follows.
+    pub fn set_range_boundary(&mut self, boundary: RangeBoundary) {
+        self.boundary = boundary;
+    }
+
+    /// The window boundary evaluation follows.
+    pub fn range_boundary(&self) -> RangeBoundary {
+        self.boundary
     }
 
     /// The limits it was made with.
