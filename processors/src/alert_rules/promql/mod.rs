@@ -11,12 +11,14 @@ mod binary;
 mod eval;
 mod functions;
 mod histogram;
+mod ingest;
 mod labels;
 mod locate;
 mod parse;
 mod store;
 
 pub use eval::evaluate;
+pub use ingest::IngestReport;
 pub use labels::{Labels, METRIC_NAME};
 pub use parse::{parse, Expr, Position, PromqlError};
 pub use store::{

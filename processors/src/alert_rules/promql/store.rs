@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use promql_parser::label::Matcher;
 
+use super::ingest::Translation;
 use super::labels::{Labels, METRIC_NAME};
 
 /// Prometheus's staleness marker: a NaN with this exact bit pattern ends a series.
@@ -91,17 +92,20 @@ pub struct SeriesStore {
     families: HashMap<String, HashMap<Labels, Samples>>,
     series: usize,
     samples: usize,
-    counters: StoreCounters,
+    pub(super) counters: StoreCounters,
     boundary: RangeBoundary,
+    pub(super) translation: Translation,
 }
 
 impl SeriesStore {
     /// An empty store that keeps `range_needed` (the longest `Expr::range_needed` of the
     /// loaded rules) plus the lookback when `evict` is called.
     pub fn new(limits: StoreLimits, range_needed: Duration) -> Self {
+        let window = range_needed + limits.lookback;
         Self {
             limits,
-            window: range_needed + limits.lookback,
+            window,
+            translation: Translation::defaults(window, limits.max_series),
             families: HashMap::new(),
             series: 0,
             samples: 0,

@@ -1,6 +1,7 @@
 //! Engine tests with values worked out by hand (the working is in each test).
 
 mod functions;
+mod ingest;
 mod ops;
 mod parsing;
 
