@@ -40,11 +40,7 @@ fn fill(store: &mut SeriesStore, name: &str, series: usize, buckets: usize, wind
     let les = [
         "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf",
     ];
-    let groups = if buckets > 0 {
-        series / buckets
-    } else {
-        series
-    };
+    let groups = series.checked_div(buckets).unwrap_or(series);
     for s in 0..groups {
         let base = Labels::from_pairs([
             ("__name__", name.to_string()),
@@ -120,6 +116,8 @@ fn rules(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1_000));
     for expr in [
         "queue_fill > 5000",
+        "rate(http_requests_total[5m])",
+        "sum by (job) (queue_fill)",
         "sum by (job) (rate(http_requests_total[5m])) > 10",
         "histogram_quantile(0.99, sum by (le) (rate(http_duration_bucket[5m])))",
         "queue_fill / on (job) group_left sum by (job) (queue_fill) > 0.01",
