@@ -191,6 +191,24 @@ impl EphemeralPostgres {
         std::fs::read_to_string(self.socket_dir.join("../postgres.log")).unwrap_or_default()
     }
 
+    /// Creates login role `user` with `password` and makes TCP connections as that role
+    /// authenticate with SCRAM (the cluster's other roles stay on trust).
+    pub fn require_password(&self, user: &str, password: &str) {
+        self.psql(
+            "postgres",
+            &format!("CREATE ROLE {user} LOGIN SUPERUSER PASSWORD '{password}'"),
+        );
+        let hba = self.data_dir.join("pg_hba.conf");
+        let old = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        std::fs::write(
+            &hba,
+            format!("host all {user} 0.0.0.0/0 scram-sha-256\n{old}"),
+        )
+        .expect("write pg_hba.conf");
+        self.psql("postgres", "SELECT pg_reload_conf()");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
     /// Turns TLS on with `server.crt` and `server.key` from `certs` (see
     /// [`crate::certs::make`]) and refuses every plaintext TCP connection.
     pub fn require_tls(&self, certs: &Path) {

@@ -1,10 +1,11 @@
 //! The admin listener: `/metrics` (OpenMetrics or Prometheus text, as asked), `/healthz` and `/readyz`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
+use sentinel_exporters::sending::ExportHealth;
 use sentinel_pipeline::http::respond::{bare, respond, HttpResponse};
 use sentinel_pipeline::http::HttpServer;
 use sentinel_pipeline::SelfMetrics;
@@ -20,6 +21,8 @@ pub struct AdminState {
     pub process: ProcessMetrics,
     /// True once every receiver listens, false again when shutdown starts.
     pub ready: AtomicBool,
+    /// Every exporter's delivery health, set once the topology runs.
+    pub exporters: OnceLock<Vec<Arc<ExportHealth>>>,
 }
 
 /// Binds the admin address; the caller's error names the address and the setting.
@@ -35,6 +38,40 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>, shutdown: Canc
     HttpServer::new("admin")
         .serve(listener, handler, shutdown)
         .await;
+}
+
+/// 503 until every receiver listens and again once shutdown starts. While an exporter is
+/// in a failing streak the answer stays 200 (its queue still takes data, and refusing
+/// traffic would move the loss to the applications) but says `degraded` and why.
+fn readiness(state: &AdminState) -> HttpResponse {
+    if !state.ready.load(Ordering::Acquire) {
+        return bare(StatusCode::SERVICE_UNAVAILABLE, "not ready\n");
+    }
+    let degraded: Vec<String> = state
+        .exporters
+        .get()
+        .into_iter()
+        .flatten()
+        .filter_map(|health| health.degraded())
+        .map(|d| {
+            format!(
+                "exporter {} is degraded: {} failed exports over {}s; last error: {}\n",
+                d.exporter,
+                d.failures,
+                d.failing_for.as_secs(),
+                d.last_error
+            )
+        })
+        .collect();
+    if degraded.is_empty() {
+        bare(StatusCode::OK, "ready\n")
+    } else {
+        respond(
+            StatusCode::OK,
+            "text/plain; charset=utf-8",
+            format!("degraded\n{}", degraded.concat()),
+        )
+    }
 }
 
 fn route(state: &AdminState, req: &Request<Incoming>) -> HttpResponse {
@@ -54,13 +91,7 @@ fn route(state: &AdminState, req: &Request<Incoming>) -> HttpResponse {
             }
         }
         "/healthz" => bare(StatusCode::OK, "ok\n"),
-        "/readyz" => {
-            if state.ready.load(Ordering::Acquire) {
-                bare(StatusCode::OK, "ready\n")
-            } else {
-                bare(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
-            }
-        }
+        "/readyz" => readiness(state),
         _ => bare(
             StatusCode::NOT_FOUND,
             "not found: try /metrics, /healthz or /readyz\n",

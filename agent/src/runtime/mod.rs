@@ -8,7 +8,7 @@ mod summary;
 mod topology;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sentinel_pipeline::SelfMetrics;
 use tokio::time::{timeout_at, Instant};
@@ -49,6 +49,7 @@ pub async fn run(
         process: ProcessMetrics::register(&metrics),
         metrics: metrics.clone(),
         ready: AtomicBool::new(false),
+        exporters: OnceLock::new(),
     });
     let admin_address = config.service.telemetry.metrics.address.to_string();
     let listener = admin::bind(&admin_address)
@@ -72,6 +73,13 @@ pub async fn run(
             return Err(err.into());
         }
     };
+    let _ = state.exporters.set(
+        topology
+            .queues
+            .iter()
+            .map(|(_, queue)| queue.health())
+            .collect(),
+    );
     state.ready.store(true, Ordering::Release);
     tracing::info!(
         receivers = topology.receivers.len(),

@@ -160,6 +160,13 @@ impl QueueMetrics {
         self.waiting.iter().map(|w| w.load(Ordering::Relaxed)).sum()
     }
 
+    pub fn waiting_items(&self) -> i64 {
+        self.waiting_items
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed))
+            .sum()
+    }
+
     pub fn observe_fsync(&self, took: Duration) {
         self.fsync.observe(took.as_secs_f64());
     }

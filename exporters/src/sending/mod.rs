@@ -15,6 +15,7 @@
 pub(crate) mod compliance;
 mod dead_letter;
 pub(crate) mod disk;
+mod health;
 mod memory;
 mod metrics;
 mod retry;
@@ -44,6 +45,7 @@ use metrics::QueueMetrics;
 use worker::{Delivery, Source};
 
 pub use disk::{inspect, InspectError, QueueReport, SegmentReport};
+pub use health::{Degraded, ExportHealth};
 
 /// Where and under which name a queue runs.
 #[derive(Clone)]
@@ -139,6 +141,7 @@ pub fn start_queue(
         exporter: exporter.clone(),
         retry,
         metrics: metrics.clone(),
+        health: Arc::new(ExportHealth::new(&ctx.id)),
         dead_letters,
         draining: CancellationToken::new(),
         stop: CancellationToken::new(),
@@ -221,6 +224,11 @@ async fn refresh_gauges(source: GaugeSource) {
 }
 
 impl QueueHandle {
+    /// The exporter's delivery health, for the admin `/readyz`.
+    pub fn health(&self) -> Arc<ExportHealth> {
+        self.delivery.health.clone()
+    }
+
     /// Stops accepting, delivers what can be delivered before `deadline`, then shuts the
     /// exporter down. A disk queue keeps everything not confirmed for the next start; a
     /// memory queue counts what it could not deliver as dropped.
@@ -254,6 +262,7 @@ impl QueueHandle {
                 let housekeeping = shared.clone();
                 let _ = tokio::task::spawn_blocking(move || housekeeping.housekeep()).await;
                 queue.refresh_gauges();
+                self.report_left_on_disk(&shared.config.dir);
             }
         }
         self.gauges.abort();
@@ -267,6 +276,23 @@ impl QueueHandle {
             tracing::warn!(
                 exporter = self.delivery.metrics.id(),
                 "Exporter shutdown did not finish in time."
+            );
+        }
+    }
+
+    /// Says at shutdown what the disk queue still holds, so a failing sink (a wrong
+    /// password) does not hide data waiting on disk.
+    fn report_left_on_disk(&self, dir: &Path) {
+        let metrics = &self.delivery.metrics;
+        let records = metrics.waiting_records();
+        if records > 0 {
+            tracing::warn!(
+                exporter = metrics.id(),
+                records,
+                items = metrics.waiting_items(),
+                bytes = metrics.bytes.get(),
+                dir = %dir.display(),
+                "Data left in the disk queue at shutdown; it is delivered after the next start."
             );
         }
     }

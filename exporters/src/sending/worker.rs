@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::dead_letter::DeadLetters;
+use super::health::ExportHealth;
 use super::metrics::QueueMetrics;
 use super::retry::Backoff;
 
@@ -86,6 +87,7 @@ pub(crate) struct Delivery {
     pub exporter: Arc<dyn Exporter>,
     pub retry: RetrySettings,
     pub metrics: Arc<QueueMetrics>,
+    pub health: Arc<ExportHealth>,
     pub dead_letters: Arc<DeadLetters>,
     /// Cancelled when draining starts.
     pub draining: CancellationToken,
@@ -215,13 +217,20 @@ impl Delivery {
                 result = self.export_once(batch()) => result,
             };
             let (message, retry_after) = match result {
-                Ok(()) => return Attempts::Delivered,
-                Err(ExportError::Permanent { message }) => return Attempts::Permanent(message),
+                Ok(()) => {
+                    self.health.delivered();
+                    return Attempts::Delivered;
+                }
+                Err(ExportError::Permanent { message }) => {
+                    self.health.failed(&message);
+                    return Attempts::Permanent(message);
+                }
                 Err(ExportError::Retryable {
                     message,
                     retry_after,
                 }) => (message, retry_after),
             };
+            self.health.failed(&message);
             if !self.retry.enabled {
                 return Attempts::GaveUp(format!(
                     "export failed and retry_on_failure is disabled: {message}"
@@ -238,16 +247,7 @@ impl Delivery {
                 ));
             }
             failures += 1;
-            if failures == 1 {
-                tracing::warn!(
-                    exporter = self.metrics.id(),
-                    error = %message,
-                    retry_in = %humantime::format_duration(round_ms(delay)),
-                    "Export failed; retrying with backoff."
-                );
-            } else {
-                tracing::debug!(exporter = self.metrics.id(), error = %message, failures, "Export failed again.");
-            }
+            tracing::debug!(exporter = self.metrics.id(), error = %message, failures, retry_in = ?delay, "Export failed; retrying.");
             self.metrics.retries.inc();
             if !self.back_off(delay).await {
                 return Attempts::Interrupted;
