@@ -2,6 +2,7 @@
 //! documented config, its implementation, its factory and its tests.
 
 pub mod actions;
+pub mod alert_rules;
 pub mod anomaly;
 pub mod attributes;
 pub mod batch;
