@@ -168,10 +168,17 @@ impl AlertRules {
         for group in &mut groups {
             group.set_restore(saved.restore_for(&group.key(), grace, tolerance));
         }
+        let range_needed = groups
+            .iter()
+            .flat_map(|g| &g.group.rules)
+            .map(|r| r.query.range_needed())
+            .max()
+            .unwrap_or_default();
         let shared = Arc::new(Shared {
             id: ctx.id.clone(),
             window: Mutex::new(Window::new(WindowLimits {
-                lookback_ms: config.lookback.as_millis() as i64,
+                lookback: config.lookback,
+                range_needed,
                 max_series: config.max_series,
                 max_samples: config.max_samples,
             })),
@@ -295,6 +302,7 @@ impl Shared {
         };
         let evaluated = {
             let mut window = lock(&self.window);
+            window.evict(ts);
             group.eval(&mut window, ts, &settings)
         };
         let labels = GroupLabels {

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod format;
 pub mod group;
 pub mod persist;
+pub mod promql;
 pub mod record;
 pub mod rules;
 pub mod template;
