@@ -8,7 +8,7 @@ use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{self as ast, Offset};
 
 use super::labels::{Labels, METRIC_NAME};
-use super::store::{is_stale_marker, SeriesStore};
+use super::store::{is_stale_marker, RangeBoundary, SeriesStore};
 use super::{aggregate, binary, functions, EvalError, Expr, Sample, Value};
 
 /// Evaluates `expr` at `at_ms` (Unix milliseconds) over `store`.
@@ -17,6 +17,7 @@ pub fn evaluate(expr: &Expr, store: &SeriesStore, at_ms: i64) -> Result<Value, E
         store,
         at_ms,
         lookback_ms: i64::try_from(store.limits().lookback.as_millis()).unwrap_or(i64::MAX),
+        left_open: store.range_boundary() == RangeBoundary::LeftOpen,
     };
     match ctx.eval(&expr.ast)? {
         Val::Scalar(v) => Ok(Value::Scalar(v)),
@@ -47,6 +48,8 @@ pub(crate) struct Ctx<'a> {
     pub store: &'a SeriesStore,
     pub at_ms: i64,
     pub lookback_ms: i64,
+    /// Prometheus 3.x windows exclude their oldest instant; 2.x windows include it.
+    pub left_open: bool,
 }
 
 impl Ctx<'_> {
@@ -101,7 +104,8 @@ impl Ctx<'_> {
     }
 
     /// An instant selector: each matching series' latest sample in
-    /// `(t - offset - lookback, t - offset]`, unless that sample is a staleness marker.
+    /// `[t - offset - lookback, t - offset]` (left-open for Prometheus 3.x), unless that
+    /// sample is a staleness marker.
     fn instant(&self, vs: &ast::VectorSelector) -> Vec<Sample> {
         let reference = self.at_ms - offset_ms(&vs.offset);
         let oldest = reference.saturating_sub(self.lookback_ms);
@@ -112,7 +116,7 @@ impl Ctx<'_> {
             let Some(&(t, value)) = end.checked_sub(1).and_then(|i| samples.get(i)) else {
                 continue;
             };
-            if t > oldest && !is_stale_marker(value) {
+            if self.after_start(t, oldest) && !is_stale_marker(value) {
                 out.push(Sample {
                     labels: labels.clone(),
                     value,
@@ -123,14 +127,14 @@ impl Ctx<'_> {
     }
 
     /// A range selector: each matching series' samples in
-    /// `(t - offset - range, t - offset]`, staleness markers left out; series without
-    /// samples there are left out.
+    /// `[t - offset - range, t - offset]` (left-open for Prometheus 3.x), staleness
+    /// markers left out; series without samples there are left out.
     pub(crate) fn range(&self, ms: &ast::MatrixSelector) -> Vec<RangeSeries> {
         let (start, end) = self.range_bounds(ms);
         let name = selector_name(&ms.vs);
         let mut out = Vec::new();
         for (labels, samples) in self.store.select(name, &ms.vs.matchers.matchers) {
-            let from = samples.partition_point(|&(t, _)| t <= start);
+            let from = samples.partition_point(|&(t, _)| !self.after_start(t, start));
             let to = samples.partition_point(|&(t, _)| t <= end);
             let points: Vec<(i64, f64)> = samples
                 .range(from..to)
@@ -147,7 +151,16 @@ impl Ctx<'_> {
         out
     }
 
-    /// The range's exclusive start and inclusive end, in ms.
+    /// Whether `t` is inside a window starting at `start`.
+    fn after_start(&self, t: i64, start: i64) -> bool {
+        if self.left_open {
+            t > start
+        } else {
+            t >= start
+        }
+    }
+
+    /// The range's start and inclusive end, in ms.
     pub(crate) fn range_bounds(&self, ms: &ast::MatrixSelector) -> (i64, i64) {
         let end = self.at_ms - offset_ms(&ms.vs.offset);
         let range = i64::try_from(ms.range.as_millis()).unwrap_or(i64::MAX);

@@ -39,7 +39,9 @@ fn tokens(text: &str) -> Vec<Token> {
         }
         if c.is_ascii_alphabetic() || c == '_' || (c == ':' && brackets == 0) {
             while i < chars.len()
-                && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == ':')
+                && (chars[i].is_ascii_alphanumeric()
+                    || chars[i] == '_'
+                    || (chars[i] == ':' && brackets == 0))
             {
                 i += 1;
             }

@@ -11,17 +11,19 @@ mod binary;
 mod eval;
 mod functions;
 mod histogram;
+mod ingest;
 mod labels;
 mod locate;
 mod parse;
 mod store;
 
 pub use eval::evaluate;
+pub use ingest::IngestReport;
 pub use labels::{Labels, METRIC_NAME};
 pub use parse::{parse, Expr, Position, PromqlError};
 pub use store::{
-    is_stale_marker, stale_marker, AppendError, SeriesStore, StoreCounters, StoreLimits,
-    STALE_NAN_BITS,
+    is_stale_marker, stale_marker, AppendError, RangeBoundary, SeriesStore, StoreCounters,
+    StoreLimits, STALE_NAN_BITS,
 };
 
 /// One element of an instant vector.
@@ -87,3 +89,6 @@ pub enum EvalError {
     #[error("{0} is not supported")]
     Unsupported(String),
 }
+
+#[cfg(test)]
+mod tests;

@@ -83,9 +83,20 @@ impl fmt::Display for Expr {
 
 /// Parses `text` and checks that every construct in it is supported.
 pub fn parse(text: &str) -> Result<Expr, PromqlError> {
-    let tree = ast::parse(text).map_err(|message| PromqlError::Syntax {
-        position: locate::syntax_error(text, &message),
-        message,
+    let tree = ast::parse(text).map_err(|message| {
+        // Functions the parser does not know (e.g. Prometheus 2's `holt_winters`) are
+        // reported like the ones we refuse.
+        if let Some(name) = unknown_function(&message) {
+            let found = Unsupported::Function(name.to_string());
+            return PromqlError::Unsupported {
+                message: found.message(),
+                position: locate::construct(text, &found),
+            };
+        }
+        PromqlError::Syntax {
+            position: locate::syntax_error(text, &message),
+            message,
+        }
     })?;
     if let Some(found) = first_unsupported(&tree) {
         return Err(PromqlError::Unsupported {
@@ -97,6 +108,12 @@ pub fn parse(text: &str) -> Result<Expr, PromqlError> {
         ast: tree,
         text: text.to_string(),
     })
+}
+
+/// The name in `promql-parser`'s "unknown function with name 'x'" message.
+fn unknown_function(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown function with name '")?;
+    rest.strip_suffix('\'')
 }
 
 /// The functions this engine evaluates.

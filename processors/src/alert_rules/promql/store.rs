@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use promql_parser::label::Matcher;
 
+use super::ingest::Translation;
 use super::labels::{Labels, METRIC_NAME};
 
 /// Prometheus's staleness marker: a NaN with this exact bit pattern ends a series.
@@ -19,6 +20,18 @@ pub fn stale_marker() -> f64 {
 /// True for the staleness marker (and only for it, not for other NaNs).
 pub fn is_stale_marker(value: f64) -> bool {
     value.to_bits() == STALE_NAN_BITS
+}
+
+/// Whether the oldest end of a range or lookback window is included: Prometheus 2.x
+/// includes a sample exactly at `t - range` (and `t - lookback`), Prometheus 3.x does not.
+/// It matters for samples exactly on the boundary, as `promtool test rules` input has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RangeBoundary {
+    /// `[t - range, t]`, as Prometheus 2.x (and the Debian 12 `prometheus`/`promtool`).
+    #[default]
+    Closed,
+    /// `(t - range, t]`, as Prometheus 3.x.
+    LeftOpen,
 }
 
 /// Bounds of the store.
@@ -79,21 +92,36 @@ pub struct SeriesStore {
     families: HashMap<String, HashMap<Labels, Samples>>,
     series: usize,
     samples: usize,
-    counters: StoreCounters,
+    pub(super) counters: StoreCounters,
+    boundary: RangeBoundary,
+    pub(super) translation: Translation,
 }
 
 impl SeriesStore {
     /// An empty store that keeps `range_needed` (the longest `Expr::range_needed` of the
     /// loaded rules) plus the lookback when `evict` is called.
     pub fn new(limits: StoreLimits, range_needed: Duration) -> Self {
+        let window = range_needed + limits.lookback;
         Self {
             limits,
-            window: range_needed + limits.lookback,
+            window,
+            translation: Translation::defaults(window, limits.max_series),
             families: HashMap::new(),
             series: 0,
             samples: 0,
             counters: StoreCounters::default(),
+            boundary: RangeBoundary::default(),
         }
+    }
+
+    /// Chooses which Prometheus major version's window boundary evaluation follows.
+    pub fn set_range_boundary(&mut self, boundary: RangeBoundary) {
+        self.boundary = boundary;
+    }
+
+    /// The window boundary evaluation follows.
+    pub fn range_boundary(&self) -> RangeBoundary {
+        self.boundary
     }
 
     /// The limits it was made with.
