@@ -103,7 +103,7 @@ impl Window {
     /// Adds every point of `req`, named as the `prometheus` exporter names them.
     pub fn ingest(&mut self, req: &ExportMetricsServiceRequest) -> Ingested {
         let before = self.store.counters();
-        let _ = req; // MERGE: promql's ingest_metrics
+        self.store.ingest_metrics(req, super::connector::now_ms());
         self.since(before)
     }
 
