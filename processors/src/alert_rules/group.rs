@@ -75,7 +75,13 @@ impl GroupRuntime {
     pub fn eval(&mut self, window: &mut Window, ts: i64, settings: &EvalSettings<'_>) -> Evaluated {
         let mut out = Evaluated::default();
         let query_at = ts - self.group.query_offset.as_millis() as i64;
-        let restore = self.restore.take();
+        // Restore at the first evaluation that sees data: an agent that just started may
+        // evaluate before its clients reconnected.
+        let restore = if window.series_count() > 0 {
+            self.restore.take()
+        } else {
+            None
+        };
         for (index, rule) in self.group.rules.iter().enumerate() {
             let result = match window.query(&rule.query, query_at) {
                 Ok(result) => result,
