@@ -128,6 +128,11 @@ impl Window {
         self.store.series_count()
     }
 
+    /// Heap bytes the window holds (the memory figure of docs/alerting.md).
+    pub fn memory_bytes(&self) -> usize {
+        self.store.memory_bytes()
+    }
+
     /// Evaluates `query` at `at_ms`: instant vector samples, or one unlabelled scalar.
     pub fn query(&self, query: &Query, at_ms: i64) -> Result<Vec<(Labels, f64)>, EvalFailure> {
         let value = promql::evaluate(&query.expr, &self.store, at_ms)
