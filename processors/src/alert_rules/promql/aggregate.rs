@@ -49,30 +49,34 @@ fn sum(values: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// The input split by the grouping labels, in order of first appearance: `by` keeps the
-/// listed labels, `without` drops them and the metric name, none makes one group.
+/// listed labels, `without` drops them and the metric name, none makes one group. Keys
+/// borrow the samples' strings; each group's labels are built once.
 fn group(input: Vec<Sample>, modifier: Option<&LabelModifier>) -> Vec<(Labels, Vec<Sample>)> {
-    let mut index: HashMap<Labels, usize> = HashMap::new();
-    let mut groups: Vec<(Labels, Vec<Sample>)> = Vec::new();
-    for s in input {
-        let key = match modifier {
-            Some(LabelModifier::Include(names)) => {
-                let names: Vec<&str> = names.labels.iter().map(String::as_str).collect();
-                s.labels.keep_only(&names)
-            }
-            Some(LabelModifier::Exclude(names)) => {
-                let mut names: Vec<&str> = names.labels.iter().map(String::as_str).collect();
-                names.push(METRIC_NAME);
-                s.labels.without(&names)
-            }
-            None => Labels::new(),
-        };
-        match index.get(&key) {
-            Some(&i) => groups[i].1.push(s),
-            None => {
-                index.insert(key.clone(), groups.len());
-                groups.push((key, vec![s]));
-            }
+    let keep = |name: &str| match modifier {
+        Some(LabelModifier::Include(names)) => names.labels.iter().any(|n| n == name),
+        Some(LabelModifier::Exclude(names)) => {
+            name != METRIC_NAME && !names.labels.iter().any(|n| n == name)
         }
+        None => false,
+    };
+    let mut keys: Vec<Labels> = Vec::new();
+    let mut assigned = Vec::with_capacity(input.len());
+    {
+        let mut index: HashMap<Vec<(&str, &str)>, usize> = HashMap::new();
+        for s in &input {
+            let key: Vec<(&str, &str)> = s.labels.iter().filter(|(k, _)| keep(k)).collect();
+            let next = keys.len();
+            let group = *index.entry(key).or_insert_with_key(|key| {
+                keys.push(Labels::from_pairs(key.iter().copied()));
+                next
+            });
+            assigned.push(group);
+        }
+    }
+    let mut groups: Vec<(Labels, Vec<Sample>)> =
+        keys.into_iter().map(|k| (k, Vec::new())).collect();
+    for (s, g) in input.into_iter().zip(assigned) {
+        groups[g].1.push(s);
     }
     groups
 }

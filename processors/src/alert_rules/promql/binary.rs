@@ -6,6 +6,8 @@ use std::collections::{HashMap, HashSet};
 use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
 
 use super::eval::{ensure_unique, Ctx, Val};
+use xxhash_rust::xxh64::Xxh64;
+
 use super::labels::{Labels, METRIC_NAME};
 use super::{EvalError, Sample};
 
@@ -118,21 +120,33 @@ fn vector_scalar(
     Ok(out)
 }
 
-/// The match-group signature of a series: `on` keeps the listed labels, otherwise all
-/// labels but the `ignoring` ones and the metric name.
-fn signature(labels: &Labels, matching: Option<&LabelModifier>) -> Labels {
+/// Whether `name` takes part in the match-group signature: `on` lists the labels,
+/// otherwise all labels but the `ignoring` ones and the metric name.
+fn in_signature(name: &str, matching: Option<&LabelModifier>) -> bool {
     match matching {
-        Some(LabelModifier::Include(names)) => {
-            let names: Vec<&str> = names.labels.iter().map(String::as_str).collect();
-            labels.keep_only(&names)
-        }
+        Some(LabelModifier::Include(names)) => names.labels.iter().any(|n| n == name),
         Some(LabelModifier::Exclude(names)) => {
-            let mut names: Vec<&str> = names.labels.iter().map(String::as_str).collect();
-            names.push(METRIC_NAME);
-            labels.without(&names)
+            name != METRIC_NAME && !names.labels.iter().any(|n| n == name)
         }
-        None => labels.without_name(),
+        None => name != METRIC_NAME,
     }
+}
+
+/// The match-group signature as a hash of its labels, as Prometheus matches.
+fn signature(labels: &Labels, matching: Option<&LabelModifier>) -> u64 {
+    let mut hasher = Xxh64::new(0);
+    for (k, v) in labels.iter().filter(|(k, _)| in_signature(k, matching)) {
+        hasher.update(k.as_bytes());
+        hasher.update(&[0xff]);
+        hasher.update(v.as_bytes());
+        hasher.update(&[0xff]);
+    }
+    hasher.digest()
+}
+
+/// The match group's labels, for error messages.
+fn signature_labels(labels: &Labels, matching: Option<&LabelModifier>) -> Labels {
+    Labels::from_pairs(labels.iter().filter(|(k, _)| in_signature(k, matching)))
 }
 
 /// Arithmetic and comparisons between two vectors with Prometheus's matching rules and
@@ -155,12 +169,12 @@ fn vector_vector(
     let one_to_one = matches!(m.card, VectorMatchCardinality::OneToOne);
     // For one-to-many, the "many" side is walked and the values are swapped back.
     let (many, one) = if card_swapped { (rhs, lhs) } else { (lhs, rhs) };
-    let mut one_by_sig: HashMap<Labels, Sample> = HashMap::with_capacity(one.len());
+    let mut one_by_sig: HashMap<u64, Sample> = HashMap::with_capacity(one.len());
     for s in one {
         let sig = signature(&s.labels, matching);
         if let Some(prev) = one_by_sig.get(&sig) {
             return Err(EvalError::DuplicateMatch {
-                group: sig.to_string(),
+                group: signature_labels(&s.labels, matching).to_string(),
                 side: if card_swapped { "left" } else { "right" },
                 first: s.labels.to_string(),
                 second: prev.labels.to_string(),
@@ -170,8 +184,8 @@ fn vector_vector(
     }
     let comparison = is_comparison(op);
     // One-to-one: match groups seen; otherwise (group, result labels) seen.
-    let mut matched: HashSet<Labels> = HashSet::new();
-    let mut grouped: HashSet<(Labels, Labels)> = HashSet::new();
+    let mut matched: HashSet<u64> = HashSet::new();
+    let mut grouped: HashSet<(u64, Labels)> = HashSet::new();
     let mut out = Vec::new();
     for s in many {
         let sig = signature(&s.labels, matching);
@@ -245,7 +259,7 @@ fn result_labels(
 /// `and`, `or`, `unless` on match-group signatures; labels are never changed.
 fn set_op(op: &str, lhs: Vec<Sample>, rhs: Vec<Sample>, m: &BinModifier) -> Vec<Sample> {
     let matching = m.matching.as_ref();
-    let sigs = |v: &[Sample]| -> HashSet<Labels> {
+    let sigs = |v: &[Sample]| -> HashSet<u64> {
         v.iter().map(|s| signature(&s.labels, matching)).collect()
     };
     match op {

@@ -2,6 +2,7 @@
 //! lookback and staleness, unary minus. Functions, aggregations and binary operators
 //! live in their own files.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use promql_parser::label::{MatchOp, Matcher};
@@ -27,11 +28,11 @@ pub fn evaluate(expr: &Expr, store: &SeriesStore, at_ms: i64) -> Result<Value, E
 }
 
 /// One series of a range selection: its samples in the range, oldest first, staleness
-/// markers left out.
+/// markers left out (borrowed from the store unless a marker had to be removed).
 #[derive(Debug, Clone)]
-pub(crate) struct RangeSeries {
-    pub labels: Labels,
-    pub points: Vec<(i64, f64)>,
+pub(crate) struct RangeSeries<'a> {
+    pub labels: &'a Labels,
+    pub points: Cow<'a, [(i64, f64)]>,
 }
 
 /// Intermediate values. A range selection is read by the function taking it
@@ -52,7 +53,7 @@ pub(crate) struct Ctx<'a> {
     pub left_open: bool,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     pub(crate) fn eval(&self, expr: &ast::Expr) -> Result<Val, EvalError> {
         match expr {
             ast::Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
@@ -129,23 +130,27 @@ impl Ctx<'_> {
     /// A range selector: each matching series' samples in
     /// `[t - offset - range, t - offset]` (left-open for Prometheus 3.x), staleness
     /// markers left out; series without samples there are left out.
-    pub(crate) fn range(&self, ms: &ast::MatrixSelector) -> Vec<RangeSeries> {
+    pub(crate) fn range(&self, ms: &ast::MatrixSelector) -> Vec<RangeSeries<'a>> {
         let (start, end) = self.range_bounds(ms);
         let name = selector_name(&ms.vs);
         let mut out = Vec::new();
         for (labels, samples) in self.store.select(name, &ms.vs.matchers.matchers) {
             let from = samples.partition_point(|&(t, _)| !self.after_start(t, start));
             let to = samples.partition_point(|&(t, _)| t <= end);
-            let points: Vec<(i64, f64)> = samples
-                .range(from..to)
-                .filter(|(_, v)| !is_stale_marker(*v))
-                .copied()
-                .collect();
+            let slice = &samples[from..to];
+            let points = if slice.iter().any(|(_, v)| is_stale_marker(*v)) {
+                Cow::Owned(
+                    slice
+                        .iter()
+                        .filter(|(_, v)| !is_stale_marker(*v))
+                        .copied()
+                        .collect(),
+                )
+            } else {
+                Cow::Borrowed(slice)
+            };
             if !points.is_empty() {
-                out.push(RangeSeries {
-                    labels: labels.clone(),
-                    points,
-                });
+                out.push(RangeSeries { labels, points });
             }
         }
         out

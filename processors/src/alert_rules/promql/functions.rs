@@ -87,10 +87,10 @@ fn absent_result(present: bool, arg: &ast::Expr) -> Vec<Sample> {
 }
 
 /// The matrix selector argument and its selection.
-fn matrix<'e>(
-    ctx: &Ctx<'_>,
+fn matrix<'e, 's>(
+    ctx: &Ctx<'s>,
     arg: &'e ast::Expr,
-) -> Result<(&'e ast::MatrixSelector, Vec<RangeSeries>), EvalError> {
+) -> Result<(&'e ast::MatrixSelector, Vec<RangeSeries<'s>>), EvalError> {
     match arg {
         ast::Expr::MatrixSelector(ms) => Ok((ms, ctx.range(ms))),
         ast::Expr::Paren(p) => matrix(ctx, &p.expr),
@@ -147,7 +147,7 @@ fn range_function(ctx: &Ctx<'_>, name: &str, args: &[&ast::Expr]) -> Result<Val,
         if let Some(value) = value {
             // last_over_time acts like an offset: it keeps the name, as in Prometheus.
             let labels = if name == "last_over_time" {
-                s.labels
+                s.labels.clone()
             } else {
                 s.labels.without_name()
             };

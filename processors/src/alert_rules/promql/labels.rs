@@ -1,19 +1,21 @@
 //! A series' label set: sorted by name, `__name__` included, as Prometheus keeps it.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The label holding the metric name.
 pub const METRIC_NAME: &str = "__name__";
 
 /// A sorted set of `(name, value)` pairs. Empty values are never stored: in Prometheus a
-/// label with an empty value is the same as a missing label.
+/// label with an empty value is the same as a missing label. Shared on clone (every
+/// selected sample carries its series' labels), copied on change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Labels(Vec<(String, String)>);
+pub struct Labels(Arc<Vec<(String, String)>>);
 
 impl Labels {
     /// The empty label set.
     pub fn new() -> Self {
-        Self(Vec::new())
+        Self::default()
     }
 
     /// Builds a set from pairs in any order; a later pair wins over an earlier one with
@@ -49,24 +51,27 @@ impl Labels {
 
     /// This set without the given names.
     pub fn without(&self, names: &[&str]) -> Self {
-        Self(
+        if !self.0.iter().any(|(k, _)| names.contains(&k.as_str())) {
+            return self.clone();
+        }
+        Self(Arc::new(
             self.0
                 .iter()
                 .filter(|(k, _)| !names.contains(&k.as_str()))
                 .cloned()
                 .collect(),
-        )
+        ))
     }
 
     /// Only the given names of this set.
     pub fn keep_only(&self, names: &[&str]) -> Self {
-        Self(
+        Self(Arc::new(
             self.0
                 .iter()
                 .filter(|(k, _)| names.contains(&k.as_str()))
                 .cloned()
                 .collect(),
-        )
+        ))
     }
 
     /// This set without `__name__`, as functions and arithmetic return it.
@@ -78,18 +83,19 @@ impl Labels {
     pub fn set(&mut self, name: String, value: String) {
         match self.position(&name) {
             Ok(i) if value.is_empty() => {
-                self.0.remove(i);
+                Arc::make_mut(&mut self.0).remove(i);
             }
-            Ok(i) => self.0[i].1 = value,
+            Ok(i) if self.0[i].1 == value => {}
+            Ok(i) => Arc::make_mut(&mut self.0)[i].1 = value,
             Err(_) if value.is_empty() => {}
-            Err(i) => self.0.insert(i, (name, value)),
+            Err(i) => Arc::make_mut(&mut self.0).insert(i, (name, value)),
         }
     }
 
     /// Removes `name` in place.
     pub fn remove(&mut self, name: &str) {
         if let Ok(i) = self.position(name) {
-            self.0.remove(i);
+            Arc::make_mut(&mut self.0).remove(i);
         }
     }
 
@@ -108,10 +114,12 @@ impl Labels {
         self.0.is_empty()
     }
 
-    /// Heap bytes held by this set (names, values and the pair vector), for the store's
-    /// memory accounting.
+    /// Heap bytes held by this set (the shared block, the pair vector, names and values),
+    /// for the store's memory accounting.
     pub fn heap_bytes(&self) -> usize {
-        self.0.capacity() * std::mem::size_of::<(String, String)>()
+        2 * std::mem::size_of::<usize>()
+            + std::mem::size_of::<Vec<(String, String)>>()
+            + self.0.capacity() * std::mem::size_of::<(String, String)>()
             + self
                 .0
                 .iter()

@@ -1,7 +1,7 @@
 //! The bounded in-memory window the engine evaluates over: raw samples per series,
 //! grouped by metric name so a named selector only looks at its own series.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use promql_parser::label::Matcher;
@@ -81,8 +81,9 @@ pub enum AppendError {
     OutOfOrder,
 }
 
-/// One series' samples, oldest first: `(timestamp ms, value)`.
-pub(crate) type Samples = VecDeque<(i64, f64)>;
+/// One series' samples, oldest first: `(timestamp ms, value)`. A plain vector so a range
+/// is a slice; eviction moves the few remaining samples down.
+pub(crate) type Samples = Vec<(i64, f64)>;
 
 /// The bounded window of series.
 #[derive(Debug)]
@@ -149,7 +150,7 @@ impl SeriesStore {
             None => self.families.entry(name.to_string()).or_default(),
         };
         if let Some(samples) = family.get_mut(&labels) {
-            match samples.back_mut() {
+            match samples.last_mut() {
                 Some(last) if last.0 > timestamp_ms => {
                     self.counters.out_of_order += 1;
                     return Err(AppendError::OutOfOrder);
@@ -164,7 +165,7 @@ impl SeriesStore {
                 self.counters.sample_limit_hits += 1;
                 return Err(AppendError::SampleLimit);
             }
-            samples.push_back((timestamp_ms, value));
+            samples.push((timestamp_ms, value));
             self.samples += 1;
             return Ok(());
         }
@@ -176,7 +177,7 @@ impl SeriesStore {
             self.counters.sample_limit_hits += 1;
             return Err(AppendError::SampleLimit);
         }
-        family.insert(labels, VecDeque::from([(timestamp_ms, value)]));
+        family.insert(labels, vec![(timestamp_ms, value)]);
         self.series += 1;
         self.samples += 1;
         Ok(())
@@ -193,10 +194,9 @@ impl SeriesStore {
         let (mut series, mut samples) = (self.series, self.samples);
         self.families.retain(|_, family| {
             family.retain(|_, s| {
-                while s.front().is_some_and(|&(t, _)| t < min_timestamp_ms) {
-                    s.pop_front();
-                    samples -= 1;
-                }
+                let old = s.partition_point(|&(t, _)| t < min_timestamp_ms);
+                s.drain(..old);
+                samples -= old;
                 if s.is_empty() {
                     series -= 1;
                 }
@@ -246,11 +246,14 @@ impl SeriesStore {
     }
 
     /// Every series matching the selector's name (when given) and matchers.
-    pub(crate) fn select<'a>(
+    pub(crate) fn select<'a, 'm>(
         &'a self,
-        name: Option<&'a str>,
-        matchers: &'a [Matcher],
-    ) -> impl Iterator<Item = (&'a Labels, &'a Samples)> + 'a {
+        name: Option<&'m str>,
+        matchers: &'m [Matcher],
+    ) -> impl Iterator<Item = (&'a Labels, &'a Samples)> + 'm
+    where
+        'a: 'm,
+    {
         let families: Box<dyn Iterator<Item = &HashMap<Labels, Samples>>> = match name {
             Some(n) => Box::new(self.families.get(n).into_iter()),
             None => Box::new(self.families.values()),
