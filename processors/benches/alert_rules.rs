@@ -62,8 +62,14 @@ fn evaluation(c: &mut Criterion) {
         ("threshold", "demo_load > 50"),
         ("rate", "rate(demo_requests_total[5m]) > 100"),
         ("avg_over_time", "avg_over_time(demo_load[5m]) > 50"),
-        ("sum_by_rate", "sum by (job) (rate(demo_requests_total[5m])) > 1000"),
-        ("ratio_on", "demo_load / on (job, instance) rate(demo_requests_total[5m]) > 1"),
+        (
+            "sum_by_rate",
+            "sum by (job) (rate(demo_requests_total[5m])) > 1000",
+        ),
+        (
+            "ratio_on",
+            "demo_load / on (job, instance) rate(demo_requests_total[5m]) > 1",
+        ),
     ] {
         let mut g = group(expr);
         g.eval(&mut window, at, &settings);

@@ -66,7 +66,12 @@ fn every_shipped_rule_file_passes_both_checkers() {
         let body = std::fs::read_to_string(file).unwrap();
         let alerts = body.matches("- alert:").count();
         for key in ["summary:", "description:", "remediation:"] {
-            assert_eq!(body.matches(key).count(), alerts, "{key} in {}", file.display());
+            assert_eq!(
+                body.matches(key).count(),
+                alerts,
+                "{key} in {}",
+                file.display()
+            );
         }
     }
 }
@@ -88,7 +93,11 @@ fn shipped_unit_tests_pass_in_both_and_a_wrong_expectation_fails_in_both() {
     let rules = shipped().join("host.yaml");
     let wrong = original
         .replace("[../host.yaml]", &format!("[{}]", rules.display()))
-        .replacen("summary: \"CPU busy 95% on a\"", "summary: \"CPU busy 96% on a\"", 1);
+        .replacen(
+            "summary: \"CPU busy 95% on a\"",
+            "summary: \"CPU busy 96% on a\"",
+            1,
+        );
     assert_ne!(wrong, original);
     let file = dir.path().join("wrong_test.yaml");
     std::fs::write(&file, wrong).unwrap();
@@ -100,10 +109,17 @@ fn shipped_unit_tests_pass_in_both_and_a_wrong_expectation_fails_in_both() {
     for out in [&ours, &theirs] {
         let out = text(out);
         assert!(out.contains("alertname: HostHighCpu, time: 16m"), "{out}");
-        assert!(out.contains("CPU busy 96% on a") && out.contains("CPU busy 95% on a"), "{out}");
+        assert!(
+            out.contains("CPU busy 96% on a") && out.contains("CPU busy 95% on a"),
+            "{out}"
+        );
     }
     // Ours also says which side each difference is on.
-    assert!(text(&ours).contains("expected but not firing"), "{}", text(&ours));
+    assert!(
+        text(&ours).contains("expected but not firing"),
+        "{}",
+        text(&ours)
+    );
 }
 
 #[test]
@@ -115,7 +131,11 @@ fn a_broken_rule_file_is_refused_with_its_positions() {
         "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: holt_winters(x[5m], 0.5, 0.5) > 1\n      - alert: B\n        expr: up == 0\n        fro: 5m\n",
     )
     .unwrap();
-    let ours = run(sentinel_bin(), &["alerts", "check"], std::slice::from_ref(&file));
+    let ours = run(
+        sentinel_bin(),
+        &["alerts", "check"],
+        std::slice::from_ref(&file),
+    );
     assert_eq!(ours.status.code(), Some(1));
     let out = text(&ours);
     let name = file.display().to_string();
@@ -127,9 +147,19 @@ fn a_broken_rule_file_is_refused_with_its_positions() {
         "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: holt_winters(x[5m], 0.5, 0.5) > 1\n        annotations:\n          summary: '{{ if $value }}x{{ end }}'\n",
     )
     .unwrap();
-    let ours = run(sentinel_bin(), &["alerts", "check"], std::slice::from_ref(&file));
+    let ours = run(
+        sentinel_bin(),
+        &["alerts", "check"],
+        std::slice::from_ref(&file),
+    );
     assert_eq!(ours.status.code(), Some(1));
     let out = text(&ours);
-    assert!(out.contains(&format!("{name}:5:15:")) && out.contains("holt_winters"), "{out}");
-    assert!(out.contains(&format!("{name}:7:")) && out.contains("\"if\""), "{out}");
+    assert!(
+        out.contains(&format!("{name}:5:15:")) && out.contains("holt_winters"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{name}:7:")) && out.contains("\"if\""),
+        "{out}"
+    );
 }

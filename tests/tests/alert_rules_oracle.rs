@@ -72,8 +72,14 @@ fn start_prometheus(dir: &Path, target: u16, rules: &Path) -> (Prometheus, u16) 
     );
     std::fs::write(dir.join("prometheus.yml"), config).unwrap();
     let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
@@ -83,7 +89,11 @@ fn start_prometheus(dir: &Path, target: u16, rules: &Path) -> (Prometheus, u16) 
     let ready = eventually(Duration::from_secs(60), || {
         http_get(port, "/-/ready").is_some_and(|(s, _)| s == 200)
     });
-    assert!(ready, "prometheus not ready: {}", std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default());
+    assert!(
+        ready,
+        "prometheus not ready: {}",
+        std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
+    );
     (server, port)
 }
 
@@ -115,7 +125,10 @@ fn send_script(grpc: u16) {
         .f64_observable_gauge("demo.load")
         .with_callback(move |o| {
             let i = s.load(Ordering::Relaxed);
-            o.observe(if trouble(i) { 90.0 } else { 10.0 }, &[KeyValue::new("host", "a")]);
+            o.observe(
+                if trouble(i) { 90.0 } else { 10.0 },
+                &[KeyValue::new("host", "a")],
+            );
             o.observe(10.0, &[KeyValue::new("host", "b")]);
         })
         .build();
@@ -124,7 +137,11 @@ fn send_script(grpc: u16) {
         .f64_observable_gauge("demo.queue")
         .with_callback(move |o| {
             let i = s.load(Ordering::Relaxed);
-            let v = if trouble(i) { (i - TROUBLE.start) as f64 * 10.0 } else { 0.0 };
+            let v = if trouble(i) {
+                (i - TROUBLE.start) as f64 * 10.0
+            } else {
+                0.0
+            };
             o.observe(v, &[]);
         })
         .build();
@@ -148,8 +165,14 @@ fn send_script(grpc: u16) {
     for i in 0..STEPS {
         step.store(i, Ordering::Relaxed);
         let errors = if trouble(i) { 20 } else { 1 };
-        requests.add(errors, &[KeyValue::new("host", "a"), KeyValue::new("code", "500")]);
-        requests.add(10, &[KeyValue::new("host", "a"), KeyValue::new("code", "200")]);
+        requests.add(
+            errors,
+            &[KeyValue::new("host", "a"), KeyValue::new("code", "500")],
+        );
+        requests.add(
+            10,
+            &[KeyValue::new("host", "a"), KeyValue::new("code", "200")],
+        );
         for _ in 0..5 {
             latency.record(if trouble(i) { 800.0 } else { 20.0 }, &[]);
         }
@@ -178,7 +201,10 @@ fn kvlist(value: &Value) -> BTreeMap<String, String> {
                 .map(|kv| {
                     (
                         kv["key"].as_str().unwrap_or_default().to_string(),
-                        kv["value"]["stringValue"].as_str().unwrap_or_default().to_string(),
+                        kv["value"]["stringValue"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
                     )
                 })
                 .collect()
@@ -207,8 +233,14 @@ fn records(path: &Path) -> Vec<Value> {
 fn ours(path: &Path) -> BTreeMap<String, Seen> {
     let mut out: BTreeMap<String, Seen> = BTreeMap::new();
     for record in records(path) {
-        let name = attr(&record, "alertname")["stringValue"].as_str().unwrap().to_string();
-        let state = attr(&record, "state")["stringValue"].as_str().unwrap().to_string();
+        let name = attr(&record, "alertname")["stringValue"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let state = attr(&record, "state")["stringValue"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let t = record["timeUnixNano"].as_str().map_or_else(
             || record["timeUnixNano"].as_f64().unwrap_or(0.0),
             |s| s.parse::<f64>().unwrap(),
@@ -296,7 +328,14 @@ fn close(a: Option<f64>, b: Option<f64>, tolerance: f64) -> bool {
     }
 }
 
-fn sentinel_config(grpc: u16, admin: u16, exporter: u16, rules: &Path, alerts: &Path, data: &Path) -> String {
+fn sentinel_config(
+    grpc: u16,
+    admin: u16,
+    exporter: u16,
+    rules: &Path,
+    alerts: &Path,
+    data: &Path,
+) -> String {
     format!(
         "receivers:
   otlp:
@@ -339,7 +378,14 @@ fn transitions_match_prometheus_alerts() {
     let rules = workspace_root().join("tests/data/alert_rules_oracle.yaml");
     let (grpc, admin, exporter) = (free_port(), free_port(), free_port());
     let alerts = dir.path().join("alerts.jsonl");
-    let config = sentinel_config(grpc, admin, exporter, &rules, &alerts, &dir.path().join("data"));
+    let config = sentinel_config(
+        grpc,
+        admin,
+        exporter,
+        &rules,
+        &alerts,
+        &dir.path().join("data"),
+    );
     let agent = Agent::start(dir.path(), "alert-oracle", &config, admin);
     let (_prometheus, port) = start_prometheus(dir.path(), exporter, &rules);
     let start = now_s();
@@ -359,10 +405,17 @@ fn transitions_match_prometheus_alerts() {
     let names: BTreeSet<&String> = ours.keys().chain(theirs.keys()).collect();
     let mut problems = Vec::new();
     for name in &names {
-        let (a, b) = (ours.get(*name).cloned().unwrap_or_default(), theirs.get(*name).cloned().unwrap_or_default());
+        let (a, b) = (
+            ours.get(*name).cloned().unwrap_or_default(),
+            theirs.get(*name).cloned().unwrap_or_default(),
+        );
         // Absence is seen later by Prometheus: the exporter keeps a series for
         // metric_expiration (1.5 s) after its last point.
-        let slack = if name.as_str() == "SensorMissing" { 1.5 } else { 0.0 };
+        let slack = if name.as_str() == "SensorMissing" {
+            1.5
+        } else {
+            0.0
+        };
         let checks = [
             ("pending", a.pending, b.pending),
             ("firing", a.firing, b.firing),
@@ -373,15 +426,29 @@ fn transitions_match_prometheus_alerts() {
                 largest = largest.max((x - y).abs());
             }
             if !close(x, y, tolerance + slack) {
-                problems.push(format!("{name} {what}: sentinel {:?} prometheus {:?} (start {start:.1})", x.map(|t| t - start), y.map(|t| t - start)));
+                problems.push(format!(
+                    "{name} {what}: sentinel {:?} prometheus {:?} (start {start:.1})",
+                    x.map(|t| t - start),
+                    y.map(|t| t - start)
+                ));
             }
         }
         if a.labels != b.labels {
-            problems.push(format!("{name} labels: sentinel {:?} prometheus {:?}", a.labels, b.labels));
+            problems.push(format!(
+                "{name} labels: sentinel {:?} prometheus {:?}",
+                a.labels, b.labels
+            ));
         }
     }
-    println!("{} rules compared; largest difference {largest:.2} s", names.len());
-    assert!(names.len() >= 15, "only {} rules fired: {names:?}", names.len());
+    println!(
+        "{} rules compared; largest difference {largest:.2} s",
+        names.len()
+    );
+    assert!(
+        names.len() >= 15,
+        "only {} rules fired: {names:?}",
+        names.len()
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -396,7 +463,14 @@ fn for_state_survives_a_restart() {
     .unwrap();
     let (grpc, admin, exporter) = (free_port(), free_port(), free_port());
     let alerts = dir.path().join("alerts.jsonl");
-    let config = sentinel_config(grpc, admin, exporter, &rules, &alerts, &dir.path().join("data"));
+    let config = sentinel_config(
+        grpc,
+        admin,
+        exporter,
+        &rules,
+        &alerts,
+        &dir.path().join("data"),
+    );
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sender = {
         let stop = stop.clone();
@@ -423,14 +497,25 @@ fn for_state_survives_a_restart() {
             .find(|r| attr(r, "state")["stringValue"] == state)
             .map(|r| r["timeUnixNano"].as_str().unwrap().parse::<f64>().unwrap() / 1e9)
     };
-    assert!(eventually(Duration::from_secs(20), || pending(&alerts, "pending").is_some()), "never pending");
+    assert!(
+        eventually(Duration::from_secs(20), || pending(&alerts, "pending")
+            .is_some()),
+        "never pending"
+    );
     let pending_at = pending(&alerts, "pending").unwrap();
-    std::thread::sleep(Duration::from_secs_f64((pending_at + 8.0 - now_s()).max(0.0)));
+    std::thread::sleep(Duration::from_secs_f64(
+        (pending_at + 8.0 - now_s()).max(0.0),
+    ));
     agent.terminate(Duration::from_secs(10));
-    assert!(pending(&alerts, "firing").is_none(), "fired before the restart");
+    assert!(
+        pending(&alerts, "firing").is_none(),
+        "fired before the restart"
+    );
     let restarted_at = now_s();
     let agent = Agent::start(dir.path(), "restart-2", &config, admin);
-    let fired = eventually(Duration::from_secs(20), || pending(&alerts, "firing").is_some());
+    let fired = eventually(Duration::from_secs(20), || {
+        pending(&alerts, "firing").is_some()
+    });
     stop.store(true, Ordering::Relaxed);
     sender.join().unwrap();
     drop(agent);

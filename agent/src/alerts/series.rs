@@ -31,7 +31,10 @@ pub fn parse_series(text: &str) -> Result<BTreeMap<String, String>, NotationErro
     let mut labels = BTreeMap::new();
     let name = name.trim();
     if !name.is_empty() {
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        {
             return Err(bad(format!("invalid metric name {name:?}")));
         }
         labels.insert("__name__".to_string(), name.to_string());
@@ -45,10 +48,15 @@ pub fn parse_series(text: &str) -> Result<BTreeMap<String, String>, NotationErro
         .ok_or_else(|| bad(format!("unclosed label set in {text:?}")))?;
     let mut chars = inner.char_indices().peekable();
     loop {
-        while chars.peek().is_some_and(|(_, c)| c.is_whitespace() || *c == ',') {
+        while chars
+            .peek()
+            .is_some_and(|(_, c)| c.is_whitespace() || *c == ',')
+        {
             chars.next();
         }
-        let Some(&(start, _)) = chars.peek() else { break };
+        let Some(&(start, _)) = chars.peek() else {
+            break;
+        };
         let eq = inner[start..]
             .find('=')
             .ok_or_else(|| bad(format!("expected label=\"value\" in {text:?}")))?;
@@ -160,7 +168,13 @@ mod tests {
         assert_eq!(values("1x4"), v(&[1.0; 5]));
         assert_eq!(
             values("1 _x3 stale"),
-            [Point::Value(1.0), Point::Missing, Point::Missing, Point::Missing, Point::Stale]
+            [
+                Point::Value(1.0),
+                Point::Missing,
+                Point::Missing,
+                Point::Missing,
+                Point::Stale
+            ]
         );
         assert!(parse_values("1+x").is_err());
         let labels = parse_series(r#"up{job="a\"b", instance="x:1"}"#).unwrap();

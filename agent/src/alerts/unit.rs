@@ -127,7 +127,9 @@ pub fn test_file(file: &Path) -> Vec<String> {
     let spec: TestFile = match parse_yaml(&name, &text)
         .map_err(Diagnostic::from)
         .and_then(|node| {
-            let node = node.ok_or_else(|| Diagnostic::error(Span::new(name.as_str(), 1, 1), "empty test file"))?;
+            let node = node.ok_or_else(|| {
+                Diagnostic::error(Span::new(name.as_str(), 1, 1), "empty test file")
+            })?;
             decode(&node)
         }) {
         Ok(spec) => spec,
@@ -138,13 +140,18 @@ pub fn test_file(file: &Path) -> Vec<String> {
         Ok(groups) => order(groups, &spec.group_eval_order),
         Err(problems) => return problems,
     };
-    let eval_interval = spec.evaluation_interval.map_or(Duration::from_secs(60), |d| d.0);
+    let eval_interval = spec
+        .evaluation_interval
+        .map_or(Duration::from_secs(60), |d| d.0);
     let mut problems = Vec::new();
     for (index, test) in spec.tests.iter().enumerate() {
         let _ = &test.external_url;
         let found = run_test(test, &groups, eval_interval);
         if !found.is_empty() {
-            let label = test.name.clone().unwrap_or_else(|| format!("#{}", index + 1));
+            let label = test
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("#{}", index + 1));
             problems.push(format!("    test {label}:"));
             problems.extend(found);
         }
@@ -184,7 +191,12 @@ fn load_rules(dir: &Path, patterns: &[String]) -> Result<Vec<Group>, Vec<String>
 
 /// Groups named in `group_eval_order` first, in that order; the rest as loaded.
 fn order(mut groups: Vec<Group>, first: &[String]) -> Vec<Group> {
-    groups.sort_by_key(|g| first.iter().position(|n| n == &g.name).unwrap_or(usize::MAX));
+    groups.sort_by_key(|g| {
+        first
+            .iter()
+            .position(|n| n == &g.name)
+            .unwrap_or(usize::MAX)
+    });
     groups
 }
 
@@ -222,7 +234,11 @@ fn load_input(window: &mut Window, test: &TestGroup, interval: Duration) -> Vec<
 
 fn run_test(test: &TestGroup, groups: &[Group], eval_interval: Duration) -> Vec<String> {
     let mut window = window();
-    let mut problems = load_input(&mut window, test, test.interval.map_or(eval_interval, |d| d.0));
+    let mut problems = load_input(
+        &mut window,
+        test,
+        test.interval.map_or(eval_interval, |d| d.0),
+    );
     if !problems.is_empty() {
         return problems;
     }
@@ -255,7 +271,8 @@ fn run_test(test: &TestGroup, groups: &[Group], eval_interval: Duration) -> Vec<
         if !problems.is_empty() {
             return problems;
         }
-        while next_test < alert_tests.len() && alert_tests[next_test].eval_time.millis() < ts + step {
+        while next_test < alert_tests.len() && alert_tests[next_test].eval_time.millis() < ts + step
+        {
             problems.extend(check_alerts(alert_tests[next_test], &runtimes));
             next_test += 1;
         }
@@ -295,7 +312,12 @@ fn check_alerts(test: &AlertTest, runtimes: &[GroupRuntime]) -> Vec<String> {
     let mut got: Vec<Expected> = Vec::new();
     for runtime in runtimes {
         for (rule, state) in runtime.alert_states() {
-            if rule.name() != test.alertname || !matches!(rule.kind, sentinel_processors::alert_rules::rules::RuleKind::Alert { .. }) {
+            if rule.name() != test.alertname
+                || !matches!(
+                    rule.kind,
+                    sentinel_processors::alert_rules::rules::RuleKind::Alert { .. }
+                )
+            {
                 continue;
             }
             got.extend(
@@ -327,11 +349,24 @@ fn check_alerts(test: &AlertTest, runtimes: &[GroupRuntime]) -> Vec<String> {
         "    alertname: {}, time: {},",
         test.alertname, test.eval_time
     )];
-    out.push(format!("        exp: {}", alert_list(&expected.iter().collect::<Vec<_>>())));
-    out.push(format!("        got: {}", alert_list(&got.iter().collect::<Vec<_>>())));
-    for (title, list) in [("expected but not firing", &missing), ("firing but not expected", &extra)] {
+    out.push(format!(
+        "        exp: {}",
+        alert_list(&expected.iter().collect::<Vec<_>>())
+    ));
+    out.push(format!(
+        "        got: {}",
+        alert_list(&got.iter().collect::<Vec<_>>())
+    ));
+    for (title, list) in [
+        ("expected but not firing", &missing),
+        ("firing but not expected", &extra),
+    ] {
         for (labels, annotations) in list.iter() {
-            out.push(format!("        - {title}: labels {} annotations {}", braces(labels), braces(annotations)));
+            out.push(format!(
+                "        - {title}: labels {} annotations {}",
+                braces(labels),
+                braces(annotations)
+            ));
         }
     }
     out
@@ -382,7 +417,13 @@ fn check_expr(test: &ExprTest, window: &Window) -> Vec<String> {
     let show = |list: &[(Labels, f64)]| {
         let items: Vec<String> = list
             .iter()
-            .map(|(l, v)| format!("{{Labels:{} Value:{}}}", braces(l), sentinel_processors::alert_rules::format::go_float(*v)))
+            .map(|(l, v)| {
+                format!(
+                    "{{Labels:{} Value:{}}}",
+                    braces(l),
+                    sentinel_processors::alert_rules::format::go_float(*v)
+                )
+            })
             .collect();
         format!("[{}]", items.join(" "))
     };

@@ -142,7 +142,9 @@ impl AlertingState {
                     let since = *a.keep_firing_since.get_or_insert(ts);
                     keep_firing = ts - since < keep_ms;
                 }
-                let expired = a.resolved_at.is_some_and(|r| ts - r > RESOLVED_RETENTION_MS);
+                let expired = a
+                    .resolved_at
+                    .is_some_and(|r| ts - r > RESOLVED_RETENTION_MS);
                 if a.state == State::Pending || expired {
                     return false;
                 }
@@ -176,7 +178,10 @@ impl AlertingState {
     /// the downtime; one that would fire within the grace period fires at its end.
     fn restore(&mut self, rule: &AlertSettings<'_>, ts: i64, restore: &Restore) {
         let hold = ms(rule.hold);
-        if hold == 0 || hold < restore.grace_ms || ts - restore.down_at > restore.outage_tolerance_ms {
+        if hold == 0
+            || hold < restore.grace_ms
+            || ts - restore.down_at > restore.outage_tolerance_ms
+        {
             return;
         }
         for (labels, alert) in &mut self.active {

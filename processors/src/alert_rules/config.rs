@@ -81,13 +81,18 @@ impl ComponentConfig for AlertRulesConfig {
                 return Err(ValidationError::at(key, "must be greater than 0"));
             }
         }
-        for (key, value) in [("max_series", self.max_series), ("max_samples", self.max_samples)] {
+        for (key, value) in [
+            ("max_series", self.max_series),
+            ("max_samples", self.max_samples),
+        ] {
             if value == 0 {
                 return Err(ValidationError::at(key, "must be greater than 0"));
             }
         }
         if self.rule_files.is_empty() && self.groups.is_empty() {
-            return Err(ValidationError::new("set rule_files or groups (no rules to evaluate)"));
+            return Err(ValidationError::new(
+                "set rule_files or groups (no rules to evaluate)",
+            ));
         }
         Ok(())
     }
@@ -141,9 +146,16 @@ impl AlertRulesConfig {
 /// hold `*` and `?`. Sorted, as Prometheus sorts a glob's matches.
 pub fn expand_glob(pattern: &str) -> Result<Vec<PathBuf>, std::io::Error> {
     let path = PathBuf::from(pattern);
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     if !name.contains(['*', '?']) {
-        return Ok(if path.exists() { vec![path] } else { Vec::new() });
+        return Ok(if path.exists() {
+            vec![path]
+        } else {
+            Vec::new()
+        });
     }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

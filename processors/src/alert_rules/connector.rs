@@ -156,7 +156,11 @@ pub fn now_ms() -> i64 {
 
 impl AlertRules {
     /// Builds the connector; inside a tokio runtime, starts one evaluation task per group.
-    pub fn start(config: &AlertRulesConfig, mut groups: Vec<GroupRuntime>, ctx: &BuildContext) -> AlertRules {
+    pub fn start(
+        config: &AlertRulesConfig,
+        mut groups: Vec<GroupRuntime>,
+        ctx: &BuildContext,
+    ) -> AlertRules {
         let state_file = state_path(&ctx.data_dir, &ctx.id);
         // A `for` state that cannot be read costs the restored clocks, not the start.
         let saved = ForState::load(&state_file).unwrap_or_else(|err| {
@@ -195,7 +199,12 @@ impl AlertRules {
         let stop = CancellationToken::new();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             for index in 0..shared.groups.len() {
-                runtime.spawn(evaluate_forever(shared.clone(), index, stop.clone(), ctx.shutdown.clone()));
+                runtime.spawn(evaluate_forever(
+                    shared.clone(),
+                    index,
+                    stop.clone(),
+                    ctx.shutdown.clone(),
+                ));
             }
         }
         AlertRules { shared, stop }
@@ -230,7 +239,10 @@ impl Connector for AlertRules {
 
 impl Shared {
     fn count_limits(&self, hit: Ingested) {
-        for (limit, n) in [("series", hit.series_limited), ("samples", hit.samples_limited)] {
+        for (limit, n) in [
+            ("series", hit.series_limited),
+            ("samples", hit.samples_limited),
+        ] {
             if n > 0 {
                 self.rule_metrics
                     .limit_hits
@@ -246,7 +258,9 @@ impl Shared {
     fn send_held(&self, outputs: &Outputs, acks: &Acks) -> Result<(), Refusal> {
         let mut held = lock(&self.held);
         while let Some((signal, payload)) = held.pop_front() {
-            let Some(output) = outputs.get(&signal) else { continue };
+            let Some(output) = outputs.get(&signal) else {
+                continue;
+            };
             let items = payload.item_count();
             if let Err(refusal) = output.send(Message::new(payload.clone(), acks.clone())) {
                 held.push_front((signal, payload));
@@ -262,10 +276,16 @@ impl Shared {
     fn emit(&self, evaluated: Evaluated, ts: i64) {
         let mut payloads = Vec::new();
         if !evaluated.records.is_empty() {
-            payloads.push((Signal::Logs, Payload::Logs(record::request(evaluated.records))));
+            payloads.push((
+                Signal::Logs,
+                Payload::Logs(record::request(evaluated.records)),
+            ));
         }
         if !evaluated.recorded.is_empty() {
-            payloads.push((Signal::Metrics, Payload::Metrics(recorded_request(&evaluated.recorded, ts))));
+            payloads.push((
+                Signal::Metrics,
+                Payload::Metrics(recorded_request(&evaluated.recorded, ts)),
+            ));
         }
         let outputs = lock(&self.outputs).clone();
         for (signal, payload) in payloads {
@@ -273,7 +293,9 @@ impl Shared {
                 self.hold(signal, payload);
                 continue;
             };
-            let Some(output) = outputs.get(&signal) else { continue };
+            let Some(output) = outputs.get(&signal) else {
+                continue;
+            };
             let items = payload.item_count();
             match output.send(Message::new(payload.clone(), Acks::none())) {
                 Ok(()) => self.metrics.sent(items),
@@ -286,7 +308,10 @@ impl Shared {
         let mut held = lock(&self.held);
         if held.len() >= MAX_HELD {
             if let Some((_, oldest)) = held.pop_front() {
-                self.metrics.dropped(oldest.item_count(), "downstream full; held alerts over the limit");
+                self.metrics.dropped(
+                    oldest.item_count(),
+                    "downstream full; held alerts over the limit",
+                );
             }
         }
         held.push_back((signal, payload));
@@ -347,7 +372,12 @@ impl Shared {
     }
 }
 
-async fn evaluate_forever(shared: Arc<Shared>, index: usize, stop: CancellationToken, shutdown: CancellationToken) {
+async fn evaluate_forever(
+    shared: Arc<Shared>,
+    index: usize,
+    stop: CancellationToken,
+    shutdown: CancellationToken,
+) {
     loop {
         let now = now_ms();
         let next = lock(&shared.groups[index]).next_eval(now + 1);
@@ -360,7 +390,10 @@ async fn evaluate_forever(shared: Arc<Shared>, index: usize, stop: CancellationT
         }
         let shared = shared.clone();
         // Evaluation is CPU work under locks: off the async workers.
-        if tokio::task::spawn_blocking(move || shared.evaluate(index, next)).await.is_err() {
+        if tokio::task::spawn_blocking(move || shared.evaluate(index, next))
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -405,7 +438,9 @@ fn recorded_request(series: &[(Labels, f64)], ts: i64) -> ExportMetricsServiceRe
                     .into_iter()
                     .map(|(name, points)| Metric {
                         name: name.into(),
-                        data: Some(metric::Data::Gauge(OtlpGauge { data_points: points })),
+                        data: Some(metric::Data::Gauge(OtlpGauge {
+                            data_points: points,
+                        })),
                         ..Default::default()
                     })
                     .collect(),

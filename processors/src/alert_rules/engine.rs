@@ -33,14 +33,18 @@ pub struct Query {
 
 impl Query {
     pub fn parse(text: &str) -> Result<Query, ExprError> {
-        promql::parse(text).map(|expr| Query { expr }).map_err(|err| {
-            let at = err.position().unwrap_or(promql::Position { line: 1, column: 1 });
-            ExprError {
-                line: at.line,
-                col: at.column,
-                message: err.to_string(),
-            }
-        })
+        promql::parse(text)
+            .map(|expr| Query { expr })
+            .map_err(|err| {
+                let at = err
+                    .position()
+                    .unwrap_or(promql::Position { line: 1, column: 1 });
+                ExprError {
+                    line: at.line,
+                    col: at.column,
+                    message: err.to_string(),
+                }
+            })
     }
 
     /// How far back the expression reads (ranges plus offsets).
@@ -76,7 +80,10 @@ fn to_promql(labels: &Labels) -> promql::Labels {
 }
 
 fn from_promql(labels: &promql::Labels) -> Labels {
-    labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 impl Window {

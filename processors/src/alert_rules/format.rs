@@ -28,11 +28,19 @@ pub fn go_g(v: f64, prec: i32) -> String {
     // Go: %e when exp < -4 || exp >= eprec (eprec drops to the digit count when every
     // digit is before the point).
     let nd = digits.len() as i32;
-    let eprec = if prec >= 0 && eprec > nd && nd >= exp + 1 { nd } else { eprec };
+    let eprec = if prec >= 0 && eprec > nd && nd >= exp + 1 {
+        nd
+    } else {
+        eprec
+    };
     let sign = if negative { "-" } else { "" };
     if exp < -4 || exp >= eprec {
         let (first, rest) = digits.split_at(1);
-        let dot = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        let dot = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
         let esign = if exp < 0 { '-' } else { '+' };
         return format!("{sign}{first}{dot}e{esign}{:02}", exp.abs());
     }
@@ -90,7 +98,12 @@ pub fn humanize_1024(v: f64) -> String {
     if v.abs() <= 1.0 || !v.is_finite() {
         return go_g(v, 4);
     }
-    scaled(v, 1024.0, &["ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"], &[])
+    scaled(
+        v,
+        1024.0,
+        &["ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"],
+        &[],
+    )
 }
 
 /// Prometheus `humanizeDuration`: `1d 2h 3m 4s`, `5.5s`, `120ms`.
@@ -216,7 +229,13 @@ mod tests {
         assert_eq!(humanize_duration(5.5), "5.5s");
         assert_eq!(humanize_duration(0.12), "120ms");
         assert_eq!(humanize_duration(0.0), "0s");
-        assert_eq!(printf("%.2f%% of %s", &[PrintArg::Num(12.346), PrintArg::Str("x".into())]), "12.35% of x");
+        assert_eq!(
+            printf(
+                "%.2f%% of %s",
+                &[PrintArg::Num(12.346), PrintArg::Str("x".into())]
+            ),
+            "12.35% of x"
+        );
         assert_eq!(printf("%d", &[PrintArg::Num(3.0)]), "3");
     }
 }

@@ -40,7 +40,11 @@ pub struct GroupRuntime {
 impl GroupRuntime {
     pub fn new(group: Group, default_interval: Duration) -> GroupRuntime {
         let interval = group.interval.unwrap_or(default_interval);
-        let alerts = group.rules.iter().map(|_| AlertingState::default()).collect();
+        let alerts = group
+            .rules
+            .iter()
+            .map(|_| AlertingState::default())
+            .collect();
         GroupRuntime {
             group,
             interval,
@@ -86,20 +90,23 @@ impl GroupRuntime {
             let result = match window.query(&rule.query, query_at) {
                 Ok(result) => result,
                 Err(err) => {
-                    out.failures.push((rule.name().to_string(), err.to_string()));
+                    out.failures
+                        .push((rule.name().to_string(), err.to_string()));
                     continue;
                 }
             };
             match &rule.kind {
-                RuleKind::Record { name } => match record_series(rule, name, result, self.group.limit) {
-                    Ok(series) => {
-                        for (labels, value) in &series {
-                            window.append(labels, query_at, *value);
+                RuleKind::Record { name } => {
+                    match record_series(rule, name, result, self.group.limit) {
+                        Ok(series) => {
+                            for (labels, value) in &series {
+                                window.append(labels, query_at, *value);
+                            }
+                            out.recorded.extend(series);
                         }
-                        out.recorded.extend(series);
+                        Err(err) => out.failures.push((name.clone(), err)),
                     }
-                    Err(err) => out.failures.push((name.clone(), err)),
-                },
+                }
                 RuleKind::Alert {
                     name,
                     hold,
@@ -180,12 +187,17 @@ fn record_series(
             }
         }
         if !seen.insert(labels.clone()) {
-            return Err("vector contains metrics with the same labelset after applying rule labels".into());
+            return Err(
+                "vector contains metrics with the same labelset after applying rule labels".into(),
+            );
         }
         out.push((labels, value));
     }
     if limit > 0 && out.len() > limit {
-        return Err(format!("exceeded limit of {limit} with {} series", out.len()));
+        return Err(format!(
+            "exceeded limit of {limit} with {} series",
+            out.len()
+        ));
     }
     Ok(out)
 }

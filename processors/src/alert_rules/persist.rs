@@ -45,9 +45,18 @@ pub struct ForState {
 pub fn state_path(data_dir: &Path, id: &str) -> PathBuf {
     let name: String = id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    data_dir.join("alert_rules").join(name).join("for_state.json")
+    data_dir
+        .join("alert_rules")
+        .join(name)
+        .join("for_state.json")
 }
 
 impl ForState {
@@ -84,7 +93,12 @@ impl ForState {
     }
 
     /// What to restore for the group `key`, per rule name.
-    pub fn restore_for(&self, key: &str, grace_ms: i64, outage_tolerance_ms: i64) -> BTreeMap<String, Restore> {
+    pub fn restore_for(
+        &self,
+        key: &str,
+        grace_ms: i64,
+        outage_tolerance_ms: i64,
+    ) -> BTreeMap<String, Restore> {
         let mut out: BTreeMap<String, Restore> = BTreeMap::new();
         for entry in self.alerts.iter().filter(|e| e.group == key) {
             let restore = out.entry(entry.rule.clone()).or_insert_with(|| Restore {
@@ -93,7 +107,9 @@ impl ForState {
                 grace_ms,
                 outage_tolerance_ms,
             });
-            restore.active_at.insert(entry.labels.clone(), entry.active_at_ms);
+            restore
+                .active_at
+                .insert(entry.labels.clone(), entry.active_at_ms);
         }
         out
     }

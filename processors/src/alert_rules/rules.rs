@@ -134,7 +134,10 @@ pub fn compile(
         let group_node = child(node, &g.to_string());
         let at = |key: &str| span_of(group_node, key, file);
         if spec.name.is_empty() {
-            problems.push(Diagnostic::error(at("name"), "group name must not be empty"));
+            problems.push(Diagnostic::error(
+                at("name"),
+                "group name must not be empty",
+            ));
         } else if !names.insert(spec.name.clone()) {
             problems.push(Diagnostic::error(
                 at("name"),
@@ -142,7 +145,10 @@ pub fn compile(
             ));
         }
         if spec.interval.is_some_and(|i| i.0.is_zero()) {
-            problems.push(Diagnostic::error(at("interval"), "interval must be greater than 0"));
+            problems.push(Diagnostic::error(
+                at("interval"),
+                "interval must be greater than 0",
+            ));
         }
         let mut rules = Vec::new();
         let rules_node = group_node.and_then(|n| n.get("rules"));
@@ -193,14 +199,23 @@ impl Place<'_> {
     }
 
     /// An error at `line`:`col` inside the string value of `key`.
-    fn inside(&self, key: &str, line: usize, col: usize, message: impl std::fmt::Display) -> Diagnostic {
+    fn inside(
+        &self,
+        key: &str,
+        line: usize,
+        col: usize,
+        message: impl std::fmt::Display,
+    ) -> Diagnostic {
         let span = match self.node.and_then(|n| n.get(key)) {
             Some(value) => inner_span(value, self.text, line, col),
             None => span_of(self.node, key, self.file),
         };
         Diagnostic::error(
             span,
-            format!("group {:?}, rule {}: {key}: {message}", self.group, self.index),
+            format!(
+                "group {:?}, rule {}: {key}: {message}",
+                self.group, self.index
+            ),
         )
     }
 }
@@ -220,7 +235,10 @@ fn compile_rule(spec: &RuleSpec, at: &Place<'_>) -> Result<Rule, Vec<Diagnostic>
             let diag = match at.node.and_then(|n| n.get(key)).and_then(|m| m.get(sub)) {
                 Some(value) => Diagnostic::error(
                     inner_span(value, at.text, err.line, err.col),
-                    format!("group {:?}, rule {}: {key}.{sub}: {}", at.group, at.index, err.message),
+                    format!(
+                        "group {:?}, rule {}: {key}.{sub}: {}",
+                        at.group, at.index, err.message
+                    ),
                 ),
                 None => at.error(key, format!("{sub}: {err}")),
             };
@@ -265,7 +283,8 @@ fn compile_rule(spec: &RuleSpec, at: &Place<'_>) -> Result<Rule, Vec<Diagnostic>
                 ("keep_firing_for", spec.keep_firing_for.is_some()),
             ] {
                 if set {
-                    problems.push(at.error(key, format!("invalid field {key:?} in recording rule")));
+                    problems
+                        .push(at.error(key, format!("invalid field {key:?} in recording rule")));
                 }
             }
             Some(RuleKind::Record { name: name.clone() })
@@ -334,7 +353,11 @@ fn inner_span(value: &Node, text: Option<&str>, line: usize, col: usize) -> Span
     let start = &value.span;
     let first = text.and_then(|t| t.lines().nth(start.line.saturating_sub(1)));
     let tail: Option<&str> = first.map(|l| {
-        let skip: usize = l.chars().take(start.col.saturating_sub(1)).map(char::len_utf8).sum();
+        let skip: usize = l
+            .chars()
+            .take(start.col.saturating_sub(1))
+            .map(char::len_utf8)
+            .sum();
         &l[skip.min(l.len())..]
     });
     match tail.and_then(|t| t.chars().next()) {
@@ -345,7 +368,9 @@ fn inner_span(value: &Node, text: Option<&str>, line: usize, col: usize) -> Span
                 .map_or(0, |l| l.len() - l.trim_start().len());
             Span::new(start.file.clone(), file_line, indent + col)
         }
-        Some('"') | Some('\'') if line == 1 => Span::new(start.file.clone(), start.line, start.col + col),
+        Some('"') | Some('\'') if line == 1 => {
+            Span::new(start.file.clone(), start.line, start.col + col)
+        }
         _ if line == 1 => Span::new(start.file.clone(), start.line, start.col + col - 1),
         _ => Span::new(start.file.clone(), start.line + line - 1, col),
     }

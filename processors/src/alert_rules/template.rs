@@ -223,7 +223,9 @@ fn tokens(inner: &str) -> Result<Vec<(usize, String)>, (usize, String)> {
             i += 1;
         } else {
             let start = i;
-            while i < bytes.len() && !bytes[i].is_ascii_whitespace() && !b"|()\"`".contains(&bytes[i])
+            while i < bytes.len()
+                && !bytes[i].is_ascii_whitespace()
+                && !b"|()\"`".contains(&bytes[i])
             {
                 i += 1;
             }
@@ -361,10 +363,7 @@ fn run(commands: &[Command], data: &Data<'_>) -> Result<TValue, String> {
 fn one<'a>(args: &'a [TValue], name: &str) -> Result<&'a TValue, String> {
     match args {
         [arg] => Ok(arg),
-        _ => Err(format!(
-            "{name} takes 1 argument, got {}",
-            args.len()
-        )),
+        _ => Err(format!("{name} takes 1 argument, got {}", args.len())),
     }
 }
 
@@ -431,17 +430,29 @@ mod tests {
 
     #[test]
     fn expands_the_prometheus_forms() {
-        assert_eq!(expand("{{ $labels.instance }} at {{ $value }}", 1.5), "db1:5432 at 1.5");
-        assert_eq!(expand("{{ .Labels.instance }}/{{ $externalLabels.site }}", 0.0), "db1:5432/eu");
+        assert_eq!(
+            expand("{{ $labels.instance }} at {{ $value }}", 1.5),
+            "db1:5432 at 1.5"
+        );
+        assert_eq!(
+            expand("{{ .Labels.instance }}/{{ $externalLabels.site }}", 0.0),
+            "db1:5432/eu"
+        );
         assert_eq!(expand("{{ humanize $value }}", 1234567.0), "1.235M");
         assert_eq!(expand("{{ $value | humanize }}B", 0.001), "1mB");
-        assert_eq!(expand("{{ $value | humanizePercentage }}", 0.8512), "85.12%");
+        assert_eq!(
+            expand("{{ $value | humanizePercentage }}", 0.8512),
+            "85.12%"
+        );
         assert_eq!(expand("{{ humanizeDuration $value }}", 3725.0), "1h 2m 5s");
         assert_eq!(expand("{{ printf \"%.2f\" $value }}", 3.14159), "3.14");
         assert_eq!(expand("{{ $labels.missing }}|", 0.0), "|");
         assert_eq!(expand("a {{- $value -}} b", 2.0), "a2b");
         assert_eq!(expand("{{ $value }}", 1e6), "1e+06");
-        assert_eq!(expand("{{ \"x\" | humanize }}", 0.0), "<error expanding template: cannot convert \"x\" to a number>");
+        assert_eq!(
+            expand("{{ \"x\" | humanize }}", 0.0),
+            "<error expanding template: cannot convert \"x\" to a number>"
+        );
     }
 
     #[test]

@@ -45,7 +45,10 @@ fn window() -> Window {
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn attr<'a>(record: &'a LogRecord, key: &str) -> &'a Any {
@@ -138,7 +141,9 @@ fn pending_then_firing_then_resolved_with_resends() {
     };
     assert_eq!(body, "db down (0) in eu");
     assert_eq!(text(r, "fingerprint").len(), 16);
-    let Any::KvlistValue(kv) = attr(r, "labels") else { panic!() };
+    let Any::KvlistValue(kv) = attr(r, "labels") else {
+        panic!()
+    };
     let keys: Vec<&str> = kv.values.iter().map(|k| k.key.as_str()).collect();
     assert_eq!(keys, ["alertname", "job", "severity", "site"]);
     // Re-sent when last send + 1m is before ts: at 120s (50 + 60 < 120), not at 110s.
@@ -164,7 +169,10 @@ fn a_pending_alert_that_misses_one_evaluation_restarts_its_for() {
     }
     assert_eq!(run.eval(0), ["pending"]);
     assert!(run.eval(20 * S).is_empty());
-    assert!(run.eval(30 * S).is_empty(), "gone: no record for a pending alert");
+    assert!(
+        run.eval(30 * S).is_empty(),
+        "gone: no record for a pending alert"
+    );
     assert_eq!(run.eval(40 * S), ["pending"]);
     assert!(run.eval(60 * S).is_empty());
     assert_eq!(run.eval(70 * S), ["firing"]);
@@ -172,9 +180,8 @@ fn a_pending_alert_that_misses_one_evaluation_restarts_its_for() {
 
 #[test]
 fn keep_firing_for_holds_a_firing_alert() {
-    let mut run = Run::new(
-        "groups: [{name: g, rules: [{alert: A, expr: 'x > 1', keep_firing_for: 25s}]}]",
-    );
+    let mut run =
+        Run::new("groups: [{name: g, rules: [{alert: A, expr: 'x > 1', keep_firing_for: 25s}]}]");
     for t in (0..=100).step_by(10) {
         run.sample("x", t * S, if t <= 20 { 5.0 } else { 0.0 });
     }
@@ -222,7 +229,11 @@ fn for_state_survives_a_restart_and_fires_after_the_remaining_time() {
         .set_restore(loaded.restore_for(&restarted.group.key(), 0, 3_600_000));
     assert!(restarted.eval(60 * S).is_empty(), "restored, still pending");
     assert!(restarted.eval(65 * S).is_empty());
-    assert_eq!(restarted.eval(70 * S), ["firing"], "10s after the restart, not 30s");
+    assert_eq!(
+        restarted.eval(70 * S),
+        ["firing"],
+        "10s after the restart, not 30s"
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -255,8 +266,13 @@ groups:
         )]
     );
     assert_eq!(out.records.len(), 1);
-    let Any::KvlistValue(kv) = attr(&out.records[0], "annotations") else { panic!() };
-    assert_eq!(format!("{:?}", kv.values[0].value.as_ref().unwrap().value), "Some(StringValue(\"7k\"))");
+    let Any::KvlistValue(kv) = attr(&out.records[0], "annotations") else {
+        panic!()
+    };
+    assert_eq!(
+        format!("{:?}", kv.values[0].value.as_ref().unwrap().value),
+        "Some(StringValue(\"7k\"))"
+    );
 }
 
 #[test]
@@ -268,7 +284,9 @@ fn load_errors_name_the_place_and_the_construct() {
     assert!(errors[0].starts_with("rules.yaml:5:15:"), "{}", errors[0]);
     assert!(errors[0].contains("holt_winters"), "{}", errors[0]);
 
-    let errors = load_errors("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        fro: 5m\n");
+    let errors = load_errors(
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        fro: 5m\n",
+    );
     assert!(errors[0].starts_with("rules.yaml:6:9:"), "{errors:?}");
     assert!(errors[0].contains("fro"), "{errors:?}");
 
@@ -286,7 +304,9 @@ fn load_errors_name_the_place_and_the_construct() {
 
     let errors = load_errors("groups:\n  - name: g\n    rules: []\n  - name: g\n    rules: []\n");
     assert!(errors[0].contains("repeated"), "{errors:?}");
-    let errors = load_errors("groups:\n  - name: g\n    rules:\n      - record: a\n        alert: b\n        expr: up\n");
+    let errors = load_errors(
+        "groups:\n  - name: g\n    rules:\n      - record: a\n        alert: b\n        expr: up\n",
+    );
     assert!(errors[0].contains("only one of"), "{errors:?}");
 }
 
@@ -299,5 +319,8 @@ fn evaluation_times_are_aligned_to_the_interval() {
     assert_eq!(g.next_eval(first + 1), first + 10_000);
     let other = group("groups: [{name: other, interval: 10s, rules: []}]");
     let _ = BTreeMap::<(), ()>::new();
-    assert_eq!(other.next_eval(first + 1) % 10_000, other.next_eval(0) % 10_000);
+    assert_eq!(
+        other.next_eval(first + 1) % 10_000,
+        other.next_eval(0) % 10_000
+    );
 }
