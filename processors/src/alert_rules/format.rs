@@ -28,7 +28,7 @@ pub fn go_g(v: f64, prec: i32) -> String {
     // Go: %e when exp < -4 || exp >= eprec (eprec drops to the digit count when every
     // digit is before the point).
     let nd = digits.len() as i32;
-    let eprec = if prec >= 0 && eprec > nd && nd >= exp + 1 {
+    let eprec = if prec >= 0 && eprec > nd && nd > exp {
         nd
     } else {
         eprec

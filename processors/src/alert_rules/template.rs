@@ -445,7 +445,7 @@ mod tests {
             "85.12%"
         );
         assert_eq!(expand("{{ humanizeDuration $value }}", 3725.0), "1h 2m 5s");
-        assert_eq!(expand("{{ printf \"%.2f\" $value }}", 3.14159), "3.14");
+        assert_eq!(expand("{{ printf \"%.2f\" $value }}", 12.3456), "12.35");
         assert_eq!(expand("{{ $labels.missing }}|", 0.0), "|");
         assert_eq!(expand("a {{- $value -}} b", 2.0), "a2b");
         assert_eq!(expand("{{ $value }}", 1e6), "1e+06");

@@ -1,6 +1,5 @@
 //! Behaviour of rules, states and records against the real PromQL engine.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sentinel_pipeline::config::{decode, parse_yaml};
@@ -314,11 +313,10 @@ fn load_errors_name_the_place_and_the_construct() {
 fn evaluation_times_are_aligned_to_the_interval() {
     let g = group("groups: [{name: g, interval: 10s, rules: []}]");
     let first = g.next_eval(1_000_000);
-    assert!(first >= 1_000_000 && first < 1_010_000);
+    assert!((1_000_000..1_010_000).contains(&first));
     assert_eq!(g.next_eval(first), first);
     assert_eq!(g.next_eval(first + 1), first + 10_000);
     let other = group("groups: [{name: other, interval: 10s, rules: []}]");
-    let _ = BTreeMap::<(), ()>::new();
     assert_eq!(
         other.next_eval(first + 1) % 10_000,
         other.next_eval(0) % 10_000
