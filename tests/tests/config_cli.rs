@@ -221,6 +221,7 @@ fn print_config_redacts_secrets_and_components_lists_every_type() {
         ("connector", "hook_metrics"),
         ("connector", "spanmetrics"),
         ("connector", "anomaly"),
+        ("connector", "alert_rules"),
         ("processor", "filter"),
         ("processor", "probabilistic_sampler"),
         ("processor", "dedup"),
