@@ -322,6 +322,15 @@ fn value_of(op: &Operand, data: &Data<'_>) -> Result<TValue, String> {
         Operand::Str(s) => Ok(TValue::Str(s.clone())),
         Operand::Num(n) => Ok(TValue::Num(*n)),
         Operand::Var(var, path) => {
+            // `$labels.x`: read the one label instead of copying the map.
+            let map = match var {
+                Var::Labels => Some(data.labels),
+                Var::ExternalLabels => Some(data.external_labels),
+                _ => None,
+            };
+            if let (Some(map), [field]) = (map, path.as_slice()) {
+                return Ok(TValue::Str(map.get(field).cloned().unwrap_or_default()));
+            }
             let base = match var {
                 Var::Value => TValue::Num(data.value),
                 Var::Labels => TValue::Map(data.labels.clone()),
