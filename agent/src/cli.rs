@@ -66,6 +66,11 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Prometheus rule-file tools: `check` and `test`, as promtool has them.
+    Alerts {
+        #[command(subcommand)]
+        command: crate::alerts::AlertsCommand,
+    },
     /// Anomaly detector tools.
     Anomaly {
         #[command(subcommand)]

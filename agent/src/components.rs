@@ -57,6 +57,7 @@ impl Registry {
                 Box::new(sentinel_processors::hook_metrics::HookMetricsFactory),
                 Box::new(sentinel_processors::spanmetrics::SpanMetricsFactory),
                 Box::new(sentinel_processors::anomaly::AnomalyFactory),
+                Box::new(sentinel_processors::alert_rules::AlertRulesFactory),
             ],
         }
     }

@@ -1,0 +1,36 @@
+//! `sentinel alerts`: rule-file tools that mirror `promtool` so teams keep their files and
+//! tests — `check` (like `promtool check rules`) and `test` (like `promtool test rules`).
+
+pub mod check;
+pub mod series;
+pub mod unit;
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Check Prometheus rule files, as `promtool check rules` does: prints
+    /// FILE:LINE:COL: message per problem, exits 1 on errors.
+    Check {
+        /// Rule files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run promtool rule unit-test files (`rule_files`, `evaluation_interval`, `tests`),
+    /// as `promtool test rules` does; exits 1 when a test fails.
+    Test {
+        /// Unit-test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Runs one `sentinel alerts` command.
+pub fn run(command: &AlertsCommand) -> std::process::ExitCode {
+    match command {
+        AlertsCommand::Check { files } => check::run(files),
+        AlertsCommand::Test { files } => unit::run(files),
+    }
+}
