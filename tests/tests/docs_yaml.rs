@@ -1,6 +1,7 @@
 //! Every YAML block in the README, ARCHITECTURE.md and docs/ is checked by the tool that
 //! reads that kind of file: agent configs (whole or a fragment of components) by
-//! `sentinel validate`. A block of a kind this test does not know fails it, so a new kind of
+//! `sentinel validate`, Prometheus rule files by `sentinel alerts check`, and promtool rule
+//! tests by `sentinel alerts test`. A block of a kind this test does not know fails it, so a new kind of
 //! example gets a checker rather than going unchecked.
 
 use std::process::Command;
@@ -53,6 +54,36 @@ fn sentinel_accepts(block: &DocBlock, args: &[&str]) {
     );
 }
 
+/// A promtool rule-test block runs with `sentinel alerts test` next to the rule-file blocks
+/// of the same page, each written under the name its `# file: NAME` first line gives.
+fn rule_test_passes(block: &DocBlock, all: &[DocBlock]) {
+    let dir = tempfile::tempdir().unwrap();
+    for rules in all.iter().filter(|b| b.file == block.file) {
+        if let Some(name) = rules
+            .text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# file: "))
+        {
+            std::fs::write(dir.path().join(name.trim()), &rules.text).unwrap();
+        }
+    }
+    let file = dir.path().join("example_test.yaml");
+    std::fs::write(&file, &block.text).unwrap();
+    let output = Command::new(sentinel_bin())
+        .args(["alerts", "test"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}: the rule test fails:\n{}{}",
+        block.place(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 fn every_yaml_block_in_the_docs_is_accepted_by_its_reader() {
     let yaml: Vec<DocBlock> = markdown_files()
@@ -64,6 +95,10 @@ fn every_yaml_block_in_the_docs_is_accepted_by_its_reader() {
         let keys = top_level_keys(&block.text);
         if !keys.is_empty() && keys.iter().all(|k| AGENT_SECTIONS.contains(k)) {
             sentinel_accepts(block, &["validate", "--config"]);
+        } else if keys == ["groups"] {
+            sentinel_accepts(block, &["alerts", "check"]);
+        } else if keys.contains(&"rule_files") && keys.contains(&"tests") {
+            rule_test_passes(block, &yaml);
         } else {
             panic!(
                 "{}: a YAML block of an unknown kind (top-level keys {keys:?}); teach docs_yaml.rs how to check it",
