@@ -3,6 +3,7 @@
 pub mod blackhole;
 pub mod debug;
 pub mod file;
+pub mod loadbalancing;
 pub mod otlp;
 pub mod otlphttp;
 pub mod postgres;
