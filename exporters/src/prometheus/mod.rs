@@ -3,7 +3,7 @@
 #[cfg(test)]
 mod compliance;
 mod config;
-mod state;
+mod exposition;
 #[cfg(test)]
 mod tests;
 
@@ -25,7 +25,7 @@ use sentinel_pipeline::{
 };
 use tokio_util::sync::CancellationToken;
 
-use state::Store;
+use sentinel_pipeline::prometheus::{Store, StoreSettings};
 
 /// The Prometheus text exposition format.
 const EXPOSITION: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -87,13 +87,13 @@ pub struct PrometheusExporter {
 
 impl PrometheusExporter {
     pub fn new(config: &PrometheusConfig, metrics: ComponentMetrics) -> Self {
-        let store = Store::new(
-            config.namespace.clone(),
-            &config.const_labels,
-            config.resource_to_telemetry_conversion.enabled,
-            config.metric_expiration,
-            config.max_series,
-        );
+        let store = Store::new(&StoreSettings {
+            namespace: config.namespace.clone(),
+            const_labels: config.const_labels.clone(),
+            resource_labels: config.resource_to_telemetry_conversion.enabled,
+            expiration: config.metric_expiration,
+            max_series: config.max_series,
+        });
         PrometheusExporter {
             store: Arc::new(Mutex::new(store)),
             metrics,
@@ -109,7 +109,7 @@ fn render(store: &Mutex<Store>) -> String {
     match store.lock() {
         Ok(mut store) => {
             store.expire(Instant::now());
-            store.render()
+            exposition::render(&store)
         }
         Err(_) => String::new(),
     }
