@@ -8,4 +8,5 @@ pub mod otlp;
 pub mod otlphttp;
 pub mod postgres;
 pub mod prometheus;
+pub mod prometheusremotewrite;
 pub mod sending;
