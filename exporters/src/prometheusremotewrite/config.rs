@@ -48,6 +48,9 @@ pub struct RemoteWriteConfig {
     /// from zero). Default 5m. A Sentinel addition, named like the `prometheus` exporter's.
     #[serde(default = "default_expiration", with = "humantime_serde")]
     pub metric_expiration: Duration,
+    /// The queue in front of the store. `num_consumers` is always 1: stores refuse a
+    /// series' samples out of time order, and records are folded and sent in queue order
+    /// (each request still merges consecutive records).
     #[serde(default)]
     pub sending_queue: QueueSettings,
     #[serde(default)]

@@ -76,9 +76,13 @@ impl ExporterFactory for RemoteWriteFactory {
                 message: e.to_string(),
             }
         })?;
+        // Stores refuse a series' samples out of time order, and deltas must be folded in
+        // the order they were received: one consumer sends the queue's records in order.
+        let mut queue = config.sending_queue;
+        queue.num_consumers = 1;
         Ok(BuiltExporter {
             exporter: Arc::new(exporter),
-            queue: config.sending_queue,
+            queue,
             retry: config.retry_on_failure,
         })
     }
