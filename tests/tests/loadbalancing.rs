@@ -277,8 +277,6 @@ fn traces_stay_whole_and_nothing_is_lost_or_doubled_when_backends_come_and_go() 
         &gateway_config(dir, grpc, admin, port, dns.port),
         admin,
     );
-    let started = std::time::Instant::now();
-    let step = |what: &str| eprintln!("{:>6.1}s {what}", started.elapsed().as_secs_f64());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let per_phase = TRACES as usize * ROUNDS as usize;
 
@@ -288,7 +286,6 @@ fn traces_stay_whole_and_nothing_is_lost_or_doubled_when_backends_come_and_go() 
         &arrivals(dir, &all),
         1
     ) == per_phase));
-    step("phase 1 arrived");
     let used = assert_affinity(&arrivals(dir, &all), 1);
     assert_eq!(used.len(), 3, "{used:?}");
 
@@ -298,9 +295,7 @@ fn traces_stay_whole_and_nothing_is_lost_or_doubled_when_backends_come_and_go() 
         .remove(&ip(4))
         .unwrap()
         .terminate(Duration::from_secs(20));
-    step("backend .4 stopped");
     send_phase(&runtime, grpc, 2);
-    step("phase 2 sent");
     let failed = |g: &Agent| {
         g.metric_value(
             "sentinel_loadbalancer_backend_outcome_total",
@@ -319,7 +314,6 @@ fn traces_stay_whole_and_nothing_is_lost_or_doubled_when_backends_come_and_go() 
     assert!(phase_count(&arrivals(dir, &all), 2) < per_phase);
 
     // The name now lists .2, .3 and a new .5 instead of .4: the waiting parts go there.
-    step("phase 2 waits for .4");
     backends.insert(ip(5), start_backend(dir, ip(5), port));
     dns.set(vec![ip(2), ip(3), ip(5)]);
     assert!(
@@ -331,14 +325,12 @@ fn traces_stay_whole_and_nothing_is_lost_or_doubled_when_backends_come_and_go() 
         gateway.log()
     );
 
-    step("phase 2 arrived");
     // Phase 3, stable again on the new set.
     send_phase(&runtime, grpc, 3);
     assert!(eventually(Duration::from_secs(20), || phase_count(
         &arrivals(dir, &all),
         3
     ) == per_phase));
-    step("phase 3 arrived");
     let seen = arrivals(dir, &all);
     let used = assert_affinity(&seen, 3);
     assert!(used.contains(&ip(5)) && !used.contains(&ip(4)), "{used:?}");
@@ -375,5 +367,4 @@ fn traces_stay_whole_and_nothing_is_lost_or_doubled_when_backends_come_and_go() 
             .unwrap_or(0.0);
     assert_eq!(delivered as usize, 3 * per_phase);
     gateway.terminate(Duration::from_secs(20));
-    step("gateway stopped");
 }
