@@ -31,12 +31,15 @@ pub(crate) struct Received {
     pub request: WriteRequest,
 }
 
+/// Statuses to answer with, and their `Retry-After`.
+type Script = Arc<Mutex<VecDeque<(u16, Option<&'static str>)>>>;
+
 /// A Remote-Write receiver on loopback: decodes every request and answers with the next
 /// scripted status (204 once the script is empty).
 #[derive(Clone, Default)]
 pub(crate) struct RemoteWriteSink {
     pub received: Arc<Mutex<Vec<Received>>>,
-    pub script: Arc<Mutex<VecDeque<(u16, Option<&'static str>)>>>,
+    pub script: Script,
 }
 
 impl RemoteWriteSink {
