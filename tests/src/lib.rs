@@ -2,6 +2,7 @@
 //! test config on free loopback ports, waits for `/readyz`, and stops it with signals.
 
 pub mod certs;
+pub mod docs;
 pub mod nab;
 pub mod services;
 
@@ -78,8 +79,31 @@ impl Agent {
         agent
     }
 
+    /// Like [`Agent::start`], with extra environment variables for the agent.
+    pub fn start_with_env(
+        dir: &Path,
+        name: &str,
+        config: &str,
+        admin_port: u16,
+        envs: &[(&str, &str)],
+    ) -> Agent {
+        let mut agent = Agent::spawn_with_env(dir, name, config, admin_port, envs);
+        agent.wait_ready(Duration::from_secs(20));
+        agent
+    }
+
     /// Starts the agent without waiting for readiness.
     pub fn spawn(dir: &Path, name: &str, config: &str, admin_port: u16) -> Agent {
+        Agent::spawn_with_env(dir, name, config, admin_port, &[])
+    }
+
+    fn spawn_with_env(
+        dir: &Path,
+        name: &str,
+        config: &str,
+        admin_port: u16,
+        envs: &[(&str, &str)],
+    ) -> Agent {
         let config_path = dir.join(format!("{name}.yaml"));
         std::fs::write(&config_path, config).expect("write config");
         let log_path = dir.join(format!("{name}.log"));
@@ -91,6 +115,7 @@ impl Agent {
         let child = Command::new(sentinel_bin())
             .args(["run", "--config"])
             .arg(&config_path)
+            .envs(envs.iter().copied())
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log)
             .stdin(Stdio::null())
@@ -205,6 +230,78 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Some((status, body))
+}
+
+/// Minimal HTTP/1.1 request on loopback with `Connection: close`; returns the status and
+/// the body. A server that answers before reading the whole body (413) is fine.
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("send head");
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Posts a JSON body; returns the status and the response body.
+pub fn http_post_json(port: u16, path: &str, body: &str) -> (u16, String) {
+    http_request(
+        port,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+}
+
+/// LiteLLM's bundled price map, through the installed package (tests/run-all.sh installs
+/// `litellm` from tests/python/requirements.txt).
+pub fn litellm_prices() -> PathBuf {
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            // Locates the package without importing it: importing litellm fetches a
+            // price map from the internet, and tests never leave loopback.
+            "import importlib.util; print(list(importlib.util.find_spec('litellm').submodule_search_locations)[0])",
+        ])
+        .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let dir = stdout.lines().last().unwrap_or("").trim().to_string();
+    assert!(
+        output.status.success() && !dir.is_empty(),
+        "litellm is not installed: pip install -r tests/python/requirements.txt\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Path::new(&dir).join("model_prices_and_context_window_backup.json")
 }
 
 /// Polls `check` until it returns true or `timeout` passes.

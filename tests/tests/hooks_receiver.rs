@@ -1,8 +1,6 @@
 //! The `hooks` receiver end to end: the real agent, HTTP hook events in, the file
 //! exporter's OTLP/JSON out.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,30 +9,13 @@ use serde_json::{json, Value};
 
 /// Posts `body` to the hooks receiver; returns the status and the response body.
 fn post(port: u16, path: &str, method: &str, body: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    // The server may answer 413 before reading everything; ignore a broken pipe then.
-    let _ = stream.write_all(body);
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    sentinel_tests::http_request(
+        port,
+        method,
+        path,
+        &[("Content-Type", "application/json")],
+        body,
+    )
 }
 
 struct Setup {

@@ -4,7 +4,7 @@
 //! exporters. The price table is the shipped one plus LiteLLM's bundled price map.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use opentelemetry::trace::{Span, Tracer, TracerProvider};
@@ -13,26 +13,6 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use sentinel_tests::{eventually, free_port, read_json_lines, Agent};
 use serde_json::Value;
-
-/// LiteLLM's bundled price map, through the installed package (tests/run-all.sh installs
-/// `litellm` from tests/python/requirements.txt).
-fn litellm_prices() -> PathBuf {
-    let output = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import litellm, os; print(os.path.dirname(litellm.__file__))",
-        ])
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let dir = stdout.lines().last().unwrap_or("").trim().to_string();
-    assert!(
-        output.status.success() && !dir.is_empty(),
-        "litellm is not installed: pip install -r tests/python/requirements.txt\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Path::new(&dir).join("model_prices_and_context_window_backup.json")
-}
 
 fn config(grpc: u16, admin: u16, dir: &Path, litellm: &Path) -> String {
     let out = |name: &str| dir.join(format!("{name}.jsonl")).display().to_string();
@@ -190,7 +170,7 @@ fn metric_totals(path: &Path) -> BTreeMap<String, BTreeMap<(String, String), f64
 
 #[test]
 fn genai_spans_are_priced_into_metrics_and_span_attributes() {
-    let litellm = litellm_prices();
+    let litellm = sentinel_tests::litellm_prices();
     let dir = tempfile::tempdir().unwrap();
     let (grpc, admin) = (free_port(), free_port());
     let agent = Agent::start(

@@ -1,0 +1,90 @@
+//! Every YAML block in the README, ARCHITECTURE.md and docs/ is checked by the tool that
+//! reads that kind of file: agent configs (whole or a fragment of components) by
+//! `sentinel validate`. A block of a kind this test does not know fails it, so a new kind of
+//! example gets a checker rather than going unchecked.
+
+use std::process::Command;
+
+use sentinel_tests::docs::{blocks, markdown_files, DocBlock};
+use sentinel_tests::{sentinel_bin, workspace_root};
+
+const AGENT_SECTIONS: &[&str] = &[
+    "receivers",
+    "processors",
+    "exporters",
+    "connectors",
+    "service",
+];
+
+/// The block's top-level keys (unindented `key:` lines).
+fn top_level_keys(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| !l.starts_with([' ', '#', '-']) && !l.trim().is_empty())
+        .filter_map(|l| l.split_once(':').map(|(key, _)| key.trim()))
+        .collect()
+}
+
+/// Runs `sentinel ARGS FILE` from the workspace root (docs name repo-relative paths).
+fn sentinel_accepts(block: &DocBlock, args: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("example.yaml");
+    std::fs::write(&file, &block.text).unwrap();
+    let output = Command::new(sentinel_bin())
+        .args(args)
+        .arg(&file)
+        .current_dir(workspace_root())
+        // Secrets the docs take from the environment, as a user would set them.
+        .env("POSTGRES_PASSWORD", "example")
+        .env("LITELLM_PRICES", sentinel_tests::litellm_prices())
+        .env(
+            "SENTINEL_PG_DSN",
+            "postgresql://sentinel@127.0.0.1:5432/telemetry",
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{} ({:?}) is rejected by `sentinel {}`:\n{stderr}\n--- the block ---\n{}",
+        block.place(),
+        block.caption,
+        args.join(" "),
+        block.text
+    );
+}
+
+#[test]
+fn every_yaml_block_in_the_docs_is_accepted_by_its_reader() {
+    let yaml: Vec<DocBlock> = markdown_files()
+        .iter()
+        .flat_map(|f| blocks(f, "yaml"))
+        .collect();
+    assert!(yaml.len() >= 8, "the docs' YAML examples: {}", yaml.len());
+    for block in &yaml {
+        let keys = top_level_keys(&block.text);
+        if !keys.is_empty() && keys.iter().all(|k| AGENT_SECTIONS.contains(k)) {
+            sentinel_accepts(block, &["validate", "--config"]);
+        } else {
+            panic!(
+                "{}: a YAML block of an unknown kind (top-level keys {keys:?}); teach docs_yaml.rs how to check it",
+                block.place()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_block_reader_finds_keys_and_captions() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("doc.md");
+    std::fs::write(
+        &file,
+        "# T\n\nA config:\n\n```yaml\nreceivers:\n  otlp:\n# c\nservice:\n```\n\n```sh\nls\n```\n",
+    )
+    .unwrap();
+    let found = blocks(&file, "yaml");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].caption, "A config:");
+    assert_eq!(found[0].line, 5);
+    assert_eq!(top_level_keys(&found[0].text), vec!["receivers", "service"]);
+}
