@@ -363,3 +363,73 @@ async fn a_retried_record_does_not_add_its_deltas_twice() {
     assert_eq!(values, vec![4.0, 4.0, 5.0]);
     assert!(rw.pending.lock().unwrap().converted.is_empty());
 }
+
+/// Through the real sending queue: a 503 (then 429 with Retry-After: 0) is retried until
+/// the store takes the record; a 400 sends the record to the dead-letter file at once.
+#[tokio::test]
+async fn the_queue_retries_5xx_and_429_and_dead_letters_other_4xx() {
+    use crate::sending::{dead_letter_path, start_queue, QueueContext};
+    use sentinel_pipeline::{BuiltExporter, Message, Signal};
+
+    let sink = RemoteWriteSink::default();
+    let addr = sink.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&format!("http://{addr}/api/v1/write"));
+    config.retry_on_failure.initial_interval = Duration::from_millis(10);
+    config.retry_on_failure.max_interval = Duration::from_millis(20);
+    let metrics = SelfMetrics::new();
+    let built = BuiltExporter {
+        exporter: Arc::new(RemoteWriteExporter::new(&config, "prw", &metrics).unwrap()),
+        queue: config.sending_queue.clone(),
+        retry: config.retry_on_failure.clone(),
+    };
+    let context = QueueContext {
+        id: "prw".into(),
+        metrics: metrics.clone(),
+        data_dir: dir.path().to_path_buf(),
+    };
+    let (consumer, handle) = start_queue(context, built, &[Signal::Metrics]).unwrap();
+    sink.script
+        .lock()
+        .unwrap()
+        .extend([(503, None), (429, Some("0")), (204, None), (400, None)]);
+    let send = |value| {
+        let payload = Payload::Metrics(request(vec![delta_counter("c", "", value, 1_000)]));
+        consumer.consume(Message::unacked(payload)).unwrap();
+    };
+    send(1.0);
+    let arrived = |n: usize| {
+        let sink = sink.clone();
+        async move {
+            for _ in 0..200 {
+                if sink.received.lock().unwrap().len() >= n {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            false
+        }
+    };
+    assert!(arrived(3).await, "retried until accepted");
+    send(2.0);
+    assert!(arrived(4).await);
+    let letters = dead_letter_path(dir.path(), "prw", &config.sending_queue);
+    let mut written = String::new();
+    for _ in 0..200 {
+        written = std::fs::read_to_string(&letters).unwrap_or_default();
+        if !written.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(written.lines().count(), 1, "{written}");
+    assert!(written.contains("400"), "{written}");
+    handle
+        .drain(tokio::time::Instant::now() + Duration::from_secs(1))
+        .await;
+    let text = metrics.encode();
+    assert!(
+        text.contains("queue_retries_total{component_id=\"prw\"} 2"),
+        "{text}"
+    );
+}
