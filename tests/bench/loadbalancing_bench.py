@@ -1,8 +1,9 @@
 """Gateway throughput through the `loadbalancing` exporter (figures, not assertions).
 
 The gateway agent takes OTLP/gRPC spans from the load generator flat out (100 spans per
-request, 2 int attributes, every span its own trace: the most splitting work per request),
-batches them and routes them by trace id to two backend agents that count and drop
+request, 2 int attributes, every span its own trace: the most splitting work per request;
+no `batch` processor, whose timeout would hold every acknowledgement and cap the rate) and
+routes them by trace id to two backend agents that count and drop
 (`blackhole`). The same run with the plain `otlp` exporter to one backend gives the
 baseline. Reported: spans/s acknowledged, gateway CPU (% of one core), and spans per
 gateway CPU-second, which is what sizing a gateway tier needs.
@@ -32,8 +33,6 @@ receivers:
     protocols:
       grpc:
         endpoint: 127.0.0.1:{grpc}
-processors:
-  batch:
 exporters:
 {exporter}
 service:
@@ -45,7 +44,6 @@ service:
   pipelines:
     traces:
       receivers: [otlp]
-      processors: [batch]
       exporters: [{exporter.split(':')[0].strip()}]
 """
 
