@@ -33,6 +33,7 @@ impl Registry {
                 Box::new(sentinel_processors::memory_limiter::MemoryLimiterFactory),
                 Box::new(sentinel_processors::attributes::AttributesFactory),
                 Box::new(sentinel_processors::resource::ResourceFactory),
+                Box::new(sentinel_processors::resourcedetection::ResourceDetectionFactory),
                 Box::new(sentinel_processors::llm_cost::LlmCostProcessorFactory),
                 Box::new(sentinel_processors::pool_metrics::PoolMetricsFactory),
                 Box::new(sentinel_processors::filter::FilterFactory),

@@ -95,6 +95,11 @@ pub trait Factory: Send + Sync {
     /// secrets redacted, for `print-config`.
     fn check(&self, node: &Node) -> Result<serde_json::Value, Vec<Diagnostic>>;
 
+    /// Warnings about a config that [`Factory::check`] accepted (`sentinel validate`).
+    fn warnings(&self, _node: &Node) -> Vec<Diagnostic> {
+        Vec::new()
+    }
+
     /// The factory's Rust type path (`sentinel_processors::batch::BatchFactory`). The
     /// registry's compliance test finds the component's folder from it.
     fn type_path(&self) -> &'static str {
@@ -237,6 +242,12 @@ pub trait Receiver: Send {
     /// Binds listeners and starts serving. A bind error fails agent startup.
     /// Serving stops when `ctx.shutdown` is cancelled.
     async fn start(self: Box<Self>, outputs: Outputs) -> Result<Running, BuildError>;
+
+    /// Where clients send this receiver data, for the start banner (for example
+    /// `OTLP/gRPC 127.0.0.1:4317`). Receivers that scrape or poll list nothing.
+    fn listens_on(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 pub trait ReceiverFactory: Factory {

@@ -2,7 +2,7 @@
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -30,8 +30,45 @@ struct Registered {
     shared: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
 }
 
+/// Agent-wide running totals per signal, for the periodic console summary: what receivers
+/// took in and refused, and what any component dropped.
+#[derive(Debug, Default)]
+pub struct SignalTotals {
+    received: [AtomicU64; 3],
+    refused: [AtomicU64; 3],
+    dropped: [AtomicU64; 3],
+}
+
+/// One reading of [`SignalTotals`], indexed like [`Signal::ALL`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TotalsSnapshot {
+    pub received: [u64; 3],
+    pub refused: [u64; 3],
+    pub dropped: [u64; 3],
+}
+
+impl SignalTotals {
+    pub fn snapshot(&self) -> TotalsSnapshot {
+        let read = |a: &[AtomicU64; 3]| a.each_ref().map(|v| v.load(Ordering::Relaxed));
+        TotalsSnapshot {
+            received: read(&self.received),
+            refused: read(&self.refused),
+            dropped: read(&self.dropped),
+        }
+    }
+}
+
+fn signal_index(signal: Signal) -> usize {
+    match signal {
+        Signal::Traces => 0,
+        Signal::Metrics => 1,
+        Signal::Logs => 2,
+    }
+}
+
 /// The agent's metric registry plus the six per-component families.
 pub struct SelfMetrics {
+    totals: Arc<SignalTotals>,
     registry: Mutex<Registered>,
     received: Counters,
     sent: Counters,
@@ -81,6 +118,7 @@ impl SelfMetrics {
             queue_size.clone(),
         );
         Arc::new(SelfMetrics {
+            totals: Arc::default(),
             registry: Mutex::new(Registered {
                 registry,
                 shared: HashMap::new(),
@@ -105,6 +143,8 @@ impl SelfMetrics {
         ComponentMetrics {
             id: Arc::from(id),
             signal,
+            totals: self.totals.clone(),
+            receiver: kind == Kind::Receiver,
             received: self.received.get_or_create(&labels).clone(),
             sent: self.sent.get_or_create(&labels).clone(),
             refused: self.refused.get_or_create(&labels).clone(),
@@ -113,6 +153,11 @@ impl SelfMetrics {
             queue_size: self.queue_size.get_or_create(&labels).clone(),
             logged_reasons: Arc::default(),
         }
+    }
+
+    /// Agent-wide totals per signal (receivers' intake, everyone's drops).
+    pub fn totals(&self) -> &SignalTotals {
+        &self.totals
     }
 
     /// The metric (usually a [`Family`]) registered under `name`, registered with `make()`
@@ -168,6 +213,9 @@ impl SelfMetrics {
 pub struct ComponentMetrics {
     id: Arc<str>,
     signal: Signal,
+    totals: Arc<SignalTotals>,
+    /// Receivers' intake and refusals are the agent's; other components' are internal.
+    receiver: bool,
     received: Counter,
     sent: Counter,
     refused: Counter,
@@ -180,6 +228,10 @@ pub struct ComponentMetrics {
 impl ComponentMetrics {
     pub fn received(&self, items: usize) {
         self.received.inc_by(items as u64);
+        if self.receiver {
+            self.totals.received[signal_index(self.signal)]
+                .fetch_add(items as u64, Ordering::Relaxed);
+        }
     }
 
     pub fn sent(&self, items: usize) {
@@ -188,6 +240,10 @@ impl ComponentMetrics {
 
     pub fn refused(&self, items: usize) {
         self.refused.inc_by(items as u64);
+        if self.receiver {
+            self.totals.refused[signal_index(self.signal)]
+                .fetch_add(items as u64, Ordering::Relaxed);
+        }
     }
 
     pub fn failed(&self, items: usize) {
@@ -197,6 +253,7 @@ impl ComponentMetrics {
     /// Counts a drop and logs its reason the first time it happens.
     pub fn dropped(&self, items: usize, reason: &'static str) {
         self.dropped.inc_by(items as u64);
+        self.totals.dropped[signal_index(self.signal)].fetch_add(items as u64, Ordering::Relaxed);
         let first_time = self
             .logged_reasons
             .lock()

@@ -2,6 +2,7 @@
 //! documented config, its implementation, its factory and its tests.
 
 pub mod actions;
+pub mod alert_rules;
 pub mod anomaly;
 pub mod attributes;
 pub mod batch;
@@ -15,6 +16,7 @@ pub mod memory_limiter;
 pub mod pool_metrics;
 pub mod probabilistic_sampler;
 pub mod resource;
+pub mod resourcedetection;
 pub mod spanmetrics;
 pub mod tail_sampling;
 

@@ -240,3 +240,80 @@ fn print_config_redacts_secrets_and_components_lists_every_type() {
         .expect("the prometheus exporter");
     assert_eq!(prometheus.find("metrics "), Some(column), "{listing}");
 }
+
+/// `sentinel validate` on `text` (written as `name` in a temp dir): exit success and stderr.
+fn validate_text(name: &str, text: &str) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, text).unwrap();
+    let output = Command::new(sentinel_bin())
+        .args(["validate", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    (output.status.success(), stderr, file.display().to_string())
+}
+
+#[test]
+fn validate_reports_three_different_problems_at_once_in_user_words() {
+    let config = "receivers:\n  hostmetrics:\n    scrapers:\n      cpu:\n        metrics:\n          system.cpu.utilisation:\n            enabled: true\n      memry: {}\nprocessors:\n  memory_limiter:\n    limit_mib: lots\nexporters:\n  debug:\nservice:\n  pipelines:\n    metrics:\n      receivers: [hostmetrics]\n      processors: [memory_limiter]\n      exporters: [debug]\n";
+    let (ok, stderr, file) = validate_text("three.yaml", config);
+    assert!(!ok);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("{file}:5:9: scrapers.cpu.metrics: unknown key \"system.cpu.utilisation\"; did you mean \"system.cpu.utilization\"?"),
+            format!("{file}:8:7: unknown key \"memry\"; did you mean \"memory\"?"),
+            format!("{file}:11:16: `limit_mib` must be a whole number of MiB, not `lots`"),
+        ],
+        "{stderr}"
+    );
+    let (ok, stderr, _) = validate_text(
+        "list.yaml",
+        "receivers:\n  hostmetrics:\n    scrapers: [cpu]\nexporters:\n  debug:\nservice:\n  pipelines:\n    metrics:\n      receivers: [hostmetrics]\n      exporters: [debug]\n",
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains(":3:15: `scrapers` is a map: write `cpu: {}`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validate_names_a_missing_file_without_a_position() {
+    let output = Command::new(sentinel_bin())
+        .args(["validate", "--config", "/nonexistent/sentinel.yaml"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        "/nonexistent/sentinel.yaml: cannot read config file: no such file"
+    );
+}
+
+#[test]
+fn validate_warns_about_otlp_plaintext_traps() {
+    let pipeline =
+        "service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [otlp]\n";
+    let local = format!(
+        "receivers:\n  otlp:\nexporters:\n  otlp:\n    endpoint: 127.0.0.1:4317\n{pipeline}"
+    );
+    let (ok, stderr, file) = validate_text("local.yaml", &local);
+    assert!(ok, "a warning does not fail validation: {stderr}");
+    assert!(
+        stderr.contains(&format!("{file}:5:15: warning: `endpoint: 127.0.0.1:4317` is this machine and there is no `tls` block")),
+        "{stderr}"
+    );
+    let remote = local.replace("127.0.0.1:4317", "http://gateway.example:4317");
+    let (ok, stderr, _) = validate_text("remote.yaml", &remote);
+    assert!(
+        ok && stderr.contains("to `gateway.example` unencrypted"),
+        "{stderr}"
+    );
+    let chosen = local.replace("4317\n", "4317\n    tls:\n      insecure: true\n");
+    let (ok, stderr, _) = validate_text("chosen.yaml", &chosen);
+    assert!(ok && !stderr.contains("warning"), "{stderr}");
+}

@@ -31,6 +31,18 @@ pub fn load(
     files: &[PathBuf],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<AgentConfig, Vec<Diagnostic>> {
+    match load_lenient(files, env) {
+        (Some(config), errors) if errors.is_empty() => Ok(config),
+        (_, errors) => Err(errors),
+    }
+}
+
+/// Like [`load`], but returns what could be read along with the problems, so validation
+/// can still report the rest in the same pass.
+fn load_lenient(
+    files: &[PathBuf],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> (Option<AgentConfig>, Vec<Diagnostic>) {
     let mut errors = Vec::new();
     let mut sources = Vec::new();
     if files.is_empty() {
@@ -40,9 +52,10 @@ pub fn load(
         let name = file.display().to_string();
         match std::fs::read_to_string(file) {
             Ok(text) => sources.push((name, text)),
+            // Line 0: the message names the file alone, not a position in it.
             Err(err) => errors.push(Diagnostic::error(
                 sentinel_pipeline::config::Span::new(name, 0, 0),
-                format!("cannot read config file: {err}"),
+                format!("cannot read config file: {}", io_reason(&err)),
             )),
         }
     }
@@ -60,9 +73,15 @@ pub fn load(
         }
     }
     let config = merged.and_then(|root| model::from_root(&root, &mut errors));
-    match config {
-        Some(config) if errors.is_empty() => Ok(config),
-        _ => Err(errors),
+    (config, errors)
+}
+
+/// An I/O error in plain words, without Rust's `(os error 2)`.
+fn io_reason(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => err.to_string(),
     }
 }
 
@@ -72,12 +91,15 @@ pub fn load_and_validate(
     env: &dyn Fn(&str) -> Option<String>,
     registry: &Registry,
 ) -> (Option<AgentConfig>, Vec<Diagnostic>) {
-    match load(files, env) {
-        Ok(config) => {
-            let diagnostics = validate(&config, registry);
-            let ok = diagnostics.iter().all(|d| d.severity != Severity::Error);
-            (ok.then_some(config), diagnostics)
-        }
-        Err(diagnostics) => (None, diagnostics),
-    }
+    // Everything found in one pass: file-level problems and each component's.
+    let (config, mut diagnostics) = load_lenient(files, env);
+    let Some(config) = config else {
+        return (None, diagnostics);
+    };
+    diagnostics.extend(validate(&config, registry));
+    diagnostics.sort_by(|a, b| {
+        (&a.span.file, a.span.line, a.span.col).cmp(&(&b.span.file, b.span.line, b.span.col))
+    });
+    let ok = diagnostics.iter().all(|d| d.severity != Severity::Error);
+    (ok.then_some(config), diagnostics)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 use sentinel_pipeline::config::{
-    decode, unknown_key_message, Diagnostic, Endpoint, Node, NodeValue, Span,
+    decode_lenient, unknown_key_message, Diagnostic, Endpoint, Node, NodeValue, Span,
 };
 use sentinel_pipeline::{Kind, Signal};
 use serde::{Deserialize, Serialize};
@@ -173,6 +173,11 @@ pub struct LogsTelemetry {
     pub level: String,
     /// `console` (human-readable) or `json` (one object per line).
     pub encoding: LogEncoding,
+    /// How often to log one line saying what the receivers took in per signal (zeros
+    /// included), what was refused and dropped, and a host heartbeat (CPU, memory, load).
+    /// The first line comes after at most 10s. `0s` turns the summary off.
+    #[serde(with = "humantime_serde")]
+    pub summary_interval: Duration,
 }
 
 impl Default for LogsTelemetry {
@@ -180,6 +185,7 @@ impl Default for LogsTelemetry {
         LogsTelemetry {
             level: "info".into(),
             encoding: LogEncoding::Console,
+            summary_interval: Duration::from_secs(60),
         }
     }
 }
@@ -278,13 +284,8 @@ pub fn from_root(root: &Node, errors: &mut Vec<Diagnostic>) -> Option<AgentConfi
         .get("service")
         .cloned()
         .unwrap_or_else(|| Node::empty_map(root.span.clone()));
-    let options: Option<ServiceOptions> = match decode(&service_node) {
-        Ok(options) => Some(options),
-        Err(d) => {
-            errors.push(d);
-            None
-        }
-    };
+    let (options, problems) = decode_lenient::<ServiceOptions>(&service_node);
+    errors.extend(problems);
     let pipelines = pipelines(service_node.get("pipelines"), errors);
     let options = options?;
     Some(AgentConfig {

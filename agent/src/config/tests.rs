@@ -276,3 +276,33 @@ fn the_embedded_default_config_loads() {
     let config = load(&[] as &[PathBuf], &env).unwrap();
     assert_eq!(config.service.pipelines.len(), 3);
 }
+
+#[test]
+fn file_level_and_component_problems_come_in_one_pass() {
+    let yaml = GOOD
+        .replace("127.0.0.1:${env:GRPC_PORT}", "localhost")
+        .replace("exporters: [debug]", "exporters: [debgu]")
+        .replace("service:\n", "service:\n  shutdown_timout: 5s\n");
+    let (config, diagnostics) = run(&format!("{yaml}exporter:\n  x:\n"));
+    assert!(config.is_none());
+    let errs = errors(&diagnostics);
+    assert_eq!(errs.len(), 4, "{errs:?}");
+    assert!(
+        errs[0].starts_with("c.yaml:3:15:"),
+        "bad endpoint: {errs:?}"
+    );
+    assert!(errs[1].starts_with("c.yaml:7:3:") && errs[1].contains("shutdown_timeout"));
+    assert!(errs[2].starts_with("c.yaml:11:19:") && errs[2].contains("\"debug\""));
+    assert!(errs[3].starts_with("c.yaml:12:1: unknown key \"exporter\""));
+}
+
+#[test]
+fn a_missing_file_is_named_without_a_position() {
+    let missing = PathBuf::from("/nonexistent/sentinel.yaml");
+    let (config, diagnostics) = load_and_validate(&[missing], &|_| None, &registry());
+    assert!(config.is_none());
+    assert_eq!(
+        errors(&diagnostics),
+        ["/nonexistent/sentinel.yaml: cannot read config file: no such file"]
+    );
+}

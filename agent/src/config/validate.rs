@@ -41,11 +41,10 @@ fn check_components(config: &AgentConfig, registry: &Registry, out: &mut Vec<Dia
     for kind in KINDS {
         for (id, node) in config.section(kind) {
             match factory(registry, kind, &id.type_name) {
-                Some(factory) => {
-                    if let Err(diagnostics) = factory.check(node) {
-                        out.extend(diagnostics);
-                    }
-                }
+                Some(factory) => match factory.check(node) {
+                    Ok(_) => out.extend(factory.warnings(node)),
+                    Err(diagnostics) => out.extend(diagnostics),
+                },
                 None => out.push(unknown_type(registry, kind, id)),
             }
         }

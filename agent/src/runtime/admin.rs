@@ -1,4 +1,4 @@
-//! The admin listener: `/metrics` (Prometheus text), `/healthz` and `/readyz`.
+//! The admin listener: `/metrics` (OpenMetrics or Prometheus text, as asked), `/healthz` and `/readyz`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,9 +11,8 @@ use sentinel_pipeline::SelfMetrics;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::runtime::exposition;
 use crate::runtime::process_metrics::ProcessMetrics;
-
-const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Shared state the admin endpoints read.
 pub struct AdminState {
@@ -45,7 +44,14 @@ fn route(state: &AdminState, req: &Request<Incoming>) -> HttpResponse {
     match req.uri().path() {
         "/metrics" => {
             state.process.refresh();
-            respond(StatusCode::OK, OPENMETRICS, state.metrics.encode())
+            let openmetrics = state.metrics.encode();
+            let accept = req.headers().get(hyper::header::ACCEPT);
+            if exposition::wants_openmetrics(accept.and_then(|a| a.to_str().ok())) {
+                respond(StatusCode::OK, exposition::OPENMETRICS, openmetrics)
+            } else {
+                let text = exposition::openmetrics_to_text(&openmetrics);
+                respond(StatusCode::OK, exposition::TEXT_004, text)
+            }
         }
         "/healthz" => bare(StatusCode::OK, "ok\n"),
         "/readyz" => {

@@ -2,7 +2,9 @@
 //! SIGINT/SIGTERM within `service.shutdown_timeout`.
 
 mod admin;
+mod exposition;
 mod process_metrics;
+mod summary;
 mod topology;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,7 +65,7 @@ pub async fn run(
     ));
     tracing::info!(address = %admin_address, "Admin endpoints listening (/metrics, /healthz, /readyz).");
 
-    let topology = match Topology::start(&config, &registry, metrics).await {
+    let topology = match Topology::start(&config, &registry, metrics.clone()).await {
         Ok(topology) => topology,
         Err(err) => {
             admin_shutdown.cancel();
@@ -75,10 +77,19 @@ pub async fn run(
         receivers = topology.receivers.len(),
         pipelines = topology.pipelines.len(),
         exporters = topology.queues.len(),
-        "Sentinel is running."
+        "{}",
+        banner(&topology.listening, &admin_address)
     );
+    let summary_stop = CancellationToken::new();
+    let summary_task = tokio::spawn(summary::run(
+        metrics,
+        config.service.telemetry.logs.summary_interval,
+        summary_stop.clone(),
+    ));
 
     stop.await;
+    summary_stop.cancel();
+    let _ = summary_task.await;
     state.ready.store(false, Ordering::Release);
     let deadline = Instant::now() + config.service.shutdown_timeout;
     tracing::info!(
@@ -90,6 +101,18 @@ pub async fn run(
     let _ = admin_task.await;
     tracing::info!("Shutdown complete.");
     Ok(())
+}
+
+/// What a new user needs at start: where to send data, where to look, how to stop.
+fn banner(listening: &[String], admin_address: &str) -> String {
+    let send = if listening.is_empty() {
+        "No receiver listens for clients (this config only scrapes or polls).".to_string()
+    } else {
+        format!("Send data to: {}.", listening.join("; "))
+    };
+    format!(
+        "Sentinel is running. {send} Self-metrics: http://{admin_address}/metrics (health: /healthz, /readyz). Stop with Ctrl-C or SIGTERM; what is queued is drained first."
+    )
 }
 
 /// Receivers stop accepting first. Pipelines then drain and flush in dependency order:

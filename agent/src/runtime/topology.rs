@@ -23,6 +23,8 @@ use crate::config::{connector_links, AgentConfig, ComponentId, PipelineConfig, P
 pub struct Topology {
     pub receivers_shutdown: CancellationToken,
     pub receivers: Vec<(String, Running)>,
+    /// Where clients send data, from every receiver that listens (the start banner).
+    pub listening: Vec<String>,
     /// Pipelines in dependency order: a pipeline fed by a connector comes after the
     /// pipelines that feed that connector.
     pub pipelines: Vec<RunningPipeline>,
@@ -90,11 +92,12 @@ impl Topology {
         build.connectors(&pending, &mut sinks)?;
         // Receivers start last, once everything they feed exists.
         let receivers_shutdown = CancellationToken::new();
-        let receivers = build.receivers(&pending, &receivers_shutdown).await?;
+        let (receivers, listening) = build.receivers(&pending, &receivers_shutdown).await?;
         let pipelines = spawn_pipelines(config, pending, &sinks);
         Ok(Topology {
             receivers_shutdown,
             receivers,
+            listening,
             pipelines,
             queues,
         })
@@ -209,8 +212,9 @@ impl Build<'_> {
         &self,
         pending: &[PendingPipeline],
         shutdown: &CancellationToken,
-    ) -> Result<Vec<(String, Running)>, BuildError> {
+    ) -> Result<(Vec<(String, Running)>, Vec<String>), BuildError> {
         let mut receivers = Vec::new();
+        let mut listening = Vec::new();
         for (rid, node) in &self.config.receivers {
             let outputs = outputs_for(self.config, pending, rid);
             if outputs.is_empty() {
@@ -221,9 +225,10 @@ impl Build<'_> {
                 .receiver(&rid.type_name)
                 .ok_or_else(|| unknown(rid, Kind::Receiver))?;
             let receiver = factory.build(node, self.context(rid, shutdown))?;
+            listening.extend(receiver.listens_on());
             receivers.push((rid.to_string(), receiver.start(outputs).await?));
         }
-        Ok(receivers)
+        Ok((receivers, listening))
     }
 }
 

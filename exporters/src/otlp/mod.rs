@@ -3,10 +3,12 @@
 #[cfg(test)]
 pub(crate) mod compliance;
 mod config;
+pub(crate) mod explain;
 mod status;
 #[cfg(test)]
 mod tests;
 mod tls;
+pub(crate) mod warnings;
 
 pub use config::{Compression, OtlpConfig, TargetError};
 
@@ -44,6 +46,10 @@ impl Factory for OtlpFactory {
     fn check(&self, node: &Node) -> Result<serde_json::Value, Vec<Diagnostic>> {
         check::<OtlpConfig>(node)
     }
+
+    fn warnings(&self, node: &Node) -> Vec<Diagnostic> {
+        warnings::plaintext_warnings(node, &["endpoint"], true)
+    }
 }
 
 impl ExporterFactory for OtlpFactory {
@@ -67,6 +73,8 @@ pub struct OtlpExporter {
     logs: LogsServiceClient<Channel>,
     headers: MetadataMap,
     timeout: std::time::Duration,
+    /// The endpoint as configured, named in connection errors.
+    endpoint: String,
     /// Partial-success messages already logged, so each is logged once.
     logged_rejections: Mutex<HashSet<String>>,
 }
@@ -115,6 +123,7 @@ impl OtlpExporter {
             logs,
             headers,
             timeout: config.timeout,
+            endpoint: config.endpoint.trim().to_string(),
             logged_rejections: Mutex::default(),
         })
     }
@@ -124,6 +133,23 @@ impl OtlpExporter {
         *request.metadata_mut() = self.headers.clone();
         request.set_timeout(self.timeout);
         request
+    }
+
+    /// The status as an export outcome; a transport failure says which endpoint and why.
+    fn classify(&self, status: tonic::Status) -> ExportError {
+        let mut outcome = status::classify(&status);
+        let target = explain::Target {
+            endpoint: &self.endpoint,
+            timeout: self.timeout,
+        };
+        if let Some(plain) = target.explain(&status) {
+            match &mut outcome {
+                ExportError::Retryable { message, .. } | ExportError::Permanent { message } => {
+                    *message = plain
+                }
+            }
+        }
+        outcome
     }
 
     fn note_partial_success(&self, rejected: i64, message: String) {
@@ -196,7 +222,7 @@ fn channel(config: &OtlpConfig) -> Result<Channel, ChannelError> {
 #[async_trait]
 impl Exporter for OtlpExporter {
     async fn export(&self, payload: Payload) -> Result<(), ExportError> {
-        let classify = |status: tonic::Status| status::classify(&status);
+        let classify = |status: tonic::Status| self.classify(status);
         let (rejected, message) = match payload {
             Payload::Traces(req) => {
                 let response = self

@@ -238,3 +238,79 @@ fn endpoints_and_tls_defaults() {
     c.endpoint = "collector".into();
     assert!(c.target().is_err());
 }
+
+/// The message of a failed export.
+async fn failure(config: &OtlpConfig) -> String {
+    let exporter = OtlpExporter::new(config).unwrap();
+    match exporter.export(Payload::Traces(one_span())).await {
+        Err(ExportError::Retryable { message, .. } | ExportError::Permanent { message }) => message,
+        Ok(()) => panic!("export to {} succeeded", config.endpoint),
+    }
+}
+
+#[tokio::test]
+async fn a_closed_port_is_named_with_connection_refused() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let message = failure(&config(addr)).await;
+    assert_eq!(
+        message,
+        format!("cannot reach {addr}: connection refused (nothing listens there)")
+    );
+}
+
+#[tokio::test]
+async fn an_unresolvable_name_is_no_such_host() {
+    let mut config = config("127.0.0.1:1".parse().unwrap());
+    config.endpoint = "nonexistent.invalid:4317".into();
+    let message = failure(&config).await;
+    assert_eq!(
+        message,
+        "cannot reach nonexistent.invalid:4317: no such host `nonexistent.invalid`"
+    );
+    // The TLS dialer resolves names itself; the same words come out.
+    config.tls.insecure = false;
+    config.tls.insecure_skip_verify = true;
+    let message = failure(&config).await;
+    assert!(
+        message.contains("no such host `nonexistent.invalid`"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn tls_against_a_plaintext_server_says_to_set_insecure() {
+    let addr = start(Sink::default()).await;
+    let mut config = config(addr);
+    config.tls.insecure = false;
+    config.tls.insecure_skip_verify = true;
+    let message = failure(&config).await;
+    assert!(
+        message.starts_with(&format!(
+            "cannot reach {addr}: the server does not speak TLS; set `tls.insecure: true`"
+        )),
+        "{message}"
+    );
+    assert!(!message.contains("InvalidContentType"), "{message}");
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accepts and holds connections without a word.
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let mut config = config(addr);
+    config.timeout = std::time::Duration::from_millis(300);
+    let message = failure(&config).await;
+    assert_eq!(
+        message,
+        format!("cannot reach {addr}: timed out after 300ms")
+    );
+}

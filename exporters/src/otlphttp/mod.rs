@@ -45,6 +45,16 @@ impl Factory for OtlpHttpFactory {
     fn check(&self, node: &Node) -> Result<serde_json::Value, Vec<Diagnostic>> {
         check::<OtlpHttpConfig>(node)
     }
+
+    fn warnings(&self, node: &Node) -> Vec<Diagnostic> {
+        let keys = [
+            "endpoint",
+            "traces_endpoint",
+            "metrics_endpoint",
+            "logs_endpoint",
+        ];
+        crate::otlp::warnings::plaintext_warnings(node, &keys, false)
+    }
 }
 
 impl ExporterFactory for OtlpHttpFactory {
@@ -217,7 +227,15 @@ impl Exporter for OtlpHttpExporter {
         }
         let exchange = async {
             let response = self.client.request(request).await.map_err(|e| {
-                ExportError::retryable(format!("POST {url} failed: {}", with_causes(&e)))
+                let target = crate::otlp::explain::Target {
+                    endpoint: &url.to_string(),
+                    timeout: self.timeout,
+                };
+                ExportError::retryable(
+                    target
+                        .explain(&e)
+                        .unwrap_or_else(|| format!("POST {url} failed: {}", with_causes(&e))),
+                )
             })?;
             let status = response.status();
             let wait = retry_after(response.headers());
@@ -238,7 +256,10 @@ impl Exporter for OtlpHttpExporter {
         tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| {
-                ExportError::retryable(format!("POST {url} timed out after {:?}", self.timeout))
+                ExportError::retryable(format!(
+                    "cannot reach {url}: timed out after {:?}",
+                    self.timeout
+                ))
             })?
     }
 }

@@ -344,3 +344,49 @@ fn tls_settings_must_match_the_scheme() {
     };
     assert!(c.validate().unwrap_err().to_string().contains("key_file"));
 }
+
+/// The message of a failed export.
+async fn failure(config: &OtlpHttpConfig) -> String {
+    let exporter = OtlpHttpExporter::new(config).unwrap();
+    match exporter.export(Payload::Traces(request())).await {
+        Err(ExportError::Retryable { message, .. } | ExportError::Permanent { message }) => message,
+        Ok(()) => panic!("export to {:?} succeeded", config.endpoint),
+    }
+}
+
+#[tokio::test]
+async fn connection_failures_name_the_url_and_the_cause() {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    assert_eq!(
+        failure(&config(addr, Encoding::Proto)).await,
+        format!("cannot reach http://{addr}/v1/traces: connection refused (nothing listens there)")
+    );
+    let mut c = config(addr, Encoding::Proto);
+    c.endpoint = Some("http://nonexistent.invalid:4318".into());
+    assert_eq!(
+        failure(&c).await,
+        "cannot reach http://nonexistent.invalid:4318/v1/traces: no such host `nonexistent.invalid`"
+    );
+}
+
+#[tokio::test]
+async fn https_against_a_plaintext_server_says_to_set_insecure() {
+    let (addr, seen) = start(StatusCode::OK).await;
+    let mut c = config(addr, Encoding::Proto);
+    c.endpoint = Some(format!("https://{addr}"));
+    c.tls = ClientTlsConfig {
+        insecure_skip_verify: true,
+        ..Default::default()
+    };
+    let message = failure(&c).await;
+    assert!(
+        message.starts_with(&format!(
+            "cannot reach https://{addr}/v1/traces: the server does not speak TLS; set `tls.insecure: true`"
+        )),
+        "{message}"
+    );
+    assert!(seen.lock().unwrap().is_empty());
+}

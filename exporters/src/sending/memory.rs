@@ -105,7 +105,7 @@ impl MemoryQueue {
             self.metrics
                 .signal(signal)
                 .dropped(entry.items, DROPPED_AT_SHUTDOWN);
-            self.metrics.settled(signal);
+            self.metrics.settled(signal, entry.items);
         }
         self.metrics.bytes.set(0);
     }
@@ -219,7 +219,7 @@ impl Consumer for MemoryQueue {
             self.metrics
                 .signal(evicted_signal)
                 .dropped(entry.items, DROPPED_WHEN_FULL);
-            self.metrics.settled(evicted_signal);
+            self.metrics.settled(evicted_signal, entry.items);
         }
         self.metrics.accepted(signal, items);
         self.changed.notify_waiters();
@@ -264,7 +264,7 @@ impl Source for MemoryQueue {
                 .signal(signal)
                 .dropped(piece.items, DROPPED_AT_SHUTDOWN);
         }
-        self.metrics.settled(signal);
+        self.metrics.settled(signal, piece.items);
         true
     }
 }

@@ -84,8 +84,11 @@ pub(crate) struct QueueMetrics {
     id: String,
     registry: Arc<SelfMetrics>,
     by_signal: [OnceLock<ComponentMetrics>; 3],
-    /// Records accepted and not settled yet, per signal (`component_queue_size`).
+    /// Records accepted and not settled yet, per signal.
     waiting: [AtomicI64; 3],
+    /// Items (spans, points, log records) of those records, per signal: what
+    /// `component_queue_size` reports, like every other component's queue size.
+    waiting_items: [AtomicI64; 3],
     pub bytes: Gauge,
     pub oldest_age: Gauge<f64, AtomicU64>,
     pub retries: Counter,
@@ -105,6 +108,7 @@ impl QueueMetrics {
             id: id.to_string(),
             by_signal: Default::default(),
             waiting: Default::default(),
+            waiting_items: Default::default(),
             bytes: families.bytes.get_or_create(&labels).clone(),
             oldest_age: families.oldest_age.get_or_create(&labels).clone(),
             retries: families.retries.get_or_create(&labels).clone(),
@@ -131,22 +135,24 @@ impl QueueMetrics {
     /// A record entered the queue (counted as received).
     pub fn accepted(&self, signal: Signal, items: usize) {
         self.signal(signal).received(items);
-        self.add_waiting(signal, 1);
+        self.add_waiting(signal, 1, items as i64);
     }
 
     /// A record found on disk at start-up: waiting again, received in an earlier run.
-    pub fn replayed(&self, signal: Signal) {
-        self.add_waiting(signal, 1);
+    pub fn replayed(&self, signal: Signal, items: usize) {
+        self.add_waiting(signal, 1, items as i64);
     }
 
-    /// A record left the queue for good (delivered, dead-lettered or dropped).
-    pub fn settled(&self, signal: Signal) {
-        self.add_waiting(signal, -1);
+    /// A record of `items` items left the queue for good (delivered, dead-lettered or
+    /// dropped).
+    pub fn settled(&self, signal: Signal, items: usize) {
+        self.add_waiting(signal, -1, -(items as i64));
     }
 
-    fn add_waiting(&self, signal: Signal, delta: i64) {
-        let slot = &self.waiting[signal_index(signal)];
-        let now = slot.fetch_add(delta, Ordering::Relaxed) + delta;
+    fn add_waiting(&self, signal: Signal, records: i64, items: i64) {
+        let index = signal_index(signal);
+        self.waiting[index].fetch_add(records, Ordering::Relaxed);
+        let now = self.waiting_items[index].fetch_add(items, Ordering::Relaxed) + items;
         self.signal(signal).set_queue_size(now.max(0) as usize);
     }
 

@@ -40,7 +40,10 @@ async fn memory_queue_refuses_when_full_and_counts_it() {
 
     let counts = harness.counts(Signal::Logs);
     assert_eq!((counts.received, counts.refused, counts.dropped), (6, 2, 0));
-    assert_eq!(counts.queue_size, 3, "two waiting plus one in the consumer");
+    assert_eq!(
+        counts.queue_size, 6,
+        "items of two waiting requests plus the one in the consumer"
+    );
 
     sink.open_gate();
     wait_until("m0..m2 are delivered", WAIT, || sink.delivered().len() == 3).await;
@@ -64,7 +67,10 @@ async fn memory_queue_drop_oldest_evicts_and_counts() {
 
     let counts = harness.counts(Signal::Logs);
     assert_eq!((counts.received, counts.dropped, counts.refused), (9, 2, 0));
-    assert_eq!(counts.queue_size, 3);
+    assert_eq!(
+        counts.queue_size, 7,
+        "items of m0 (in the consumer), m2 and m3"
+    );
 
     sink.open_gate();
     wait_until("the survivors are delivered", WAIT, || {

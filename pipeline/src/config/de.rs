@@ -1,17 +1,24 @@
 //! A serde deserializer over [`Node`] that reports every error at the position of the value
 //! (or key) that caused it, and rejects unknown keys with a "did you mean" suggestion.
 
+use std::cell::RefCell;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, IntoDeserializer, Unexpected, Visitor};
+use serde::de::{self, DeserializeSeed, Expected, IntoDeserializer, Unexpected, Visitor};
 
 use super::node::{Node, NodeValue, Span};
+use super::wording::{Mismatch, Wanted};
 
 /// A decoding error, with the position once known.
 #[derive(Debug)]
 pub struct DeError {
     pub span: Option<Span>,
     pub message: String,
+    /// A value of the wrong type whose message still waits for the key that holds it.
+    mismatch: Option<Mismatch>,
+    /// The field this is about: the one missing, or the one an unknown key resembles
+    /// (a typo'd key makes its field "missing"; only the typo is worth reporting).
+    pub(super) field: Option<&'static str>,
 }
 
 impl DeError {
@@ -21,7 +28,36 @@ impl DeError {
         }
         self
     }
+
+    fn mismatch(mismatch: Mismatch) -> Self {
+        DeError {
+            span: None,
+            message: mismatch.unkeyed(),
+            mismatch: Some(mismatch),
+            field: None,
+        }
+    }
+
+    /// Names the key that holds the mismatched value, once (the innermost key wins).
+    fn keyed(mut self, key: &Node, value: &Node) -> Self {
+        if let (Some(mismatch), Some(name)) = (self.mismatch.take(), key.as_str()) {
+            self.message = mismatch.keyed(name, value);
+        }
+        self
+    }
+
+    /// The mismatched value was an entry of a list.
+    fn in_list(mut self) -> Self {
+        if let Some(mismatch) = &mut self.mismatch {
+            mismatch.in_list = true;
+        }
+        self
+    }
 }
+
+/// Problems that do not stop decoding (unknown keys, which are skipped), gathered so that
+/// one pass reports them together with whatever else is wrong.
+pub type Gathered = RefCell<Vec<DeError>>;
 
 impl fmt::Display for DeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -36,7 +72,29 @@ impl de::Error for DeError {
         DeError {
             span: None,
             message: msg.to_string(),
+            mismatch: None,
+            field: None,
         }
+    }
+
+    fn invalid_type(found: Unexpected<'_>, expected: &dyn Expected) -> Self {
+        let wanted = Wanted::from_expected(&expected.to_string());
+        DeError::mismatch(Mismatch::new(wanted, &found))
+    }
+
+    fn invalid_value(found: Unexpected<'_>, expected: &dyn Expected) -> Self {
+        match Wanted::from_expected(&expected.to_string()) {
+            wanted @ (Wanted::Whole { .. } | Wanted::Number | Wanted::Duration) => {
+                DeError::mismatch(Mismatch::new(wanted, &found))
+            }
+            _ => Self::custom(format_args!("invalid value: {found}, expected {expected}")),
+        }
+    }
+
+    fn missing_field(field: &'static str) -> Self {
+        let mut err = Self::custom(format_args!("`{field}` is required"));
+        err.field = Some(field);
+        err
     }
 }
 
@@ -77,11 +135,16 @@ fn describe(node: &Node) -> Unexpected<'_> {
 #[derive(Clone, Copy)]
 pub struct NodeDeserializer<'a> {
     pub node: &'a Node,
+    gathered: &'a Gathered,
 }
 
 impl<'a> NodeDeserializer<'a> {
-    pub fn new(node: &'a Node) -> Self {
-        NodeDeserializer { node }
+    pub fn new(node: &'a Node, gathered: &'a Gathered) -> Self {
+        NodeDeserializer { node, gathered }
+    }
+
+    fn child(&self, node: &'a Node) -> Self {
+        NodeDeserializer::new(node, self.gathered)
     }
 
     fn span(&self) -> &Span {
@@ -122,8 +185,9 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
             NodeValue::String(s) => visitor.visit_str(s),
             NodeValue::Seq(items) => visitor.visit_seq(SeqAccess {
                 items: items.iter(),
+                gathered: self.gathered,
             }),
-            NodeValue::Map(entries) => visitor.visit_map(MapAccess::new(entries)),
+            NodeValue::Map(entries) => visitor.visit_map(MapAccess::new(entries, self.gathered)),
         }
         .map_err(|e| e.at(&span))
     }
@@ -189,7 +253,7 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
         let span = self.node.span.clone();
         match &self.node.value {
             // `key:` with nothing under it is an empty map.
-            NodeValue::Null => visitor.visit_map(MapAccess::new(&[])),
+            NodeValue::Null => visitor.visit_map(MapAccess::new(&[], self.gathered)),
             _ => self.deserialize_any(visitor),
         }
         .map_err(|e| e.at(&span))
@@ -201,18 +265,30 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, DeError> {
-        if let NodeValue::Map(entries) = &self.node.value {
-            for (key, _) in entries {
-                let Some(name) = key.as_str() else { continue };
-                if !fields.contains(&name) {
-                    return Err(DeError {
-                        span: Some(key.span.clone()),
-                        message: unknown_key_message(name, fields),
-                    });
-                }
+        let entries = match &self.node.value {
+            NodeValue::Map(entries) => entries,
+            NodeValue::Null => return self.deserialize_map(visitor),
+            // serde would read a list as the fields in order; in YAML that is a mistake.
+            _ => {
+                let err = <DeError as de::Error>::invalid_type(describe(self.node), &visitor);
+                return Err(err.at(&self.node.span));
+            }
+        };
+        // Unknown keys are noted and skipped, so the rest still decodes and is checked.
+        for (key, _) in entries {
+            let Some(name) = key.as_str() else { continue };
+            if !fields.contains(&name) {
+                self.gathered.borrow_mut().push(DeError {
+                    span: Some(key.span.clone()),
+                    message: unknown_key_message(name, fields),
+                    mismatch: None,
+                    field: suggest(name, fields.iter().copied()),
+                });
             }
         }
-        self.deserialize_map(visitor)
+        let mut access = MapAccess::new(entries, self.gathered);
+        access.fields = Some(fields);
+        visitor.visit_map(access).map_err(|e| e.at(&self.node.span))
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -231,6 +307,8 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
                     variants.join(", ")
                 ),
             },
+            mismatch: None,
+            field: None,
         };
         match &self.node.value {
             NodeValue::String(name) => {
@@ -248,17 +326,15 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
                     return Err(unknown(name).at(&key.span));
                 }
                 visitor.visit_enum(EnumAccess {
-                    variant: key,
-                    value,
+                    variant: self.child(key),
+                    value: self.child(value),
                 })
             }
-            _ => Err(DeError {
-                span: Some(span.clone()),
-                message: format!(
-                    "expected one of {} (or a one-key map for a variant with options)",
-                    variants.join(", ")
-                ),
-            }),
+            _ => Err(<DeError as de::Error>::custom(format_args!(
+                "expected one of {} (or a one-key map for a variant with options)",
+                variants.join(", ")
+            ))
+            .at(&span)),
         }
         .map_err(|e| e.at(&span))
     }
@@ -274,6 +350,7 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
 
 struct SeqAccess<'a> {
     items: std::slice::Iter<'a, Node>,
+    gathered: &'a Gathered,
 }
 
 impl<'de> de::SeqAccess<'de> for SeqAccess<'_> {
@@ -285,9 +362,9 @@ impl<'de> de::SeqAccess<'de> for SeqAccess<'_> {
     ) -> Result<Option<T::Value>, DeError> {
         match self.items.next() {
             Some(node) => seed
-                .deserialize(NodeDeserializer::new(node))
+                .deserialize(NodeDeserializer::new(node, self.gathered))
                 .map(Some)
-                .map_err(|e| e.at(&node.span)),
+                .map_err(|e| e.in_list().at(&node.span)),
             None => Ok(None),
         }
     }
@@ -295,15 +372,29 @@ impl<'de> de::SeqAccess<'de> for SeqAccess<'_> {
 
 struct MapAccess<'a> {
     entries: std::slice::Iter<'a, (Node, Node)>,
-    value: Option<&'a Node>,
+    /// The key and value being decoded.
+    current: Option<(&'a Node, &'a Node)>,
+    /// A struct's fields: other keys were reported as unknown and are skipped.
+    fields: Option<&'static [&'static str]>,
+    gathered: &'a Gathered,
 }
 
 impl<'a> MapAccess<'a> {
-    fn new(entries: &'a [(Node, Node)]) -> Self {
+    fn new(entries: &'a [(Node, Node)], gathered: &'a Gathered) -> Self {
         MapAccess {
             entries: entries.iter(),
-            value: None,
+            current: None,
+            fields: None,
+            gathered,
         }
+    }
+}
+
+/// Whether a struct declares `key` (every key of a plain map is known).
+fn known(fields: Option<&'static [&'static str]>, key: &Node) -> bool {
+    match (fields, key.as_str()) {
+        (Some(fields), Some(name)) => fields.contains(&name),
+        _ => true,
     }
 }
 
@@ -314,10 +405,12 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, DeError> {
-        match self.entries.next() {
+        let fields = self.fields;
+        let next = self.entries.by_ref().find(|(key, _)| known(fields, key));
+        match next {
             Some((key, value)) => {
-                self.value = Some(value);
-                seed.deserialize(NodeDeserializer::new(key))
+                self.current = Some((key, value));
+                seed.deserialize(NodeDeserializer::new(key, self.gathered))
                     .map(Some)
                     .map_err(|e| e.at(&key.span))
             }
@@ -326,18 +419,18 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let node = self
-            .value
+        let (key, node) = self
+            .current
             .take()
             .ok_or_else(|| <DeError as de::Error>::custom("value requested before key"))?;
-        seed.deserialize(NodeDeserializer::new(node))
-            .map_err(|e| e.at(&node.span))
+        seed.deserialize(NodeDeserializer::new(node, self.gathered))
+            .map_err(|e| e.keyed(key, node).at(&node.span))
     }
 }
 
 struct EnumAccess<'a> {
-    variant: &'a Node,
-    value: &'a Node,
+    variant: NodeDeserializer<'a>,
+    value: NodeDeserializer<'a>,
 }
 
 impl<'de, 'a> de::EnumAccess<'de> for EnumAccess<'a> {
@@ -348,13 +441,13 @@ impl<'de, 'a> de::EnumAccess<'de> for EnumAccess<'a> {
         self,
         seed: S,
     ) -> Result<(S::Value, Self::Variant), DeError> {
-        let variant = seed.deserialize(NodeDeserializer::new(self.variant))?;
+        let variant = seed.deserialize(self.variant)?;
         Ok((variant, VariantAccess { value: self.value }))
     }
 }
 
 struct VariantAccess<'a> {
-    value: &'a Node,
+    value: NodeDeserializer<'a>,
 }
 
 impl<'de> de::VariantAccess<'de> for VariantAccess<'_> {
@@ -365,12 +458,12 @@ impl<'de> de::VariantAccess<'de> for VariantAccess<'_> {
     }
 
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, DeError> {
-        seed.deserialize(NodeDeserializer::new(self.value))
-            .map_err(|e| e.at(&self.value.span))
+        seed.deserialize(self.value)
+            .map_err(|e| e.at(&self.value.node.span))
     }
 
     fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
-        de::Deserializer::deserialize_seq(NodeDeserializer::new(self.value), visitor)
+        de::Deserializer::deserialize_seq(self.value, visitor)
     }
 
     fn struct_variant<V: Visitor<'de>>(
@@ -378,6 +471,6 @@ impl<'de> de::VariantAccess<'de> for VariantAccess<'_> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, DeError> {
-        de::Deserializer::deserialize_struct(NodeDeserializer::new(self.value), "", fields, visitor)
+        de::Deserializer::deserialize_struct(self.value, "", fields, visitor)
     }
 }

@@ -12,10 +12,11 @@ mod node;
 mod tests;
 mod types;
 mod validation;
+mod wording;
 mod yaml;
 
 pub use de::{suggest, unknown_key_message};
-pub use node::{decode, Diagnostic, Node, NodeValue, Severity, Span};
+pub use node::{decode, decode_all, decode_lenient, Diagnostic, Node, NodeValue, Severity, Span};
 pub use types::{Endpoint, EndpointError, Secret};
 pub use validation::ValidationError;
 pub use yaml::{parse_yaml, YamlError, YamlProblem};
@@ -41,11 +42,20 @@ pub fn check<C: ComponentConfig>(node: &Node) -> Result<serde_json::Value, Vec<D
         .map_err(|err| vec![Diagnostic::error(node.span.clone(), err.to_string())])
 }
 
-/// Decodes and validates a component config.
+/// Decodes and validates a component config. Unknown keys, a wrong value and the
+/// config's own checks are reported together, so one pass shows every problem.
 pub fn decode_valid<C: ComponentConfig>(node: &Node) -> Result<C, Vec<Diagnostic>> {
-    let config: C = decode(node).map_err(|d| vec![d])?;
-    config
-        .validate()
-        .map_err(|err| vec![Diagnostic::error(err.span_in(node), err.to_string())])?;
-    Ok(config)
+    let (config, mut problems) = decode_lenient::<C>(node);
+    let Some(config) = config else {
+        return Err(problems);
+    };
+    if let Err(err) = config.validate() {
+        problems.push(Diagnostic::error(err.span_in(node), err.to_string()));
+        problems.sort_by_key(|d| (d.span.line, d.span.col));
+    }
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
+    }
 }

@@ -29,7 +29,11 @@ impl Span {
 }
 
 impl fmt::Display for Span {
+    /// `file:line:col`, or the file alone for a problem with the file as a whole (line 0).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            return f.write_str(&self.file);
+        }
         write!(f, "{}:{}:{}", self.file, self.line, self.col)
     }
 }
@@ -154,10 +158,45 @@ fn key_text(key: &Node) -> String {
 }
 
 /// Decodes a node into a config struct. Errors carry the position of the offending value,
-/// and unknown keys are reported at the key with a "did you mean" suggestion.
+/// and unknown keys are reported at the key with a "did you mean" suggestion. Returns the
+/// first problem; [`decode_all`] returns every one.
 pub fn decode<T: DeserializeOwned>(node: &Node) -> Result<T, Diagnostic> {
-    T::deserialize(super::de::NodeDeserializer::new(node)).map_err(|err| {
+    decode_all(node).map_err(|mut all| all.remove(0))
+}
+
+/// Decodes a node, reporting every unknown key together with the first wrong value.
+pub fn decode_all<T: DeserializeOwned>(node: &Node) -> Result<T, Vec<Diagnostic>> {
+    match decode_lenient(node) {
+        (Some(value), problems) if problems.is_empty() => Ok(value),
+        (_, problems) => Err(problems),
+    }
+}
+
+/// Decodes what it can: unknown keys are reported and skipped, so the value comes back
+/// (for further checks) unless a value has the wrong type. Problems are in file order.
+pub fn decode_lenient<T: DeserializeOwned>(node: &Node) -> (Option<T>, Vec<Diagnostic>) {
+    let gathered = super::de::Gathered::default();
+    let result = T::deserialize(super::de::NodeDeserializer::new(node, &gathered));
+    let place = |err: super::de::DeError| {
         let span = err.span.clone().unwrap_or_else(|| node.span.clone());
         Diagnostic::error(span, err.message)
-    })
+    };
+    let unknown = gathered.into_inner();
+    // A key missing because it was misspelt is reported once, as the misspelling.
+    let misspelt = |err: &super::de::DeError| {
+        err.field.is_some() && unknown.iter().any(|u| u.field == err.field)
+    };
+    let value = match result {
+        Ok(value) => Some(value),
+        Err(err) if misspelt(&err) => None,
+        Err(err) => {
+            let mut problems: Vec<Diagnostic> = unknown.into_iter().map(place).collect();
+            problems.push(place(err));
+            problems.sort_by_key(|d| (d.span.line, d.span.col));
+            return (None, problems);
+        }
+    };
+    let mut problems: Vec<Diagnostic> = unknown.into_iter().map(place).collect();
+    problems.sort_by_key(|d| (d.span.line, d.span.col));
+    (value, problems)
 }

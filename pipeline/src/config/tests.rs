@@ -57,6 +57,9 @@ fn unknown_key_is_reported_at_the_key_with_a_suggestion() {
         "{}",
         err.message
     );
+    // The misspelt key leaves `endpoint` missing: reported once, as the misspelling.
+    let all = decode_all::<Server>(&node).unwrap_err();
+    assert_eq!(all.len(), 1, "{all:?}");
 }
 
 #[test]
@@ -205,4 +208,100 @@ fn within_prefixes_the_path_and_keeps_the_message() {
         "tls: `cert_file` and `key_file` go together"
     );
     assert_eq!(ValidationError::new("plain").to_string(), "plain");
+}
+
+#[derive(Debug, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+struct Limits {
+    limit_mib: u64,
+    scrapers: Scrapers,
+    #[serde(with = "humantime_serde")]
+    check_interval: Option<Duration>,
+    enabled: bool,
+    names: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+struct Scrapers {
+    cpu: Option<Tls>,
+}
+
+impl ComponentConfig for Limits {
+    fn validate(&self) -> Result<(), ValidationError> {
+        match self.names.iter().position(|n| n == "bogus") {
+            Some(i) => Err(ValidationError::at(format!("names.{i}"), "unknown name")),
+            None => Ok(()),
+        }
+    }
+}
+
+fn limits(yaml: &str) -> Vec<String> {
+    let node = parse_yaml("t.yaml", yaml).unwrap().unwrap();
+    match decode_valid::<Limits>(&node) {
+        Ok(_) => vec![],
+        Err(all) => all.iter().map(|d| d.to_string()).collect(),
+    }
+}
+
+#[test]
+fn type_errors_are_phrased_for_users_and_name_the_key() {
+    assert_eq!(
+        limits("limit_mib: lots\n"),
+        ["t.yaml:1:12: `limit_mib` must be a whole number of MiB, not `lots`"]
+    );
+    assert_eq!(
+        limits("scrapers: [cpu]\n"),
+        ["t.yaml:1:11: `scrapers` is a map: write `cpu: {}`"]
+    );
+    assert_eq!(
+        limits("scrapers:\n  cpu: true\n"),
+        ["t.yaml:2:8: `cpu` must be a map, not `true` (write `cpu: {}` for its defaults)"]
+    );
+    assert_eq!(
+        limits("enabled: maybe\n"),
+        ["t.yaml:1:10: `enabled` must be true or false, not `maybe`"]
+    );
+    assert_eq!(
+        limits("names: {a: 1}\n"),
+        ["t.yaml:1:8: `names` must be a list, not a map"]
+    );
+    assert_eq!(
+        limits("names: [[x]]\n"),
+        ["t.yaml:1:9: each entry of `names` must be a string, not a list"]
+    );
+    assert_eq!(
+        limits("check_interval: 5\n"),
+        ["t.yaml:1:17: `check_interval` must be a duration like `5s` or `200ms`, not `5`"]
+    );
+    assert_eq!(
+        limits("limit_mib: -1\n"),
+        ["t.yaml:1:12: `limit_mib` must be a whole number of MiB, not `-1`"]
+    );
+    assert_eq!(
+        limits("[1]\n"),
+        ["t.yaml:1:1: this setting must be a map, not a list"]
+    );
+}
+
+#[test]
+fn unknown_keys_and_the_configs_own_checks_are_reported_in_one_pass() {
+    let yaml = "limitt_mib: 5\nnames: [ok, bogus]\nscrapers:\n  cpuu: {}\n";
+    assert_eq!(
+        limits(yaml),
+        [
+            "t.yaml:1:1: unknown key \"limitt_mib\"; did you mean \"limit_mib\"?",
+            "t.yaml:2:13: names.1: unknown name",
+            "t.yaml:4:3: unknown key \"cpuu\"; did you mean \"cpu\"?",
+        ]
+    );
+    // A wrong type stops decoding, but the unknown keys found on the way are kept.
+    let yaml = "limitt_mib: 5\nlimit_mib: lots\n";
+    assert_eq!(limits(yaml).len(), 2, "{:?}", limits(yaml));
+}
+
+#[test]
+fn a_problem_with_a_whole_file_is_shown_without_a_position() {
+    let d = Diagnostic::error(Span::new("/etc/missing.yaml", 0, 0), "cannot read");
+    assert_eq!(d.to_string(), "/etc/missing.yaml: cannot read");
 }

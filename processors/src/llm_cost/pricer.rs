@@ -115,7 +115,7 @@ impl Pricer {
                 model,
                 provider,
             } => {
-                if let Some(reported) = call.reported_cost_usd {
+                if let Some(reported) = call.reported_cost_usd.filter(|_| !call.priced_upstream) {
                     self.check_reported(&model, femto_usd, reported);
                 }
                 Outcome::Priced {
@@ -171,6 +171,9 @@ impl Pricer {
     }
 
     fn unpriced(&self, call: &LlmCall, reason: &'static str) {
+        if call.priced_upstream {
+            return; // counted and warned about where it was first priced
+        }
         self.unpriced.inc();
         let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
         if warned.len() > MAX_WARNED_MODELS || warned.contains(&call.model) {

@@ -15,7 +15,7 @@ use super::prices::{femto_to_usd, PriceTable};
 use super::usage::{self, LlmCall, SpanInput};
 
 /// The attribute the processor sets: the call's cost in USD.
-pub const COST_ATTRIBUTE: &str = "sentinel.llm.cost_usd";
+pub use super::usage::{COST_ATTRIBUTE, UNPRICED_ATTRIBUTE};
 
 const SIGNALS: [Signal; 2] = [Signal::Traces, Signal::Logs];
 
@@ -73,16 +73,27 @@ impl LlmCostProcessor {
 
     fn annotate(&self, call: Option<LlmCall>, attributes: &mut Vec<KeyValue>) {
         let Some(call) = call else { return };
-        let Outcome::Priced { femto_usd, .. } = self.pricer.price(&call) else {
-            return; // unpriced: counted and warned by the pricer, never written as $0
+        // Unpriced calls are counted and warned about by the pricer and marked, never
+        // written as $0; the mark keeps an `llm_cost` connector downstream from counting
+        // them again.
+        let (key, stale, value) = match self.pricer.price(&call) {
+            Outcome::Priced { femto_usd, .. } => (
+                COST_ATTRIBUTE,
+                UNPRICED_ATTRIBUTE,
+                any_value::Value::DoubleValue(femto_to_usd(femto_usd)),
+            ),
+            Outcome::Unpriced { .. } => (
+                UNPRICED_ATTRIBUTE,
+                COST_ATTRIBUTE,
+                any_value::Value::BoolValue(true),
+            ),
         };
-        let value = Some(AnyValue {
-            value: Some(any_value::Value::DoubleValue(femto_to_usd(femto_usd))),
-        });
-        match attributes.iter_mut().find(|kv| kv.key == COST_ATTRIBUTE) {
+        attributes.retain(|kv| kv.key != stale);
+        let value = Some(AnyValue { value: Some(value) });
+        match attributes.iter_mut().find(|kv| kv.key == key) {
             Some(existing) => existing.value = value,
             None => attributes.push(KeyValue {
-                key: COST_ATTRIBUTE.into(),
+                key: key.into(),
                 value,
                 ..Default::default()
             }),

@@ -71,6 +71,21 @@ pub struct LlmCall {
     pub time_unix_nano: u64,
     /// The cost the source computed itself (Claude Code's `cost_usd`).
     pub reported_cost_usd: Option<f64>,
+    /// An `llm_cost` processor upstream already priced this call (it carries
+    /// [`COST_ATTRIBUTE`] or [`UNPRICED_ATTRIBUTE`]): it was counted and warned about
+    /// there, so pricing it again here must not count it twice.
+    pub priced_upstream: bool,
+}
+
+/// The cost the `llm_cost` processor writes onto a priced span or event.
+pub const COST_ATTRIBUTE: &str = "sentinel.llm.cost_usd";
+/// The mark the `llm_cost` processor writes onto a call it could not price.
+pub const UNPRICED_ATTRIBUTE: &str = "sentinel.llm.unpriced";
+
+fn priced_upstream(attrs: &[KeyValue]) -> bool {
+    attrs
+        .iter()
+        .any(|kv| kv.key == COST_ATTRIBUTE || kv.key == UNPRICED_ATTRIBUTE)
 }
 
 /// How a span's input token count relates to its cache token counts.
@@ -128,6 +143,7 @@ pub fn from_span(span: &Span, input_mode: SpanInput) -> Option<LlmCall> {
         },
         time_unix_nano: time.into_iter().find(|t| *t > 0).unwrap_or_else(now),
         reported_cost_usd: None,
+        priced_upstream: priced_upstream(attrs),
     })
 }
 
@@ -165,6 +181,7 @@ pub fn from_api_request(record: &LogRecord) -> Option<LlmCall> {
         },
         time_unix_nano: time.into_iter().find(|t| *t > 0).unwrap_or_else(now),
         reported_cost_usd: reported,
+        priced_upstream: priced_upstream(attrs),
     })
 }
 

@@ -186,6 +186,13 @@ impl Receiver for HooksReceiver {
         let (_, running) = self.listen(outputs).await?;
         Ok(running)
     }
+
+    fn listens_on(&self) -> Vec<String> {
+        vec![format!(
+            "hook events http://{}{}",
+            self.config.endpoint, self.config.path
+        )]
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod cpu;
 mod disk;
 mod errors;
 mod filesystem;
+mod heartbeat;
 mod load;
 mod matching;
 mod memory;
@@ -28,6 +29,8 @@ mod scraper;
 mod switches;
 mod system;
 mod table;
+
+pub use heartbeat::{HostHeartbeat, HostVitals};
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -155,6 +155,19 @@ impl Receiver for OtlpReceiver {
         let (_, running) = self.listen(outputs).await?;
         Ok(running)
     }
+
+    fn listens_on(&self) -> Vec<String> {
+        let protocols = &self.config.protocols;
+        let grpc = protocols
+            .grpc
+            .iter()
+            .map(|g| format!("OTLP/gRPC {}", g.endpoint));
+        let http = protocols
+            .http
+            .iter()
+            .map(|h| format!("OTLP/HTTP http://{}/v1/{{traces,metrics,logs}}", h.endpoint));
+        grpc.chain(http).collect()
+    }
 }
 
 fn bind(component: &str, protocol: &str, endpoint: &Endpoint) -> Result<TcpListener, BuildError> {

@@ -280,7 +280,7 @@ impl DiskQueue {
                     if seq >= expected {
                         // Records lost to damage leave gaps; nothing will ever fill them.
                         tracker.settle_range(expected, seq - 1);
-                        metrics.replayed(header.signal);
+                        metrics.replayed(header.signal, header.items as usize);
                         expected = seq + 1;
                     }
                 }
@@ -516,7 +516,9 @@ impl Source for DiskQueue {
                 let first_time = tracker.settle(piece.seq);
                 drop(tracker);
                 if first_time {
-                    self.shared.metrics.settled(piece.payload.signal());
+                    self.shared
+                        .metrics
+                        .settled(piece.payload.signal(), piece.items);
                 }
                 first_time
             }

@@ -220,7 +220,7 @@ impl Reader {
         metrics.corrupt.inc();
         metrics.signal(signal).failed(items as usize);
         if self.shared.tracker().settle(seq) {
-            metrics.settled(signal);
+            metrics.settled(signal, items as usize);
         }
         tracing::error!(
             exporter = metrics.id(),

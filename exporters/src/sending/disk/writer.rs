@@ -414,7 +414,7 @@ impl Writer {
                     metrics
                         .signal(header.signal)
                         .dropped(header.items as usize, DROPPED_WHEN_FULL);
-                    metrics.settled(header.signal);
+                    metrics.settled(header.signal, header.items as usize);
                 }
             }
         });

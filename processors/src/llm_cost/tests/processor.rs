@@ -3,6 +3,7 @@ use sentinel_pipeline::{Kind, Message, Payload, Processor, SelfMetrics};
 
 use super::*;
 use crate::llm_cost::prices::PriceTable;
+use crate::llm_cost::processor::UNPRICED_ATTRIBUTE;
 use crate::llm_cost::usage::SpanInput;
 use crate::llm_cost::{LlmCostProcessor, Pricer, COST_ATTRIBUTE};
 
@@ -51,6 +52,11 @@ fn priced_spans_get_their_cost_and_unpriced_ones_get_none() {
         1
     );
     assert_eq!(attr(&spans[1].attributes, COST_ATTRIBUTE), None, "never $0");
+    assert_eq!(
+        attr(&spans[1].attributes, UNPRICED_ATTRIBUTE),
+        Some(&AttrValue::BoolValue(true)),
+        "marked, so a connector downstream does not count it again"
+    );
     assert_eq!(spans[2].attributes.len(), 1, "other spans are untouched");
 }
 
@@ -89,6 +95,7 @@ fn each_unknown_model_is_warned_about_once_and_every_call_is_counted() {
         tokens: Default::default(),
         time_unix_nano: 1,
         reported_cost_usd: None,
+        priced_upstream: false,
     };
     for model in ["a-model", "a-model", "b-model", "a-model"] {
         assert_eq!(
@@ -100,4 +107,48 @@ fn each_unknown_model_is_warned_about_once_and_every_call_is_counted() {
     assert!(metrics.encode().contains(
         "sentinel_llm_unpriced_calls_total{component_kind=\"processor\",component_id=\"llm_cost/p\"} 4\n"
     ));
+}
+
+#[test]
+fn a_call_the_processor_priced_is_not_counted_again_by_the_connector() {
+    let metrics = SelfMetrics::new();
+    let pricer = |kind| Pricer::new(PriceTable::shipped(), kind, "llm_cost", &metrics);
+    let mut p = LlmCostProcessor::new(pricer(Kind::Processor), SpanInput::IncludesCache);
+    let connector = pricer(Kind::Connector);
+    let unknown = span(attrs(&[
+        ("gen_ai.request.model", V::S("mystery-model")),
+        ("gen_ai.usage.input_tokens", V::I(1_000)),
+    ]));
+    let Payload::Traces(req) = run(&mut p, traces("shop", vec![unknown])) else {
+        panic!()
+    };
+    let marked = &req.resource_spans[0].scope_spans[0].spans[0];
+    let call = crate::llm_cost::usage::from_span(marked, SpanInput::IncludesCache).unwrap();
+    assert!(call.priced_upstream);
+    assert!(matches!(
+        connector.price(&call),
+        crate::llm_cost::Outcome::Unpriced { .. }
+    ));
+    assert_eq!(
+        connector.warned_models(),
+        0,
+        "warned about once, by the processor"
+    );
+    let text = metrics.encode();
+    let counted: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("sentinel_llm_unpriced_calls_total"))
+        .collect();
+    assert!(
+        counted
+            .iter()
+            .any(|l| l.contains("processor") && l.ends_with(" 1")),
+        "{counted:?}"
+    );
+    assert!(
+        !counted
+            .iter()
+            .any(|l| l.contains("connector") && l.ends_with(" 1")),
+        "counted once: {counted:?}"
+    );
 }
