@@ -19,6 +19,8 @@ command -v unshare >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1 || need
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 # Prometheus and promtool: admin /metrics lint and the PromQL, alert-rule and remote-write oracles.
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+# VictoriaMetrics: the second store of the prometheusremotewrite end-to-end test.
+command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

@@ -48,6 +48,8 @@ impl Registry {
                 Box::new(sentinel_exporters::debug::DebugFactory),
                 Box::new(sentinel_exporters::prometheus::PrometheusFactory),
                 Box::new(sentinel_exporters::blackhole::BlackholeFactory),
+                Box::new(sentinel_exporters::loadbalancing::LoadBalancingFactory),
+                Box::new(sentinel_exporters::prometheusremotewrite::RemoteWriteFactory),
                 Box::new(sentinel_exporters::postgres::PostgresFactory),
             ],
             connectors: vec![

@@ -3,8 +3,10 @@
 pub mod blackhole;
 pub mod debug;
 pub mod file;
+pub mod loadbalancing;
 pub mod otlp;
 pub mod otlphttp;
 pub mod postgres;
 pub mod prometheus;
+pub mod prometheusremotewrite;
 pub mod sending;

@@ -31,8 +31,8 @@ use crate::sending::compliance::{counted_by, start_for_compliance};
 
 /// A real OTLP/gRPC server for the three signals that counts the items it accepted.
 #[derive(Clone, Default)]
-struct CountingServer {
-    items: Arc<AtomicU64>,
+pub(crate) struct CountingServer {
+    pub items: Arc<AtomicU64>,
 }
 
 impl CountingServer {
@@ -41,7 +41,7 @@ impl CountingServer {
             .fetch_add(payload.item_count() as u64, Ordering::SeqCst);
     }
 
-    async fn start(&self) -> SocketAddr {
+    pub async fn start(&self) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let gzip = CompressionEncoding::Gzip;

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct OtlpConfig {
     /// `host:port`, or a URL `http://host:port` (plaintext) / `https://host:port` (TLS).
+    /// Required, except in the `loadbalancing` exporter's template, which sets it per backend.
+    #[serde(default)]
     pub endpoint: String,
     /// Request compression: `gzip` (the default, as in the Collector), `zstd` or `none`.
     #[serde(default)]

@@ -1,7 +1,7 @@
 //! `otlp` exporter: OTLP/gRPC over one lazily connected channel, gzip by default.
 
 #[cfg(test)]
-mod compliance;
+pub(crate) mod compliance;
 mod config;
 pub(crate) mod explain;
 mod status;

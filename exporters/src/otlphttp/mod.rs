@@ -174,7 +174,7 @@ impl OtlpHttpExporter {
 
 /// The error and its causes: hyper's client says only "client error (Connect)", the why
 /// (refused, certificate not trusted, ...) is in the sources.
-fn with_causes(error: &dyn std::error::Error) -> String {
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -198,7 +198,7 @@ fn classify(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> E
     }
 }
 
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = headers.get(RETRY_AFTER)?.to_str().ok()?;
     text.trim().parse::<u64>().ok().map(Duration::from_secs)
 }

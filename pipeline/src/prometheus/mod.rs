@@ -5,12 +5,14 @@
 mod names;
 mod samples;
 mod store;
+mod suffixes;
 
 pub use names::{format_float, label_value, sanitize_label_name, sanitize_metric_name};
 pub use samples::Sample;
 pub use store::{
     Family, FamilyType, Ingested, Labels, Series, SeriesValue, Store, StoreSettings, Updated,
 };
+pub use suffixes::suffixed_name;
 
 #[cfg(test)]
 mod tests;
