@@ -3,6 +3,8 @@
 pub mod blackhole;
 pub mod debug;
 pub mod file;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod otlp;
 pub mod otlphttp;
 pub mod postgres;

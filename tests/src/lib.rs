@@ -2,6 +2,7 @@
 //! test config on free loopback ports, waits for `/readyz`, and stops it with signals.
 
 pub mod certs;
+pub mod kafka;
 pub mod nab;
 pub mod services;
 
