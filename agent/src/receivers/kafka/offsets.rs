@@ -92,10 +92,6 @@ impl OffsetTracker {
         }
     }
 
-    /// Forgets everything (a consumer that lost its assignment).
-    pub fn clear(&mut self) {
-        self.partitions.clear();
-    }
 }
 
 #[cfg(test)]
