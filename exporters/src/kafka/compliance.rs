@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Message};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use sentinel_pipeline::testing::ExporterCompliance;
 use sentinel_pipeline::{Payload, Signal};
 use sentinel_tests::kafka::Broker;
@@ -17,12 +17,15 @@ use crate::sending::compliance::start_for_compliance;
 fn count_items(broker: &str, topic: &str, signal: Signal) -> u64 {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", broker)
-        .set("group.id", format!("count-{}", rand::random::<u64>()))
-        .set("auto.offset.reset", "earliest")
+        .set("group.id", "count")
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
-    consumer.subscribe(&[topic]).unwrap();
+    let mut partitions = TopicPartitionList::new();
+    partitions
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&partitions).unwrap();
     let mut items = 0;
     let mut idle = 0;
     // Stops after 3 s without a record once something was read (or 20 s with nothing).
