@@ -308,7 +308,7 @@ fn every_signal_crosses_kafka_intact_and_an_oversized_span_is_dead_lettered() {
     assert!(letter["reason"].as_str().unwrap().contains("max_message_bytes"), "{:.300}", letter["reason"]);
     assert_eq!(written_spans_in(&letter["payload"]), vec!["oversized".to_string()]);
     assert_eq!(
-        a.metric_value("kafka_exporter_dead_lettered_records", &["signal=\"traces\""]),
+        a.metric_value("sentinel_kafka_exporter_dead_lettered_records", &["signal=\"traces\""]),
         Some(1.0)
     );
 }
@@ -413,7 +413,7 @@ fn a_killed_consumer_replays_everything_and_dedup_makes_it_exactly_once() {
     let deduped_unique: BTreeSet<i64> = deduped_seqs.iter().copied().collect();
     assert_eq!(deduped_seqs.len(), deduped_unique.len(), "dedup removes every replayed span");
     let replayed = b
-        .metric_value("kafka_receiver_replayed_records", &[])
+        .metric_value("sentinel_kafka_receiver_replayed_records", &[])
         .unwrap_or_default();
     assert!(replayed > 0.0, "the restarted receiver counts what it reads again; raw duplicates: {duplicates}");
     drop(c);
