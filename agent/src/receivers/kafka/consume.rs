@@ -26,6 +26,8 @@ use super::replays::Replays;
 /// Backoff while the pipelines refuse: doubles from the first to the last.
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const LAST_BACKOFF: Duration = Duration::from_secs(2);
+/// How often the replay marks are written (small file; see `replays.rs`).
+const REPLAY_MARKS_INTERVAL: Duration = Duration::from_millis(250);
 /// How long shutdown waits for the acknowledgement of records already handed on.
 const DRAIN_WAIT: Duration = Duration::from_secs(10);
 
@@ -142,6 +144,8 @@ impl Loop {
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut commit_tick = tokio::time::interval(self.commit_interval);
         commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut marks_tick = tokio::time::interval(REPLAY_MARKS_INTERVAL);
+        marks_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.forget_revoked();
             if let Some(pending) = self.retry.pop_front() {
@@ -162,6 +166,7 @@ impl Loop {
                 _ = shutdown.cancelled() => break,
                 Some(outcome) = self.outcomes.recv() => self.settle(outcome),
                 _ = commit_tick.tick() => self.commit(CommitMode::Async),
+                _ = marks_tick.tick() => self.save_marks(),
                 received = self.consumer.recv(), if !full => match received {
                     Ok(message) => {
                         let partition = (message.topic().to_string(), message.partition());
@@ -293,6 +298,9 @@ impl Loop {
         if let Err(error) = self.consumer.commit(&list, mode) {
             tracing::warn!(receiver = %self.id, %error, "Kafka offset commit failed; the records will be read again after a restart.");
         }
+    }
+
+    fn save_marks(&mut self) {
         if let Err(error) = self.replays.save() {
             tracing::debug!(receiver = %self.id, %error, "Cannot write the Kafka receiver's replay marks.");
         }
@@ -322,6 +330,7 @@ impl Loop {
             tracing::debug!(offset = pending.offset, "Left uncommitted at shutdown.");
         }
         tokio::task::block_in_place(|| self.commit(CommitMode::Sync));
+        self.save_marks();
         self.consumer.unsubscribe();
     }
 }

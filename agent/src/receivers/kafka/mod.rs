@@ -98,12 +98,20 @@ impl KafkaReceiver {
             )
             .set("session.timeout.ms", config.session_timeout.as_millis().to_string())
             .set("heartbeat.interval.ms", config.heartbeat_interval.as_millis().to_string())
+            // Also the group's rebalance timeout: how long a rebalance waits for members
+            // that do not rejoin (librdkafka's default is 5 minutes).
+            .set("max.poll.interval.ms", max_poll_interval(config).to_string())
             // Bounds what librdkafka prefetches while the pipelines refuse (16 MiB).
             .set("queued.max.messages.kbytes", "16384");
         client
             .create_with_context(context)
             .map_err(|e| self.other(format!("cannot create the Kafka consumer: {e}")))
     }
+}
+
+/// At least 30 s, and never below the session timeout (librdkafka requires it).
+fn max_poll_interval(config: &KafkaReceiverConfig) -> u128 {
+    config.session_timeout.as_millis().max(30_000)
 }
 
 #[async_trait]

@@ -1,7 +1,7 @@
 //! Counting replays: the highest offset handed on per partition is kept under the data
-//! directory (written with each commit), so records read again after a crash, a restart or
-//! a rebalance are counted as possible duplicates. The file lags by up to one commit
-//! interval, so the count is a lower bound.
+//! directory (written every 250 ms), so records read again after a crash, a restart or
+//! a rebalance are counted as possible duplicates. The file lags by up to 250 ms, so
+//! the count is a lower bound.
 
 use std::collections::BTreeMap;
 use std::fs;
