@@ -17,6 +17,9 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # unshare, mount and setpriv (namespace, cgroup and unprivileged-user tests), and ip.
 command -v unshare >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# Building librdkafka (the kafka components) from the rdkafka crate's bundled source.
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+[ -f /usr/include/openssl/ssl.h ] && [ -f /usr/include/x86_64-linux-gnu/curl/curl.h -o -f /usr/include/curl/curl.h ] || need+=(libssl-dev libcurl4-openssl-dev)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
