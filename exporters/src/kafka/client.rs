@@ -64,9 +64,8 @@ impl Encoding {
 
     pub fn decode(self, signal: Signal, bytes: &[u8]) -> Result<Payload, DecodeError> {
         match self {
-            Encoding::OtlpProto => {
-                Payload::decode(signal, bytes).map_err(|source| DecodeError::Proto { signal, source })
-            }
+            Encoding::OtlpProto => Payload::decode(signal, bytes)
+                .map_err(|source| DecodeError::Proto { signal, source }),
             Encoding::OtlpJson => {
                 let json = |source| DecodeError::Json { signal, source };
                 Ok(match signal {
@@ -188,7 +187,10 @@ impl Connection<'_> {
     /// Checks the shared keys; paths are the keys' own.
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.brokers.is_empty() || self.brokers.iter().any(|b| b.trim().is_empty()) {
-            return Err(ValidationError::at("brokers", "list at least one host:port"));
+            return Err(ValidationError::at(
+                "brokers",
+                "list at least one host:port",
+            ));
         }
         if let Some(tls) = self.tls {
             tls.validate().map_err(|e| e.within("tls"))?;
@@ -225,7 +227,11 @@ impl Connection<'_> {
         }
         if let Some(tls) = tls {
             set_path(&mut config, "ssl.ca.location", tls.ca_file.as_deref());
-            set_path(&mut config, "ssl.certificate.location", tls.cert_file.as_deref());
+            set_path(
+                &mut config,
+                "ssl.certificate.location",
+                tls.cert_file.as_deref(),
+            );
             set_path(&mut config, "ssl.key.location", tls.key_file.as_deref());
             if tls.insecure_skip_verify {
                 config

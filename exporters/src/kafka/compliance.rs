@@ -33,7 +33,8 @@ fn count_items(broker: &str, topic: &str, signal: Signal) -> u64 {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => {
                 idle = 0;
-                let payload = Payload::decode(signal, message.payload().unwrap_or_default()).unwrap();
+                let payload =
+                    Payload::decode(signal, message.payload().unwrap_or_default()).unwrap();
                 items += payload.item_count() as u64;
             }
             _ => idle += 1,

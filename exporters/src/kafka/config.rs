@@ -5,7 +5,9 @@ use sentinel_pipeline::sending::{QueueSettings, RetrySettings};
 use sentinel_pipeline::tls::ClientTlsConfig;
 use serde::{Deserialize, Serialize};
 
-use super::client::{default_brokers, default_client_id, Auth, Connection, Encoding, SignalTopic, Topics};
+use super::client::{
+    default_brokers, default_client_id, Auth, Connection, Encoding, SignalTopic, Topics,
+};
 
 /// `kafka` exporter: writes OTLP requests as Kafka records. The Collector's keys; stronger
 /// defaults: an idempotent producer with `required_acks: -1` (all in-sync replicas), and

@@ -50,7 +50,8 @@ impl Factory for KafkaExporterFactory {
             type_name: "kafka",
             kind: Kind::Exporter,
             signals: &Signal::ALL,
-            description: "Writes OTLP requests to Kafka topics (idempotent producer, records split to fit)",
+            description:
+                "Writes OTLP requests to Kafka topics (idempotent producer, records split to fit)",
         }
     }
 
@@ -151,8 +152,12 @@ impl KafkaExporter {
         let items = payload.item_count();
         let written = tokio::task::block_in_place(|| self.dead_letters.write(&payload, &reason));
         match written {
-            Ok(()) => tracing::warn!(exporter = %self.id, items, %reason, file = %self.dead_letters.path().display(), "Kafka refused a record for good; it was written to the dead-letter file."),
-            Err(error) => tracing::error!(exporter = %self.id, items, %reason, %error, "Kafka refused a record for good and the dead-letter file cannot be written; the data is lost."),
+            Ok(()) => {
+                tracing::warn!(exporter = %self.id, items, %reason, file = %self.dead_letters.path().display(), "Kafka refused a record for good; it was written to the dead-letter file.")
+            }
+            Err(error) => {
+                tracing::error!(exporter = %self.id, items, %reason, %error, "Kafka refused a record for good and the dead-letter file cannot be written; the data is lost.")
+            }
         }
     }
 
@@ -171,10 +176,14 @@ impl KafkaExporter {
             match self.producer.send_result(future_record) {
                 Ok(delivery) => pending.push((record.payload, delivery)),
                 Err((error, _)) if is_permanent(&error) => {
-                    self.dead_letter(record.payload, format!("kafka client: {error}")).await
+                    self.dead_letter(record.payload, format!("kafka client: {error}"))
+                        .await
                 }
                 Err((error, _)) => {
-                    return (pending, Some(ExportError::retryable(format!("kafka client: {error}"))))
+                    return (
+                        pending,
+                        Some(ExportError::retryable(format!("kafka client: {error}"))),
+                    )
                 }
             }
         }
@@ -199,7 +208,8 @@ impl Exporter for KafkaExporter {
             match delivery.await {
                 Ok(Ok(_)) => {}
                 Ok(Err((error, _))) if is_permanent(&error) => {
-                    self.dead_letter(payload, format!("kafka broker: {error}")).await
+                    self.dead_letter(payload, format!("kafka broker: {error}"))
+                        .await
                 }
                 Ok(Err((error, _))) => {
                     failure.get_or_insert(ExportError::retryable(format!("kafka: {error}")));
@@ -241,11 +251,17 @@ fn producer_config(config: &KafkaExporterConfig) -> rdkafka::ClientConfig {
         .set("acks", producer.required_acks.to_string())
         .set("enable.idempotence", idempotent.to_string())
         .set("compression.type", producer.compression.as_str())
-        .set("message.max.bytes", producer.max_message_bytes.max(1000).to_string())
+        .set(
+            "message.max.bytes",
+            producer.max_message_bytes.max(1000).to_string(),
+        )
         .set("linger.ms", producer.linger.as_millis().to_string())
         .set("message.timeout.ms", config.timeout.as_millis().to_string());
     if producer.flush_max_messages > 0 {
-        client.set("batch.num.messages", producer.flush_max_messages.to_string());
+        client.set(
+            "batch.num.messages",
+            producer.flush_max_messages.to_string(),
+        );
     }
     client
 }

@@ -74,12 +74,19 @@ fn by_trace(request: ExportTraceServiceRequest) -> BTreeMap<Vec<u8>, ExportTrace
                 let groups = &mut request.resource_spans;
                 // Spans arrive grouped, so the request's last resource and scope are
                 // the span's own unless this is the first span of a new one.
-                if groups.last().is_none_or(|g| g.resource != group.resource || g.schema_url != group.schema_url) {
+                if groups.last().is_none_or(|g| {
+                    g.resource != group.resource || g.schema_url != group.schema_url
+                }) {
                     groups.push(group.clone());
                 }
-                let Some(last) = groups.last_mut() else { continue };
+                let Some(last) = groups.last_mut() else {
+                    continue;
+                };
                 let scopes = &mut last.scope_spans;
-                if scopes.last().is_none_or(|s| s.scope != scope.scope || s.schema_url != scope.schema_url) {
+                if scopes
+                    .last()
+                    .is_none_or(|s| s.scope != scope.scope || s.schema_url != scope.schema_url)
+                {
                     scopes.push(scope.clone());
                 }
                 if let Some(target) = scopes.last_mut() {
@@ -98,7 +105,12 @@ fn by_resource<Q: ExportRequest>(
     std::mem::take(request.groups_mut())
         .into_iter()
         .map(|group| {
-            let key = resource_key(group.resource().map(|r| r.attributes.as_slice()).unwrap_or_default());
+            let key = resource_key(
+                group
+                    .resource()
+                    .map(|r| r.attributes.as_slice())
+                    .unwrap_or_default(),
+            );
             let mut one = Q::default();
             one.groups_mut().push(group);
             (Some(key), wrap(one))
@@ -143,9 +155,15 @@ fn fit(payload: Payload, key: &Option<String>, encoding: Encoding, max: usize, o
 /// Two halves of a request, or the request back if it holds a single item.
 pub fn halve(payload: Payload) -> Result<(Payload, Payload), Payload> {
     match payload {
-        Payload::Traces(r) => halve_request(r).map(|(a, b)| (Payload::Traces(a), Payload::Traces(b))).map_err(Payload::Traces),
-        Payload::Metrics(r) => halve_request(r).map(|(a, b)| (Payload::Metrics(a), Payload::Metrics(b))).map_err(Payload::Metrics),
-        Payload::Logs(r) => halve_request(r).map(|(a, b)| (Payload::Logs(a), Payload::Logs(b))).map_err(Payload::Logs),
+        Payload::Traces(r) => halve_request(r)
+            .map(|(a, b)| (Payload::Traces(a), Payload::Traces(b)))
+            .map_err(Payload::Traces),
+        Payload::Metrics(r) => halve_request(r)
+            .map(|(a, b)| (Payload::Metrics(a), Payload::Metrics(b)))
+            .map_err(Payload::Metrics),
+        Payload::Logs(r) => halve_request(r)
+            .map(|(a, b)| (Payload::Logs(a), Payload::Logs(b)))
+            .map_err(Payload::Logs),
     }
 }
 

@@ -43,7 +43,9 @@ fn traces(blob: usize) -> Payload {
                     name: format!("scope-{s}"),
                     ..Default::default()
                 }),
-                spans: (0..3).map(|i| span(1 + (i % 2), first + s * 3 + i, blob)).collect(),
+                spans: (0..3)
+                    .map(|i| span(1 + (i % 2), first + s * 3 + i, blob))
+                    .collect(),
                 ..Default::default()
             })
             .collect(),
@@ -67,7 +69,11 @@ fn names(payload: &Payload) -> Vec<(String, String, String)> {
         };
         for scope in &group.scope_spans {
             for span in &scope.spans {
-                out.push((service.clone(), scope.scope.as_ref().unwrap().name.clone(), span.name.clone()));
+                out.push((
+                    service.clone(),
+                    scope.scope.as_ref().unwrap().name.clone(),
+                    span.name.clone(),
+                ));
             }
         }
     }
@@ -85,7 +91,10 @@ fn records_fit_the_limit_and_keep_every_span_with_its_resource_and_scope() {
         let mut seen = Vec::new();
         for record in &out.records {
             assert!(record.value.len() <= max, "{} > {max}", record.value.len());
-            assert_eq!(Payload::decode(Signal::Traces, &record.value).unwrap(), record.payload);
+            assert_eq!(
+                Payload::decode(Signal::Traces, &record.value).unwrap(),
+                record.payload
+            );
             seen.extend(names(&record.payload));
         }
         assert_eq!(seen, all, "order and nesting kept at max {max}");
@@ -100,13 +109,18 @@ fn records_fit_the_limit_and_keep_every_span_with_its_resource_and_scope() {
 #[test]
 fn a_single_item_over_the_limit_is_oversized_and_the_rest_still_fits() {
     let mut payload = traces(10);
-    let Payload::Traces(request) = &mut payload else { unreachable!() };
+    let Payload::Traces(request) = &mut payload else {
+        unreachable!()
+    };
     request.resource_spans[1].scope_spans[0].spans[1] = span(9, 99, 5000);
     let out = split(payload, Keying::None, Encoding::OtlpJson, 2000);
     assert_eq!(out.oversized.len(), 1);
     let (big, size) = &out.oversized[0];
     assert!(*size > 5000);
-    assert_eq!(names(big), vec![("b".into(), "scope-0".into(), "span-9-99".into())]);
+    assert_eq!(
+        names(big),
+        vec![("b".into(), "scope-0".into(), "span-9-99".into())]
+    );
     let items: usize = out.records.iter().map(|r| r.payload.item_count()).sum();
     assert_eq!(items, 11);
     assert!(out.records.iter().all(|r| r.value.len() <= 2000));
@@ -118,7 +132,9 @@ fn partitioning_by_trace_id_gives_one_key_per_trace() {
     let keys: Vec<_> = out.records.iter().map(|r| r.key.clone().unwrap()).collect();
     assert_eq!(keys, vec!["01".repeat(16), "02".repeat(16)]);
     for record in &out.records {
-        let Payload::Traces(request) = &record.payload else { unreachable!() };
+        let Payload::Traces(request) = &record.payload else {
+            unreachable!()
+        };
         let trace = &request.resource_spans[0].scope_spans[0].spans[0].trace_id;
         assert!(request
             .resource_spans
@@ -128,7 +144,13 @@ fn partitioning_by_trace_id_gives_one_key_per_trace() {
             .all(|s| &s.trace_id == trace));
         assert_eq!(request.resource_spans.len(), 2, "both resources kept");
     }
-    assert_eq!(out.records.iter().map(|r| r.payload.item_count()).sum::<usize>(), 12);
+    assert_eq!(
+        out.records
+            .iter()
+            .map(|r| r.payload.item_count())
+            .sum::<usize>(),
+        12
+    );
 }
 
 #[test]
@@ -143,7 +165,12 @@ fn partitioning_by_resource_keys_by_attributes_whatever_their_order() {
         Payload::Metrics(r) => r.resource_metrics.len(),
         _ => unreachable!(),
     };
-    let out = split(metrics, Keying::ResourceAttributes, Encoding::OtlpProto, 1 << 20);
+    let out = split(
+        metrics,
+        Keying::ResourceAttributes,
+        Encoding::OtlpProto,
+        1 << 20,
+    );
     assert_eq!(out.records.len(), groups, "one record per resource");
     assert!(out.records.iter().all(|r| r.key.is_some()));
 }
@@ -171,15 +198,20 @@ fn config_keeps_the_collector_keys_and_checks_limits() {
     let ok = "brokers: [k1:9092, k2:9092]\ntraces:\n  topic: spans\n  encoding: otlp_json\ntopic: legacy\nproducer:\n  required_acks: 1\n  compression: zstd\n  max_message_bytes: 500000\n  linger: 5ms\nauth:\n  sasl:\n    username: u\n    password: p\n    mechanism: SCRAM-SHA-512\ntls:\n  ca_file: /etc/ca.pem\n";
     let node = parse_yaml("t.yaml", ok).unwrap().unwrap();
     let checked = KafkaExporterFactory.check(&node).unwrap();
-    assert_eq!(checked["auth"]["sasl"]["password"], "[redacted]", "{checked}");
-    let config: super::KafkaExporterConfig = sentinel_pipeline::config::decode_valid(&node).unwrap();
+    assert_eq!(
+        checked["auth"]["sasl"]["password"], "[redacted]",
+        "{checked}"
+    );
+    let config: super::KafkaExporterConfig =
+        sentinel_pipeline::config::decode_valid(&node).unwrap();
     let topics = config.topics();
     assert_eq!(topics.topic(Signal::Traces), "spans");
     assert_eq!(topics.topic(Signal::Logs), "legacy");
     assert_eq!(topics.encoding(Signal::Traces), Encoding::OtlpJson);
     assert_eq!(topics.encoding(Signal::Metrics), Encoding::OtlpProto);
     let defaults: super::KafkaExporterConfig =
-        sentinel_pipeline::config::decode_valid(&parse_yaml("t.yaml", "{}").unwrap().unwrap()).unwrap();
+        sentinel_pipeline::config::decode_valid(&parse_yaml("t.yaml", "{}").unwrap().unwrap())
+            .unwrap();
     assert_eq!(defaults.topics().topic(Signal::Metrics), "otlp_metrics");
     assert_eq!(defaults.producer.required_acks, -1, "acks=all by default");
     for bad in [

@@ -21,7 +21,10 @@ impl ReceiverDriver for Produce {
     async fn push(&mut self) -> ClientOutcome {
         let value = sample(Signal::Traces, 5, 1).encode_to_vec();
         self.producer
-            .send(FutureRecord::<(), _>::to("otlp_spans").payload(&value), Duration::from_secs(5))
+            .send(
+                FutureRecord::<(), _>::to("otlp_spans").payload(&value),
+                Duration::from_secs(5),
+            )
             .await
             .expect("produce a record");
         ClientOutcome::Scraped
@@ -43,5 +46,8 @@ async fn kafka_meets_the_receiver_contract() {
     let report = ReceiverCompliance::new(&KafkaReceiverFactory, &config)
         .run(&mut Produce { producer })
         .await;
-    assert_eq!(report.delivered, 5, "the five spans of the one record: {report:?}");
+    assert_eq!(
+        report.delivered, 5,
+        "the five spans of the one record: {report:?}"
+    );
 }

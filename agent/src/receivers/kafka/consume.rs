@@ -11,11 +11,15 @@ use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::{ClientContext, Message as _, Offset, TopicPartitionList};
 use sentinel_exporters::kafka::client::Encoding;
 use sentinel_pipeline::telemetry::ComponentLabels;
-use sentinel_pipeline::{ack_pair, Acks, BuildContext, ComponentMetrics, Kind, Message, Output, Refusal, Signal};
+use sentinel_pipeline::{
+    ack_pair, Acks, BuildContext, ComponentMetrics, Kind, Message, Output, Refusal, Signal,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -52,7 +56,11 @@ impl ConsumerContext for Context {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance {
             if let Ok(mut revoked) = self.revoked.lock() {
-                revoked.extend(list.elements().iter().map(|e| (e.topic().to_string(), e.partition())));
+                revoked.extend(
+                    list.elements()
+                        .iter()
+                        .map(|e| (e.topic().to_string(), e.partition())),
+                );
             }
         }
     }
@@ -243,7 +251,8 @@ impl Loop {
     /// A record with nothing to deliver is done at once (it is still committed past).
     fn skip(&mut self, pending: &Pending) {
         let epoch = self.tracker.handed_on(&pending.partition, pending.offset);
-        self.tracker.acknowledged(&pending.partition, epoch, pending.offset);
+        self.tracker
+            .acknowledged(&pending.partition, epoch, pending.offset);
     }
 
     fn settle(&mut self, outcome: Outcome) {
@@ -259,7 +268,8 @@ impl Loop {
         match result {
             Ok(()) => {
                 route.metrics.sent(items);
-                self.tracker.acknowledged(&pending.partition, pending.epoch, pending.offset);
+                self.tracker
+                    .acknowledged(&pending.partition, pending.epoch, pending.offset);
             }
             Err(refusal) => {
                 route.metrics.refused(items);

@@ -31,7 +31,8 @@ impl Factory for KafkaReceiverFactory {
             type_name: "kafka",
             kind: Kind::Receiver,
             signals: &Signal::ALL,
-            description: "Reads OTLP records from Kafka topics; commits only what the pipelines acknowledged",
+            description:
+                "Reads OTLP records from Kafka topics; commits only what the pipelines acknowledged",
         }
     }
 
@@ -96,11 +97,20 @@ impl KafkaReceiver {
                     InitialOffset::Earliest => "earliest",
                 },
             )
-            .set("session.timeout.ms", config.session_timeout.as_millis().to_string())
-            .set("heartbeat.interval.ms", config.heartbeat_interval.as_millis().to_string())
+            .set(
+                "session.timeout.ms",
+                config.session_timeout.as_millis().to_string(),
+            )
+            .set(
+                "heartbeat.interval.ms",
+                config.heartbeat_interval.as_millis().to_string(),
+            )
             // Also the group's rebalance timeout: how long a rebalance waits for members
             // that do not rejoin (librdkafka's default is 5 minutes).
-            .set("max.poll.interval.ms", max_poll_interval(config).to_string())
+            .set(
+                "max.poll.interval.ms",
+                max_poll_interval(config).to_string(),
+            )
             // Bounds what librdkafka prefetches while the pipelines refuse (16 MiB).
             .set("queued.max.messages.kbytes", "16384");
         client
@@ -126,7 +136,11 @@ impl Receiver for KafkaReceiver {
                 .subscribe(&topics)
                 .map_err(|e| self.other(format!("cannot subscribe to {topics:?}: {e}")))?;
         }
-        let state_dir = self.ctx.data_dir.join("kafka").join(sentinel_exporters::sending::file_name_for(&self.ctx.id));
+        let state_dir = self
+            .ctx
+            .data_dir
+            .join("kafka")
+            .join(sentinel_exporters::sending::file_name_for(&self.ctx.id));
         let run = Loop::new(consumer, routes, &self.config, &self.ctx, state_dir);
         let task = tokio::spawn(run.run(self.ctx.shutdown.clone()));
         Ok(Running { task })

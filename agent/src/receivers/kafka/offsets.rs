@@ -54,14 +54,20 @@ impl OffsetTracker {
     /// Every exporter queue took the record at `offset`. Acknowledgements from an earlier
     /// assignment of the partition (revoked since) are ignored.
     pub fn acknowledged(&mut self, partition: &Partition, epoch: u64, offset: i64) {
-        if let Some(state) = self.partitions.get_mut(partition).filter(|s| s.epoch == epoch) {
+        if let Some(state) = self
+            .partitions
+            .get_mut(partition)
+            .filter(|s| s.epoch == epoch)
+        {
             state.in_flight.remove(&offset);
         }
     }
 
     /// Whether a record handed on under `epoch` still belongs to a current assignment.
     pub fn is_current(&self, partition: &Partition, epoch: u64) -> bool {
-        self.partitions.get(partition).is_some_and(|s| s.epoch == epoch)
+        self.partitions
+            .get(partition)
+            .is_some_and(|s| s.epoch == epoch)
     }
 
     /// Records handed on and not yet acknowledged, over every partition.
@@ -91,7 +97,6 @@ impl OffsetTracker {
             self.partitions.remove(partition);
         }
     }
-
 }
 
 #[cfg(test)]
@@ -109,14 +114,25 @@ mod tests {
         for offset in 10..15 {
             e = tracker.handed_on(&p(0), offset);
         }
-        assert_eq!(tracker.take_commits(), vec![(p(0), 10)], "nothing acknowledged yet");
+        assert_eq!(
+            tracker.take_commits(),
+            vec![(p(0), 10)],
+            "nothing acknowledged yet"
+        );
         tracker.acknowledged(&p(0), e, 12);
         tracker.acknowledged(&p(0), e, 13);
-        assert!(tracker.take_commits().is_empty(), "10 and 11 still in flight");
+        assert!(
+            tracker.take_commits().is_empty(),
+            "10 and 11 still in flight"
+        );
         tracker.acknowledged(&p(0), e, 10);
         assert_eq!(tracker.take_commits(), vec![(p(0), 11)]);
         tracker.acknowledged(&p(0), e, 11);
-        assert_eq!(tracker.take_commits(), vec![(p(0), 14)], "12 and 13 were done");
+        assert_eq!(
+            tracker.take_commits(),
+            vec![(p(0), 14)],
+            "12 and 13 were done"
+        );
         tracker.acknowledged(&p(0), e, 14);
         assert_eq!(tracker.take_commits(), vec![(p(0), 15)]);
         assert!(tracker.take_commits().is_empty(), "nothing moved");
@@ -146,7 +162,10 @@ mod tests {
         assert_eq!(commits, vec![(p(0), 0), (p(1), 1)]);
         tracker.revoke(&[p(0)]);
         tracker.acknowledged(&p(0), e0, 0);
-        assert!(tracker.take_commits().is_empty(), "a revoked partition is not committed");
+        assert!(
+            tracker.take_commits().is_empty(),
+            "a revoked partition is not committed"
+        );
         assert_eq!(tracker.in_flight(), 0);
         // Assigned again: the old assignment's late acknowledgement clears nothing.
         let e1 = tracker.handed_on(&p(0), 0);
