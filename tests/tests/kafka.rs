@@ -188,6 +188,16 @@ fn written(path: &Path, resources: &str, scopes: &str, items: &str) -> Vec<(Stri
     out
 }
 
+/// `(service, trace id, span id, name, kind, attributes)` of a written span.
+type SpanSeen = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    BTreeMap<String, String>,
+);
+
 fn attributes(item: &Value) -> BTreeMap<String, String> {
     list(item, "attributes")
         .iter()
@@ -249,15 +259,15 @@ fn every_signal_crosses_kafka_intact_and_an_oversized_span_is_dead_lettered() {
     );
     std::thread::sleep(Duration::from_millis(500));
 
+    check_spans(&out("traces"));
+    check_metrics(&out("metrics"));
+    check_logs(&out("logs"));
+    check_dead_letter(&a, &a_data);
+}
+
+fn check_spans(traces: &Path) {
     // Spans: ids, names, kinds and attributes, under the right resource.
-    let spans: BTreeSet<(
-        String,
-        String,
-        String,
-        String,
-        i64,
-        BTreeMap<String, String>,
-    )> = written(&out("traces"), "resourceSpans", "scopeSpans", "spans")
+    let spans: BTreeSet<SpanSeen> = written(traces, "resourceSpans", "scopeSpans", "spans")
         .into_iter()
         .map(|(service, s)| {
             (
@@ -316,38 +326,35 @@ fn every_signal_crosses_kafka_intact_and_an_oversized_span_is_dead_lettered() {
         spans, expected,
         "every span but the oversized one, once, intact"
     );
+}
 
+fn check_metrics(metrics: &Path) {
     // Metrics: every point with its value and attributes.
-    let points: BTreeSet<String> = written(
-        &out("metrics"),
-        "resourceMetrics",
-        "scopeMetrics",
-        "metrics",
-    )
-    .into_iter()
-    .flat_map(|(service, m)| {
-        let data = if m["gauge"].is_object() {
-            &m["gauge"]
-        } else {
-            &m["sum"]
-        };
-        list(data, "dataPoints")
-            .into_iter()
-            .map(move |p| {
-                let value = if p["asInt"].is_null() {
-                    p["asDouble"].to_string()
-                } else {
-                    p["asInt"].to_string()
-                };
-                format!(
-                    "{service} {} {value} {:?}",
-                    m["name"].as_str().unwrap(),
-                    attributes(&p)
-                )
-            })
-            .collect::<Vec<_>>()
-    })
-    .collect();
+    let points: BTreeSet<String> = written(metrics, "resourceMetrics", "scopeMetrics", "metrics")
+        .into_iter()
+        .flat_map(|(service, m)| {
+            let data = if m["gauge"].is_object() {
+                &m["gauge"]
+            } else {
+                &m["sum"]
+            };
+            list(data, "dataPoints")
+                .into_iter()
+                .map(move |p| {
+                    let value = if p["asInt"].is_null() {
+                        p["asDouble"].to_string()
+                    } else {
+                        p["asInt"].to_string()
+                    };
+                    format!(
+                        "{service} {} {value} {:?}",
+                        m["name"].as_str().unwrap(),
+                        attributes(&p)
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
     let expected_points: BTreeSet<String> = [
         r#"svc-a queue.depth "7" {"queue": "{\"stringValue\":\"q1\"}"}"#,
         r#"svc-a queue.depth "9" {"queue": "{\"stringValue\":\"q2\"}"}"#,
@@ -358,10 +365,12 @@ fn every_signal_crosses_kafka_intact_and_an_oversized_span_is_dead_lettered() {
     .map(String::from)
     .collect();
     assert_eq!(points, expected_points);
+}
 
+fn check_logs(logs: &Path) {
     // Logs (OTLP/JSON records on the topic): bodies, ids, attributes.
     let logs: BTreeSet<(String, String, String, BTreeMap<String, String>)> =
-        written(&out("logs"), "resourceLogs", "scopeLogs", "logRecords")
+        written(logs, "resourceLogs", "scopeLogs", "logRecords")
             .into_iter()
             .map(|(_, l)| {
                 (
@@ -377,7 +386,9 @@ fn every_signal_crosses_kafka_intact_and_an_oversized_span_is_dead_lettered() {
         assert_eq!(trace, "5b8efff798038103d269b633813fc60c");
         assert_eq!(attrs["log.kind"], format!(r#"{{"stringValue":"{body}"}}"#));
     }
+}
 
+fn check_dead_letter(a: &Agent, a_data: &Path) {
     // The oversized span is in A's dead-letter file with the reason.
     let letters = a_data.join("dead-letter").join("kafka.jsonl");
     let text = std::fs::read_to_string(&letters).unwrap_or_default();
@@ -431,6 +442,50 @@ fn seqs(path: &Path) -> Vec<i64> {
         .collect()
 }
 
+/// C: keeps what it receives raw, and after `dedup`.
+fn writer_config(grpc: u16, admin: u16, raw: &Path, deduped: &Path) -> String {
+    format!(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{grpc}\nprocessors:\n  dedup:\n    window: 10m\nexporters:\n  file/raw:\n    path: {}\n  file/deduped:\n    path: {}\nservice:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{admin}\n  pipelines:\n    traces/raw:\n      receivers: [otlp]\n      exporters: [file/raw]\n    traces/deduped:\n      receivers: [otlp]\n      processors: [dedup]\n      exporters: [file/deduped]\n",
+        raw.display(),
+        deduped.display()
+    )
+}
+
+/// B: Kafka to C over OTLP, committing every 3 s so that a kill leaves acknowledged
+/// records uncommitted.
+fn relay_config(broker: &Broker, c_grpc: u16, admin: u16, data: &Path) -> String {
+    format!(
+        "receivers:{}\nexporters:\n  otlp:\n    endpoint: 127.0.0.1:{c_grpc}\n    tls:\n      insecure: true\nservice:\n  data_dir: {}\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{admin}\n  pipelines:\n    traces:\n      receivers: [kafka]\n      exporters: [otlp]\n",
+        receiver_block(broker, "3s"),
+        data.display()
+    )
+}
+
+/// Waits for loadgen; the `load.seq` of every span it got acknowledged.
+fn acknowledged(load: &mut std::process::Child, ack_log: &Path) -> BTreeSet<i64> {
+    assert!(load.wait().unwrap().success());
+    let mut summary = String::new();
+    load.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut summary)
+        .unwrap();
+    let summary: Value = serde_json::from_str(summary.lines().last().unwrap()).unwrap();
+    assert!(
+        summary["acked_spans"].as_u64().expect("loadgen summary") >= 4000,
+        "{summary}"
+    );
+    std::fs::read_to_string(ack_log)
+        .unwrap()
+        .lines()
+        .flat_map(|line| {
+            let (first, count) = line.split_once(' ').unwrap();
+            let (first, count): (i64, i64) = (first.parse().unwrap(), count.parse().unwrap());
+            first..first + count
+        })
+        .collect()
+}
+
 #[test]
 fn a_killed_consumer_replays_everything_and_dedup_makes_it_exactly_once() {
     let broker = Broker::start();
@@ -444,25 +499,14 @@ fn a_killed_consumer_replays_everything_and_dedup_makes_it_exactly_once() {
         a_admin,
     );
 
-    // C: the writer; keeps what it gets raw and after dedup.
     let (c_grpc, c_admin) = (free_port(), free_port());
     let raw = dir.path().join("raw.jsonl");
     let deduped = dir.path().join("deduped.jsonl");
-    let c_config = format!(
-        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{c_grpc}\nprocessors:\n  dedup:\n    window: 10m\nexporters:\n  file/raw:\n    path: {}\n  file/deduped:\n    path: {}\nservice:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{c_admin}\n  pipelines:\n    traces/raw:\n      receivers: [otlp]\n      exporters: [file/raw]\n    traces/deduped:\n      receivers: [otlp]\n      processors: [dedup]\n      exporters: [file/deduped]\n",
-        raw.display(),
-        deduped.display()
-    );
+    let c_config = writer_config(c_grpc, c_admin, &raw, &deduped);
     let c = Agent::start(dir.path(), "c", &c_config, c_admin);
 
-    // B: Kafka to C, committing every 3s so that a kill leaves acknowledged records
-    // uncommitted.
     let b_admin = free_port();
-    let b_config = format!(
-        "receivers:{}\nexporters:\n  otlp:\n    endpoint: 127.0.0.1:{c_grpc}\n    tls:\n      insecure: true\nservice:\n  data_dir: {}\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{b_admin}\n  pipelines:\n    traces:\n      receivers: [kafka]\n      exporters: [otlp]\n",
-        receiver_block(&broker, "3s"),
-        dir.path().join("b-data").display()
-    );
+    let b_config = relay_config(&broker, c_grpc, b_admin, &dir.path().join("b-data"));
     let b = Agent::start(dir.path(), "b", &b_config, b_admin);
 
     let ack_log = dir.path().join("acked.txt");
@@ -488,28 +532,7 @@ fn a_killed_consumer_replays_everything_and_dedup_makes_it_exactly_once() {
     );
     b.kill9();
     let b = Agent::start(dir.path(), "b", &b_config, b_admin);
-    let status = load.wait().unwrap();
-    assert!(status.success());
-    let mut summary = String::new();
-    load.stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut summary)
-        .unwrap();
-    let summary: Value = serde_json::from_str(summary.lines().last().unwrap()).unwrap();
-    assert!(
-        summary["acked_spans"].as_u64().expect("loadgen summary") >= 4000,
-        "{summary}"
-    );
-    let all: BTreeSet<i64> = std::fs::read_to_string(&ack_log)
-        .unwrap()
-        .lines()
-        .flat_map(|line| {
-            let (first, count) = line.split_once(' ').unwrap();
-            let (first, count): (i64, i64) = (first.parse().unwrap(), count.parse().unwrap());
-            first..first + count
-        })
-        .collect();
+    let all = acknowledged(&mut load, &ack_log);
     assert!(
         eventually(Duration::from_secs(60), || {
             let got: BTreeSet<i64> = seqs(&deduped).into_iter().collect();
