@@ -84,7 +84,7 @@ service:
         out = subprocess.run(
             [LOADGEN, "--endpoint", f"http://127.0.0.1:{a_grpc}", "--rate", "0",
              "--duration", str(seconds), "--spans-per-request", "100", "--attributes", "2",
-             "--concurrency", "4"], capture_output=True, text=True, check=True)
+             "--concurrency", "64"], capture_output=True, text=True, check=True)
         load = json.loads(out.stdout.strip().splitlines()[-1])
         # Let the queue empty before reading A's CPU.
         while metric(a_admin, "sentinel_component_queue_size", 'component_id="kafka"') > 0:
