@@ -21,6 +21,9 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # VictoriaMetrics: the second store of the prometheusremotewrite end-to-end test.
 command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
+# Building librdkafka (the kafka components) from the rdkafka crate's bundled source.
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+[ -f /usr/include/openssl/ssl.h ] && [ -f /usr/include/x86_64-linux-gnu/curl/curl.h -o -f /usr/include/curl/curl.h ] || need+=(libssl-dev libcurl4-openssl-dev)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

@@ -27,6 +27,8 @@ impl Registry {
                 Box::new(crate::receivers::redis::RedisReceiverFactory),
                 Box::new(crate::receivers::httpcheck::HttpCheckReceiverFactory),
                 Box::new(crate::receivers::tcpcheck::TcpCheckReceiverFactory),
+                #[cfg(feature = "kafka")]
+                Box::new(crate::receivers::kafka::KafkaReceiverFactory),
             ],
             processors: vec![
                 Box::new(sentinel_processors::batch::BatchFactory),
@@ -51,6 +53,8 @@ impl Registry {
                 Box::new(sentinel_exporters::loadbalancing::LoadBalancingFactory),
                 Box::new(sentinel_exporters::prometheusremotewrite::RemoteWriteFactory),
                 Box::new(sentinel_exporters::postgres::PostgresFactory),
+                #[cfg(feature = "kafka")]
+                Box::new(sentinel_exporters::kafka::KafkaExporterFactory),
             ],
             connectors: vec![
                 Box::new(sentinel_processors::forward::ForwardFactory),

@@ -4,6 +4,8 @@ pub mod blackhole;
 pub mod debug;
 pub mod file;
 pub mod loadbalancing;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod otlp;
 pub mod otlphttp;
 pub mod postgres;

@@ -3,6 +3,7 @@
 
 pub mod certs;
 pub mod docs;
+pub mod kafka;
 pub mod nab;
 pub mod services;
 

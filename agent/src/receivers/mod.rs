@@ -6,6 +6,8 @@ pub mod database;
 pub mod hooks;
 pub mod hostmetrics;
 pub mod httpcheck;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod otlp;
 pub mod pgbouncer;
 pub mod postgresql;

@@ -13,7 +13,7 @@
 
 #[cfg(test)]
 pub(crate) mod compliance;
-mod dead_letter;
+pub(crate) mod dead_letter;
 pub(crate) mod disk;
 mod health;
 mod memory;
