@@ -36,6 +36,7 @@ fn sentinel_accepts(block: &DocBlock, args: &[&str]) {
         .current_dir(workspace_root())
         // Secrets the docs take from the environment, as a user would set them.
         .env("POSTGRES_PASSWORD", "example")
+        .env("KAFKA_PASSWORD", "example")
         .env("LITELLM_PRICES", sentinel_tests::litellm_prices())
         .env(
             "SENTINEL_PG_DSN",
