@@ -1,5 +1,5 @@
 //! Command-line interface: `run`, `validate`, `print-config`, `components`, `version`,
-//! `queue inspect`, `db migrate` and `hook`.
+//! `queue inspect`, `db migrate`, `hook` and `alerts`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +65,11 @@ pub enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// Alerting tools: silences of the notification exporters.
+    Alerts {
+        #[command(subcommand)]
+        command: crate::alerts::AlertsCommand,
     },
     /// Anomaly detector tools.
     Anomaly {

@@ -48,6 +48,11 @@ impl Registry {
                 Box::new(sentinel_exporters::prometheus::PrometheusFactory),
                 Box::new(sentinel_exporters::blackhole::BlackholeFactory),
                 Box::new(sentinel_exporters::postgres::PostgresFactory),
+                Box::new(sentinel_exporters::alertmanager::AlertmanagerFactory),
+                Box::new(sentinel_exporters::webhook::WebhookFactory),
+                Box::new(sentinel_exporters::slack::SlackFactory),
+                Box::new(sentinel_exporters::pagerduty::PagerDutyFactory),
+                Box::new(sentinel_exporters::email::EmailFactory),
             ],
             connectors: vec![
                 Box::new(sentinel_processors::forward::ForwardFactory),

@@ -1,5 +1,6 @@
 //! The sentinel agent: config loading, pipeline runtime and receivers.
 
+pub mod alerts;
 pub mod anomaly_backtest;
 pub mod cli;
 pub mod components;

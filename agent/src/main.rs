@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         Command::Policy {
             command: cli::PolicyCommand::Check { file },
         } => sentinel_agent::policy::check::run(&file),
+        Command::Alerts { command } => sentinel_agent::alerts::run(command),
         Command::Hook { .. } => unreachable!("handled above"),
     }
 }

@@ -1,4 +1,5 @@
-//! The admin listener: `/metrics` (Prometheus text), `/healthz` and `/readyz`.
+//! The admin listener: `/metrics` (Prometheus text), `/healthz`, `/readyz` and the
+//! silences API (`silences.rs`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use sentinel_pipeline::http::respond::{bare, respond, HttpResponse};
 use sentinel_pipeline::http::HttpServer;
+use sentinel_exporters::notify::silences::SilenceStore;
 use sentinel_pipeline::SelfMetrics;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +23,8 @@ pub struct AdminState {
     pub process: ProcessMetrics,
     /// True once every receiver listens, false again when shutdown starts.
     pub ready: AtomicBool,
+    /// The silences of `sentinel alerts silence` (`/api/v2/silences`).
+    pub silences: Arc<SilenceStore>,
 }
 
 /// Binds the admin address; the caller's error names the address and the setting.
@@ -30,8 +34,13 @@ pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
 
 pub async fn serve(listener: TcpListener, state: Arc<AdminState>, shutdown: CancellationToken) {
     let handler = move |request: Request<Incoming>| {
-        let response = route(&state, &request);
-        async move { response }
+        let state = state.clone();
+        async move {
+            if super::silences::owns(request.uri().path()) {
+                return super::silences::handle(&state.silences, request).await;
+            }
+            route(&state, &request)
+        }
     };
     HttpServer::new("admin")
         .serve(listener, handler, shutdown)

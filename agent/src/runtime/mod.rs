@@ -2,6 +2,7 @@
 //! SIGINT/SIGTERM within `service.shutdown_timeout`.
 
 mod admin;
+mod silences;
 mod process_metrics;
 mod topology;
 
@@ -15,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::components::Registry;
 use crate::config::AgentConfig;
 use admin::AdminState;
+use sentinel_exporters::notify::silences::SilenceStore;
 use process_metrics::ProcessMetrics;
 use topology::Topology;
 
@@ -47,6 +49,7 @@ pub async fn run(
         process: ProcessMetrics::register(&metrics),
         metrics: metrics.clone(),
         ready: AtomicBool::new(false),
+        silences: SilenceStore::for_data_dir(&config.service.data_dir),
     });
     let admin_address = config.service.telemetry.metrics.address.to_string();
     let listener = admin::bind(&admin_address)

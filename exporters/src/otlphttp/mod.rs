@@ -24,7 +24,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
-use sentinel_pipeline::tls::TlsError;
+use sentinel_pipeline::tls::{ClientTlsConfig, TlsError};
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, Exporter, ExporterFactory,
     Factory, Kind, Payload, Signal,
@@ -83,7 +83,7 @@ pub enum OtlpHttpError {
 }
 
 pub struct OtlpHttpExporter {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpClient,
     urls: [Uri; 3],
     headers: HeaderMap,
     encoding: Encoding,
@@ -109,21 +109,8 @@ impl OtlpHttpExporter {
             })?;
             headers.insert(name, value);
         }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.timeout));
-        connector.set_nodelay(true);
-        // `https://` URLs (which validation only lets in with their tls settings) go
-        // through rustls; `http://` ones stay plain.
-        connector.enforce_http(false);
-        // The URL's scheme decides whether TLS is used, not `insecure`.
-        let tls = config.tls.rustls_config()?;
-        let connector = HttpsConnectorBuilder::new()
-            .with_tls_config((*tls).clone())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
         Ok(OtlpHttpExporter {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: https_client(&config.tls, config.timeout)?,
             urls: [
                 config.url(Signal::Traces)?,
                 config.url(Signal::Metrics)?,
@@ -162,9 +149,31 @@ impl OtlpHttpExporter {
     }
 }
 
+/// The HTTP/1.1 client of the HTTP exporters (`otlphttp` and the notifiers): `https://`
+/// URLs go through rustls with the `tls` settings, `http://` ones stay plain.
+pub(crate) fn https_client(
+    tls: &ClientTlsConfig,
+    connect_timeout: Duration,
+) -> Result<HttpClient, TlsError> {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(connect_timeout));
+    connector.set_nodelay(true);
+    // The URL's scheme decides whether TLS is used, not `insecure`.
+    connector.enforce_http(false);
+    let tls = tls.rustls_config()?;
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config((*tls).clone())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
+
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
 /// The error and its causes: hyper's client says only "client error (Connect)", the why
 /// (refused, certificate not trusted, ...) is in the sources.
-fn with_causes(error: &dyn std::error::Error) -> String {
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -188,7 +197,7 @@ fn classify(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> E
     }
 }
 
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = headers.get(RETRY_AFTER)?.to_str().ok()?;
     text.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
