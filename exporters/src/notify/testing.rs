@@ -165,3 +165,26 @@ pub fn alert_samples(_signal: sentinel_pipeline::Signal, items: usize, seed: u64
         .collect();
     sentinel_pipeline::Payload::Logs(alerts_request(&alerts))
 }
+
+/// A due notification of `specs` grouped by `alertname`, as the grouper makes it.
+pub fn notification(receiver: &str, specs: &[AlertSpec]) -> super::group::Notification {
+    let settings = super::group::GroupSettings {
+        route: super::settings::RouteConfig {
+            group_by: vec!["alertname".into()],
+            group_wait: Duration::ZERO,
+            ..Default::default()
+        },
+        send_resolved: true,
+    };
+    let mut grouper = super::group::Grouper::new(receiver, settings, None);
+    let payload = sentinel_pipeline::Payload::Logs(alerts_request(specs));
+    let now = tokio::time::Instant::now();
+    for alert in super::alert::decode(&payload).0 {
+        let _ = grouper.insert(alert, now);
+    }
+    grouper
+        .due(now, SystemTime::now(), &|_| false)
+        .into_iter()
+        .next()
+        .expect("a group with a firing alert is due")
+}
