@@ -17,6 +17,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # unshare, mount and setpriv (namespace, cgroup and unprivileged-user tests), and ip.
 command -v unshare >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# Alertmanager and an SMTP server (aiosmtpd) for the notification exporters' tests.
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
