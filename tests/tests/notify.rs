@@ -12,7 +12,12 @@ use sentinel_tests::{eventually, free_port, sentinel_bin, Agent};
 
 const ROUTING_KEY: &str = "R0UT1NGKEY0123456789abcdef012345";
 
-fn exporters(webhook: &HttpReceiver, slack: &HttpReceiver, pd: &HttpReceiver, bad: &HttpReceiver) -> String {
+fn exporters(
+    webhook: &HttpReceiver,
+    slack: &HttpReceiver,
+    pd: &HttpReceiver,
+    bad: &HttpReceiver,
+) -> String {
     format!(
         concat!(
             "  webhook:\n    url: {}\n    max_alerts: 10\n{route}{retry}",
@@ -31,7 +36,10 @@ fn exporters(webhook: &HttpReceiver, slack: &HttpReceiver, pd: &HttpReceiver, ba
 }
 
 fn cpu(instance: &str) -> AlertSpec {
-    AlertSpec::firing("HighCpu", &[("instance", instance), ("severity", "critical")])
+    AlertSpec::firing(
+        "HighCpu",
+        &[("instance", instance), ("severity", "critical")],
+    )
 }
 
 #[test]
@@ -66,22 +74,35 @@ fn webhook_slack_and_pagerduty_deliver_the_documented_payloads() {
     assert_eq!(body["groupLabels"]["alertname"], "HighCpu");
     assert_eq!(body["commonLabels"]["severity"], "critical");
     assert_eq!(body["truncatedAlerts"], 0);
-    assert_eq!(body["alerts"].as_array().unwrap().len(), 2, "pending is not notified");
+    assert_eq!(
+        body["alerts"].as_array().unwrap().len(),
+        2,
+        "pending is not notified"
+    );
     assert_eq!(webhook.path_count("/hook"), webhook.all().len());
 
     // Slack: 429 then the retry after Retry-After; text fallback, blocks, colour.
     let tries = slack.all();
     assert_eq!(tries[0].status, 429);
     assert!(tries.len() >= 2);
-    assert!(tries[1].at - tries[0].at >= Duration::from_millis(900), "Retry-After: 1 honoured");
+    assert!(
+        tries[1].at - tries[0].at >= Duration::from_millis(900),
+        "Retry-After: 1 honoured"
+    );
     assert_eq!(tries[0].path, "/services/T0/B0/SECRETTOKEN");
     let message = &tries[1].body;
     assert_eq!(message["channel"], "#ops");
-    assert!(message["text"].as_str().unwrap().starts_with("[FIRING:2] HighCpu"));
+    assert!(message["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("[FIRING:2] HighCpu"));
     assert_eq!(message["attachments"][0]["color"], "#E01E5A");
     let blocks = message["attachments"][0]["blocks"].as_array().unwrap();
     assert_eq!(blocks[0]["type"], "header");
-    assert!(blocks[1]["text"]["text"].as_str().unwrap().contains("Remediation"));
+    assert!(blocks[1]["text"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("Remediation"));
 
     // PagerDuty: 503 retried, then the Events API v2 trigger.
     let tries = pd.all();
@@ -97,7 +118,10 @@ fn webhook_slack_and_pagerduty_deliver_the_documented_payloads() {
     assert_eq!(event["payload"]["custom_details"]["firing"], 2);
 
     // PagerDuty 400: one attempt, then the dead-letter file.
-    let dead = dir.path().join("dead-letter").join("pagerduty_bad_outbox.jsonl");
+    let dead = dir
+        .path()
+        .join("dead-letter")
+        .join("pagerduty_bad_outbox.jsonl");
     assert!(
         eventually(Duration::from_secs(10), || dead.exists()),
         "no dead letter; log:\n{}",
@@ -110,16 +134,37 @@ fn webhook_slack_and_pagerduty_deliver_the_documented_payloads() {
     let slack_before = slack.accepted().len();
     send_alerts(otlp, &[cpu("a").resolved(), cpu("b").resolved()]);
     let resolved = eventually(Duration::from_secs(15), || {
-        webhook.accepted().iter().any(|r| r.body["status"] == "resolved")
-            && pd.accepted().iter().any(|r| r.body["event_action"] == "resolve")
+        webhook
+            .accepted()
+            .iter()
+            .any(|r| r.body["status"] == "resolved")
+            && pd
+                .accepted()
+                .iter()
+                .any(|r| r.body["event_action"] == "resolve")
     });
     assert!(resolved, "resolution not notified; log:\n{}", agent.log());
-    let resolve = pd.accepted().into_iter().find(|r| r.body["event_action"] == "resolve").unwrap();
-    assert_eq!(resolve.body["dedup_key"], dedup_key.as_str(), "resolves the same incident");
+    let resolve = pd
+        .accepted()
+        .into_iter()
+        .find(|r| r.body["event_action"] == "resolve")
+        .unwrap();
+    assert_eq!(
+        resolve.body["dedup_key"],
+        dedup_key.as_str(),
+        "resolves the same incident"
+    );
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(slack.accepted().len(), slack_before, "Slack's send_resolved is false");
+    assert_eq!(
+        slack.accepted().len(),
+        slack_before,
+        "Slack's send_resolved is false"
+    );
     let dropped = agent
-        .metric_value("sentinel_notifications_dropped_total", &["reason=\"pending\"", "component_id=\"webhook\""])
+        .metric_value(
+            "sentinel_notifications_dropped_total",
+            &["reason=\"pending\"", "component_id=\"webhook\""],
+        )
         .unwrap_or(0.0);
     assert_eq!(dropped, 1.0, "the pending record is counted");
     agent.terminate(Duration::from_secs(15));
@@ -145,8 +190,18 @@ fn print_config_redacts_notification_secrets() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    for secret in ["SLACKTOKEN", ROUTING_KEY, "SMTPPASSWORD", "WEBHOOKTOKEN", "AMPASSWORD"] {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for secret in [
+        "SLACKTOKEN",
+        ROUTING_KEY,
+        "SMTPPASSWORD",
+        "WEBHOOKTOKEN",
+        "AMPASSWORD",
+    ] {
         assert!(!text.contains(secret), "{secret} printed:\n{text}");
     }
     assert!(text.matches("[redacted]").count() >= 5, "{text}");

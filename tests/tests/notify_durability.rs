@@ -24,7 +24,10 @@ fn webhook_config(dir: &Path, otlp: u16, admin: u16, receiver: u16) -> String {
 /// Notifications the outbox queue took in.
 fn outbox_received(agent: &Agent) -> f64 {
     agent
-        .metric_value("sentinel_component_received_items_total", &["component_id=\"webhook/outbox\""])
+        .metric_value(
+            "sentinel_component_received_items_total",
+            &["component_id=\"webhook/outbox\""],
+        )
         .unwrap_or(0.0)
 }
 
@@ -45,7 +48,11 @@ fn a_queued_notification_survives_kill_9_and_is_delivered_once() {
     let receiver = HttpReceiver::start(receiver_port, &[], 200);
     let agent = Agent::start(dir.path(), "agent", &config, admin);
     let delivered = eventually(Duration::from_secs(20), || !receiver.accepted().is_empty());
-    assert!(delivered, "not delivered after restart; log:\n{}", agent.log());
+    assert!(
+        delivered,
+        "not delivered after restart; log:\n{}",
+        agent.log()
+    );
     // The connector keeps re-sending the firing alert: that is no new notification.
     for _ in 0..3 {
         send_alerts(otlp, std::slice::from_ref(&alert));
@@ -68,7 +75,12 @@ fn a_receiver_outage_delivers_everything_afterwards_grouped() {
         .unwrap_or(20);
     let dir = tempfile::tempdir().unwrap();
     let (otlp, admin, receiver_port) = (free_port(), free_port(), free_port());
-    let agent = Agent::start(dir.path(), "agent", &webhook_config(dir.path(), otlp, admin, receiver_port), admin);
+    let agent = Agent::start(
+        dir.path(),
+        "agent",
+        &webhook_config(dir.path(), otlp, admin, receiver_port),
+        admin,
+    );
     let start = Instant::now();
     let cpu = |i: &str| AlertSpec::firing("HighCpu", &[("instance", i)]);
     let disk = |i: &str| AlertSpec::firing("DiskFull", &[("instance", i)]);
@@ -90,8 +102,13 @@ fn a_receiver_outage_delivers_everything_afterwards_grouped() {
     let up = Instant::now();
     let complete = eventually(Duration::from_secs(30), || {
         let bodies = receiver.accepted();
-        let last_cpu = bodies.iter().rev().find(|r| r.body["groupLabels"]["alertname"] == "HighCpu");
-        let has_disk = bodies.iter().any(|r| r.body["groupLabels"]["alertname"] == "DiskFull");
+        let last_cpu = bodies
+            .iter()
+            .rev()
+            .find(|r| r.body["groupLabels"]["alertname"] == "HighCpu");
+        let has_disk = bodies
+            .iter()
+            .any(|r| r.body["groupLabels"]["alertname"] == "DiskFull");
         has_disk && last_cpu.is_some_and(|r| r.body["alerts"].as_array().map_or(0, Vec::len) == 2)
     });
     assert!(complete, "got {:?}; log:\n{}", receiver.all(), agent.log());
@@ -100,7 +117,10 @@ fn a_receiver_outage_delivers_everything_afterwards_grouped() {
         "outage {outage}s: {notifications} notifications for 3 alerts in 2 groups, all delivered {:.1}s after the receiver came back",
         up.elapsed().as_secs_f64()
     );
-    assert!(notifications <= 4, "grouped, not one per re-send: {notifications}");
+    assert!(
+        notifications <= 4,
+        "grouped, not one per re-send: {notifications}"
+    );
     agent.terminate(Duration::from_secs(15));
 }
 
@@ -112,7 +132,11 @@ fn cli(admin: u16, args: &[&str]) -> String {
         .args(&args[1..])
         .output()
         .unwrap();
-    assert!(output.status.success(), "sentinel alerts silence {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "sentinel alerts silence {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).to_string()
 }
 
@@ -121,41 +145,79 @@ fn silences_mute_survive_a_restart_and_expire() {
     let dir = tempfile::tempdir().unwrap();
     let (otlp, admin) = (free_port(), free_port());
     let receiver = HttpReceiver::start(free_port(), &[], 200);
-    let exporters = format!("  webhook:\n    url: {}\n{FAST_ROUTE}{FAST_RETRY}", receiver.url("/hook"));
+    let exporters = format!(
+        "  webhook:\n    url: {}\n{FAST_ROUTE}{FAST_RETRY}",
+        receiver.url("/hook")
+    );
     let config = agent_config(dir.path(), otlp, admin, &exporters, &["webhook"]);
     let agent = Agent::start(dir.path(), "agent", &config, admin);
-    let id = cli(admin, &["add", "--comment", "maintenance", "--duration", "1h", "alertname=Noisy", "instance=~\"db-.*\""]);
+    let id = cli(
+        admin,
+        &[
+            "add",
+            "--comment",
+            "maintenance",
+            "--duration",
+            "1h",
+            "alertname=Noisy",
+            "instance=~\"db-.*\"",
+        ],
+    );
     let id = id.trim().to_string();
     assert_eq!(id.len(), 32, "{id}");
 
     let noisy = AlertSpec::firing("Noisy", &[("instance", "db-1")]);
     let other = AlertSpec::firing("Other", &[("instance", "db-1")]);
     send_alerts(otlp, &[noisy.clone(), other]);
-    assert!(eventually(Duration::from_secs(10), || !receiver.accepted().is_empty()));
+    assert!(eventually(Duration::from_secs(10), || !receiver
+        .accepted()
+        .is_empty()));
     std::thread::sleep(Duration::from_secs(4));
     let names = |r: &HttpReceiver| -> Vec<String> {
-        r.accepted().iter().map(|x| x.body["groupLabels"]["alertname"].as_str().unwrap_or("").to_string()).collect()
+        r.accepted()
+            .iter()
+            .map(|x| {
+                x.body["groupLabels"]["alertname"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect()
     };
     assert_eq!(names(&receiver), vec!["Other"], "Noisy is silenced");
     let listing = cli(admin, &["list"]);
-    assert!(listing.contains(&id) && listing.contains("active") && listing.contains("maintenance"), "{listing}");
+    assert!(
+        listing.contains(&id) && listing.contains("active") && listing.contains("maintenance"),
+        "{listing}"
+    );
 
     // The silence is on disk (0600) and back after a restart.
     agent.terminate(Duration::from_secs(15));
     let file = dir.path().join("silences.json");
-    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let agent = Agent::start(dir.path(), "agent", &config, admin);
     assert!(cli(admin, &["list"]).contains(&id));
     send_alerts(otlp, std::slice::from_ref(&noisy));
     std::thread::sleep(Duration::from_secs(4));
-    assert!(!names(&receiver).contains(&"Noisy".to_string()), "still silenced after restart");
+    assert!(
+        !names(&receiver).contains(&"Noisy".to_string()),
+        "still silenced after restart"
+    );
 
     // Expired: the connector's next re-send gets through at the next group interval.
     cli(admin, &["expire", &id]);
-    assert!(!cli(admin, &["list"]).contains(&id), "expired ones are listed with --expired only");
+    assert!(
+        !cli(admin, &["list"]).contains(&id),
+        "expired ones are listed with --expired only"
+    );
     assert!(cli(admin, &["list", "--expired"]).contains("expired"));
     send_alerts(otlp, std::slice::from_ref(&noisy));
-    let through = eventually(Duration::from_secs(10), || names(&receiver).contains(&"Noisy".to_string()));
+    let through = eventually(Duration::from_secs(10), || {
+        names(&receiver).contains(&"Noisy".to_string())
+    });
     assert!(through, "not notified after expiry; log:\n{}", agent.log());
     agent.terminate(Duration::from_secs(15));
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use notify_support::{agent_config, send_alerts, FAST_RETRY};
 use sentinel_exporters::notify::testing::AlertSpec;
-use sentinel_tests::{certs, eventually, free_port, http_get, read_json_lines, workspace_root, Agent};
+use sentinel_tests::{
+    certs, eventually, free_port, http_get, read_json_lines, workspace_root, Agent,
+};
 
 struct Service(Child);
 
@@ -50,7 +52,11 @@ fn start_alertmanager(dir: &Path, port: u16) -> Service {
     let ready = eventually(Duration::from_secs(20), || {
         http_get(port, "/-/ready").is_some_and(|(status, _)| status == 200)
     });
-    assert!(ready, "alertmanager not ready: {}", std::fs::read_to_string(dir.join("alertmanager.log")).unwrap_or_default());
+    assert!(
+        ready,
+        "alertmanager not ready: {}",
+        std::fs::read_to_string(dir.join("alertmanager.log")).unwrap_or_default()
+    );
     service
 }
 
@@ -67,13 +73,24 @@ fn alerts_appear_in_alertmanager_and_resolve() {
     let am_port = free_port();
     let _am = start_alertmanager(dir.path(), am_port);
     let (otlp, admin) = (free_port(), free_port());
-    let exporters = format!("  alertmanager:\n    api_url: http://127.0.0.1:{am_port}\n{FAST_RETRY}");
+    let exporters =
+        format!("  alertmanager:\n    api_url: http://127.0.0.1:{am_port}\n{FAST_RETRY}");
     let config = agent_config(dir.path(), otlp, admin, &exporters, &["alertmanager"]);
     let agent = Agent::start(dir.path(), "agent", &config, admin);
-    let db = |i: &str| AlertSpec::firing("PoolSaturated", &[("instance", i), ("severity", "warning"), ("pool", "main")]);
+    let db = |i: &str| {
+        AlertSpec::firing(
+            "PoolSaturated",
+            &[("instance", i), ("severity", "warning"), ("pool", "main")],
+        )
+    };
     send_alerts(otlp, &[db("db-1"), db("db-2")]);
     let arrived = eventually(Duration::from_secs(15), || am_alerts(am_port).len() == 2);
-    assert!(arrived, "alertmanager has {:?}; log:\n{}", am_alerts(am_port), agent.log());
+    assert!(
+        arrived,
+        "alertmanager has {:?}; log:\n{}",
+        am_alerts(am_port),
+        agent.log()
+    );
     for alert in am_alerts(am_port) {
         assert_eq!(alert["labels"]["alertname"], "PoolSaturated");
         assert_eq!(alert["labels"]["severity"], "warning");
@@ -124,8 +141,15 @@ fn start_smtp(dir: &Path, port: u16, out: &Path) -> Service {
         .spawn()
         .expect("start the SMTP server");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "ready", "smtp: {}", std::fs::read_to_string(dir.join("smtp.log")).unwrap_or_default());
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(
+        line.trim(),
+        "ready",
+        "smtp: {}",
+        std::fs::read_to_string(dir.join("smtp.log")).unwrap_or_default()
+    );
     Service(child)
 }
 
@@ -141,9 +165,20 @@ fn email_goes_through_starttls_and_auth_with_both_bodies() {
     );
     let config = agent_config(dir.path(), otlp, admin, &exporters, &["email"]);
     let agent = Agent::start(dir.path(), "agent", &config, admin);
-    send_alerts(otlp, &[AlertSpec::firing("DiskFull", &[("mountpoint", "/var"), ("severity", "critical")])]);
+    send_alerts(
+        otlp,
+        &[AlertSpec::firing(
+            "DiskFull",
+            &[("mountpoint", "/var"), ("severity", "critical")],
+        )],
+    );
     let received = eventually(Duration::from_secs(20), || out.exists());
-    assert!(received, "no email; agent log:\n{}\nsmtp log:\n{}", agent.log(), std::fs::read_to_string(dir.path().join("smtp.log")).unwrap_or_default());
+    assert!(
+        received,
+        "no email; agent log:\n{}\nsmtp log:\n{}",
+        agent.log(),
+        std::fs::read_to_string(dir.path().join("smtp.log")).unwrap_or_default()
+    );
     let mails = read_json_lines(&out);
     assert_eq!(mails.len(), 1);
     let mail = &mails[0];
@@ -154,8 +189,14 @@ fn email_goes_through_starttls_and_auth_with_both_bodies() {
     assert_eq!(mail["to"].as_array().unwrap().len(), 2);
     assert_eq!(mail["group_key"].as_str().unwrap().len(), 16);
     let text = mail["text"].as_str().unwrap().replace("\r\n", "\n");
-    assert!(text.contains("DiskFull is firing") && text.contains("Remediation:\n1. Look at the host."), "{text}");
+    assert!(
+        text.contains("DiskFull is firing") && text.contains("Remediation:\n1. Look at the host."),
+        "{text}"
+    );
     let html = mail["html"].as_str().unwrap().replace("\r\n", "\n");
-    assert!(html.contains("<h4>Remediation</h4>") && html.contains("<td>mountpoint</td><td>/var</td>"), "{html}");
+    assert!(
+        html.contains("<h4>Remediation</h4>") && html.contains("<td>mountpoint</td><td>/var</td>"),
+        "{html}"
+    );
     agent.terminate(Duration::from_secs(15));
 }

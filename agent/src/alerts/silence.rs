@@ -89,9 +89,15 @@ pub fn run(command: SilenceCommand) -> ExitCode {
         } => build(&matchers, start, end, duration, comment, author)
             .and_then(|silence| add(&address.admin, &silence)),
         SilenceCommand::List { address, expired } => list(&address.admin, expired),
-        SilenceCommand::Expire { address, ids } => ids
-            .iter()
-            .try_for_each(|id| request(&address.admin, "DELETE", &format!("/api/v2/silence/{id}"), None).map(|_| println!("expired {id}"))),
+        SilenceCommand::Expire { address, ids } => ids.iter().try_for_each(|id| {
+            request(
+                &address.admin,
+                "DELETE",
+                &format!("/api/v2/silence/{id}"),
+                None,
+            )
+            .map(|_| println!("expired {id}"))
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -117,7 +123,9 @@ fn build(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid(e.to_string()))?;
     let starts = match &start {
-        Some(text) => humantime::parse_rfc3339_weak(text).map_err(|e| invalid(format!("--start: {e}")))?,
+        Some(text) => {
+            humantime::parse_rfc3339_weak(text).map_err(|e| invalid(format!("--start: {e}")))?
+        }
         None => SystemTime::now(),
     };
     let ends_at = end.unwrap_or_else(|| rfc3339(starts + duration));
@@ -143,17 +151,21 @@ fn add(admin: &str, silence: &Silence) -> Result<(), CliError> {
 
 fn list(admin: &str, expired: bool) -> Result<(), CliError> {
     let answer = request(admin, "GET", "/api/v2/silences", None)?;
-    println!("{:<34} {:<8} {:<25} {:<40} COMMENT", "ID", "STATE", "ENDS", "MATCHERS");
+    println!(
+        "{:<34} {:<8} {:<25} {:<40} COMMENT",
+        "ID", "STATE", "ENDS", "MATCHERS"
+    );
     for silence in answer.as_array().into_iter().flatten() {
         let state = silence["status"]["state"].as_str().unwrap_or("");
         if state == "expired" && !expired {
             continue;
         }
-        let matchers: Vec<String> = serde_json::from_value::<Vec<Matcher>>(silence["matchers"].clone())
-            .unwrap_or_default()
-            .iter()
-            .map(Matcher::to_string)
-            .collect();
+        let matchers: Vec<String> =
+            serde_json::from_value::<Vec<Matcher>>(silence["matchers"].clone())
+                .unwrap_or_default()
+                .iter()
+                .map(Matcher::to_string)
+                .collect();
         println!(
             "{:<34} {:<8} {:<25} {:<40} {}",
             silence["id"].as_str().unwrap_or(""),
@@ -178,7 +190,9 @@ fn request(admin: &str, method: &str, path: &str, body: Option<&[u8]>) -> Result
         .next()
         .ok_or_else(|| connect(std::io::Error::other("no address")))?;
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(connect)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(connect)?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(connect)?;
     let body = body.unwrap_or_default();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {admin}\r\nContent-Type: application/json\r\n\

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
+use sentinel_exporters::notify::silences::SilenceStore;
 use sentinel_pipeline::http::respond::{bare, respond, HttpResponse};
 use sentinel_pipeline::http::HttpServer;
-use sentinel_exporters::notify::silences::SilenceStore;
 use sentinel_pipeline::SelfMetrics;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

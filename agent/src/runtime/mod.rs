@@ -2,8 +2,8 @@
 //! SIGINT/SIGTERM within `service.shutdown_timeout`.
 
 mod admin;
-mod silences;
 mod process_metrics;
+mod silences;
 mod topology;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 use crate::components::Registry;
 use crate::config::AgentConfig;
 use admin::AdminState;
-use sentinel_exporters::notify::silences::SilenceStore;
 use process_metrics::ProcessMetrics;
+use sentinel_exporters::notify::silences::SilenceStore;
 use topology::Topology;
 
 pub use sentinel_pipeline::PIPELINE_INPUT_CAPACITY;

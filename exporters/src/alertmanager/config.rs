@@ -52,7 +52,10 @@ impl Default for AlertmanagerConfig {
 
 impl AlertmanagerConfig {
     pub fn alerts_url(&self) -> Result<hyper::Uri, String> {
-        http_url(&format!("{}/api/v2/alerts", self.api_url.expose().trim_end_matches('/')))
+        http_url(&format!(
+            "{}/api/v2/alerts",
+            self.api_url.expose().trim_end_matches('/')
+        ))
     }
 }
 
@@ -60,8 +63,9 @@ impl ComponentConfig for AlertmanagerConfig {
     fn validate(&self) -> Result<(), ValidationError> {
         http_url(self.api_url.expose()).map_err(|e| ValidationError::at("api_url", e))?;
         for key in self.headers.keys() {
-            hyper::header::HeaderName::from_bytes(key.as_bytes())
-                .map_err(|_| ValidationError::at("headers", format!("{key:?} is not a valid header name")))?;
+            hyper::header::HeaderName::from_bytes(key.as_bytes()).map_err(|_| {
+                ValidationError::at("headers", format!("{key:?} is not a valid header name"))
+            })?;
         }
         validate_silences(&self.silences)?;
         self.tls.validate().map_err(|e| e.within("tls"))?;

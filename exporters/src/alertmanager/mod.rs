@@ -11,8 +11,8 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::Uri;
 use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
 use sentinel_pipeline::{
-    BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, ExporterFactory,
-    Factory, Kind, Signal,
+    BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, ExporterFactory, Factory,
+    Kind, Signal,
 };
 use serde_json::{json, Value};
 
@@ -54,7 +54,8 @@ impl ExporterFactory for AlertmanagerFactory {
         }
         let notifier = Alertmanager {
             url: config.alerts_url().map_err(other)?,
-            poster: JsonPoster::new(&config.tls, config.timeout).map_err(|e| other(e.to_string()))?,
+            poster: JsonPoster::new(&config.tls, config.timeout)
+                .map_err(|e| other(e.to_string()))?,
             headers,
         };
         let options = NotifyOptions {
@@ -104,6 +105,8 @@ impl Notifier for Alertmanager {
 #[async_trait]
 impl Deliver for Alertmanager {
     async fn deliver(&self, rendered: &Rendered) -> Result<(), ExportError> {
-        self.poster.post(&self.url, &self.headers, &rendered.body).await
+        self.poster
+            .post(&self.url, &self.headers, &rendered.body)
+            .await
     }
 }

@@ -75,7 +75,10 @@ impl EmailConfig {
     /// `smarthost` split into host and port.
     pub fn host_port(&self) -> Option<(String, u16)> {
         let (host, port) = self.smarthost.rsplit_once(':')?;
-        Some((host.trim_matches(['[', ']']).to_string(), port.parse().ok()?))
+        Some((
+            host.trim_matches(['[', ']']).to_string(),
+            port.parse().ok()?,
+        ))
     }
 }
 
@@ -93,7 +96,10 @@ impl ComponentConfig for EmailConfig {
             }
         }
         if !self.auth_password.expose().is_empty() && self.auth_password_file.is_some() {
-            return Err(ValidationError::at("auth_password_file", "set auth_password or auth_password_file, not both"));
+            return Err(ValidationError::at(
+                "auth_password_file",
+                "set auth_password or auth_password_file, not both",
+            ));
         }
         self.route.validate()?;
         validate_silences(&self.silences)?;

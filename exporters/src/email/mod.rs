@@ -16,8 +16,8 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
 use sentinel_pipeline::{
-    BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, ExporterFactory,
-    Factory, Kind, Signal,
+    BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, ExporterFactory, Factory,
+    Kind, Signal,
 };
 use serde::{Deserialize, Serialize};
 
@@ -93,7 +93,11 @@ fn read(path: &std::path::Path) -> Result<Vec<u8>, EmailError> {
 impl Email {
     pub fn new(config: &EmailConfig) -> Result<Email, EmailError> {
         let (host, port) = config.host_port().ok_or(EmailError::Smarthost)?;
-        let server_name = config.tls.server_name_override.clone().unwrap_or_else(|| host.clone());
+        let server_name = config
+            .tls
+            .server_name_override
+            .clone()
+            .unwrap_or_else(|| host.clone());
         let mut tls = TlsParameters::builder(server_name)
             .dangerous_accept_invalid_certs(config.tls.insecure_skip_verify);
         if let Some(ca) = &config.tls.ca_file {
@@ -148,10 +152,17 @@ impl Email {
     fn message(&self, queued: Queued, key: &str) -> Result<Message, ExportError> {
         let bad = |e: String| ExportError::permanent(format!("cannot build the email: {e}"));
         let mut builder = Message::builder()
-            .from(self.from.parse::<Mailbox>().map_err(|e| bad(e.to_string()))?)
+            .from(
+                self.from
+                    .parse::<Mailbox>()
+                    .map_err(|e| bad(e.to_string()))?,
+            )
             .subject(queued.subject);
         for to in self.to.split(',') {
-            builder = builder.to(to.trim().parse::<Mailbox>().map_err(|e| bad(e.to_string()))?);
+            builder = builder.to(to
+                .trim()
+                .parse::<Mailbox>()
+                .map_err(|e| bad(e.to_string()))?);
         }
         builder = builder.header(GroupKeyHeader(key.to_string()));
         builder
@@ -169,7 +180,10 @@ impl Deliver for Email {
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
             Err(e) if e.is_permanent() => Err(ExportError::permanent(format!("SMTP: {e}"))),
-            Err(e) => Err(ExportError::retryable(format!("SMTP: {}", crate::otlphttp::with_causes(&e)))),
+            Err(e) => Err(ExportError::retryable(format!(
+                "SMTP: {}",
+                crate::otlphttp::with_causes(&e)
+            ))),
         }
     }
 }

@@ -15,16 +15,28 @@ fn annotation<'a>(alert: &'a Alert, key: &str) -> &'a str {
 pub fn text_body(notification: &Notification) -> String {
     let mut out = format!("{}\n", subject(notification));
     for alert in &notification.alerts {
-        out.push_str(&format!("\n{} ({}) since {}\n", alert.name(), alert.status.as_str(), alert.starts_at));
+        out.push_str(&format!(
+            "\n{} ({}) since {}\n",
+            alert.name(),
+            alert.status.as_str(),
+            alert.starts_at
+        ));
         for key in ["summary", "description"] {
             if !annotation(alert, key).is_empty() {
                 out.push_str(&format!("{}\n", annotation(alert, key)));
             }
         }
-        let labels: Vec<String> = alert.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let labels: Vec<String> = alert
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         out.push_str(&format!("Labels: {}\n", labels.join(", ")));
         if !annotation(alert, "remediation").is_empty() {
-            out.push_str(&format!("Remediation:\n{}\n", annotation(alert, "remediation")));
+            out.push_str(&format!(
+                "Remediation:\n{}\n",
+                annotation(alert, "remediation")
+            ));
         }
     }
     out
@@ -48,12 +60,19 @@ pub fn html_body(notification: &Notification) -> String {
             escape(annotation(alert, "description")),
         ));
         for (k, v) in &alert.labels {
-            out.push_str(&format!("<tr><td>{}</td><td>{}</td></tr>\n", escape(k), escape(v)));
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td></tr>\n",
+                escape(k),
+                escape(v)
+            ));
         }
         out.push_str("</table>\n");
         let remediation = annotation(alert, "remediation");
         if !remediation.is_empty() {
-            out.push_str(&format!("<h4>Remediation</h4>\n<pre>{}</pre>\n", escape(remediation)));
+            out.push_str(&format!(
+                "<h4>Remediation</h4>\n<pre>{}</pre>\n",
+                escape(remediation)
+            ));
         }
     }
     out.push_str("</body></html>\n");

@@ -49,11 +49,17 @@ impl Status {
 
 impl Alert {
     pub fn name(&self) -> &str {
-        self.labels.get("alertname").map(String::as_str).unwrap_or("")
+        self.labels
+            .get("alertname")
+            .map(String::as_str)
+            .unwrap_or("")
     }
 
     pub fn severity(&self) -> &str {
-        self.labels.get("severity").map(String::as_str).unwrap_or("")
+        self.labels
+            .get("severity")
+            .map(String::as_str)
+            .unwrap_or("")
     }
 
     /// Firing, unless the record said resolved or its `endsAt` has passed (an alert the
@@ -106,14 +112,20 @@ fn decode_record(record: &LogRecord) -> Decoded {
         return Decoded::NotAlert;
     }
     let attr = |key: &str| record.attributes.iter().find(|kv| kv.key == key);
-    let text = |key: &str| attr(key).and_then(|kv| string(kv.value.as_ref())).unwrap_or_default();
+    let text = |key: &str| {
+        attr(key)
+            .and_then(|kv| string(kv.value.as_ref()))
+            .unwrap_or_default()
+    };
     let status = match text("state").as_str() {
         "firing" => Status::Firing,
         "resolved" => Status::Resolved,
         "pending" => return Decoded::Pending,
         _ => return Decoded::NotAlert,
     };
-    let mut labels = attr("labels").map(|kv| kvlist(kv.value.as_ref())).unwrap_or_default();
+    let mut labels = attr("labels")
+        .map(|kv| kvlist(kv.value.as_ref()))
+        .unwrap_or_default();
     let alertname = text("alertname");
     if !alertname.is_empty() {
         labels.entry("alertname".into()).or_insert(alertname);
@@ -126,7 +138,9 @@ fn decode_record(record: &LogRecord) -> Decoded {
         f => f,
     };
     Decoded::Alert(Alert {
-        annotations: attr("annotations").map(|kv| kvlist(kv.value.as_ref())).unwrap_or_default(),
+        annotations: attr("annotations")
+            .map(|kv| kvlist(kv.value.as_ref()))
+            .unwrap_or_default(),
         starts_at: text("startsAt"),
         ends_at: text("endsAt"),
         generator_url: text("generatorURL"),

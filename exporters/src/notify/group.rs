@@ -42,13 +42,19 @@ impl Notification {
     }
 
     pub fn firing_count(&self) -> usize {
-        self.alerts.iter().filter(|a| a.status == Status::Firing).count()
+        self.alerts
+            .iter()
+            .filter(|a| a.status == Status::Firing)
+            .count()
     }
 
     /// The group key hashed: 16 hex digits, stable across restarts (PagerDuty's
     /// `dedup_key`, the outbox's delivery key).
     pub fn key_hash(&self) -> String {
-        format!("{:016x}", xxhash_rust::xxh64::xxh64(self.group_key.as_bytes(), 0))
+        format!(
+            "{:016x}",
+            xxhash_rust::xxh64::xxh64(self.group_key.as_bytes(), 0)
+        )
     }
 
     pub fn common_labels(&self) -> Labels {
@@ -118,7 +124,9 @@ pub struct Grouper {
 }
 
 fn epoch_secs(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl Grouper {
@@ -165,7 +173,9 @@ impl Grouper {
             self.groups.insert(key.clone(), group);
         }
         let group = self.groups.get_mut(&key).expect("inserted above");
-        if group.alerts.len() >= MAX_ALERTS_PER_GROUP && !group.alerts.contains_key(&alert.fingerprint) {
+        if group.alerts.len() >= MAX_ALERTS_PER_GROUP
+            && !group.alerts.contains_key(&alert.fingerprint)
+        {
             return Err(Rejected::GroupFull);
         }
         group.alerts.insert(alert.fingerprint.clone(), alert);
@@ -257,9 +267,9 @@ impl Grouper {
             },
         );
         if let Some(group) = self.groups.get_mut(&notification.group_key) {
-            group
-                .alerts
-                .retain(|fp, a| !(notification.resolved.contains(fp) && a.status_at(wall) == Status::Resolved));
+            group.alerts.retain(|fp, a| {
+                !(notification.resolved.contains(fp) && a.status_at(wall) == Status::Resolved)
+            });
             if group.alerts.is_empty() {
                 self.groups.remove(&notification.group_key);
             }

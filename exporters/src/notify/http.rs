@@ -27,7 +27,12 @@ impl JsonPoster {
 
     /// POSTs `body` as JSON. 2xx is delivered; 429 (with its `Retry-After`) and 5xx are
     /// retried; other answers are permanent (dead letter), as Alertmanager's notifiers do.
-    pub async fn post(&self, url: &Uri, headers: &HeaderMap, body: &str) -> Result<(), ExportError> {
+    pub async fn post(
+        &self,
+        url: &Uri,
+        headers: &HeaderMap,
+        body: &str,
+    ) -> Result<(), ExportError> {
         let mut request = Request::post(url.clone())
             .body(Full::new(Bytes::from(body.to_string())))
             .map_err(|e| ExportError::permanent(format!("cannot build request: {e}")))?;
@@ -53,11 +58,17 @@ impl JsonPoster {
         };
         tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|_| ExportError::retryable(format!("POST to {host} timed out after {:?}", self.timeout)))?
+            .map_err(|_| {
+                ExportError::retryable(format!("POST to {host} timed out after {:?}", self.timeout))
+            })?
     }
 }
 
-pub fn classify(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> Result<(), ExportError> {
+pub fn classify(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Result<(), ExportError> {
     if status.is_success() {
         return Ok(());
     }

@@ -44,7 +44,12 @@ impl PartialEq for Matcher {
 }
 
 impl Matcher {
-    pub fn new(name: &str, value: &str, is_regex: bool, is_equal: bool) -> Result<Matcher, MatcherError> {
+    pub fn new(
+        name: &str,
+        value: &str,
+        is_regex: bool,
+        is_equal: bool,
+    ) -> Result<Matcher, MatcherError> {
         let mut matcher = Matcher {
             name: name.to_string(),
             value: value.to_string(),
@@ -125,7 +130,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -134,7 +142,10 @@ mod tests {
         assert!(Matcher::parse("alertname=HighCpu").unwrap().matches(&l));
         assert!(!Matcher::parse("alertname!=HighCpu").unwrap().matches(&l));
         assert!(Matcher::parse("instance=~\"db-.*\"").unwrap().matches(&l));
-        assert!(!Matcher::parse("instance=~db").unwrap().matches(&l), "anchored");
+        assert!(
+            !Matcher::parse("instance=~db").unwrap().matches(&l),
+            "anchored"
+        );
         assert!(Matcher::parse("instance!~web.*").unwrap().matches(&l));
         assert!(Matcher::parse("missing=\"\"").unwrap().matches(&l));
         assert!(Matcher::parse("severity!=critical").unwrap().matches(&l));
@@ -142,8 +153,17 @@ mod tests {
 
     #[test]
     fn bad_matchers_are_named() {
-        assert!(matches!(Matcher::parse("novalue"), Err(MatcherError::Syntax(_))));
-        assert!(matches!(Matcher::parse("a=~("), Err(MatcherError::Regex { .. })));
-        assert!(matches!(Matcher::parse("=x"), Err(MatcherError::EmptyName(_))));
+        assert!(matches!(
+            Matcher::parse("novalue"),
+            Err(MatcherError::Syntax(_))
+        ));
+        assert!(matches!(
+            Matcher::parse("a=~("),
+            Err(MatcherError::Regex { .. })
+        ));
+        assert!(matches!(
+            Matcher::parse("=x"),
+            Err(MatcherError::EmptyName(_))
+        ));
     }
 }

@@ -137,10 +137,7 @@ pub fn build<N: Notifier>(
 
 /// Flush checks are frequent enough to keep short test intervals on time.
 fn tick_for(settings: &GroupSettings) -> Duration {
-    let shortest = settings
-        .route
-        .group_wait
-        .min(settings.route.group_interval);
+    let shortest = settings.route.group_wait.min(settings.route.group_interval);
     (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
 }
 
@@ -175,7 +172,12 @@ impl<N: Notifier> State<N> {
 
     /// Renders and queues; false if the rate limit or a full outbox dropped it.
     fn send(&self, notification: &Notification) -> bool {
-        if !self.limiter.lock().unwrap_or_else(|p| p.into_inner()).allow(Instant::now()) {
+        if !self
+            .limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .allow(Instant::now())
+        {
             self.drop_count("rate_limited", 1);
             return false;
         }

@@ -14,7 +14,7 @@ use sentinel_pipeline::otlp::common::v1::{AnyValue, KeyValue};
 use sentinel_pipeline::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use sentinel_pipeline::{
     visit, BuildError, BuiltExporter, Consumer, ExportError, Exporter, Message, Payload,
-    QueueSettings, Refusal, RecordBatch, RetrySettings, SelfMetrics, Signal,
+    QueueSettings, RecordBatch, Refusal, RetrySettings, SelfMetrics, Signal,
 };
 use tokio::time::Instant;
 
@@ -76,7 +76,8 @@ impl Outbox {
 
     /// Queues one notification; a full queue refuses it.
     pub fn push(&self, rendered: &Rendered) -> Result<(), Refusal> {
-        self.consumer.consume(Message::unacked(Payload::Logs(encode(rendered))))
+        self.consumer
+            .consume(Message::unacked(Payload::Logs(encode(rendered))))
     }
 
     /// Delivers what it can within `grace`; a disk queue keeps the rest.
@@ -174,11 +175,20 @@ impl Exporter for Delivery {
     async fn export_records(&self, batch: RecordBatch) -> Result<(), ExportError> {
         for record in &batch.records {
             let id = (batch.queue_id, record.seq);
-            if self.done.lock().unwrap_or_else(|p| p.into_inner()).set.contains(&id) {
+            if self
+                .done
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .set
+                .contains(&id)
+            {
                 continue;
             }
             self.export(record.payload.clone()).await?;
-            self.done.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+            self.done
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id);
         }
         Ok(())
     }

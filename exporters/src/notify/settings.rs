@@ -49,10 +49,16 @@ impl RouteConfig {
             ));
         }
         if self.group_interval.is_zero() {
-            return Err(ValidationError::at("route.group_interval", "must be greater than 0"));
+            return Err(ValidationError::at(
+                "route.group_interval",
+                "must be greater than 0",
+            ));
         }
         if self.repeat_interval.is_zero() {
-            return Err(ValidationError::at("route.repeat_interval", "must be greater than 0"));
+            return Err(ValidationError::at(
+                "route.repeat_interval",
+                "must be greater than 0",
+            ));
         }
         Ok(())
     }

@@ -185,13 +185,18 @@ impl SilenceStore {
     }
 
     pub fn list(&self) -> Vec<Silence> {
-        self.silences.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.silences
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The id of an active silence muting `labels`.
     pub fn muting(&self, labels: &Labels, now: SystemTime) -> Option<String> {
         let list = self.silences.read().unwrap_or_else(|p| p.into_inner());
-        list.iter().find(|s| s.mutes(labels, now)).map(|s| s.id.clone())
+        list.iter()
+            .find(|s| s.mutes(labels, now))
+            .map(|s| s.id.clone())
     }
 
     /// Written to a temporary file with mode 0600, then renamed over the old one.
@@ -212,7 +217,9 @@ impl SilenceStore {
             .mode(0o600)
             .open(&tmp)
             .map_err(write)?;
-        file.write_all(&bytes).and_then(|_| file.sync_all()).map_err(write)?;
+        file.write_all(&bytes)
+            .and_then(|_| file.sync_all())
+            .map_err(write)?;
         std::fs::rename(&tmp, &self.path).map_err(write)
     }
 }
@@ -243,7 +250,11 @@ mod tests {
         let store = SilenceStore::open(path.clone());
         let now = SystemTime::now();
         let id = store
-            .add(silence("instance=~db.*", now - Duration::from_secs(1), now + Duration::from_secs(3600)))
+            .add(silence(
+                "instance=~db.*",
+                now - Duration::from_secs(1),
+                now + Duration::from_secs(3600),
+            ))
             .unwrap();
         let db: Labels = [("instance".to_string(), "db-1".to_string())].into();
         let web: Labels = [("instance".to_string(), "web-1".to_string())].into();
@@ -255,8 +266,14 @@ mod tests {
         let reopened = SilenceStore::open(path.clone());
         assert_eq!(reopened.muting(&db, now), Some(id.clone()));
         reopened.expire(&id).unwrap();
-        assert_eq!(reopened.muting(&db, SystemTime::now() + Duration::from_millis(5)), None);
-        assert_eq!(SilenceStore::open(path).list()[0].state(SystemTime::now() + Duration::from_millis(5)), SilenceState::Expired);
+        assert_eq!(
+            reopened.muting(&db, SystemTime::now() + Duration::from_millis(5)),
+            None
+        );
+        assert_eq!(
+            SilenceStore::open(path).list()[0].state(SystemTime::now() + Duration::from_millis(5)),
+            SilenceState::Expired
+        );
     }
 
     #[test]
@@ -264,10 +281,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SilenceStore::open(dir.path().join("s.json"));
         let now = SystemTime::now();
-        assert!(matches!(store.add(silence("a=b", now, now)), Err(SilenceError::Range)));
+        assert!(matches!(
+            store.add(silence("a=b", now, now)),
+            Err(SilenceError::Range)
+        ));
         let mut empty = silence("a=b", now, now + Duration::from_secs(1));
         empty.matchers.clear();
         assert!(matches!(store.add(empty), Err(SilenceError::NoMatchers)));
-        assert!(matches!(store.expire("nope"), Err(SilenceError::NotFound(_))));
+        assert!(matches!(
+            store.expire("nope"),
+            Err(SilenceError::NotFound(_))
+        ));
     }
 }

@@ -40,7 +40,10 @@ impl AlertSpec {
         AlertSpec {
             annotations: Labels::from([
                 ("summary".into(), format!("{alertname} is firing")),
-                ("remediation".into(), "1. Look at the host.\n2. Fix it.".into()),
+                (
+                    "remediation".into(),
+                    "1. Look at the host.\n2. Fix it.".into(),
+                ),
             ]),
             labels: all,
             state: "firing".into(),
@@ -77,7 +80,11 @@ impl AlertSpec {
             _ => (13, "WARN"),
         };
         let alertname = self.labels.get("alertname").cloned().unwrap_or_default();
-        let body = self.annotations.get("summary").cloned().unwrap_or(alertname.clone());
+        let body = self
+            .annotations
+            .get("summary")
+            .cloned()
+            .unwrap_or(alertname.clone());
         LogRecord {
             time_unix_nano: nanos,
             observed_time_unix_nano: nanos,
@@ -93,7 +100,12 @@ impl AlertSpec {
                 kv("startsAt", string(rfc3339(self.starts_at))),
                 kv("endsAt", string(rfc3339(self.ends_at))),
                 kv("fingerprint", string(fingerprint(&self.labels))),
-                kv("value", AnyValue { value: Some(Value::DoubleValue(self.value)) }),
+                kv(
+                    "value",
+                    AnyValue {
+                        value: Some(Value::DoubleValue(self.value)),
+                    },
+                ),
                 kv("rule_group", string(self.rule_group.clone())),
                 kv("generatorURL", string(self.generator_url.clone())),
             ],
@@ -154,7 +166,11 @@ fn list(labels: &Labels) -> AnyValue {
 }
 
 /// Compliance samples: `items` firing alerts, distinct per seed and index.
-pub fn alert_samples(_signal: sentinel_pipeline::Signal, items: usize, seed: u64) -> sentinel_pipeline::Payload {
+pub fn alert_samples(
+    _signal: sentinel_pipeline::Signal,
+    items: usize,
+    seed: u64,
+) -> sentinel_pipeline::Payload {
     let alerts: Vec<AlertSpec> = (0..items)
         .map(|i| {
             AlertSpec::firing(

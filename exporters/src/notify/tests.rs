@@ -98,10 +98,16 @@ fn group_wait_then_group_interval_then_repeat() {
     ]) {
         grouper.insert(a, clock.at(0).0).unwrap();
     }
-    assert!(flush(&mut grouper, &clock, 29).is_empty(), "group_wait not over");
+    assert!(
+        flush(&mut grouper, &clock, 29).is_empty(),
+        "group_wait not over"
+    );
     let first = flush(&mut grouper, &clock, 30);
     assert_eq!(first.len(), 2, "one notification per alertname");
-    let cpu = first.iter().find(|n| n.group_labels["alertname"] == "HighCpu").unwrap();
+    let cpu = first
+        .iter()
+        .find(|n| n.group_labels["alertname"] == "HighCpu")
+        .unwrap();
     assert_eq!(cpu.alerts.len(), 2);
     assert_eq!(cpu.group_key, "{}:{alertname=\"HighCpu\"}");
     assert_eq!(cpu.common_labels().get("instance"), None);
@@ -131,8 +137,12 @@ fn resolved_before_group_wait_is_not_notified() {
     let clock = Clock::new();
     let mut grouper = Grouper::new("webhook", settings(&[], true), None);
     let spec = AlertSpec::firing("Flap", &[]);
-    grouper.insert(alerts(&[spec.clone()]).remove(0), clock.at(0).0).unwrap();
-    grouper.insert(alerts(&[spec.resolved()]).remove(0), clock.at(5).0).unwrap();
+    grouper
+        .insert(alerts(&[spec.clone()]).remove(0), clock.at(0).0)
+        .unwrap();
+    grouper
+        .insert(alerts(&[spec.resolved()]).remove(0), clock.at(5).0)
+        .unwrap();
     assert!(flush(&mut grouper, &clock, 30).is_empty());
     assert_eq!(grouper.group_count(), 0, "the resolved alert is forgotten");
 }
@@ -143,14 +153,22 @@ fn send_resolved_decides_whether_resolution_is_sent() {
         let clock = Clock::new();
         let mut grouper = Grouper::new("r", settings(&[], send_resolved), None);
         let spec = AlertSpec::firing("Down", &[("instance", "x")]);
-        grouper.insert(alerts(&[spec.clone()]).remove(0), clock.at(0).0).unwrap();
+        grouper
+            .insert(alerts(&[spec.clone()]).remove(0), clock.at(0).0)
+            .unwrap();
         assert_eq!(flush(&mut grouper, &clock, 30).len(), 1);
-        grouper.insert(alerts(&[spec.resolved()]).remove(0), clock.at(40).0).unwrap();
+        grouper
+            .insert(alerts(&[spec.resolved()]).remove(0), clock.at(40).0)
+            .unwrap();
         let resolved = flush(&mut grouper, &clock, 330);
         assert_eq!(resolved.len(), 1, "the log notes the resolution either way");
         assert_eq!(resolved[0].status(), Status::Resolved);
         let expected = if send_resolved { 1 } else { 0 };
-        assert_eq!(resolved[0].alerts.len(), expected, "send_resolved={send_resolved}");
+        assert_eq!(
+            resolved[0].alerts.len(),
+            expected,
+            "send_resolved={send_resolved}"
+        );
         assert!(flush(&mut grouper, &clock, 630).is_empty());
     }
 }
@@ -159,7 +177,11 @@ fn send_resolved_decides_whether_resolution_is_sent() {
 fn a_firing_alert_past_its_ends_at_resolves() {
     let clock = Clock::new();
     let mut grouper = Grouper::new("r", settings(&[], true), None);
-    let stale = decode(&Payload::Logs(alerts_request(&[AlertSpec::firing("Gone", &[])]))).0;
+    let stale = decode(&Payload::Logs(alerts_request(&[AlertSpec::firing(
+        "Gone",
+        &[],
+    )])))
+    .0;
     grouper.insert(stale[0].clone(), clock.at(0).0).unwrap();
     assert_eq!(flush(&mut grouper, &clock, 30).len(), 1);
     // No re-send for 5 minutes: endsAt (4m) passed, so the group resolves.
@@ -185,11 +207,23 @@ fn group_by_everything_makes_one_group_per_alert() {
 fn silenced_alerts_wait_for_the_silence_to_end() {
     let clock = Clock::new();
     let mut grouper = Grouper::new("r", settings(&[], true), None);
-    grouper.insert(alerts(&[AlertSpec::firing("Noisy", &[])]).remove(0), clock.at(0).0).unwrap();
+    grouper
+        .insert(
+            alerts(&[AlertSpec::firing("Noisy", &[])]).remove(0),
+            clock.at(0).0,
+        )
+        .unwrap();
     let (now, wall) = clock.at(30);
-    assert!(grouper.due(now, wall, &|l: &Labels| l["alertname"] == "Noisy").is_empty());
+    assert!(grouper
+        .due(now, wall, &|l: &Labels| l["alertname"] == "Noisy")
+        .is_empty());
     // Re-sent while the silence is gone: the next interval notifies.
-    grouper.insert(alerts(&[AlertSpec::firing("Noisy", &[])]).remove(0), clock.at(60).0).unwrap();
+    grouper
+        .insert(
+            alerts(&[AlertSpec::firing("Noisy", &[])]).remove(0),
+            clock.at(60).0,
+        )
+        .unwrap();
     assert_eq!(flush(&mut grouper, &clock, 330).len(), 1);
 }
 
@@ -200,11 +234,15 @@ fn the_notification_log_survives_a_restart() {
     let clock = Clock::new();
     let spec = AlertSpec::firing("Down", &[]);
     let mut grouper = Grouper::new("r", settings(&[], true), Some(path.clone()));
-    grouper.insert(alerts(&[spec.clone()]).remove(0), clock.at(0).0).unwrap();
+    grouper
+        .insert(alerts(&[spec.clone()]).remove(0), clock.at(0).0)
+        .unwrap();
     assert_eq!(flush(&mut grouper, &clock, 30).len(), 1);
     // A restarted agent rebuilds the group from the connector's re-sends...
     let mut restarted = Grouper::new("r", settings(&[], true), Some(path));
-    restarted.insert(alerts(&[spec]).remove(0), clock.at(60).0).unwrap();
+    restarted
+        .insert(alerts(&[spec]).remove(0), clock.at(60).0)
+        .unwrap();
     // ...and does not notify the unchanged group again.
     assert!(flush(&mut restarted, &clock, 90).is_empty());
 }

@@ -8,8 +8,13 @@ use crate::sending::compliance::start_for_compliance;
 #[tokio::test]
 async fn pagerduty_meets_the_exporter_contract() {
     let config = "routing_key: 0123456789abcdef0123456789abcdef\nurl: http://127.0.0.1:9/v2/enqueue\nroute: {group_wait: 1h}\n";
-    ExporterCompliance::new(&PagerDutyFactory, config, Signal::Logs, start_for_compliance)
-        .samples(alert_samples)
-        .run()
-        .await;
+    ExporterCompliance::new(
+        &PagerDutyFactory,
+        config,
+        Signal::Logs,
+        start_for_compliance,
+    )
+    .samples(alert_samples)
+    .run()
+    .await;
 }

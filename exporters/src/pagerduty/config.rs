@@ -71,12 +71,18 @@ impl Default for PagerDutyConfig {
 impl ComponentConfig for PagerDutyConfig {
     fn validate(&self) -> Result<(), ValidationError> {
         if self.routing_key.expose().is_empty() {
-            return Err(ValidationError::at("routing_key", "set the integration's routing key"));
+            return Err(ValidationError::at(
+                "routing_key",
+                "set the integration's routing key",
+            ));
         }
         http_url(&self.url).map_err(|e| ValidationError::at("url", e))?;
         if let Some(severity) = &self.severity {
             if !matches!(severity.as_str(), "critical" | "error" | "warning" | "info") {
-                return Err(ValidationError::at("severity", "expected critical, error, warning or info"));
+                return Err(ValidationError::at(
+                    "severity",
+                    "expected critical, error, warning or info",
+                ));
             }
         }
         self.route.validate()?;

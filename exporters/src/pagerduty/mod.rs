@@ -14,8 +14,8 @@ use hyper::header::HeaderMap;
 use hyper::Uri;
 use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
 use sentinel_pipeline::{
-    BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, ExporterFactory,
-    Factory, Kind, Signal,
+    BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, ExporterFactory, Factory,
+    Kind, Signal,
 };
 use serde_json::{json, Value};
 
@@ -49,14 +49,16 @@ impl Factory for PagerDutyFactory {
 
 impl ExporterFactory for PagerDutyFactory {
     fn build(&self, node: &Node, ctx: BuildContext) -> Result<BuiltExporter, BuildError> {
-        let config: PagerDutyConfig = decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
+        let config: PagerDutyConfig =
+            decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
         let other = |message: String| BuildError::Other {
             component: ctx.id.clone(),
             message,
         };
         let notifier = PagerDuty {
             url: crate::notify::http::http_url(&config.url).map_err(other)?,
-            poster: JsonPoster::new(&config.tls, config.timeout).map_err(|e| other(e.to_string()))?,
+            poster: JsonPoster::new(&config.tls, config.timeout)
+                .map_err(|e| other(e.to_string()))?,
             routing_key: config.routing_key.expose().to_string(),
             source: config.source.clone().unwrap_or_else(hostname),
             severity: config.severity.clone(),
@@ -129,7 +131,8 @@ impl PagerDuty {
             "alerts": alerts,
         });
         if details.to_string().len() > MAX_DETAILS {
-            details = json!({"error": "custom details were larger than 512,000 bytes and are left out"});
+            details =
+                json!({"error": "custom details were larger than 512,000 bytes and are left out"});
         }
         let mut event = json!({
             "event_action": "trigger",
@@ -161,6 +164,8 @@ impl Deliver for PagerDuty {
         let mut event: Value = serde_json::from_str(&rendered.body)
             .map_err(|e| ExportError::permanent(format!("queued event is not JSON: {e}")))?;
         event["routing_key"] = json!(self.routing_key);
-        self.poster.post(&self.url, &HeaderMap::new(), &event.to_string()).await
+        self.poster
+            .post(&self.url, &HeaderMap::new(), &event.to_string())
+            .await
     }
 }

@@ -16,7 +16,10 @@ fn pagerduty() -> PagerDuty {
 
 #[test]
 fn trigger_events_carry_the_documented_fields() {
-    let n = notification("pagerduty", &[AlertSpec::firing("Down", &[("severity", "critical")])]);
+    let n = notification(
+        "pagerduty",
+        &[AlertSpec::firing("Down", &[("severity", "critical")])],
+    );
     let event = pagerduty().event(&n);
     assert_eq!(event["event_action"], "trigger");
     assert_eq!(event["dedup_key"], n.key_hash());
@@ -38,6 +41,10 @@ fn resolve_events_need_only_the_key() {
     }
     let event = pagerduty().event(&all_resolved);
     assert_eq!(event["event_action"], "resolve");
-    assert_eq!(event["dedup_key"], firing.key_hash(), "the same group, the same key");
+    assert_eq!(
+        event["dedup_key"],
+        firing.key_hash(),
+        "the same group, the same key"
+    );
     assert!(event.get("payload").is_none());
 }

@@ -14,8 +14,8 @@ use hyper::header::HeaderMap;
 use hyper::Uri;
 use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
 use sentinel_pipeline::{
-    BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, ExporterFactory,
-    Factory, Kind, Signal,
+    BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, ExporterFactory, Factory,
+    Kind, Signal,
 };
 use serde_json::{json, Value};
 
@@ -51,7 +51,8 @@ impl ExporterFactory for SlackFactory {
         };
         let notifier = Slack {
             url: crate::notify::http::http_url(config.api_url.expose()).map_err(other)?,
-            poster: JsonPoster::new(&config.tls, config.timeout).map_err(|e| other(e.to_string()))?,
+            poster: JsonPoster::new(&config.tls, config.timeout)
+                .map_err(|e| other(e.to_string()))?,
             channel: config.channel.clone(),
             username: config.username.clone(),
             icon_emoji: config.icon_emoji.clone(),
@@ -83,7 +84,10 @@ pub fn colour(notification: &Notification) -> &'static str {
     if notification.status() == Status::Resolved {
         return "#2EB67D";
     }
-    let firing = notification.alerts.iter().filter(|a| a.status == Status::Firing);
+    let firing = notification
+        .alerts
+        .iter()
+        .filter(|a| a.status == Status::Firing);
     let severities: Vec<&str> = firing.map(Alert::severity).collect();
     if severities.contains(&"critical") {
         "#E01E5A"
@@ -100,7 +104,11 @@ pub fn title(notification: &Notification) -> String {
         Status::Firing => format!("FIRING:{}", notification.firing_count()),
         Status::Resolved => "RESOLVED".to_string(),
     };
-    let labels: Vec<&str> = notification.group_labels.values().map(String::as_str).collect();
+    let labels: Vec<&str> = notification
+        .group_labels
+        .values()
+        .map(String::as_str)
+        .collect();
     let name = notification.alerts.first().map(Alert::name).unwrap_or("");
     if labels.is_empty() {
         format!("[{status}] {name}")
@@ -118,7 +126,11 @@ fn alert_section(alert: &Alert) -> Value {
             text.push_str(&format!("\n{value}"));
         }
     }
-    let labels: Vec<String> = alert.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let labels: Vec<String> = alert
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     text.push_str(&format!("\n`{}`", labels.join(" ")));
     let remediation = annotation("remediation");
     if !remediation.is_empty() {
@@ -137,7 +149,9 @@ fn truncate(text: &str, max: usize) -> String {
 /// The whole message (Slack allows 50 blocks; the rest are summed up in one line).
 pub fn message(notification: &Notification) -> Value {
     let title = title(notification);
-    let mut blocks = vec![json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&title, 150)}})];
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&title, 150)}}),
+    ];
     let shown = notification.alerts.len().min(40);
     blocks.extend(notification.alerts[..shown].iter().map(alert_section));
     if notification.alerts.len() > shown {
@@ -147,7 +161,12 @@ pub fn message(notification: &Notification) -> Value {
     let summaries: Vec<String> = notification
         .alerts
         .iter()
-        .map(|a| a.annotations.get("summary").cloned().unwrap_or_else(|| a.name().to_string()))
+        .map(|a| {
+            a.annotations
+                .get("summary")
+                .cloned()
+                .unwrap_or_else(|| a.name().to_string())
+        })
         .collect();
     let fallback = format!("{title}\n{}", summaries.join("\n"));
     json!({
@@ -159,7 +178,11 @@ pub fn message(notification: &Notification) -> Value {
 impl Notifier for Slack {
     fn render(&self, notification: &Notification) -> String {
         let mut message = message(notification);
-        let overrides = [("channel", &self.channel), ("username", &self.username), ("icon_emoji", &self.icon_emoji)];
+        let overrides = [
+            ("channel", &self.channel),
+            ("username", &self.username),
+            ("icon_emoji", &self.icon_emoji),
+        ];
         for (key, value) in overrides {
             if let Some(value) = value {
                 message[key] = json!(value);
@@ -172,6 +195,8 @@ impl Notifier for Slack {
 #[async_trait]
 impl Deliver for Slack {
     async fn deliver(&self, rendered: &Rendered) -> Result<(), ExportError> {
-        self.poster.post(&self.url, &HeaderMap::new(), &rendered.body).await
+        self.poster
+            .post(&self.url, &HeaderMap::new(), &rendered.body)
+            .await
     }
 }

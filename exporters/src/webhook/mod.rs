@@ -13,8 +13,8 @@ use hyper::header::HeaderMap;
 use hyper::Uri;
 use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
 use sentinel_pipeline::{
-    BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, ExporterFactory,
-    Factory, Kind, Signal,
+    BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, ExporterFactory, Factory,
+    Kind, Signal,
 };
 use serde_json::{json, Value};
 
@@ -50,7 +50,8 @@ impl ExporterFactory for WebhookFactory {
         };
         let notifier = Webhook {
             url: crate::notify::http::http_url(config.url.expose()).map_err(other)?,
-            poster: JsonPoster::new(&config.tls, config.timeout).map_err(|e| other(e.to_string()))?,
+            poster: JsonPoster::new(&config.tls, config.timeout)
+                .map_err(|e| other(e.to_string()))?,
             max_alerts: config.max_alerts,
             external_url: config.external_url.clone(),
         };
@@ -81,7 +82,11 @@ pub struct Webhook {
 /// Alertmanager's webhook body (`notify/webhook/webhook.go`, version "4").
 pub fn body(notification: &Notification, max_alerts: usize, external_url: &str) -> Value {
     let total = notification.alerts.len();
-    let kept = if max_alerts == 0 { total } else { total.min(max_alerts) };
+    let kept = if max_alerts == 0 {
+        total
+    } else {
+        total.min(max_alerts)
+    };
     let alerts: Vec<Value> = notification.alerts[..kept]
         .iter()
         .map(|a| {
@@ -119,6 +124,8 @@ impl Notifier for Webhook {
 #[async_trait]
 impl Deliver for Webhook {
     async fn deliver(&self, rendered: &Rendered) -> Result<(), ExportError> {
-        self.poster.post(&self.url, &HeaderMap::new(), &rendered.body).await
+        self.poster
+            .post(&self.url, &HeaderMap::new(), &rendered.body)
+            .await
     }
 }

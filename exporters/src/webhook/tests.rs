@@ -24,7 +24,15 @@ fn the_body_is_alertmanagers_version_4() {
     assert_eq!(body["truncatedAlerts"], 1, "max_alerts 2 of 3");
     let alerts = body["alerts"].as_array().unwrap();
     assert_eq!(alerts.len(), 2);
-    for key in ["status", "labels", "annotations", "startsAt", "endsAt", "generatorURL", "fingerprint"] {
+    for key in [
+        "status",
+        "labels",
+        "annotations",
+        "startsAt",
+        "endsAt",
+        "generatorURL",
+        "fingerprint",
+    ] {
         assert!(alerts[0].get(key).is_some(), "alert field {key}");
     }
 }

@@ -102,7 +102,11 @@ fn serve(
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let (status, retry_after) = script.lock().unwrap().pop_front().unwrap_or((default, None));
+        let (status, retry_after) = script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or((default, None));
         received.lock().unwrap().push(Received {
             path,
             body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
@@ -127,7 +131,9 @@ fn serve(
 pub fn send_alerts(otlp_port: u16, alerts: &[AlertSpec]) {
     let body = alerts_request(alerts).encode_to_vec();
     let mut stream = TcpStream::connect(("127.0.0.1", otlp_port)).expect("connect to the agent");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let head = format!(
         "POST /v1/logs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -136,7 +142,10 @@ pub fn send_alerts(otlp_port: u16, alerts: &[AlertSpec]) {
     stream.write_all(&body).unwrap();
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
-    assert!(answer.starts_with("HTTP/1.1 200"), "the agent refused the alerts: {answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the agent refused the alerts: {answer}"
+    );
 }
 
 /// An agent config: OTLP/HTTP in, `exporters` (YAML under `exporters:`, indented two
