@@ -98,7 +98,7 @@ pub fn build<N: Notifier>(
     let tick = options
         .grouping
         .as_ref()
-        .map(|g| tick_for(g))
+        .map(tick_for)
         .unwrap_or(Duration::from_secs(1));
     let dropped: Family<DropLabels, Counter> = ctx.metrics.family(
         "notifications_dropped",

@@ -113,7 +113,7 @@ pub fn validate_silences(list: &[SilenceConfig]) -> Result<(), ValidationError> 
     for (i, entry) in list.iter().enumerate() {
         entry
             .to_silence(i)
-            .map_err(|e| ValidationError::at(&format!("silences.{i}"), e.to_string()))?;
+            .map_err(|e| ValidationError::at(format!("silences.{i}"), e.to_string()))?;
     }
     Ok(())
 }

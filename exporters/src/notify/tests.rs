@@ -129,7 +129,7 @@ fn group_wait_then_group_interval_then_repeat() {
     for tick in 1..=13 {
         repeats += flush(&mut grouper, &clock, 630 + tick * 300).len();
     }
-    assert_eq!(repeats, 2 * 1, "both groups repeat once within 65 minutes");
+    assert_eq!(repeats, 2, "both groups repeat once within 65 minutes");
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn resolved_before_group_wait_is_not_notified() {
     let mut grouper = Grouper::new("webhook", settings(&[], true), None);
     let spec = AlertSpec::firing("Flap", &[]);
     grouper
-        .insert(alerts(&[spec.clone()]).remove(0), clock.at(0).0)
+        .insert(alerts(std::slice::from_ref(&spec)).remove(0), clock.at(0).0)
         .unwrap();
     grouper
         .insert(alerts(&[spec.resolved()]).remove(0), clock.at(5).0)
@@ -154,7 +154,7 @@ fn send_resolved_decides_whether_resolution_is_sent() {
         let mut grouper = Grouper::new("r", settings(&[], send_resolved), None);
         let spec = AlertSpec::firing("Down", &[("instance", "x")]);
         grouper
-            .insert(alerts(&[spec.clone()]).remove(0), clock.at(0).0)
+            .insert(alerts(std::slice::from_ref(&spec)).remove(0), clock.at(0).0)
             .unwrap();
         assert_eq!(flush(&mut grouper, &clock, 30).len(), 1);
         grouper
@@ -235,7 +235,7 @@ fn the_notification_log_survives_a_restart() {
     let spec = AlertSpec::firing("Down", &[]);
     let mut grouper = Grouper::new("r", settings(&[], true), Some(path.clone()));
     grouper
-        .insert(alerts(&[spec.clone()]).remove(0), clock.at(0).0)
+        .insert(alerts(std::slice::from_ref(&spec)).remove(0), clock.at(0).0)
         .unwrap();
     assert_eq!(flush(&mut grouper, &clock, 30).len(), 1);
     // A restarted agent rebuilds the group from the connector's re-sends...

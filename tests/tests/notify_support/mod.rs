@@ -13,6 +13,9 @@ use std::time::Duration;
 use prost::Message;
 use sentinel_exporters::notify::testing::{alerts_request, AlertSpec};
 
+/// Statuses still to answer, each with an optional `Retry-After` in seconds.
+type Script = Arc<Mutex<VecDeque<(u16, Option<u64>)>>>;
+
 /// One request the receiver got, and the status it answered.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -27,14 +30,14 @@ pub struct Received {
 pub struct HttpReceiver {
     pub port: u16,
     pub received: Arc<Mutex<Vec<Received>>>,
-    script: Arc<Mutex<VecDeque<(u16, Option<u64>)>>>,
+    script: Script,
 }
 
 impl HttpReceiver {
     pub fn start(port: u16, script: &[(u16, Option<u64>)], default: u16) -> HttpReceiver {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the test receiver");
         let received = Arc::new(Mutex::new(Vec::new()));
-        let script = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
+        let script: Script = Arc::new(Mutex::new(script.iter().copied().collect()));
         let (r, s) = (received.clone(), script.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
