@@ -59,6 +59,12 @@ impl Outbox {
             metrics,
             data_dir: data_dir.to_path_buf(),
         };
+        // One consumer: a group's notifications must reach the receiver in the order they
+        // were made (a stale `trigger` after a `resolve` would reopen an incident).
+        let queue = QueueSettings {
+            num_consumers: 1,
+            ..queue
+        };
         let built = BuiltExporter {
             exporter: Arc::new(Delivery {
                 deliver,

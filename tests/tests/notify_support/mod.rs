@@ -170,5 +170,5 @@ pub fn agent_config(
 /// Fast grouping for tests: `group_wait` 1s, `group_interval` 2s, `repeat_interval` 1h.
 pub const FAST_ROUTE: &str = "    route:\n      group_by: [alertname]\n      group_wait: 1s\n      group_interval: 2s\n      repeat_interval: 1h\n";
 
-/// Short retries for tests.
-pub const FAST_RETRY: &str = "    retry_on_failure:\n      initial_interval: 200ms\n      max_interval: 1s\n      max_elapsed_time: 5m\n";
+/// Short retries for tests, until delivered (as the default).
+pub const FAST_RETRY: &str = "    retry_on_failure:\n      initial_interval: 200ms\n      max_interval: 1s\n      max_elapsed_time: 0s\n";
