@@ -82,21 +82,24 @@ fn a_receiver_outage_delivers_everything_afterwards_grouped() {
         admin,
     );
     let start = Instant::now();
-    let cpu = |i: &str| AlertSpec::firing("HighCpu", &[("instance", i)]);
-    let disk = |i: &str| AlertSpec::firing("DiskFull", &[("instance", i)]);
-    // Alerts arrive during the outage; the connector re-sends firing ones every few seconds.
-    let mut firing = vec![cpu("a")];
+    // Alerts arrive during the outage; the connector re-sends firing ones every few seconds,
+    // each re-send with a fresh endsAt (ValidUntil).
+    let mut firing = vec![("HighCpu", "a")];
     let mut step = 0;
     while start.elapsed() < Duration::from_secs(outage) {
         if step == 2 {
-            firing.push(cpu("b"));
+            firing.push(("HighCpu", "b"));
         }
         if step == 4 {
-            firing.push(disk("a"));
+            firing.push(("DiskFull", "a"));
         }
-        send_alerts(otlp, &firing);
+        let specs: Vec<AlertSpec> = firing
+            .iter()
+            .map(|(name, instance)| AlertSpec::firing(name, &[("instance", instance)]))
+            .collect();
+        send_alerts(otlp, &specs);
         step += 1;
-        std::thread::sleep(Duration::from_secs(3).min(Duration::from_secs(outage) / 8));
+        std::thread::sleep(Duration::from_secs(3));
     }
     let receiver = HttpReceiver::start(receiver_port, &[], 200);
     let up = Instant::now();
