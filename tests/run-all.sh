@@ -24,6 +24,8 @@ command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
 # Building librdkafka (the kafka components) from the rdkafka crate's bundled source.
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 [ -f /usr/include/openssl/ssl.h ] && [ -f /usr/include/x86_64-linux-gnu/curl/curl.h -o -f /usr/include/curl/curl.h ] || need+=(libssl-dev libcurl4-openssl-dev)
+# Alertmanager and an SMTP server (aiosmtpd) for the notification exporters' tests.
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

@@ -1,5 +1,5 @@
 //! Command-line interface: `run`, `validate`, `print-config`, `components`, `version`,
-//! `queue inspect`, `db migrate` and `hook`.
+//! `queue inspect`, `db migrate`, `hook` and `alerts`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,7 +66,8 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
-    /// Prometheus rule-file tools: `check` and `test`, as promtool has them.
+    /// Alerting tools: Prometheus rule files (`check` and `test`, as promtool has them) and
+    /// silences of the notification exporters.
     Alerts {
         #[command(subcommand)]
         command: crate::alerts::AlertsCommand,

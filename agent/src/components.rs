@@ -55,6 +55,11 @@ impl Registry {
                 Box::new(sentinel_exporters::postgres::PostgresFactory),
                 #[cfg(feature = "kafka")]
                 Box::new(sentinel_exporters::kafka::KafkaExporterFactory),
+                Box::new(sentinel_exporters::alertmanager::AlertmanagerFactory),
+                Box::new(sentinel_exporters::webhook::WebhookFactory),
+                Box::new(sentinel_exporters::slack::SlackFactory),
+                Box::new(sentinel_exporters::pagerduty::PagerDutyFactory),
+                Box::new(sentinel_exporters::email::EmailFactory),
             ],
             connectors: vec![
                 Box::new(sentinel_processors::forward::ForwardFactory),

@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         Command::Anomaly {
             command: cli::AnomalyCommand::Backtest(args),
         } => sentinel_agent::anomaly_backtest::backtest(&args, &registry),
-        Command::Alerts { command } => sentinel_agent::alerts::run(&command),
+        Command::Alerts { command } => sentinel_agent::alerts::run(command),
         Command::Policy {
             command: cli::PolicyCommand::Check { file },
         } => sentinel_agent::policy::check::run(&file),

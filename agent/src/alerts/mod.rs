@@ -1,11 +1,14 @@
 //! `sentinel alerts`: rule-file tools that mirror `promtool` so teams keep their files and
-//! tests — `check` (like `promtool check rules`) and `test` (like `promtool test rules`).
+//! tests — `check` (like `promtool check rules`) and `test` (like `promtool test rules`) —
+//! and the silences of the notification exporters.
 
 pub mod check;
 pub mod series;
+pub mod silence;
 pub mod unit;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::Subcommand;
 
@@ -25,12 +28,18 @@ pub enum AlertsCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Silences of the notification exporters, through the running agent's admin address.
+    Silence {
+        #[command(subcommand)]
+        command: silence::SilenceCommand,
+    },
 }
 
 /// Runs one `sentinel alerts` command.
-pub fn run(command: &AlertsCommand) -> std::process::ExitCode {
+pub fn run(command: AlertsCommand) -> ExitCode {
     match command {
-        AlertsCommand::Check { files } => check::run(files),
-        AlertsCommand::Test { files } => unit::run(files),
+        AlertsCommand::Check { files } => check::run(&files),
+        AlertsCommand::Test { files } => unit::run(&files),
+        AlertsCommand::Silence { command } => silence::run(command),
     }
 }

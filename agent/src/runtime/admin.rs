@@ -1,4 +1,5 @@
-//! The admin listener: `/metrics` (OpenMetrics or Prometheus text, as asked), `/healthz` and `/readyz`.
+//! The admin listener: `/metrics` (OpenMetrics or Prometheus text, as asked), `/healthz`,
+//! `/readyz` and the silences API (`silences.rs`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -6,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use sentinel_exporters::sending::ExportHealth;
+use sentinel_exporters::notify::silences::SilenceStore;
 use sentinel_pipeline::http::respond::{bare, respond, HttpResponse};
 use sentinel_pipeline::http::HttpServer;
 use sentinel_pipeline::SelfMetrics;
@@ -23,6 +25,8 @@ pub struct AdminState {
     pub ready: AtomicBool,
     /// Every exporter's delivery health, set once the topology runs.
     pub exporters: OnceLock<Vec<Arc<ExportHealth>>>,
+    /// The silences of `sentinel alerts silence` (`/api/v2/silences`).
+    pub silences: Arc<SilenceStore>,
 }
 
 /// Binds the admin address; the caller's error names the address and the setting.
@@ -32,8 +36,13 @@ pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
 
 pub async fn serve(listener: TcpListener, state: Arc<AdminState>, shutdown: CancellationToken) {
     let handler = move |request: Request<Incoming>| {
-        let response = route(&state, &request);
-        async move { response }
+        let state = state.clone();
+        async move {
+            if super::silences::owns(request.uri().path()) {
+                return super::silences::handle(&state.silences, request).await;
+            }
+            route(&state, &request)
+        }
     };
     HttpServer::new("admin")
         .serve(listener, handler, shutdown)

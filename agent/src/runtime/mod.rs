@@ -5,6 +5,7 @@ mod admin;
 mod exposition;
 mod process_metrics;
 mod summary;
+mod silences;
 mod topology;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +19,7 @@ use crate::components::Registry;
 use crate::config::AgentConfig;
 use admin::AdminState;
 use process_metrics::ProcessMetrics;
+use sentinel_exporters::notify::silences::SilenceStore;
 use topology::Topology;
 
 pub use sentinel_pipeline::PIPELINE_INPUT_CAPACITY;
@@ -50,6 +52,7 @@ pub async fn run(
         metrics: metrics.clone(),
         ready: AtomicBool::new(false),
         exporters: OnceLock::new(),
+        silences: SilenceStore::for_data_dir(&config.service.data_dir),
     });
     let admin_address = config.service.telemetry.metrics.address.to_string();
     let listener = admin::bind(&admin_address)

@@ -24,7 +24,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
-use sentinel_pipeline::tls::TlsError;
+use sentinel_pipeline::tls::{ClientTlsConfig, TlsError};
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, Exporter, ExporterFactory,
     Factory, Kind, Payload, Signal,
@@ -93,7 +93,7 @@ pub enum OtlpHttpError {
 }
 
 pub struct OtlpHttpExporter {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpClient,
     urls: [Uri; 3],
     headers: HeaderMap,
     encoding: Encoding,
@@ -119,21 +119,8 @@ impl OtlpHttpExporter {
             })?;
             headers.insert(name, value);
         }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.timeout));
-        connector.set_nodelay(true);
-        // `https://` URLs (which validation only lets in with their tls settings) go
-        // through rustls; `http://` ones stay plain.
-        connector.enforce_http(false);
-        // The URL's scheme decides whether TLS is used, not `insecure`.
-        let tls = config.tls.rustls_config()?;
-        let connector = HttpsConnectorBuilder::new()
-            .with_tls_config((*tls).clone())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
         Ok(OtlpHttpExporter {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: https_client(&config.tls, config.timeout)?,
             urls: [
                 config.url(Signal::Traces)?,
                 config.url(Signal::Metrics)?,
@@ -171,6 +158,28 @@ impl OtlpHttpExporter {
         }
     }
 }
+
+/// The HTTP/1.1 client of the HTTP exporters (`otlphttp` and the notifiers): `https://`
+/// URLs go through rustls with the `tls` settings, `http://` ones stay plain.
+pub(crate) fn https_client(
+    tls: &ClientTlsConfig,
+    connect_timeout: Duration,
+) -> Result<HttpClient, TlsError> {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(connect_timeout));
+    connector.set_nodelay(true);
+    // The URL's scheme decides whether TLS is used, not `insecure`.
+    connector.enforce_http(false);
+    let tls = tls.rustls_config()?;
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config((*tls).clone())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
+
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// The error and its causes: hyper's client says only "client error (Connect)", the why
 /// (refused, certificate not trusted, ...) is in the sources.

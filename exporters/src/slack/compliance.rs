@@ -1,0 +1,15 @@
+use sentinel_pipeline::testing::ExporterCompliance;
+use sentinel_pipeline::Signal;
+
+use super::SlackFactory;
+use crate::notify::testing::alert_samples;
+use crate::sending::compliance::start_for_compliance;
+
+#[tokio::test]
+async fn slack_meets_the_exporter_contract() {
+    let config = "api_url: http://127.0.0.1:9/services/T/B/X\nroute: {group_wait: 1h}\n";
+    ExporterCompliance::new(&SlackFactory, config, Signal::Logs, start_for_compliance)
+        .samples(alert_samples)
+        .run()
+        .await;
+}
