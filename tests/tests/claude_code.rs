@@ -352,19 +352,22 @@ fn claude_code_api_request_events_are_priced_checked_and_annotated() {
 
     // Self-metrics: the haiku figure differs from Claude Code's; sonnet agrees.
     let self_metrics = agent.metrics();
-    let mismatch = |model: &str| {
+    // The processor prices each event first; the connector after it takes the processor's
+    // word, so a mismatch is counted once, by the processor.
+    let mismatch = |model: &str, kind: &str| {
         series(
             &self_metrics,
             "sentinel_llm_cost_mismatch_total",
             &[
                 &format!("model=\"{model}\""),
-                "component_kind=\"connector\"",
+                &format!("component_kind=\"{kind}\""),
                 "component_id=\"llm_cost\"",
             ],
         )
     };
-    assert_eq!(mismatch("claude-haiku-4-5"), Some(1.0), "{self_metrics}");
-    assert_eq!(mismatch("claude-sonnet-4-5"), None);
+    assert_eq!(mismatch("claude-haiku-4-5", "processor"), Some(1.0), "{self_metrics}");
+    assert_eq!(mismatch("claude-haiku-4-5", "connector"), None, "{self_metrics}");
+    assert_eq!(mismatch("claude-sonnet-4-5", "processor"), None);
     assert_eq!(
         agent.metric_value(
             "sentinel_component_received_items_total",

@@ -284,13 +284,16 @@ fn genai_spans_are_priced_into_metrics_and_span_attributes() {
         value("sentinel_component_dropped_items_total", "connector"),
         Some(0.0)
     );
-    assert_eq!(
+    // The processor prices first and marks the call; the connector after it does not
+    // count it again.
+    let unpriced = |kind: &str| {
         agent.metric_value(
             "sentinel_llm_unpriced_calls_total",
-            &["component_kind=\"connector\"", "component_id=\"llm_cost\""]
-        ),
-        Some(1.0)
-    );
+            &[&format!("component_kind=\"{kind}\""), "component_id=\"llm_cost\""],
+        )
+    };
+    assert_eq!(unpriced("processor"), Some(1.0));
+    assert_eq!(unpriced("connector"), Some(0.0));
     assert!(
         agent.log().contains("mystery-llm-7b"),
         "the unknown model is named in a warning:\n{}",

@@ -57,6 +57,7 @@ pub enum SilenceCommand {
     Expire {
         #[command(flatten)]
         address: AdminAddress,
+        /// Ids of the silences to expire, as `sentinel alerts silence list` shows them.
         #[arg(required = true)]
         ids: Vec<String>,
     },
