@@ -5,9 +5,9 @@ pub mod blackhole;
 pub mod debug;
 pub mod email;
 pub mod file;
-pub mod loadbalancing;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod loadbalancing;
 pub mod notify;
 pub mod otlp;
 pub mod otlphttp;

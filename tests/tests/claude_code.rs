@@ -365,8 +365,16 @@ fn claude_code_api_request_events_are_priced_checked_and_annotated() {
             ],
         )
     };
-    assert_eq!(mismatch("claude-haiku-4-5", "processor"), Some(1.0), "{self_metrics}");
-    assert_eq!(mismatch("claude-haiku-4-5", "connector"), None, "{self_metrics}");
+    assert_eq!(
+        mismatch("claude-haiku-4-5", "processor"),
+        Some(1.0),
+        "{self_metrics}"
+    );
+    assert_eq!(
+        mismatch("claude-haiku-4-5", "connector"),
+        None,
+        "{self_metrics}"
+    );
     assert_eq!(mismatch("claude-sonnet-4-5", "processor"), None);
     assert_eq!(
         agent.metric_value(

@@ -37,7 +37,10 @@ fn sentinel_accepts(block: &DocBlock, args: &[&str]) {
         // Secrets the docs take from the environment, as a user would set them.
         .env("POSTGRES_PASSWORD", "example")
         .env("KAFKA_PASSWORD", "example")
-        .env("SLACK_WEBHOOK_URL", "https://hooks.slack.example/services/T0/B0/x")
+        .env(
+            "SLACK_WEBHOOK_URL",
+            "https://hooks.slack.example/services/T0/B0/x",
+        )
         .env("PAGERDUTY_ROUTING_KEY", "0123456789abcdef0123456789abcdef")
         .env("LITELLM_PRICES", sentinel_tests::litellm_prices())
         .env(

@@ -289,7 +289,10 @@ fn genai_spans_are_priced_into_metrics_and_span_attributes() {
     let unpriced = |kind: &str| {
         agent.metric_value(
             "sentinel_llm_unpriced_calls_total",
-            &[&format!("component_kind=\"{kind}\""), "component_id=\"llm_cost\""],
+            &[
+                &format!("component_kind=\"{kind}\""),
+                "component_id=\"llm_cost\"",
+            ],
         )
     };
     assert_eq!(unpriced("processor"), Some(1.0));

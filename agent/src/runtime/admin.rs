@@ -6,8 +6,8 @@ use std::sync::{Arc, OnceLock};
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
-use sentinel_exporters::sending::ExportHealth;
 use sentinel_exporters::notify::silences::SilenceStore;
+use sentinel_exporters::sending::ExportHealth;
 use sentinel_pipeline::http::respond::{bare, respond, HttpResponse};
 use sentinel_pipeline::http::HttpServer;
 use sentinel_pipeline::SelfMetrics;

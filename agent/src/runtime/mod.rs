@@ -4,8 +4,8 @@
 mod admin;
 mod exposition;
 mod process_metrics;
-mod summary;
 mod silences;
+mod summary;
 mod topology;
 
 use std::sync::atomic::{AtomicBool, Ordering};
