@@ -17,6 +17,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # unshare, mount and setpriv (namespace, cgroup and unprivileged-user tests), and ip.
 command -v unshare >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# umoci: builds and unpacks the OCI image (deploy/container/build-image.sh) without a daemon.
+command -v umoci >/dev/null 2>&1 || need+=(umoci)
 # Prometheus and promtool: admin /metrics lint and the PromQL, alert-rule and remote-write oracles.
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # VictoriaMetrics: the second store of the prometheusremotewrite end-to-end test.
