@@ -391,3 +391,76 @@ impl Drop for EphemeralPgBouncer {
         let _ = self.child.wait();
     }
 }
+
+/// A server binary a test started (Prometheus, VictoriaMetrics, ...), killed when dropped.
+pub struct ServerProcess {
+    child: Child,
+    pub port: u16,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Fails with the install hint when `binary` is not on the PATH (the test command
+/// installs every Debian package the tests use).
+pub fn require_binary(binary: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {binary}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "`{binary}` is not installed: tests/run-all.sh installs it from Debian"
+    );
+}
+
+/// Starts `program args` with its output in `dir/NAME.log`, and waits until `GET ready`
+/// on `port` answers 200.
+pub fn start_server(
+    dir: &Path,
+    name: &str,
+    program: &str,
+    args: &[String],
+    port: u16,
+    ready: &str,
+) -> ServerProcess {
+    require_binary(program);
+    let log_path = dir.join(format!("{name}.log"));
+    let log = std::fs::File::create(&log_path).expect("server log");
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("clone log handle"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {program}: {e}"));
+    let server = ServerProcess { child, port };
+    assert!(
+        crate::eventually(Duration::from_secs(60), || {
+            crate::http_get(port, ready).is_some_and(|(status, _)| status == 200)
+        }),
+        "{name} not ready; log:\n{}",
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    );
+    server
+}
+
+/// Debian's Prometheus on a free loopback port with `config` (prometheus.yml text), its
+/// TSDB in `tsdb` (which may hold blocks already) and `extra` flags.
+pub fn start_prometheus(dir: &Path, config: &str, tsdb: &Path, extra: &[&str]) -> ServerProcess {
+    let port = crate::free_port();
+    let config_path = dir.join("prometheus.yml");
+    std::fs::write(&config_path, config).expect("write prometheus.yml");
+    let mut args = vec![
+        format!("--config.file={}", config_path.display()),
+        format!("--storage.tsdb.path={}", tsdb.display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    start_server(dir, "prometheus", "prometheus", &args, port, "/-/ready")
+}

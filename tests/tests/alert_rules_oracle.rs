@@ -15,7 +15,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,6 +24,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::Resource;
+use sentinel_tests::services::{self, ServerProcess};
 use sentinel_tests::{eventually, free_port, http_get, read_json_lines, workspace_root, Agent};
 use serde_json::Value;
 
@@ -36,18 +36,6 @@ const TROUBLE: std::ops::Range<usize> = 12..42;
 /// Sensor s2 stops reporting in this range.
 const SILENT: std::ops::Range<usize> = 20..34;
 
-fn require(binary: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {binary}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "`{binary}` not found: install Debian's `prometheus` package (tests/run-all.sh does)"
-    );
-}
-
 fn now_s() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -55,46 +43,12 @@ fn now_s() -> f64 {
         .as_secs_f64()
 }
 
-struct Prometheus(Child);
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_prometheus(dir: &Path, target: u16, rules: &Path) -> (Prometheus, u16) {
-    let port = free_port();
+fn start_prometheus(dir: &Path, target: u16, rules: &Path) -> ServerProcess {
     let config = format!(
         "global: {{scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 2s}}\nrule_files: ['{}']\nscrape_configs:\n  - job_name: sentinel\n    honor_labels: true\n    static_configs: [{{targets: ['127.0.0.1:{target}']}}]\n",
         rules.display()
     );
-    std::fs::write(dir.join("prometheus.yml"), config).unwrap();
-    let child = Command::new("prometheus")
-        .arg(format!(
-            "--config.file={}",
-            dir.join("prometheus.yml").display()
-        ))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
-        .spawn()
-        .expect("start prometheus");
-    let server = Prometheus(child);
-    let ready = eventually(Duration::from_secs(60), || {
-        http_get(port, "/-/ready").is_some_and(|(s, _)| s == 200)
-    });
-    assert!(
-        ready,
-        "prometheus not ready: {}",
-        std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
-    );
-    (server, port)
+    services::start_prometheus(dir, &config, &dir.join("tsdb"), &[])
 }
 
 fn provider(grpc: u16) -> SdkMeterProvider {
@@ -373,7 +327,7 @@ service:
 
 #[test]
 fn transitions_match_prometheus_alerts() {
-    require("prometheus");
+    services::require_binary("prometheus");
     let dir = tempfile::tempdir().unwrap();
     let rules = workspace_root().join("tests/data/alert_rules_oracle.yaml");
     let (grpc, admin, exporter) = (free_port(), free_port(), free_port());
@@ -387,7 +341,8 @@ fn transitions_match_prometheus_alerts() {
         &dir.path().join("data"),
     );
     let agent = Agent::start(dir.path(), "alert-oracle", &config, admin);
-    let (_prometheus, port) = start_prometheus(dir.path(), exporter, &rules);
+    let prometheus = start_prometheus(dir.path(), exporter, &rules);
+    let port = prometheus.port;
     let start = now_s();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     {

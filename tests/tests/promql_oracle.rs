@@ -6,13 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use sentinel_processors::alert_rules::promql::{
     evaluate, parse, Labels, SeriesStore, StoreLimits, Value,
 };
-use sentinel_tests::{eventually, free_port, http_get};
+use sentinel_tests::http_get;
+use sentinel_tests::services::{self, ServerProcess};
 
 /// 2023-11-14T22:13:20Z; the TSDB keeps it with a long retention.
 const BASE_MS: i64 = 1_700_000_000_000;
@@ -184,30 +185,8 @@ fn openmetrics(series: &Series) -> String {
     text + "# EOF\n"
 }
 
-struct Prometheus(Child);
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn require(binary: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {binary}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "`{binary}` not found: install Debian's `prometheus` package (tests/run-all.sh does)"
-    );
-}
-
-fn start_prometheus(dir: &Path, series: &Series) -> (Prometheus, u16) {
-    require("promtool");
-    require("prometheus");
+fn start_prometheus(dir: &Path, series: &Series) -> ServerProcess {
+    services::require_binary("promtool");
     let data = dir.join("data");
     std::fs::write(dir.join("series.om"), openmetrics(series)).unwrap();
     let status = Command::new("promtool")
@@ -218,30 +197,12 @@ fn start_prometheus(dir: &Path, series: &Series) -> (Prometheus, u16) {
         .status()
         .expect("run promtool");
     assert!(status.success(), "promtool tsdb create-blocks-from failed");
-    std::fs::write(dir.join("prometheus.yml"), "global: {}\n").unwrap();
-    let port = free_port();
-    let child = Command::new("prometheus")
-        .arg(format!(
-            "--config.file={}",
-            dir.join("prometheus.yml").display()
-        ))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg("--storage.tsdb.retention.time=36500d")
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
-        .spawn()
-        .expect("start prometheus");
-    let server = Prometheus(child);
-    let ready = eventually(Duration::from_secs(60), || {
-        http_get(port, "/-/ready").is_some_and(|(s, _)| s == 200)
-    });
-    assert!(
-        ready,
-        "prometheus not ready: {}",
-        std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
-    );
-    (server, port)
+    services::start_prometheus(
+        dir,
+        "global: {}\n",
+        &data,
+        &["--storage.tsdb.retention.time=36500d"],
+    )
 }
 
 fn url_encode(s: &str) -> String {
@@ -316,7 +277,8 @@ fn same(a: f64, b: f64) -> bool {
 fn engine_agrees_with_prometheus() {
     let dir = tempfile::tempdir().unwrap();
     let series = synthetic();
-    let (_server, port) = start_prometheus(dir.path(), &series);
+    let server = start_prometheus(dir.path(), &series);
+    let port = server.port;
     let mut store = SeriesStore::new(StoreLimits::default(), Duration::from_secs(3600));
     for (labels, points) in &series {
         let labels = Labels::from_pairs(labels.iter().map(|(k, v)| (*k, v.as_str())));

@@ -5,7 +5,6 @@
 //! over its HTTP API and every value is checked exactly.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
@@ -16,81 +15,33 @@ use opentelemetry_proto::tonic::metrics::v1::{
     HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use sentinel_tests::services::{self, ServerProcess};
 use sentinel_tests::{eventually, free_port, http_get, Agent};
 
-/// A store process, killed when dropped.
+/// A store process (killed when dropped) and the path remote write posts to.
 struct Store {
-    child: Child,
-    port: u16,
-    /// The path remote write posts to.
+    server: ServerProcess,
     write_path: &'static str,
 }
 
-impl Drop for Store {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn require(binary: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {binary}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "{binary} is not installed: tests/run-all.sh installs the Debian package \
-         (apt-get install {binary})"
-    );
-}
-
-fn start(dir: &Path, name: &str, program: &str, args: &[String], ready: &str) -> Child {
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    let child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {program}: {e}"));
-    let port: u16 = args
-        .iter()
-        .find_map(|a| a.rsplit(':').next()?.parse().ok())
-        .unwrap();
-    assert!(
-        eventually(Duration::from_secs(30), || http_get(port, ready)
-            .is_some_and(|(status, _)| status == 200)),
-        "{name} not ready; log:\n{}",
-        std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
-    );
-    child
-}
-
 fn start_prometheus(dir: &Path) -> Store {
-    require("prometheus");
-    let port = free_port();
-    let config = dir.join("prometheus.yml");
-    std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
-    let args = vec![
-        format!("--config.file={}", config.display()),
-        format!(
-            "--storage.tsdb.path={}",
-            dir.join("prometheus-data").display()
-        ),
-        "--web.enable-remote-write-receiver".into(),
-        "--enable-feature=exemplar-storage".into(),
-        format!("--web.listen-address=127.0.0.1:{port}"),
+    let flags = [
+        "--web.enable-remote-write-receiver",
+        "--enable-feature=exemplar-storage",
     ];
+    let server = services::start_prometheus(
+        dir,
+        "global:\n  scrape_interval: 1h\n",
+        &dir.join("prometheus-data"),
+        &flags,
+    );
     Store {
-        child: start(dir, "prometheus", "prometheus", &args, "/-/ready"),
-        port,
+        server,
         write_path: "/api/v1/write",
     }
 }
 
 fn start_victoria(dir: &Path) -> Store {
-    require("victoria-metrics");
     let port = free_port();
     let args = vec![
         format!("-storageDataPath={}", dir.join("victoria-data").display()),
@@ -99,14 +50,14 @@ fn start_victoria(dir: &Path) -> Store {
         format!("-httpListenAddr=127.0.0.1:{port}"),
     ];
     Store {
-        child: start(
+        server: services::start_server(
             dir,
             "victoria-metrics",
             "victoria-metrics",
             &args,
+            port,
             "/health",
         ),
-        port,
         write_path: "/api/v1/write",
     }
 }
@@ -117,7 +68,7 @@ fn agent_config(grpc: u16, admin: u16, data: &Path, stores: &[(&str, &Store)]) -
         .map(|(name, store)| {
             format!(
                 "  prometheusremotewrite/{name}:\n    endpoint: http://127.0.0.1:{}{}\n    external_labels: {{sent_by: sentinel}}\n",
-                store.port, store.write_path
+                store.server.port, store.write_path
             )
         })
         .collect();
@@ -282,7 +233,7 @@ fn query(store: &Store, promql: &str, at_ms: i64) -> Option<f64> {
         encode(promql),
         at_ms as f64 / 1000.0
     );
-    let (status, body) = http_get(store.port, &path)?;
+    let (status, body) = http_get(store.server.port, &path)?;
     let json: serde_json::Value = serde_json::from_str(&body).ok()?;
     let result = json["data"]["result"].as_array()?;
     if status != 200 || result.len() != 1 {
@@ -372,7 +323,7 @@ fn metrics_reach_prometheus_and_victoria_metrics_with_exact_values() {
         t1 / 1000 - 1,
         t2 / 1000 + 1
     );
-    let (_, body) = http_get(prometheus.port, &path).unwrap();
+    let (_, body) = http_get(prometheus.server.port, &path).unwrap();
     assert!(body.contains(&"7a".repeat(16)), "{body}");
     agent.terminate(Duration::from_secs(20));
 }
