@@ -56,22 +56,12 @@ fn every_shipped_config_validates() {
 
 #[test]
 fn validate_reports_an_unknown_key_with_line_column_and_suggestion() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("typo.yaml");
-    std::fs::write(
-        &file,
+    let (code, stderr, file) = validate_text(
+        "typo.yaml",
         "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpont: 127.0.0.1:4317\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [debug]\n",
-    )
-    .unwrap();
-    let output = Command::new(sentinel_bin())
-        .arg("validate")
-        .arg("--config")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let expected_prefix = format!("{}:5:9:", file.display());
+    );
+    assert_eq!(code, Some(1));
+    let expected_prefix = format!("{file}:5:9:");
     assert!(
         stderr.contains(&expected_prefix),
         "FILE:LINE:COL of the key: {stderr}"
@@ -82,24 +72,14 @@ fn validate_reports_an_unknown_key_with_line_column_and_suggestion() {
 
 #[test]
 fn validate_rejects_pipelines_that_loop_through_connectors() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("cycle.yaml");
-    std::fs::write(
-        &file,
+    let (code, stderr, file) = validate_text(
+        "cycle.yaml",
         "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:4317\nexporters:\n  debug:\nconnectors:\n  forward/ab:\n  forward/ba:\nservice:\n  pipelines:\n    logs/a:\n      receivers: [otlp, forward/ba]\n      exporters: [forward/ab]\n    logs/b:\n      receivers: [forward/ab]\n      exporters: [debug, forward/ba]\n",
-    )
-    .unwrap();
-    let output = Command::new(sentinel_bin())
-        .arg("validate")
-        .arg("--config")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    );
+    assert_eq!(code, Some(1));
     let expected = format!(
         "{}:18:26: connector forward/ba closes a cycle of pipelines: logs/a -> forward/ab -> logs/b -> forward/ba -> logs/a",
-        file.display()
+        file
     );
     assert!(
         stderr.lines().any(|line| line.contains(&expected)),
@@ -109,22 +89,12 @@ fn validate_rejects_pipelines_that_loop_through_connectors() {
 
 #[test]
 fn validate_reports_undefined_references_and_bad_endpoints() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("bad.yaml");
-    std::fs::write(
-        &file,
+    let (code, stderr, file) = validate_text(
+        "bad.yaml",
         "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: localhost\nexporters:\n  debug:\n  file/unused:\n    path: /tmp/x\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [debgu]\n",
-    )
-    .unwrap();
-    let output = Command::new(sentinel_bin())
-        .arg("validate")
-        .arg("--config")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let path = file.display().to_string();
+    );
+    assert_eq!(code, Some(1));
+    let path = file;
     assert!(
         stderr.contains(&format!("{path}:5:")),
         "bad endpoint on line 5: {stderr}"
@@ -245,8 +215,9 @@ fn print_config_redacts_secrets_and_components_lists_every_type() {
     assert_eq!(prometheus.find("metrics "), Some(column), "{listing}");
 }
 
-/// `sentinel validate` on `text` (written as `name` in a temp dir): exit success and stderr.
-fn validate_text(name: &str, text: &str) -> (bool, String, String) {
+/// `sentinel validate` on `text` (written as `name` in a temp dir): the exit code, stderr
+/// and the file's path as the messages name it.
+fn validate_text(name: &str, text: &str) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join(name);
     std::fs::write(&file, text).unwrap();
@@ -256,14 +227,14 @@ fn validate_text(name: &str, text: &str) -> (bool, String, String) {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    (output.status.success(), stderr, file.display().to_string())
+    (output.status.code(), stderr, file.display().to_string())
 }
 
 #[test]
 fn validate_reports_three_different_problems_at_once_in_user_words() {
     let config = "receivers:\n  hostmetrics:\n    scrapers:\n      cpu:\n        metrics:\n          system.cpu.utilisation:\n            enabled: true\n      memry: {}\nprocessors:\n  memory_limiter:\n    limit_mib: lots\nexporters:\n  debug:\nservice:\n  pipelines:\n    metrics:\n      receivers: [hostmetrics]\n      processors: [memory_limiter]\n      exporters: [debug]\n";
-    let (ok, stderr, file) = validate_text("three.yaml", config);
-    assert!(!ok);
+    let (code, stderr, file) = validate_text("three.yaml", config);
+    assert_ne!(code, Some(0));
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(
         lines,
@@ -274,11 +245,11 @@ fn validate_reports_three_different_problems_at_once_in_user_words() {
         ],
         "{stderr}"
     );
-    let (ok, stderr, _) = validate_text(
+    let (code, stderr, _) = validate_text(
         "list.yaml",
         "receivers:\n  hostmetrics:\n    scrapers: [cpu]\nexporters:\n  debug:\nservice:\n  pipelines:\n    metrics:\n      receivers: [hostmetrics]\n      exporters: [debug]\n",
     );
-    assert!(!ok);
+    assert_ne!(code, Some(0));
     assert!(
         stderr.contains(":3:15: `scrapers` is a map: write `cpu: {}`"),
         "{stderr}"
@@ -305,19 +276,23 @@ fn validate_warns_about_otlp_plaintext_traps() {
     let local = format!(
         "receivers:\n  otlp:\nexporters:\n  otlp:\n    endpoint: 127.0.0.1:4317\n{pipeline}"
     );
-    let (ok, stderr, file) = validate_text("local.yaml", &local);
-    assert!(ok, "a warning does not fail validation: {stderr}");
+    let (code, stderr, file) = validate_text("local.yaml", &local);
+    assert_eq!(
+        code,
+        Some(0),
+        "a warning does not fail validation: {stderr}"
+    );
     assert!(
         stderr.contains(&format!("{file}:5:15: warning: `endpoint: 127.0.0.1:4317` is this machine and there is no `tls` block")),
         "{stderr}"
     );
     let remote = local.replace("127.0.0.1:4317", "http://gateway.example:4317");
-    let (ok, stderr, _) = validate_text("remote.yaml", &remote);
+    let (code, stderr, _) = validate_text("remote.yaml", &remote);
     assert!(
-        ok && stderr.contains("to `gateway.example` unencrypted"),
+        code == Some(0) && stderr.contains("to `gateway.example` unencrypted"),
         "{stderr}"
     );
     let chosen = local.replace("4317\n", "4317\n    tls:\n      insecure: true\n");
-    let (ok, stderr, _) = validate_text("chosen.yaml", &chosen);
-    assert!(ok && !stderr.contains("warning"), "{stderr}");
+    let (code, stderr, _) = validate_text("chosen.yaml", &chosen);
+    assert!(code == Some(0) && !stderr.contains("warning"), "{stderr}");
 }
