@@ -8,6 +8,7 @@ pub mod config;
 pub mod handoff;
 pub mod http;
 pub mod pipeline_task;
+pub mod private_fs;
 pub mod prometheus;
 pub mod sending;
 pub mod signal;

@@ -18,6 +18,8 @@ use crate::runtime::exposition;
 use crate::runtime::process_metrics::ProcessMetrics;
 
 /// Shared state the admin endpoints read.
+// The reload and status-page fields are written here and read by those features.
+#[allow(dead_code)]
 pub struct AdminState {
     pub metrics: Arc<SelfMetrics>,
     pub process: ProcessMetrics,
@@ -27,6 +29,22 @@ pub struct AdminState {
     pub exporters: OnceLock<Vec<Arc<ExportHealth>>>,
     /// The silences of `sentinel alerts silence` (`/api/v2/silences`).
     pub silences: Arc<SilenceStore>,
+    /// The running config as `print-config` renders it (secrets redacted); replaced by
+    /// each successful reload. Shown on the status page.
+    pub effective_config: std::sync::RwLock<String>,
+    /// The outcome of the last reload attempt, if any (status page, `sentinel top`).
+    pub last_reload: std::sync::Mutex<Option<ReloadOutcome>>,
+}
+
+/// What the last reload did, as the status page and `top` show it.
+#[derive(Debug, Clone)]
+#[allow(dead_code)]
+pub struct ReloadOutcome {
+    pub at: std::time::SystemTime,
+    /// True when the new config runs; false when the last good config was kept.
+    pub succeeded: bool,
+    /// What changed (on success) or the validation errors with file:line:col (on failure).
+    pub summary: String,
 }
 
 /// Binds the admin address; the caller's error names the address and the setting.

@@ -53,6 +53,10 @@ pub async fn run(
         ready: AtomicBool::new(false),
         exporters: OnceLock::new(),
         silences: SilenceStore::for_data_dir(&config.service.data_dir),
+        effective_config: std::sync::RwLock::new(crate::config::render_effective(
+            &config, &registry,
+        )),
+        last_reload: std::sync::Mutex::new(None),
     });
     let admin_address = config.service.telemetry.metrics.address.to_string();
     let listener = admin::bind(&admin_address)
