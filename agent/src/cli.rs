@@ -37,6 +37,13 @@ pub enum Command {
         #[arg(long = "config", short = 'c')]
         configs: Vec<PathBuf>,
     },
+    /// Run the config's `tests:` section against its processors and connectors, without
+    /// opening any port; exits 0 when all pass, 1 on a failure, 2 on config errors.
+    Test {
+        /// Config files, merged in order (as `run` would merge them).
+        #[arg(long = "config", short = 'c', required = true)]
+        configs: Vec<PathBuf>,
+    },
     /// List every component type with its kind and signals.
     Components,
     /// Print the version.
@@ -174,6 +181,11 @@ fn print_diagnostics(diagnostics: &[Diagnostic]) {
 
 pub fn validate(configs: &[PathBuf], registry: &Registry) -> ExitCode {
     match load_checked(configs, registry) {
+        // The agent ignores `tests:`; validate checks it as `sentinel test` reads it.
+        Some(config) if !crate::config_tests::diagnostics(&config).is_empty() => {
+            print_diagnostics(&crate::config_tests::diagnostics(&config));
+            ExitCode::FAILURE
+        }
         Some(_) => {
             println!("config is valid");
             ExitCode::SUCCESS

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Command::Run { configs } => run(&configs, registry),
         Command::Validate { configs } => cli::validate(&configs, &registry),
         Command::PrintConfig { configs } => cli::print_config(&configs, &registry),
+        Command::Test { configs } => sentinel_agent::config_tests::run_cli(&configs, &registry),
         Command::Components => cli::components(&registry),
         Command::Version => {
             println!("sentinel {}", env!("CARGO_PKG_VERSION"));
