@@ -160,14 +160,12 @@ fn lookup(
     component: &str,
     pipeline: Option<&str>,
     place: &Node,
+    preference: [Kind; 4],
 ) -> Result<(ComponentId, Kind, Option<PipelineId>), Diagnostic> {
     let id = ComponentId::parse(component, span_of(place))?;
-    let kind = [
-        Kind::Receiver,
-        Kind::Processor,
-        Kind::Connector,
-        Kind::Exporter,
-    ]
+    // A receiver and an exporter may share an id (`otlp`): inputs mean the receiver,
+    // outputs the exporter.
+    let kind = preference
     .into_iter()
     .find(|kind| config.section(*kind).contains_key(&id))
     .ok_or_else(|| at(place, format!("no component {component:?} in the config")))?;
@@ -210,7 +208,13 @@ fn input_target(
     signal: Signal,
     place: &Node,
 ) -> Result<Target, Diagnostic> {
-    let (id, kind, pipeline) = lookup(config, &input.component, input.pipeline.as_deref(), place)?;
+    let (id, kind, pipeline) = lookup(
+        config,
+        &input.component,
+        input.pipeline.as_deref(),
+        place,
+        [Kind::Receiver, Kind::Processor, Kind::Connector, Kind::Exporter],
+    )?;
     let pipelines: Vec<PipelineId> = match kind {
         Kind::Receiver => listing(config, &id, |p| &p.receivers)
             .filter(|p| p.signal == signal && pipeline.as_ref().is_none_or(|only| only == *p))
@@ -260,8 +264,13 @@ fn output_target(
     output: &OutputSpec,
     place: &Node,
 ) -> Result<Target, Diagnostic> {
-    let (id, kind, pipeline) =
-        lookup(config, &output.component, output.pipeline.as_deref(), place)?;
+    let (id, kind, pipeline) = lookup(
+        config,
+        &output.component,
+        output.pipeline.as_deref(),
+        place,
+        [Kind::Exporter, Kind::Processor, Kind::Connector, Kind::Receiver],
+    )?;
     let used: Vec<PipelineId> = match kind {
         Kind::Receiver => {
             return Err(at(
