@@ -173,9 +173,11 @@ pub fn load_checked(configs: &[PathBuf], registry: &Registry) -> Option<AgentCon
     }
 }
 
-fn print_diagnostics(diagnostics: &[Diagnostic]) {
+pub fn print_diagnostics(diagnostics: &[Diagnostic]) {
     for diagnostic in diagnostics {
-        eprintln!("{diagnostic}");
+        // A message may quote a value: an endpoint's credentials stay hidden.
+        let line = diagnostic.to_string();
+        eprintln!("{}", sentinel_pipeline::config::redact::redact_text(&line));
     }
 }
 

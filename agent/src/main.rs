@@ -73,6 +73,7 @@ fn run(configs: &[std::path::PathBuf], registry: Registry) -> ExitCode {
             if tracing::enabled!(tracing::Level::ERROR) {
                 tracing::error!("Sentinel failed to start: {err}");
             } else {
+                let err = sentinel_pipeline::config::redact::redact_text(&err.to_string());
                 eprintln!("error: Sentinel failed to start: {err}");
             }
             ExitCode::FAILURE

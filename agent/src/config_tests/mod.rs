@@ -52,9 +52,7 @@ pub struct TestReport {
 pub fn run_cli(configs: &[PathBuf], registry: &Registry) -> ExitCode {
     let env = |name: &str| std::env::var(name).ok();
     let (config, diagnostics) = config::load_and_validate(configs, &env, registry);
-    for diagnostic in &diagnostics {
-        eprintln!("{diagnostic}");
-    }
+    crate::cli::print_diagnostics(&diagnostics);
     let Some(config) = config else {
         return ExitCode::from(CONFIG_ERROR);
     };
@@ -65,7 +63,7 @@ pub fn run_cli(configs: &[PathBuf], registry: &Registry) -> ExitCode {
         }
         Ok(planned) => planned,
         Err(problems) => {
-            problems.iter().for_each(|d| eprintln!("{d}"));
+            crate::cli::print_diagnostics(&problems);
             return ExitCode::from(CONFIG_ERROR);
         }
     };
