@@ -130,6 +130,15 @@ fn redact_word(word: &str) -> String {
             .map_or(0, |i| i + 1);
         return format!("{}{}", &word[..scheme_start], redact_url(&word[scheme_start..]));
     }
+    if let Some((before, host)) = word.rsplit_once('@') {
+        // `user:password@host` without a scheme (a warning quoting an authority).
+        let start = before
+            .rfind(['`', '\'', '"', '(', '<', '[', '='])
+            .map_or(0, |i| i + 1);
+        if before[start..].contains(':') {
+            return format!("{}{REDACTED}@{host}", &before[..start]);
+        }
+    }
     if let Some((key, _)) = word.split_once('=') {
         let bare = key.trim_start_matches(['"', '\'', '(', '[', '{']);
         let plain = bare
@@ -254,6 +263,10 @@ mod tests {
         assert_eq!(
             redact_text("host=db user=app password=PW dbname=t"),
             "host=db user=app password=[redacted] dbname=t"
+        );
+        assert_eq!(
+            redact_text("to `user:PW@127.0.0.1` unencrypted, mail ops@example.com"),
+            "to `[redacted]@127.0.0.1` unencrypted, mail ops@example.com"
         );
         assert_eq!(
             redact_text(r#"attributes["password"]=="x""#),
