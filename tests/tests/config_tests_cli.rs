@@ -82,7 +82,9 @@ fn every_shipped_config_with_tests_passes_them() {
                 "dedup",
             ]
             .into_iter()
-            .filter(|p| config.contains(&format!("\n  {p}")) || config.contains(&format!("\n  {p}/"))),
+            .filter(|p| {
+                config.contains(&format!("\n  {p}")) || config.contains(&format!("\n  {p}/"))
+            }),
         );
     }
     processors_tested.sort();
@@ -190,7 +192,10 @@ fn a_failing_expectation_exits_1_with_the_path_and_both_values() {
     let output = sentinel(&["test", "--config"], &file);
     let report = text(&output);
     assert_eq!(output.status.code(), Some(1), "{report}");
-    assert!(report.contains("test \"the method is stamped\" ... FAILED"), "{report}");
+    assert!(
+        report.contains("test \"the method is stamped\" ... FAILED"),
+        "{report}"
+    );
     assert!(
         report.contains(
             "output[0].resourceSpans[0].scopeSpans[0].spans[1].attributes[\"http.request.method\"]"
@@ -200,7 +205,9 @@ fn a_failing_expectation_exits_1_with_the_path_and_both_values() {
     assert!(report.contains("expected: \"POST\""), "{report}");
     assert!(report.contains("actual:   \"GET\""), "{report}");
     assert!(
-        report.contains("item count") && report.contains("expected: 3") && report.contains("actual:   2"),
+        report.contains("item count")
+            && report.contains("expected: 3")
+            && report.contains("actual:   2"),
         "{report}"
     );
     assert!(
@@ -219,7 +226,10 @@ fn a_bad_key_in_tests_exits_2_at_its_line_and_column() {
     let output = sentinel(&["test", "--config"], &file);
     let report = text(&output);
     assert_eq!(output.status.code(), Some(2), "{report}");
-    let at = format!("{}:41:9: unknown key \"cuont\"; did you mean \"count\"?", file.display());
+    let at = format!(
+        "{}:39:9: unknown key \"cuont\"; did you mean \"count\"?",
+        file.display()
+    );
     assert!(report.contains(&at), "{report}");
     // `validate` reads the section the same way; `run` ignores it (checked above by the
     // bind failure, which comes after the config was accepted).
@@ -235,7 +245,7 @@ fn a_bad_key_in_tests_exits_2_at_its_line_and_column() {
     let output = sentinel(&["test", "--config"], &unknown);
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        text(&output).contains(":40:20: no component \"nowhere\" in the config"),
+        text(&output).contains(":38:20: no component \"nowhere\" in the config"),
         "{}",
         text(&output)
     );

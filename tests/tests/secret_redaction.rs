@@ -169,7 +169,10 @@ fn print_config_and_validate_show_no_planted_secret() {
     let validated = run(&["validate", "--config"], &file);
     let report = String::from_utf8_lossy(&validated.stderr);
     assert!(validated.status.success(), "{report}");
-    assert!(report.contains("warning"), "the plaintext warnings: {report}");
+    assert!(
+        report.contains("warning"),
+        "the plaintext warnings: {report}"
+    );
     assert_eq!(leaked(&report), Vec::<&str>::new(), "{report}");
 }
 
@@ -177,16 +180,28 @@ fn print_config_and_validate_show_no_planted_secret() {
 fn the_log_of_a_run_with_failing_exporters_shows_no_planted_secret() {
     let dir = tempfile::tempdir().unwrap();
     let (http, admin) = (free_port(), free_port());
-    let agent = Agent::start(dir.path(), "secrets", &config(http, admin, dir.path()), admin);
+    let agent = Agent::start(
+        dir.path(),
+        "secrets",
+        &config(http, admin, dir.path()),
+        admin,
+    );
     let span = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b173","name":"x"}]}]}]}"#;
     let point = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"m","gauge":{"dataPoints":[{"asDouble":1}]}}]}]}]}"#;
     assert_eq!(http_post_json(http, "/v1/traces", span).0, 200);
     assert_eq!(http_post_json(http, "/v1/metrics", point).0, 200);
     // The exporters that name their endpoint in errors have failed at least once.
     let failed = |log: &str| {
-        ["exporter=otlphttp", "exporter=otlp ", "exporter=prometheusremotewrite"]
-            .iter()
-            .all(|e| log.lines().any(|l| l.contains("Export failed") && l.contains(e)))
+        [
+            "exporter=otlphttp",
+            "exporter=otlp ",
+            "exporter=prometheusremotewrite",
+        ]
+        .iter()
+        .all(|e| {
+            log.lines()
+                .any(|l| l.contains("Export failed") && l.contains(e))
+        })
     };
     let seen = eventually(Duration::from_secs(30), || failed(&agent.log()));
     let log = agent.log();

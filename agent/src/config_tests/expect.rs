@@ -134,7 +134,10 @@ fn every(conditions: &Conditions, parts: &[Part<'_>]) -> Vec<Failure> {
         failures.push(Failure {
             path: "(more)".into(),
             expected: String::new(),
-            actual: format!("{} more failures of the same conditions", total - failures.len()),
+            actual: format!(
+                "{} more failures of the same conditions",
+                total - failures.len()
+            ),
         });
     }
     failures
@@ -183,10 +186,20 @@ fn check_metric(check: &MetricCheck, flat: &Flat<'_>) -> Vec<Failure> {
         });
     }
     if let Some(expected) = check.value {
-        if !selected.is_empty() && !selected.iter().any(|p| p.value.is_some_and(|v| close(v, expected))) {
+        if !selected.is_empty()
+            && !selected
+                .iter()
+                .any(|p| p.value.is_some_and(|v| close(v, expected)))
+        {
             let values: Vec<String> = selected
                 .iter()
-                .map(|p| format!("{} = {}", p.path, p.value.map_or("none".into(), |v| v.to_string())))
+                .map(|p| {
+                    format!(
+                        "{} = {}",
+                        p.path,
+                        p.value.map_or("none".into(), |v| v.to_string())
+                    )
+                })
                 .collect();
             failures.push(Failure {
                 path: format!("{place} value"),
@@ -198,7 +211,10 @@ fn check_metric(check: &MetricCheck, flat: &Flat<'_>) -> Vec<Failure> {
     failures
 }
 
-fn selects(wanted: &IndexMap<String, serde_json::Value>, attributes: &[sentinel_pipeline::otlp::common::v1::KeyValue]) -> bool {
+fn selects(
+    wanted: &IndexMap<String, serde_json::Value>,
+    attributes: &[sentinel_pipeline::otlp::common::v1::KeyValue],
+) -> bool {
     wanted
         .iter()
         .all(|(key, value)| attribute(attributes, key).is_some_and(|a| equals(a, value)))
@@ -212,7 +228,11 @@ fn close(actual: f64, expected: f64) -> bool {
 fn metric_path(point_path: &str) -> &str {
     point_path
         .rfind(".metrics[")
-        .and_then(|start| point_path[start..].find(']').map(|end| &point_path[..start + end + 1]))
+        .and_then(|start| {
+            point_path[start..]
+                .find(']')
+                .map(|end| &point_path[..start + end + 1])
+        })
         .unwrap_or(point_path)
 }
 

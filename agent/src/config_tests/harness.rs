@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use sentinel_pipeline::{
-    BuildContext, BuildError, Connector, Consumer, Fanout, Kind, Message, Output, Outputs,
-    Payload, Processor, Refusal, SelfMetrics, Signal,
+    BuildContext, BuildError, Connector, Consumer, Fanout, Kind, Message, Output, Outputs, Payload,
+    Processor, Refusal, SelfMetrics, Signal,
 };
 use tokio_util::sync::CancellationToken;
 

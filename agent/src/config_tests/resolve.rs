@@ -166,9 +166,9 @@ fn lookup(
     // A receiver and an exporter may share an id (`otlp`): inputs mean the receiver,
     // outputs the exporter.
     let kind = preference
-    .into_iter()
-    .find(|kind| config.section(*kind).contains_key(&id))
-    .ok_or_else(|| at(place, format!("no component {component:?} in the config")))?;
+        .into_iter()
+        .find(|kind| config.section(*kind).contains_key(&id))
+        .ok_or_else(|| at(place, format!("no component {component:?} in the config")))?;
     let pipeline = match pipeline {
         None => None,
         Some(name) => Some(
@@ -180,7 +180,10 @@ fn lookup(
                 .cloned()
                 .ok_or_else(|| {
                     let node = place.get("pipeline").unwrap_or(place);
-                    Diagnostic::error(node.span.clone(), format!("no pipeline {name:?} in the config"))
+                    Diagnostic::error(
+                        node.span.clone(),
+                        format!("no pipeline {name:?} in the config"),
+                    )
                 })?,
         ),
     };
@@ -213,7 +216,12 @@ fn input_target(
         &input.component,
         input.pipeline.as_deref(),
         place,
-        [Kind::Receiver, Kind::Processor, Kind::Connector, Kind::Exporter],
+        [
+            Kind::Receiver,
+            Kind::Processor,
+            Kind::Connector,
+            Kind::Exporter,
+        ],
     )?;
     let pipelines: Vec<PipelineId> = match kind {
         Kind::Receiver => listing(config, &id, |p| &p.receivers)
@@ -269,24 +277,28 @@ fn output_target(
         &output.component,
         output.pipeline.as_deref(),
         place,
-        [Kind::Exporter, Kind::Processor, Kind::Connector, Kind::Receiver],
+        [
+            Kind::Exporter,
+            Kind::Processor,
+            Kind::Connector,
+            Kind::Receiver,
+        ],
     )?;
-    let used: Vec<PipelineId> = match kind {
-        Kind::Receiver => {
-            return Err(at(
+    let used: Vec<PipelineId> =
+        match kind {
+            Kind::Receiver => return Err(at(
                 place,
                 "a receiver's output is the test's input; check a processor, connector or exporter",
-            ))
-        }
-        Kind::Processor => {
-            if pipeline.is_none() {
-                return Err(at(place, "an output of a processor names its `pipeline`"));
+            )),
+            Kind::Processor => {
+                if pipeline.is_none() {
+                    return Err(at(place, "an output of a processor names its `pipeline`"));
+                }
+                listing(config, &id, |p| &p.processors).cloned().collect()
             }
-            listing(config, &id, |p| &p.processors).cloned().collect()
-        }
-        Kind::Exporter => listing(config, &id, |p| &p.exporters).cloned().collect(),
-        Kind::Connector => listing(config, &id, |p| &p.receivers).cloned().collect(),
-    };
+            Kind::Exporter => listing(config, &id, |p| &p.exporters).cloned().collect(),
+            Kind::Connector => listing(config, &id, |p| &p.receivers).cloned().collect(),
+        };
     if let Some(only) = &pipeline {
         if kind != Kind::Connector && !used.contains(only) {
             return Err(at(place, format!("pipeline {only} does not list {id}")));

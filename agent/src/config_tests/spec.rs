@@ -175,7 +175,8 @@ pub fn element<'a>(node: &'a Node, key: &str, index: usize) -> &'a Node {
 /// Checks serde cannot express: one request source, `expect: none` alone, no resource name.
 fn shape_problems(spec: &TestSpec, node: &Node) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
-    let mut at = |n: &Node, message: String| problems.push(Diagnostic::error(n.span.clone(), message));
+    let mut at =
+        |n: &Node, message: String| problems.push(Diagnostic::error(n.span.clone(), message));
     for (i, input) in spec.inputs.iter().enumerate() {
         if input.request.is_some() == input.file.is_some() {
             at(
@@ -203,7 +204,10 @@ fn shape_problems(spec: &TestSpec, node: &Node) -> Vec<Diagnostic> {
         }
     }
     if spec.outputs.is_empty() {
-        at(node, "a test needs at least one entry under `outputs`".into());
+        at(
+            node,
+            "a test needs at least one entry under `outputs`".into(),
+        );
     }
     problems
 }

@@ -40,9 +40,16 @@ pub fn is_secret_key(key: &str) -> bool {
     if key.ends_with("_file") || key.ends_with("_path") {
         return false;
     }
-    ["password", "passwd", "secret", "token", "credential", "cookie"]
-        .iter()
-        .any(|word| key.contains(word))
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "credential",
+        "cookie",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
         || key.ends_with("api_key")
         || key.ends_with("apikey")
         || matches!(
@@ -128,7 +135,11 @@ fn redact_word(word: &str) -> String {
         let scheme_start = word[..start]
             .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
             .map_or(0, |i| i + 1);
-        return format!("{}{}", &word[..scheme_start], redact_url(&word[scheme_start..]));
+        return format!(
+            "{}{}",
+            &word[..scheme_start],
+            redact_url(&word[scheme_start..])
+        );
     }
     if let Some((before, host)) = word.rsplit_once('@') {
         // `user:password@host` without a scheme (a warning quoting an authority).
@@ -144,7 +155,9 @@ fn redact_word(word: &str) -> String {
         let plain = bare
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        if plain && is_secret_key(bare) || SECRET_PARAMS.contains(&bare.to_ascii_lowercase().as_str()) {
+        if plain && is_secret_key(bare)
+            || SECRET_PARAMS.contains(&bare.to_ascii_lowercase().as_str())
+        {
             return format!("{key}={REDACTED}");
         }
     }
@@ -309,16 +322,34 @@ mod tests {
         assert_eq!(e["custom"]["bearer_token"], REDACTED);
         assert_eq!(e["custom"]["api_key"], REDACTED);
         assert_eq!(e["custom"]["routing_key"], REDACTED);
-        assert_eq!(e["custom"]["auth_password"], "", "unset stays visibly unset");
+        assert_eq!(
+            e["custom"]["auth_password"], "",
+            "unset stays visibly unset"
+        );
         assert_eq!(e["postgres"]["dsn"], "postgresql://[redacted]@db/t");
     }
 
     #[test]
     fn secret_key_names() {
-        for key in ["password", "bearer_token", "api_key", "X-Api-Key", "client_secret", "routing_key", "Authorization"] {
+        for key in [
+            "password",
+            "bearer_token",
+            "api_key",
+            "X-Api-Key",
+            "client_secret",
+            "routing_key",
+            "Authorization",
+        ] {
             assert!(is_secret_key(key), "{key}");
         }
-        for key in ["endpoint", "token_file", "bearer_token_file", "key_file", "timeout", "max_tokens_per_request_file"] {
+        for key in [
+            "endpoint",
+            "token_file",
+            "bearer_token_file",
+            "key_file",
+            "timeout",
+            "max_tokens_per_request_file",
+        ] {
             assert!(!is_secret_key(key), "{key}");
         }
     }
