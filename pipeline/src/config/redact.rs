@@ -204,15 +204,21 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
-/// Webhook URLs carry their credential in the path (Slack's `/services/T../B../secret`,
-/// Discord's and generic `/hooks/...` or `/webhook/...`).
+/// Webhook URLs carry their credential in the path: Slack's `/services/T../B../secret`,
+/// Discord's and generic `/webhooks/<id>/<secret>` or `/hooks/<secret>`. A path that ends
+/// at its `hooks` segment (the agent's own `/v1/hooks` receiver) holds nothing secret.
 fn is_webhook(host: &str, path: &str) -> bool {
     let host = host.to_ascii_lowercase();
     let path = path.to_ascii_lowercase();
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let hook_then_more = segments
+        .iter()
+        .position(|s| s.contains("hook"))
+        .is_some_and(|i| i + 1 < segments.len());
     host.starts_with("hooks.")
         || host.contains(".hooks.")
         || path.contains("/services/")
-        || path.contains("hook")
+        || hook_then_more
 }
 
 fn redact_query(query: &str) -> String {
@@ -264,6 +270,11 @@ mod tests {
         assert_eq!(
             redact_url("https://chat.example/api/webhooks/123/SECRET"),
             "https://chat.example/[redacted]"
+        );
+        assert_eq!(
+            redact_url("http://127.0.0.1:4319/v1/hooks"),
+            "http://127.0.0.1:4319/v1/hooks",
+            "the hooks receiver's own address"
         );
     }
 
