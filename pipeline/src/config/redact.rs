@@ -105,9 +105,8 @@ fn redact_under(key: Option<&str>, value: &mut Value) {
 /// `password=` and `Bearer`/`Basic` credential in it replaced.
 pub fn redact_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut words = text.split_inclusive(char::is_whitespace).peekable();
     let mut hide_next = false;
-    while let Some(word) = words.next() {
+    for word in text.split_inclusive(char::is_whitespace) {
         let trimmed = word.trim_end();
         let space = &word[trimmed.len()..];
         if hide_next && !trimmed.is_empty() {
