@@ -37,6 +37,13 @@ pub enum Command {
         #[arg(long = "config", short = 'c')]
         configs: Vec<PathBuf>,
     },
+    /// Run the config's `tests:` section against its processors and connectors, without
+    /// opening any port; exits 0 when all pass, 1 on a failure, 2 on config errors.
+    Test {
+        /// Config files, merged in order (as `run` would merge them).
+        #[arg(long = "config", short = 'c', required = true)]
+        configs: Vec<PathBuf>,
+    },
     /// List every component type with its kind and signals.
     Components,
     /// Print the version.
@@ -166,14 +173,21 @@ pub fn load_checked(configs: &[PathBuf], registry: &Registry) -> Option<AgentCon
     }
 }
 
-fn print_diagnostics(diagnostics: &[Diagnostic]) {
+pub fn print_diagnostics(diagnostics: &[Diagnostic]) {
     for diagnostic in diagnostics {
-        eprintln!("{diagnostic}");
+        // A message may quote a value: an endpoint's credentials stay hidden.
+        let line = diagnostic.to_string();
+        eprintln!("{}", sentinel_pipeline::config::redact::redact_text(&line));
     }
 }
 
 pub fn validate(configs: &[PathBuf], registry: &Registry) -> ExitCode {
     match load_checked(configs, registry) {
+        // The agent ignores `tests:`; validate checks it as `sentinel test` reads it.
+        Some(config) if !crate::config_tests::diagnostics(&config).is_empty() => {
+            print_diagnostics(&crate::config_tests::diagnostics(&config));
+            ExitCode::FAILURE
+        }
         Some(_) => {
             println!("config is valid");
             ExitCode::SUCCESS

@@ -5,6 +5,7 @@ pub mod anomaly_backtest;
 pub mod cli;
 pub mod components;
 pub mod config;
+pub mod config_tests;
 pub mod hook;
 pub mod logging;
 pub mod policy;

@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 
+use sentinel_pipeline::config::redact::redact_text;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogEncoding;
@@ -15,13 +16,30 @@ pub fn init(level: &str, encoding: LogEncoding) {
             std::io::stderr().is_terminal(),
             std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         ))
-        .with_writer(std::io::stderr);
+        .with_writer(|| RedactingStderr);
     let result = match encoding {
         LogEncoding::Json => builder.json().flatten_event(true).try_init(),
         LogEncoding::Console => builder.try_init(),
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;
+}
+
+/// Stderr through [`redact_text`]: a log line that names an endpoint (an exporter's error,
+/// a validation error) never shows the credentials in it. The fmt layer writes each event
+/// with one `write` call, so a URL is never split across calls.
+struct RedactingStderr;
+
+impl std::io::Write for RedactingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(redact_text(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 /// Colour only on a terminal: journald, files and pipes get plain text (escape codes

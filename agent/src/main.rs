@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Command::Run { configs } => run(&configs, registry),
         Command::Validate { configs } => cli::validate(&configs, &registry),
         Command::PrintConfig { configs } => cli::print_config(&configs, &registry),
+        Command::Test { configs } => sentinel_agent::config_tests::run_cli(&configs, &registry),
         Command::Components => cli::components(&registry),
         Command::Version => {
             println!("sentinel {}", env!("CARGO_PKG_VERSION"));
@@ -72,6 +73,7 @@ fn run(configs: &[std::path::PathBuf], registry: Registry) -> ExitCode {
             if tracing::enabled!(tracing::Level::ERROR) {
                 tracing::error!("Sentinel failed to start: {err}");
             } else {
+                let err = sentinel_pipeline::config::redact::redact_text(&err.to_string());
                 eprintln!("error: Sentinel failed to start: {err}");
             }
             ExitCode::FAILURE

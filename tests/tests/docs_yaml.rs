@@ -15,6 +15,7 @@ const AGENT_SECTIONS: &[&str] = &[
     "exporters",
     "connectors",
     "service",
+    "tests",
 ];
 
 /// The block's top-level keys (unindented `key:` lines).
@@ -101,6 +102,9 @@ fn every_yaml_block_in_the_docs_is_accepted_by_its_reader() {
         let keys = top_level_keys(&block.text);
         if !keys.is_empty() && keys.iter().all(|k| AGENT_SECTIONS.contains(k)) {
             sentinel_accepts(block, &["validate", "--config"]);
+            if keys.contains(&"tests") {
+                sentinel_accepts(block, &["test", "--config"]);
+            }
         } else if keys == ["groups"] {
             sentinel_accepts(block, &["alerts", "check"]);
         } else if keys.contains(&"rule_files") && keys.contains(&"tests") {

@@ -21,6 +21,8 @@ pub struct AgentConfig {
     pub exporters: IndexMap<ComponentId, Node>,
     pub connectors: IndexMap<ComponentId, Node>,
     pub service: ServiceConfig,
+    /// The `tests:` section (`sentinel test`), as written; the running agent ignores it.
+    pub tests: Option<Node>,
 }
 
 impl AgentConfig {
@@ -220,12 +222,13 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("/var/lib/sentinel")
 }
 
-const SECTIONS: [&str; 5] = [
+const SECTIONS: [&str; 6] = [
     "receivers",
     "processors",
     "exporters",
     "connectors",
     "service",
+    "tests",
 ];
 
 /// Builds the typed config from the merged root node, collecting every problem.
@@ -293,6 +296,7 @@ pub fn from_root(root: &Node, errors: &mut Vec<Diagnostic>) -> Option<AgentConfi
         processors,
         exporters,
         connectors,
+        tests: root.get("tests").cloned(),
         service: ServiceConfig {
             pipelines,
             telemetry: options.telemetry,

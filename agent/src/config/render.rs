@@ -63,8 +63,12 @@ pub fn render_effective(config: &AgentConfig, registry: &Registry) -> String {
     );
     service_map.insert("pipelines".into(), Value::Object(pipelines));
     root.insert("service".into(), Value::Object(service_map));
+    // Factories print `Secret` fields as `[redacted]`; this catches secrets in plain
+    // strings (endpoint URLs, DSNs, headers, `auth` tokens).
+    let mut root = Value::Object(root);
+    sentinel_pipeline::config::redact::redact_value(&mut root);
     let mut out = String::new();
-    emit(&Value::Object(root), 0, &mut out);
+    emit(&root, 0, &mut out);
     out
 }
 

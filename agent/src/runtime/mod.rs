@@ -6,7 +6,7 @@ mod exposition;
 mod process_metrics;
 mod silences;
 mod summary;
-mod topology;
+pub(crate) mod topology;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};

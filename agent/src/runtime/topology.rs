@@ -315,7 +315,7 @@ fn signals_using(config: &AgentConfig, id: &ComponentId) -> Vec<Signal> {
 /// Orders pipelines so that those feeding a connector come before those it feeds, in
 /// config order otherwise. Validation rejects cycles; were one left, its pipelines would
 /// follow in config order.
-fn dependency_order(config: &AgentConfig) -> Vec<PipelineId> {
+pub(crate) fn dependency_order(config: &AgentConfig) -> Vec<PipelineId> {
     let links = connector_links(config);
     let mut remaining: Vec<&PipelineId> = config.service.pipelines.keys().collect();
     let mut ordered = Vec::with_capacity(remaining.len());

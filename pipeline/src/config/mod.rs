@@ -8,6 +8,7 @@
 mod de;
 pub mod matching;
 mod node;
+pub mod redact;
 #[cfg(test)]
 mod tests;
 mod types;

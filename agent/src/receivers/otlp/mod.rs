@@ -39,6 +39,8 @@ use sentinel_pipeline::{
 use tokio::net::TcpListener;
 
 pub use config::{GrpcConfig, HttpConfig, OtlpReceiverConfig, Protocols};
+/// OTLP/JSON decoding, also used by `sentinel test` for its inputs.
+pub use decode::{decode_json, DecodeError};
 
 use ingest::Ingest;
 
