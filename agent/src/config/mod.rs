@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use sentinel_pipeline::config::{Diagnostic, Node, Severity};
 
 pub use model::{
-    AgentConfig, ComponentId, ComponentRef, LogEncoding, LogsTelemetry, MetricsTelemetry,
+    AgentConfig, ComponentId, ComponentRef, LogEncoding, LogsTelemetry, MetricsTelemetry, TapConfig,
     PipelineConfig, PipelineId, ServiceConfig, TelemetryConfig,
 };
 pub use render::render_effective;

@@ -1,0 +1,3 @@
+//! `sentinel top` and `sentinel tap`: clients of the admin address.
+
+pub mod snapshot;
