@@ -151,7 +151,11 @@ impl TapRegistry {
         primary: bool,
         inner: Arc<dyn Consumer>,
     ) -> Arc<dyn Consumer> {
-        self.source_consumer(component, None, output, primary, inner)
+        Arc::new(TappedConsumer {
+            inner,
+            point: self.point(component, output, primary),
+            feed: Feed::None,
+        })
     }
 
     /// Like [`TapRegistry::consumer`] for a receiver or connector of type `type_name`

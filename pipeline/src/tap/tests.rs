@@ -92,3 +92,18 @@ fn services_are_counted_and_bounded() {
     assert_eq!(total, 12);
     assert!(top.len() <= 2, "one name plus the overflow: {top:?}");
 }
+
+#[test]
+fn only_a_receivers_primary_output_counts_services() {
+    let taps = TapRegistry::new();
+    let sink = TestSink::new();
+    let primary = taps.source_consumer("otlp", None, "traces/a", true, sink.clone());
+    let second = taps.source_consumer("otlp", None, "traces/b", false, sink.clone());
+    let exporter = taps.consumer("file", "", true, sink.clone());
+    let connector = taps.source_consumer("forward", Some("forward"), "traces/c", true, sink);
+    for consumer in [&primary, &second, &exporter, &connector] {
+        consumer.consume(message(5, 1)).unwrap();
+    }
+    let total: u64 = taps.services().top(10).iter().map(|s| s.spans).sum();
+    assert_eq!(total, 5);
+}
