@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use sentinel_tests::services::require_binary;
 use sentinel_tests::{
-    eventually, free_port, http_post_json, http_request, loadgen_bin, sentinel_bin,
-    workspace_root, Agent,
+    eventually, free_port, http_post_json, http_request, loadgen_bin, sentinel_bin, workspace_root,
+    Agent,
 };
 
 const SECRET: &str = "sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789";
@@ -20,8 +20,7 @@ fn config(grpc: u16, http: u16, admin: u16, out: &std::path::Path, tap: &str) ->
         "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{grpc}\n      http:\n        endpoint: 127.0.0.1:{http}\n\
 processors:\n  batch:\n    timeout: 100ms\n  attributes:\n    actions:\n      - key: tapped\n        value: \"yes\"\n        action: insert\n\
 exporters:\n  file:\n    path: {out}\n  blackhole: {{}}\n\
-service:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{admin}\n{tap}\
-  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [attributes, batch]\n      exporters: [file]\n    traces/copy:\n      receivers: [otlp]\n      exporters: [blackhole]\n",
+service:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{admin}\n{tap}  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [attributes, batch]\n      exporters: [file]\n    traces/copy:\n      receivers: [otlp]\n      exporters: [blackhole]\n",
         out = out.display()
     )
 }
@@ -96,14 +95,23 @@ fn top_once_agrees_with_metrics_under_load_and_fails_clearly_when_down() {
     let agent = Agent::start(dir.path(), "agent", &yaml, admin);
     let mut loadgen = load(grpc, 12);
     assert!(
-        eventually(Duration::from_secs(15), || received(&agent, "exporter", "file") > 0.0),
+        eventually(Duration::from_secs(15), || received(
+            &agent, "exporter", "file"
+        ) > 0.0),
         "no data reached the file exporter; log:\n{}",
         agent.log()
     );
 
     let before = received_all(&agent);
     let admin_address = format!("127.0.0.1:{admin}");
-    let top = sentinel(&["top", "--once", "--admin", &admin_address, "--interval", "1s"]);
+    let top = sentinel(&[
+        "top",
+        "--once",
+        "--admin",
+        &admin_address,
+        "--interval",
+        "1s",
+    ]);
     let after = received_all(&agent);
     let text = String::from_utf8_lossy(&top.stdout).to_string();
     assert!(
@@ -185,7 +193,10 @@ fn span_count(lines: &str) -> usize {
 }
 
 /// Posts secret-carrying spans every 20 ms until `stop` is set.
-fn keep_posting(http: u16, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<()> {
+fn keep_posting(
+    http: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             post_secret_spans(http, 10);
@@ -207,35 +218,75 @@ fn tap_samples_receivers_and_processors_bounded_and_redacted() {
     // A receiver: exactly --limit items, the secret replaced.
     let tap = sentinel(&["tap", "otlp", "--admin", &admin_address, "--limit", "25"]);
     let out = String::from_utf8_lossy(&tap.stdout).to_string();
-    assert!(tap.status.success(), "{}", String::from_utf8_lossy(&tap.stderr));
+    assert!(
+        tap.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tap.stderr)
+    );
     assert_eq!(span_count(&out), 25, "{out}");
     assert!(!out.contains(SECRET), "the secret leaked: {out}");
     assert!(out.contains("[REDACTED]"), "{out}");
-    assert!(!out.contains("tapped"), "a receiver's output is before the processors");
+    assert!(
+        !out.contains("tapped"),
+        "a receiver's output is before the processors"
+    );
 
     // A processor: its stage output carries what it added.
-    let tap = sentinel(&["tap", "attributes", "--admin", &admin_address, "--limit", "10"]);
+    let tap = sentinel(&[
+        "tap",
+        "attributes",
+        "--admin",
+        &admin_address,
+        "--limit",
+        "10",
+    ]);
     let out = String::from_utf8_lossy(&tap.stdout).to_string();
-    assert!(tap.status.success(), "{}", String::from_utf8_lossy(&tap.stderr));
+    assert!(
+        tap.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tap.stderr)
+    );
     assert_eq!(span_count(&out), 10, "{out}");
     assert!(out.contains("\"tapped\""), "{out}");
     assert!(!out.contains(SECRET), "the secret leaked: {out}");
 
     // A connector-like fan-out: one output pipeline of the receiver.
     let tap = sentinel(&[
-        "tap", "otlp", "--admin", &admin_address, "--output", "traces/copy", "--limit", "5",
+        "tap",
+        "otlp",
+        "--admin",
+        &admin_address,
+        "--output",
+        "traces/copy",
+        "--limit",
+        "5",
     ]);
-    assert!(tap.status.success(), "{}", String::from_utf8_lossy(&tap.stderr));
+    assert!(
+        tap.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tap.stderr)
+    );
     assert_eq!(span_count(&String::from_utf8_lossy(&tap.stdout)), 5);
 
     // Rate: 30 items at 10 per second need at least three one-second windows.
     let started = Instant::now();
     let tap = sentinel(&[
-        "tap", "otlp", "--admin", &admin_address, "--limit", "30", "--rate", "10",
+        "tap",
+        "otlp",
+        "--admin",
+        &admin_address,
+        "--limit",
+        "30",
+        "--rate",
+        "10",
     ]);
     assert!(tap.status.success());
     assert_eq!(span_count(&String::from_utf8_lossy(&tap.stdout)), 30);
-    assert!(started.elapsed() >= Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 
     // The server caps what a client asks for: 50 items/s over at most two windows here.
     let (status, body) = http_request(
@@ -251,7 +302,10 @@ fn tap_samples_receivers_and_processors_bounded_and_redacted() {
 
     let (status, body) = http_request(admin, "GET", "/api/v1/tap?component=nope", &[], b"");
     assert_eq!(status, 404);
-    assert!(body.contains("otlp") && body.contains("attributes"), "{body}");
+    assert!(
+        body.contains("otlp") && body.contains("attributes"),
+        "{body}"
+    );
 
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     poster.join().unwrap();
@@ -267,7 +321,10 @@ fn tap_is_refused_unless_enabled() {
     let _agent = Agent::start(dir.path(), "agent", &yaml, admin);
     let (status, body) = http_request(admin, "GET", "/api/v1/tap?component=otlp", &[], b"");
     assert_eq!(status, 403, "{body}");
-    assert!(body.contains("service.telemetry.metrics.tap.enabled"), "{body}");
+    assert!(
+        body.contains("service.telemetry.metrics.tap.enabled"),
+        "{body}"
+    );
     let tap = sentinel(&["tap", "otlp", "--admin", &format!("127.0.0.1:{admin}")]);
     let stderr = String::from_utf8_lossy(&tap.stderr);
     assert_eq!(tap.status.code(), Some(1), "{stderr}");
@@ -286,7 +343,12 @@ fn artifacts_dir() -> PathBuf {
 fn chromium(args: &[&str], url: &str) -> Output {
     // As root, Chromium refuses to start without --no-sandbox.
     Command::new("chromium")
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+        ])
         .args(args)
         .arg(url)
         .stderr(Stdio::null())
@@ -343,6 +405,10 @@ fn status_page_renders_live_figures_in_headless_chromium() {
     );
     assert!(shot.status.success());
     let png = std::fs::read(&screenshot).expect("the screenshot was written");
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{}", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{}",
+        png.len()
+    );
     let _ = loadgen.wait();
 }

@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use sentinel_pipeline::config::{Diagnostic, Node, Severity};
 
 pub use model::{
-    AgentConfig, ComponentId, ComponentRef, LogEncoding, LogsTelemetry, MetricsTelemetry, TapConfig,
-    PipelineConfig, PipelineId, ServiceConfig, TelemetryConfig,
+    AgentConfig, ComponentId, ComponentRef, LogEncoding, LogsTelemetry, MetricsTelemetry,
+    PipelineConfig, PipelineId, ServiceConfig, TapConfig, TelemetryConfig,
 };
 pub use render::render_effective;
 pub use validate::{connector_links, validate, ConnectorLink};

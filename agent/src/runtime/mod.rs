@@ -75,7 +75,14 @@ pub async fn run(
     ));
     tracing::info!(address = %admin_address, "Admin endpoints listening (/metrics, /healthz, /readyz).");
 
-    let topology = match Topology::start(&config, &registry, metrics.clone(), state.observe.taps.clone()).await {
+    let topology = match Topology::start(
+        &config,
+        &registry,
+        metrics.clone(),
+        state.observe.taps.clone(),
+    )
+    .await
+    {
         Ok(topology) => topology,
         Err(err) => {
             admin_shutdown.cancel();
@@ -89,7 +96,9 @@ pub async fn run(
             .map(|(_, queue)| queue.health())
             .collect(),
     );
-    (state.observe).set_queue_ids(topology.queues.iter().map(|(id, _)| id.clone()).collect());
+    state
+        .observe
+        .set_queue_ids(topology.queues.iter().map(|(id, _)| id.clone()).collect());
     state.ready.store(true, Ordering::Release);
     tracing::info!(
         receivers = topology.receivers.len(),

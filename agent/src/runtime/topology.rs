@@ -147,7 +147,9 @@ impl Build<'_> {
             let built = factory.build(node, id.signal, context)?;
             budgets.extend(built.admission_budget);
             stages.push(Stage {
-                processor: self.taps.processor(&pid.to_string(), &id.to_string(), built.stage),
+                processor: self
+                    .taps
+                    .processor(&pid.to_string(), &id.to_string(), built.stage),
                 metrics: self
                     .metrics
                     .component(Kind::Processor, &pid.to_string(), id.signal),
@@ -258,9 +260,16 @@ fn outputs_for(
                 name: p.input.name.clone(),
                 sender: p.input.sender.clone(),
             });
-            let connector_type = (!config.receivers.contains_key(source)).then_some(&*source.type_name);
+            let connector_type =
+                (!config.receivers.contains_key(source)).then_some(&*source.type_name);
             let (id, primary) = (source.to_string(), consumers.is_empty());
-            consumers.push(taps.source_consumer(&id, connector_type, &p.input.name, primary, input));
+            consumers.push(taps.source_consumer(
+                &id,
+                connector_type,
+                &p.input.name,
+                primary,
+                input,
+            ));
             budgets.extend(p.budgets.iter().cloned());
         }
     }

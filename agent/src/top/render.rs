@@ -24,15 +24,27 @@ pub fn render(previous: &Snapshot, current: &Snapshot) -> String {
     services(&mut out, previous, current, dt);
     section(&mut out, "LLM COST (USD)", current.llm_cost.is_empty());
     for row in &current.llm_cost {
-        let _ = writeln!(out, "  {:<24} {:<32} {:>12.6}", row.service, row.model, row.usd);
+        let _ = writeln!(
+            out,
+            "  {:<24} {:<32} {:>12.6}",
+            row.service, row.model, row.usd
+        );
     }
     section(&mut out, "FIRING ALERTS", current.alerts.is_empty());
     for alert in &current.alerts {
-        let _ = writeln!(out, "  {:<24} since {}  {}", alert.alertname, alert.starts_at, alert.summary);
+        let _ = writeln!(
+            out,
+            "  {:<24} since {}  {}",
+            alert.alertname, alert.starts_at, alert.summary
+        );
     }
     section(&mut out, "LAST RELOAD", current.last_reload.is_none());
     if let Some(reload) = &current.last_reload {
-        let result = if reload.succeeded { "applied" } else { "FAILED, last good config kept" };
+        let result = if reload.succeeded {
+            "applied"
+        } else {
+            "FAILED, last good config kept"
+        };
         let _ = writeln!(out, "  {} {result}: {}", reload.at, reload.summary.trim());
     }
     out
@@ -54,7 +66,17 @@ fn components(out: &mut String, previous: &Snapshot, current: &Snapshot, dt: f64
     let _ = writeln!(
         out,
         "\nCOMPONENTS\n{:<10} {:<24} {:<8} {:>10} {:>10} {:>12} {:>12} {:>9} {:>9} {:>9} {:>7}",
-        "KIND", "ID", "SIGNAL", "IN/s", "OUT/s", "IN", "OUT", "REFUSED", "DROPPED", "FAILED", "QUEUE"
+        "KIND",
+        "ID",
+        "SIGNAL",
+        "IN/s",
+        "OUT/s",
+        "IN",
+        "OUT",
+        "REFUSED",
+        "DROPPED",
+        "FAILED",
+        "QUEUE"
     );
     for c in &current.components {
         let (in_rate, out_rate) = match before.get(&key(c)) {
@@ -86,7 +108,12 @@ fn reasons(out: &mut String, current: &Snapshot) {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let metric = d.metric.trim_start_matches("sentinel_");
-        let _ = writeln!(out, "  {id:<24} {metric:<40} {:<32} {}", labels.join(","), d.value);
+        let _ = writeln!(
+            out,
+            "  {id:<24} {metric:<40} {:<32} {}",
+            labels.join(","),
+            d.value
+        );
     }
 }
 
@@ -194,13 +221,19 @@ mod tests {
         let previous = Snapshot {
             uptime_seconds: 10.0,
             components: vec![component(100.0, 100.0)],
-            process: Process { cpu_seconds: 1.0, resident_bytes: 0.0 },
+            process: Process {
+                cpu_seconds: 1.0,
+                resident_bytes: 0.0,
+            },
             ..Default::default()
         };
         let current = Snapshot {
             uptime_seconds: 12.0,
             components: vec![component(300.0, 250.0)],
-            process: Process { cpu_seconds: 1.5, resident_bytes: 3.0 * 1024.0 * 1024.0 },
+            process: Process {
+                cpu_seconds: 1.5,
+                resident_bytes: 3.0 * 1024.0 * 1024.0,
+            },
             ..Default::default()
         };
         let text = render(&previous, &current);

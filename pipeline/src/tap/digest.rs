@@ -57,13 +57,12 @@ pub struct LlmCost {
 }
 
 fn text<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
-    attrs
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+    attrs.iter().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref()?.value.as_ref()? {
             Value::StringValue(s) => Some(s.as_str()),
             _ => None,
-        })
+        }
+    })
 }
 
 impl Digest {

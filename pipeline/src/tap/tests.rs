@@ -58,7 +58,10 @@ fn refused_data_is_not_tapped_and_a_full_tap_skips() {
         consumer.consume(message(1, seed)).unwrap();
     }
     assert!(tap.receiver.try_recv().is_ok());
-    assert!(tap.receiver.try_recv().is_err(), "bounded: the rest skipped");
+    assert!(
+        tap.receiver.try_recv().is_err(),
+        "bounded: the rest skipped"
+    );
 }
 
 #[test]

@@ -48,7 +48,9 @@ impl Observe {
             })
             .collect();
         let redactor = Redactor::new(&[])
-            .inspect_err(|err| tracing::error!(%err, "The tap redactor did not compile; taps answer 500."))
+            .inspect_err(
+                |err| tracing::error!(%err, "The tap redactor did not compile; taps answer 500."),
+            )
             .ok();
         Observe {
             taps: TapRegistry::new(),
@@ -91,7 +93,11 @@ pub async fn handle(state: &AdminState, request: Request<Incoming>) -> HttpRespo
 
 fn status(state: &AdminState) -> crate::top::snapshot::Snapshot {
     let observe = &state.observe;
-    let ids = observe.queue_ids.get().map(Vec::as_slice).unwrap_or_default();
+    let ids = observe
+        .queue_ids
+        .get()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let capacities: Vec<(String, u64)> = ids
         .iter()
         .map(|id| (id.clone(), observe.capacities.get(id).copied().unwrap_or(0)))

@@ -92,7 +92,11 @@ fn components(samples: &[Sample]) -> Vec<ComponentStatus> {
             continue;
         };
         let label = |k: &str| sample.label(k).unwrap_or("").to_string();
-        let key = (label("component_kind"), label("component_id"), label("signal"));
+        let key = (
+            label("component_kind"),
+            label("component_id"),
+            label("signal"),
+        );
         let entry = by_key
             .entry(key.clone())
             .or_insert_with(|| ComponentStatus {
@@ -112,12 +116,19 @@ fn components(samples: &[Sample]) -> Vec<ComponentStatus> {
         *field = sample.value;
     }
     // Receivers, processors, connectors, exporters: the order data flows.
-    let rank = |kind: &str| ["receiver", "processor", "connector", "exporter"]
-        .iter()
-        .position(|k| *k == kind)
-        .unwrap_or(4);
+    let rank = |kind: &str| {
+        ["receiver", "processor", "connector", "exporter"]
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(4)
+    };
     let mut all: Vec<ComponentStatus> = by_key.into_values().collect();
-    all.sort_by(|a, b| rank(&a.kind).cmp(&rank(&b.kind)).then(a.id.cmp(&b.id)).then(a.signal.cmp(&b.signal)));
+    all.sort_by(|a, b| {
+        rank(&a.kind)
+            .cmp(&rank(&b.kind))
+            .then(a.id.cmp(&b.id))
+            .then(a.signal.cmp(&b.signal))
+    });
     all
 }
 
@@ -150,7 +161,9 @@ fn exporters(
                 dead_lettered: of("sentinel_queue_dead_lettered_total", id),
                 retrying: degraded.is_some(),
                 failures: degraded.as_ref().map_or(0, |d| d.failures),
-                failing_for_seconds: degraded.as_ref().map_or(0.0, |d| d.failing_for.as_secs_f64()),
+                failing_for_seconds: degraded
+                    .as_ref()
+                    .map_or(0.0, |d| d.failing_for.as_secs_f64()),
                 last_error: degraded.map(|d| d.last_error).unwrap_or_default(),
             }
         })

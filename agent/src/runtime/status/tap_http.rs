@@ -42,7 +42,10 @@ pub async fn handle(observe: &Observe, query: &str) -> HttpResponse {
     };
     let Some(outputs) = observe.taps.outputs_of(&query.component) else {
         let known = observe.taps.components().join(", ");
-        let message = format!("no running component {:?}; components: {known}\n", query.component);
+        let message = format!(
+            "no running component {:?}; components: {known}\n",
+            query.component
+        );
         return plain(StatusCode::NOT_FOUND, &message);
     };
     if let Some(output) = &query.output {
@@ -56,9 +59,15 @@ pub async fn handle(observe: &Observe, query: &str) -> HttpResponse {
         }
     }
     let Some(redactor) = &observe.redactor else {
-        return plain(StatusCode::INTERNAL_SERVER_ERROR, "the tap redactor is unavailable\n");
+        return plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the tap redactor is unavailable\n",
+        );
     };
-    let limit = query.limit.unwrap_or(u64::MAX).min(u64::from(observe.tap.max_items));
+    let limit = query
+        .limit
+        .unwrap_or(u64::MAX)
+        .min(u64::from(observe.tap.max_items));
     let rate = query
         .rate
         .unwrap_or(u64::MAX)
