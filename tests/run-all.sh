@@ -28,6 +28,8 @@ command -v cmake >/dev/null 2>&1 || need+=(cmake)
 [ -f /usr/include/openssl/ssl.h ] && [ -f /usr/include/x86_64-linux-gnu/curl/curl.h -o -f /usr/include/curl/curl.h ] || need+=(libssl-dev libcurl4-openssl-dev)
 # Alertmanager and an SMTP server (aiosmtpd) for the notification exporters' tests.
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+# Headless Chromium: renders the admin status page in the status-page test.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

@@ -79,6 +79,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::alerts::AlertsCommand,
     },
+    /// Live view of a running agent over its admin address: rates, refusals and drops
+    /// with reasons, queues, exporter health, CPU and RSS, top services, LLM cost, alerts.
+    Top(crate::top::TopArgs),
+    /// Print a live sample of what flows out of a component, as OTLP/JSON lines (the
+    /// agent must enable `service.telemetry.metrics.tap`).
+    Tap(crate::top::TapArgs),
     /// Anomaly detector tools.
     Anomaly {
         #[command(subcommand)]

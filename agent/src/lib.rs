@@ -11,3 +11,4 @@ pub mod logging;
 pub mod policy;
 pub mod receivers;
 pub mod runtime;
+pub mod top;

@@ -41,6 +41,8 @@ fn main() -> ExitCode {
         Command::Policy {
             command: cli::PolicyCommand::Check { file },
         } => sentinel_agent::policy::check::run(&file),
+        Command::Top(args) => sentinel_agent::top::top(&args),
+        Command::Tap(args) => sentinel_agent::top::tap(&args),
         Command::Hook { .. } => unreachable!("handled above"),
     }
 }

@@ -12,6 +12,7 @@ pub mod private_fs;
 pub mod prometheus;
 pub mod sending;
 pub mod signal;
+pub mod tap;
 pub mod telemetry;
 pub mod testing;
 pub mod tls;

@@ -15,7 +15,7 @@ use sentinel_pipeline::config::{Diagnostic, Node, Severity};
 
 pub use model::{
     AgentConfig, ComponentId, ComponentRef, LogEncoding, LogsTelemetry, MetricsTelemetry,
-    PipelineConfig, PipelineId, ServiceConfig, TelemetryConfig,
+    PipelineConfig, PipelineId, ServiceConfig, TapConfig, TelemetryConfig,
 };
 pub use render::render_effective;
 pub use validate::{connector_links, validate, ConnectorLink};

@@ -158,12 +158,39 @@ pub struct TelemetryConfig {
 pub struct MetricsTelemetry {
     /// Admin listener serving `/metrics`, `/healthz` and `/readyz`.
     pub address: Endpoint,
+    /// `sentinel tap` (`/api/v1/tap`): live samples of the data out of a component.
+    pub tap: TapConfig,
 }
 
 impl Default for MetricsTelemetry {
     fn default() -> Self {
         MetricsTelemetry {
             address: Endpoint::new("127.0.0.1:8888").expect("valid default"),
+            tap: TapConfig::default(),
+        }
+    }
+}
+
+/// `service.telemetry.metrics.tap`: what `sentinel tap` may read. Samples are redacted
+/// like the hooks receiver's events.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TapConfig {
+    /// Serve `/api/v1/tap` at all (default `false`: it answers 403).
+    pub enabled: bool,
+    /// Most items (spans, metrics, log records) per second one tap receives (default 100);
+    /// a lower `--rate` wins.
+    pub max_items_per_second: u32,
+    /// Most items one tap request returns (default 1000); a lower `--limit` wins.
+    pub max_items: u32,
+}
+
+impl Default for TapConfig {
+    fn default() -> Self {
+        TapConfig {
+            enabled: false,
+            max_items_per_second: 100,
+            max_items: 1000,
         }
     }
 }

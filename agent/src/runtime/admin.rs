@@ -34,6 +34,8 @@ pub struct AdminState {
     pub effective_config: std::sync::RwLock<String>,
     /// The outcome of the last reload attempt, if any (status page, `sentinel top`).
     pub last_reload: std::sync::Mutex<Option<ReloadOutcome>>,
+    /// The status page, `/api/v1/status` and `/api/v1/tap` (`status/`).
+    pub observe: super::status::Observe,
 }
 
 /// What the last reload did, as the status page and `top` show it.
@@ -58,6 +60,9 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>, shutdown: Canc
         async move {
             if super::silences::owns(request.uri().path()) {
                 return super::silences::handle(&state.silences, request).await;
+            }
+            if super::status::owns(request.uri().path()) {
+                return super::status::handle(&state, request).await;
             }
             route(&state, &request)
         }

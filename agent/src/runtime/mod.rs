@@ -5,6 +5,7 @@ mod admin;
 mod exposition;
 mod process_metrics;
 mod silences;
+mod status;
 mod summary;
 pub(crate) mod topology;
 
@@ -57,6 +58,7 @@ pub async fn run(
             &config, &registry,
         )),
         last_reload: std::sync::Mutex::new(None),
+        observe: status::Observe::new(&config),
     });
     let admin_address = config.service.telemetry.metrics.address.to_string();
     let listener = admin::bind(&admin_address)
@@ -73,7 +75,14 @@ pub async fn run(
     ));
     tracing::info!(address = %admin_address, "Admin endpoints listening (/metrics, /healthz, /readyz).");
 
-    let topology = match Topology::start(&config, &registry, metrics.clone()).await {
+    let topology = match Topology::start(
+        &config,
+        &registry,
+        metrics.clone(),
+        state.observe.taps.clone(),
+    )
+    .await
+    {
         Ok(topology) => topology,
         Err(err) => {
             admin_shutdown.cancel();
@@ -87,6 +96,9 @@ pub async fn run(
             .map(|(_, queue)| queue.health())
             .collect(),
     );
+    state
+        .observe
+        .set_queue_ids(topology.queues.iter().map(|(id, _)| id.clone()).collect());
     state.ready.store(true, Ordering::Release);
     tracing::info!(
         receivers = topology.receivers.len(),

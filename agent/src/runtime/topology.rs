@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use sentinel_exporters::sending::{start_queue, QueueContext, QueueHandle};
 use sentinel_pipeline::admission::MemoryBudget;
+use sentinel_pipeline::tap::TapRegistry;
 use sentinel_pipeline::{
     BuildContext, BuildError, Connector, Consumer, Fanout, Kind, Message, Output, Outputs,
     PipelineInput, PipelineTask, Refusal, Running, SelfMetrics, Signal, Stage,
@@ -69,6 +70,8 @@ struct Build<'a> {
     config: &'a AgentConfig,
     registry: &'a Registry,
     metrics: Arc<SelfMetrics>,
+    /// Tap points wrap every hand-off (`sentinel tap`, `pipeline/src/tap.rs`).
+    taps: Arc<TapRegistry>,
     /// Handed to processors, exporters and connectors; receivers get their own token,
     /// cancelled first at shutdown.
     components_shutdown: CancellationToken,
@@ -79,11 +82,13 @@ impl Topology {
         config: &AgentConfig,
         registry: &Registry,
         metrics: Arc<SelfMetrics>,
+        taps: Arc<TapRegistry>,
     ) -> Result<Topology, BuildError> {
         let build = Build {
             config,
             registry,
             metrics,
+            taps,
             components_shutdown: CancellationToken::new(),
         };
         // Pipelines first: their inputs are what receivers and connectors feed.
@@ -142,7 +147,9 @@ impl Build<'_> {
             let built = factory.build(node, id.signal, context)?;
             budgets.extend(built.admission_budget);
             stages.push(Stage {
-                processor: built.stage,
+                processor: self
+                    .taps
+                    .processor(&pid.to_string(), &id.to_string(), built.stage),
                 metrics: self
                     .metrics
                     .component(Kind::Processor, &pid.to_string(), id.signal),
@@ -180,6 +187,7 @@ impl Build<'_> {
                 data_dir: self.config.service.data_dir.clone(),
             };
             let (consumer, handle) = start_queue(queue_context, built, &signals)?;
+            let consumer = self.taps.consumer(&eid.to_string(), "", true, consumer);
             sinks.insert(eid.clone(), consumer);
             queues.push((eid.to_string(), handle));
         }
@@ -198,7 +206,7 @@ impl Build<'_> {
                 .connector(&cid.type_name)
                 .ok_or_else(|| unknown(cid, Kind::Connector))?;
             let connector = factory.build(node, self.context(cid, &self.components_shutdown))?;
-            let outputs = outputs_for(self.config, pending, cid);
+            let outputs = outputs_for(self.config, pending, cid, &self.taps);
             sinks
                 .entry(cid.clone())
                 .or_insert_with(|| Arc::new(ConnectorConsumer { connector, outputs }));
@@ -216,7 +224,7 @@ impl Build<'_> {
         let mut receivers = Vec::new();
         let mut listening = Vec::new();
         for (rid, node) in &self.config.receivers {
-            let outputs = outputs_for(self.config, pending, rid);
+            let outputs = outputs_for(self.config, pending, rid, &self.taps);
             if outputs.is_empty() {
                 continue;
             }
@@ -234,7 +242,12 @@ impl Build<'_> {
 
 /// What `source` (a receiver or connector) feeds: the pipelines that list it under
 /// `receivers`, with their memory budgets, by signal.
-fn outputs_for(config: &AgentConfig, pending: &[PendingPipeline], source: &ComponentId) -> Outputs {
+fn outputs_for(
+    config: &AgentConfig,
+    pending: &[PendingPipeline],
+    source: &ComponentId,
+    taps: &Arc<TapRegistry>,
+) -> Outputs {
     let mut by_signal: BTreeMap<Signal, SignalInputs> = BTreeMap::new();
     for p in pending {
         let listed = config.service.pipelines[&p.id]
@@ -243,10 +256,20 @@ fn outputs_for(config: &AgentConfig, pending: &[PendingPipeline], source: &Compo
             .any(|r| &r.id == source);
         if listed {
             let (consumers, budgets) = by_signal.entry(p.id.signal).or_default();
-            consumers.push(Arc::new(PipelineInput {
+            let input = Arc::new(PipelineInput {
                 name: p.input.name.clone(),
                 sender: p.input.sender.clone(),
-            }));
+            });
+            let connector_type =
+                (!config.receivers.contains_key(source)).then_some(&*source.type_name);
+            let (id, primary) = (source.to_string(), consumers.is_empty());
+            consumers.push(taps.source_consumer(
+                &id,
+                connector_type,
+                &p.input.name,
+                primary,
+                input,
+            ));
             budgets.extend(p.budgets.iter().cloned());
         }
     }

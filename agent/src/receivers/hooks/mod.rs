@@ -12,7 +12,7 @@ mod config;
 mod http;
 mod ingest;
 mod record;
-mod redact;
+pub mod redact;
 mod spool;
 mod truncate;
 

@@ -214,9 +214,14 @@ fn unlinked_pipelines_keep_config_order() {
 #[tokio::test]
 async fn data_flows_through_connectors_and_pipelines_start_upstream_first() {
     let probes = Probes::default();
-    let topology = Topology::start(&config(CHAIN), &registry(&probes, 0), SelfMetrics::new())
-        .await
-        .unwrap();
+    let topology = Topology::start(
+        &config(CHAIN),
+        &registry(&probes, 0),
+        SelfMetrics::new(),
+        TapRegistry::new(),
+    )
+    .await
+    .unwrap();
     let names: Vec<&str> = topology.pipelines.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["logs/a", "logs/b", "logs/c"]);
     assert_eq!(topology.queues.len(), 1);
@@ -239,9 +244,14 @@ async fn connector_output_is_refused_while_the_downstream_budget_is_full() {
     let yaml = "receivers:\n  test:\nprocessors:\n  hold:\nexporters:\n  record:\nconnectors:\n  forward:\nservice:\n  pipelines:\n    logs/in:\n      receivers: [test]\n      exporters: [forward]\n    logs/out:\n      receivers: [forward]\n      processors: [hold]\n      exporters: [record]\n";
     let size = logs(1).encoded_len();
     let probes = Probes::default();
-    let topology = Topology::start(&config(yaml), &registry(&probes, size), SelfMetrics::new())
-        .await
-        .unwrap();
+    let topology = Topology::start(
+        &config(yaml),
+        &registry(&probes, size),
+        SelfMetrics::new(),
+        TapRegistry::new(),
+    )
+    .await
+    .unwrap();
     let budget = probes.budget.lock().unwrap().clone().unwrap();
     let output = output(&probes);
     assert!(output.budgets.is_empty(), "the receiver feeds no budget");
