@@ -402,3 +402,36 @@ impl Lexer {
         programs
     }
 }
+
+/// Whether the shell glob `pattern` (`*`, `?`, `[…]` as a set of characters) matches
+/// `text`. Linear backtracking over the last `*`, so no pattern is exponential.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        let class_end = (p.get(pi) == Some(&'['))
+            .then(|| p[pi..].iter().position(|c| *c == ']').map(|e| pi + e))
+            .flatten();
+        let one = match class_end {
+            Some(end) => p[pi + 1..end].contains(&t[ti]).then_some(end + 1),
+            None => (pi < p.len() && p[pi] != '*' && (p[pi] == '?' || p[pi] == t[ti]))
+                .then_some(pi + 1),
+        };
+        if let Some(next) = one {
+            pi = next;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}

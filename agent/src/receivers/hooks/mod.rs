@@ -12,9 +12,9 @@ mod config;
 mod http;
 mod ingest;
 mod record;
-mod redact;
+pub mod redact;
 mod spool;
-mod truncate;
+pub mod truncate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +28,7 @@ use sentinel_pipeline::{
 };
 
 pub use config::HooksReceiverConfig;
+pub use ingest::{parse_event, prepare_event, EventError, Prepared};
 pub use redact::{Redactor, REDACTED};
 pub use spool::{ingest_once, ingesting_path, RoundReport};
 
