@@ -415,8 +415,9 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
             .flatten();
         let one = match class_end {
             Some(end) => p[pi + 1..end].contains(&t[ti]).then_some(end + 1),
-            None => (pi < p.len() && p[pi] != '*' && (p[pi] == '?' || p[pi] == t[ti]))
-                .then_some(pi + 1),
+            None => {
+                (pi < p.len() && p[pi] != '*' && (p[pi] == '?' || p[pi] == t[ti])).then_some(pi + 1)
+            }
         };
         if let Some(next) = one {
             pi = next;

@@ -304,3 +304,12 @@ fn home_references_follow_the_home_directory_or_stay_symbolic() {
     assert!(!deny("rm -rf ~/projects/x", None));
     assert!(!deny("rm -rf ~/projects/x", Some("/home/ann")));
 }
+
+/// `sentinel hook` skips loading the policy for other events, which holds only while
+/// every built-in rule is about PreToolUse.
+#[test]
+fn every_builtin_rule_is_about_pre_tool_use() {
+    for rule in Policy::builtin().rules() {
+        assert_eq!(rule.event, "PreToolUse", "rule {}", rule.id);
+    }
+}

@@ -71,9 +71,11 @@ async fn handle(state: &HttpState, request: Request<Incoming>) -> HttpResponse {
     let bytes = body.len();
     match state.ingest.prepare(body).await {
         Ok(prepared) => deliver(&state.ingest, prepared, bytes).await,
-        Err(err @ (EventError::Malformed(_) | EventError::NotAnObject)) => {
-            bad(BadRequest::MalformedJson, StatusCode::BAD_REQUEST, err.to_string())
-        }
+        Err(err @ (EventError::Malformed(_) | EventError::NotAnObject)) => bad(
+            BadRequest::MalformedJson,
+            StatusCode::BAD_REQUEST,
+            err.to_string(),
+        ),
         Err(err @ EventError::Pool(_)) => {
             tracing::error!(error = %err, "Cannot prepare a hook event.");
             respond::json(

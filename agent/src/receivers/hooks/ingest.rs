@@ -93,10 +93,7 @@ impl HookIngest {
     }
 
     /// [`prepare_event`] on the blocking pool, at most one event per core at a time.
-    pub async fn prepare(
-        self: &Arc<Self>,
-        body: bytes::Bytes,
-    ) -> Result<Prepared, EventError> {
+    pub async fn prepare(self: &Arc<Self>, body: bytes::Bytes) -> Result<Prepared, EventError> {
         // The semaphore is never closed.
         let _permit = self.cpu.acquire().await;
         let ingest = self.clone();

@@ -145,8 +145,7 @@ fn escaped_char_len(c: char) -> usize {
 /// Bytes `s` takes inside a JSON string, quotes excluded.
 pub fn escaped_len(s: &str) -> usize {
     // Plain ASCII text (most of it) needs no per-char work.
-    if s
-        .bytes()
+    if s.bytes()
         .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x80)
     {
         return s.len();

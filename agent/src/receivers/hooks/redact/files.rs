@@ -64,12 +64,20 @@ fn glob_names_secret_file(pattern: &str) -> bool {
     if !name.contains(['*', '?', '[']) || name.chars().all(|c| "*?[]".contains(c)) {
         return false;
     }
-    [".env", ".env.local", ".env.production", "x.env", ".envrc", ".netrc", ".pgpass"]
-        .iter()
-        .any(|candidate| {
-            (candidate.starts_with('.') == name.starts_with('.') || !name.starts_with(['*', '?']))
-                && shell::glob_matches(name, candidate)
-        })
+    [
+        ".env",
+        ".env.local",
+        ".env.production",
+        "x.env",
+        ".envrc",
+        ".netrc",
+        ".pgpass",
+    ]
+    .iter()
+    .any(|candidate| {
+        (candidate.starts_with('.') == name.starts_with('.') || !name.starts_with(['*', '?']))
+            && shell::glob_matches(name, candidate)
+    })
 }
 
 /// True when an argument, or a word inside an interpreter one-liner, names a secret file.

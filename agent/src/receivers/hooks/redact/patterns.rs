@@ -76,22 +76,36 @@ pub const SHAPES: &[Shape] = &[
     shape(
         "OpenAI / Anthropic key",
         &["sk-"],
-        concat!(b!(), r"(?P<s>sk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,})"),
+        concat!(
+            b!(),
+            r"(?P<s>sk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,})"
+        ),
     ),
     shape(
         "AWS access key id",
         &["AKIA", "ASIA", "ABIA", "ACCA"],
-        concat!(b!(), r"(?P<s>(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16})(?:[^0-9A-Za-z]|$)"),
+        concat!(
+            b!(),
+            r"(?P<s>(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16})(?:[^0-9A-Za-z]|$)"
+        ),
     ),
     shape(
         "GitHub token",
         &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"],
-        concat!(b!(), r"(?P<s>gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"),
+        concat!(
+            b!(),
+            r"(?P<s>gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"
+        ),
     ),
     shape(
         "GitLab token",
-        &["glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "glsoat-", "glft-", "glimt-", "gloas-"],
-        concat!(b!(), r"(?P<s>gl(?:pat|dt|rt|ptt|cbt|soat|ft|imt|oas)-[A-Za-z0-9_\-]{20,})"),
+        &[
+            "glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "glsoat-", "glft-", "glimt-", "gloas-",
+        ],
+        concat!(
+            b!(),
+            r"(?P<s>gl(?:pat|dt|rt|ptt|cbt|soat|ft|imt|oas)-[A-Za-z0-9_\-]{20,})"
+        ),
     ),
     shape(
         "Slack token",
@@ -106,21 +120,42 @@ pub const SHAPES: &[Shape] = &[
     shape(
         "Stripe key",
         &["sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_"],
-        concat!(b!(), r"(?P<s>(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9]{10,})"),
+        concat!(
+            b!(),
+            r"(?P<s>(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9]{10,})"
+        ),
     ),
     shape(
         "Google key or token",
         &["AIza", "ya29.", "GOCSPX-"],
-        concat!(b!(), r"(?P<s>AIza[0-9A-Za-z_\-]{35}|ya29\.[0-9A-Za-z_\-]{20,}|GOCSPX-[0-9A-Za-z_\-]{20,})"),
+        concat!(
+            b!(),
+            r"(?P<s>AIza[0-9A-Za-z_\-]{35}|ya29\.[0-9A-Za-z_\-]{20,}|GOCSPX-[0-9A-Za-z_\-]{20,})"
+        ),
     ),
     shape(
         "JSON web token",
         &["eyJ"],
-        concat!(b!(), r"(?P<s>eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*)"),
+        concat!(
+            b!(),
+            r"(?P<s>eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*)"
+        ),
     ),
     shape(
         "package registry and SaaS token",
-        &["npm_", "hf_", "pypi-", "SG.", "dop_v1_", "shpat_", "shpss_", "dapi", "AGE-SECRET-KEY-", "xai-", "sq0csp-"],
+        &[
+            "npm_",
+            "hf_",
+            "pypi-",
+            "SG.",
+            "dop_v1_",
+            "shpat_",
+            "shpss_",
+            "dapi",
+            "AGE-SECRET-KEY-",
+            "xai-",
+            "sq0csp-",
+        ],
         concat!(
             b!(),
             r"(?P<s>npm_[A-Za-z0-9]{36}|hf_[A-Za-z0-9]{30,}|pypi-AgE[A-Za-z0-9_\-]{50,}",
@@ -191,9 +226,22 @@ pub const SHAPES: &[Shape] = &[
     Shape {
         name: "labelled secret",
         triggers: &[
-            "password", "passwd", "pwd", "passphrase", "secret", "token", "apikey", "api_key",
-            "api-key", "access_key", "accesskey", "access-key", "private_key", "privatekey",
-            "private-key", "credential",
+            "password",
+            "passwd",
+            "pwd",
+            "passphrase",
+            "secret",
+            "token",
+            "apikey",
+            "api_key",
+            "api-key",
+            "access_key",
+            "accesskey",
+            "access-key",
+            "private_key",
+            "privatekey",
+            "private-key",
+            "credential",
         ],
         pattern: concat!(
             r"(?i)(?P<label>",
@@ -211,9 +259,9 @@ pub const SHAPES: &[Shape] = &[
 pub fn label_is_secret(label: &str) -> bool {
     let label = label.to_ascii_lowercase();
     const HARMLESS: &[&str] = &[
-        "count", "counts", "id", "ids", "type", "types", "limit", "len", "length", "size",
-        "usage", "name", "names", "ref", "file", "path", "dir", "env", "prompt", "min", "max",
-        "expiry", "expires", "ttl", "url", "endpoint", "header",
+        "count", "counts", "id", "ids", "type", "types", "limit", "len", "length", "size", "usage",
+        "name", "names", "ref", "file", "path", "dir", "env", "prompt", "min", "max", "expiry",
+        "expires", "ttl", "url", "endpoint", "header",
     ];
     let last = label
         .rsplit(['_', '-', '.'])
@@ -231,7 +279,9 @@ pub fn value_is_placeholder(value: &str) -> bool {
         || inner.starts_with("[REDACTED")
         || inner.starts_with('<') && inner.ends_with('>')
         || inner.starts_with("{{")
-        || inner.chars().all(|c| c == '*' || c == 'x' || c == 'X' || c == '.')
+        || inner
+            .chars()
+            .all(|c| c == '*' || c == 'x' || c == 'X' || c == '.')
         || ["null", "none", "true", "false", "undefined", "nil"]
             .contains(&inner.to_ascii_lowercase().as_str())
 }

@@ -185,7 +185,11 @@ fn ordinary_text_is_left_alone() {
     let redactor = Redactor::new(&[]).unwrap();
     let changed: Vec<String> = ORDINARY
         .iter()
-        .filter_map(|text| redactor.redact_str(text).map(|out| format!("{text:?} -> {out:?}")))
+        .filter_map(|text| {
+            redactor
+                .redact_str(text)
+                .map(|out| format!("{text:?} -> {out:?}"))
+        })
         .collect();
     assert!(changed.is_empty(), "changed:\n{}", changed.join("\n"));
 }
