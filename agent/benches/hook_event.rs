@@ -15,9 +15,13 @@ fn event(bytes: usize) -> Vec<u8> {
     let mut i = 0;
     while stdout.len() < bytes {
         if i % 500 == 0 {
-            stdout.push_str("export DB_PASSWORD='hunter2' token=sk-ant-api03-abcdefghijklmnopqrstuvwx\n");
+            stdout.push_str(
+                "export DB_PASSWORD='hunter2' token=sk-ant-api03-abcdefghijklmnopqrstuvwx\n",
+            );
         } else {
-            stdout.push_str(&format!("{i:>8} INFO request served in 12 ms path=/api/v1/items\n"));
+            stdout.push_str(&format!(
+                "{i:>8} INFO request served in 12 ms path=/api/v1/items\n"
+            ));
         }
         i += 1;
     }

@@ -355,10 +355,15 @@ fn the_token_from_a_private_file_is_sent_as_a_bearer_header() {
     let request = server.join().unwrap();
     let head = request.split("\r\n\r\n").next().unwrap();
     assert!(
-        head.lines().any(|l| l == "Authorization: Bearer tok-e2e-42"),
+        head.lines()
+            .any(|l| l == "Authorization: Bearer tok-e2e-42"),
         "{head}"
     );
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -373,7 +378,10 @@ fn without_a_token_file_no_authorization_header_is_sent() {
         state.path(),
     );
     let request = server.join().unwrap();
-    assert!(!request.to_ascii_lowercase().contains("authorization"), "{request}");
+    assert!(
+        !request.to_ascii_lowercase().contains("authorization"),
+        "{request}"
+    );
 }
 
 #[test]
@@ -393,7 +401,10 @@ fn a_token_file_others_can_read_is_ignored_with_one_warning_and_the_event_spoole
     assert!(stderr.contains("0644"), "{stderr}");
     // Nothing was sent: the listener has no connection waiting.
     listener.set_nonblocking(true).unwrap();
-    assert!(listener.accept().is_err(), "the event was sent with a leaky token file");
+    assert!(
+        listener.accept().is_err(),
+        "the event was sent with a leaky token file"
+    );
     let spool = state.path().join("sentinel/hook-spool.jsonl");
     assert_eq!(sentinel_tests::read_json_lines(&spool).len(), 1);
 }
@@ -418,7 +429,12 @@ fn spooled_events_are_redacted_and_private_to_the_user() {
     assert_eq!(out.status.code(), Some(0));
     let spool = state.path().join("sentinel/hook-spool.jsonl");
     let text = std::fs::read_to_string(&spool).unwrap();
-    for secret in ["plain-env-value", "pw-quoted", "pg-pass-1", "abcdefghijklmnopqrstuvwx"] {
+    for secret in [
+        "plain-env-value",
+        "pw-quoted",
+        "pg-pass-1",
+        "abcdefghijklmnopqrstuvwx",
+    ] {
         assert!(!text.contains(secret), "{secret} spooled: {text}");
     }
     assert!(text.contains("[REDACTED]"), "{text}");

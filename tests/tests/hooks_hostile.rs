@@ -17,7 +17,9 @@ fn large_event(bytes: usize) -> Vec<u8> {
     let mut stdout = String::with_capacity(bytes + 100);
     let mut i = 0;
     while stdout.len() < bytes {
-        stdout.push_str(&format!("{i:>8} INFO served /api/items password=pw{i} in 12 ms\n"));
+        stdout.push_str(&format!(
+            "{i:>8} INFO served /api/items password=pw{i} in 12 ms\n"
+        ));
         i += 1;
     }
     serde_json::to_vec(&json!({

@@ -383,7 +383,11 @@ impl Lexer {
             let next = raw.get(i + 1).copied().unwrap_or(' ');
             !single
                 && (*c == '`'
-                    || (*c == '$' && (next == '(' || next == '{' || next == '_' || next.is_ascii_alphabetic())))
+                    || (*c == '$'
+                        && (next == '('
+                            || next == '{'
+                            || next == '_'
+                            || next.is_ascii_alphabetic())))
         })
     }
 

@@ -136,13 +136,25 @@ const DENIED: &[(&str, &str)] = &[
     ("cat ./.en?", "env-file-access"),
     ("head .[e]nv", "env-file-access"),
     ("grep -h KEY *.env", "env-file-access"),
-    ("python -c \"print(open('.env').read())\"", "env-file-access"),
-    ("python3 -c 'import os; print(open(\".env.local\").read())'", "env-file-access"),
-    ("node -e \"console.log(require('fs').readFileSync('.env','utf8'))\"", "env-file-access"),
+    (
+        "python -c \"print(open('.env').read())\"",
+        "env-file-access",
+    ),
+    (
+        "python3 -c 'import os; print(open(\".env.local\").read())'",
+        "env-file-access",
+    ),
+    (
+        "node -e \"console.log(require('fs').readFileSync('.env','utf8'))\"",
+        "env-file-access",
+    ),
     ("ruby -e 'puts File.read(\".env\")'", "env-file-access"),
     ("perl -ne 'print' .env", "env-file-access"),
     ("perl -e 'open(F, \"<.env\"); print <F>'", "env-file-access"),
-    ("php -r 'echo file_get_contents(\".env\");'", "env-file-access"),
+    (
+        "php -r 'echo file_get_contents(\".env\");'",
+        "env-file-access",
+    ),
 ];
 
 /// Ordinary work the default policy must allow.
