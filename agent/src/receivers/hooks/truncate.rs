@@ -103,12 +103,10 @@ fn cut_length(mut lengths: Vec<usize>, excess: usize) -> Option<usize> {
 /// prefix of at most `limit` bytes, and marks it.
 fn cut_longer(value: &mut Value, limit: usize) {
     match value {
-        Value::String(s) => {
-            if escaped_len(s) > limit + MARK.len() {
-                let cut = escaped_prefix(s, limit);
-                s.truncate(cut);
-                s.push_str(MARK);
-            }
+        Value::String(s) if escaped_len(s) > limit + MARK.len() => {
+            let cut = escaped_prefix(s, limit);
+            s.truncate(cut);
+            s.push_str(MARK);
         }
         Value::Array(items) => items.iter_mut().for_each(|v| cut_longer(v, limit)),
         Value::Object(map) => map.values_mut().for_each(|v| cut_longer(v, limit)),
