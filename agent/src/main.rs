@@ -9,8 +9,13 @@ use sentinel_agent::hook;
 use sentinel_agent::{logging, runtime};
 
 fn main() -> ExitCode {
+    // `hook` runs on every tool call of a coding agent: its options are parsed alone, before
+    // the whole command line, the logger, the runtime or the registry exist.
+    if let Some(code) = hook::fast_path() {
+        return code;
+    }
     let cli = Cli::parse();
-    // `hook` runs on every tool call of a coding agent: answer before building anything.
+    // `hook install|uninstall`, `hook --help`: still before building anything.
     if let Command::Hook { command, args } = &cli.command {
         return match command {
             None => hook::run(args),

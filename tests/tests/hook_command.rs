@@ -14,6 +14,9 @@ fn run_hook(event: &str, extra: &[&str], state: &Path) -> Output {
         .arg("hook")
         .args(extra)
         .env("XDG_STATE_HOME", state)
+        // The token file is looked up under the test's own directory, never the user's.
+        .env("XDG_CONFIG_HOME", state.join("config"))
+        .env_remove("SENTINEL_HOOK_TOKEN_FILE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -253,7 +256,7 @@ fn policy_check_reports_each_problem_at_its_position_and_exits_1() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("policy is valid (8 rules)"));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("policy is valid (9 rules)"));
     let missing = Command::new(sentinel_bin())
         .args(["policy", "check", "/nonexistent/policy.yaml"])
         .output()
@@ -302,4 +305,140 @@ fn install_switches_modes_in_place_keeps_key_order_and_refuses_a_missing_project
         !missing.exists(),
         "nothing is created for a mistyped project"
     );
+}
+
+/// Accepts one request, answers 200, and returns the request's text.
+fn capture_one(listener: TcpListener) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !request.ends_with(b"}") {
+            let n = stream.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buf[..n]);
+        }
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            .unwrap();
+        String::from_utf8(request).unwrap()
+    })
+}
+
+fn write_token(state: &Path, token: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = state.join("config/sentinel");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hook-token");
+    std::fs::write(&path, token).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn the_token_from_a_private_file_is_sent_as_a_bearer_header() {
+    let state = tempfile::tempdir().unwrap();
+    write_token(state.path(), "tok-e2e-42\n", 0o600);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = capture_one(listener);
+    let out = run_hook(
+        &bash_event("ls"),
+        &["--endpoint", &format!("http://127.0.0.1:{port}/v1/hooks")],
+        state.path(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let request = server.join().unwrap();
+    let head = request.split("\r\n\r\n").next().unwrap();
+    assert!(
+        head.lines()
+            .any(|l| l == "Authorization: Bearer tok-e2e-42"),
+        "{head}"
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn without_a_token_file_no_authorization_header_is_sent() {
+    let state = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = capture_one(listener);
+    run_hook(
+        &bash_event("ls"),
+        &["--endpoint", &format!("http://127.0.0.1:{port}/v1/hooks")],
+        state.path(),
+    );
+    let request = server.join().unwrap();
+    assert!(
+        !request.to_ascii_lowercase().contains("authorization"),
+        "{request}"
+    );
+}
+
+#[test]
+fn a_token_file_others_can_read_is_ignored_with_one_warning_and_the_event_spooled() {
+    let state = tempfile::tempdir().unwrap();
+    write_token(state.path(), "tok-leaky", 0o644);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let out = run_hook(
+        &bash_event("ls"),
+        &["--endpoint", &format!("http://127.0.0.1:{port}/v1/hooks")],
+        state.path(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("hook token file").count(), 1, "{stderr}");
+    assert!(stderr.contains("0644"), "{stderr}");
+    // Nothing was sent: the listener has no connection waiting.
+    listener.set_nonblocking(true).unwrap();
+    assert!(
+        listener.accept().is_err(),
+        "the event was sent with a leaky token file"
+    );
+    let spool = state.path().join("sentinel/hook-spool.jsonl");
+    assert_eq!(sentinel_tests::read_json_lines(&spool).len(), 1);
+}
+
+#[test]
+fn spooled_events_are_redacted_and_private_to_the_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let state = tempfile::tempdir().unwrap();
+    let event = serde_json::json!({
+        "session_id": "s-1",
+        "hook_event_name": "PostToolUse",
+        "tool_name": "Bash",
+        "tool_input": {"command": "cat .env"},
+        "tool_response": {"stdout": "STRIPE=plain-env-value\nDB_PASSWORD='pw-quoted'"},
+        "note": "postgres://app:pg-pass-1@db/app and KEY_sk-ant-api03-abcdefghijklmnopqrstuvwx",
+    });
+    let out = run_hook(
+        &event.to_string(),
+        &["--endpoint", &closed_endpoint()],
+        state.path(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let spool = state.path().join("sentinel/hook-spool.jsonl");
+    let text = std::fs::read_to_string(&spool).unwrap();
+    for secret in [
+        "plain-env-value",
+        "pw-quoted",
+        "pg-pass-1",
+        "abcdefghijklmnopqrstuvwx",
+    ] {
+        assert!(!text.contains(secret), "{secret} spooled: {text}");
+    }
+    assert!(text.contains("[REDACTED]"), "{text}");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&spool), 0o600);
+    assert_eq!(mode(&state.path().join("sentinel")), 0o700);
 }

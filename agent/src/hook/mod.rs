@@ -8,6 +8,7 @@ pub mod install;
 mod ordered;
 mod send;
 pub mod spool;
+pub mod token;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -49,6 +50,35 @@ enum Verdict {
     Deny(String),
 }
 
+/// `sentinel hook [OPTIONS]`, parsed without building the whole command line (every
+/// subcommand's parser costs start-up time on each tool call). `None` for anything else,
+/// `hook install`, `--help` or a parse error included, which the full parser handles.
+pub fn fast_path() -> Option<ExitCode> {
+    #[derive(clap::Parser)]
+    #[command(name = "sentinel hook")]
+    struct HookOnly {
+        #[command(flatten)]
+        args: HookArgs,
+    }
+    let mut argv = std::env::args_os().skip(1);
+    if argv.next()? != "hook" {
+        return None;
+    }
+    let rest: Vec<std::ffi::OsString> = argv.collect();
+    let subcommand = rest
+        .first()
+        .is_some_and(|a| !a.to_string_lossy().starts_with('-'));
+    let help = rest.iter().any(|a| a == "-h" || a == "--help");
+    if subcommand || help {
+        return None;
+    }
+    let parsed = <HookOnly as clap::Parser>::try_parse_from(
+        std::iter::once(std::ffi::OsString::from("sentinel hook")).chain(rest),
+    )
+    .ok()?;
+    Some(run(&parsed.args))
+}
+
 /// Handles the event on stdin. Exit 2 (deny) or 0, whatever goes wrong inside.
 pub fn run(args: &HookArgs) -> ExitCode {
     let outcome = std::panic::catch_unwind(|| handle(args));
@@ -85,7 +115,17 @@ fn handle(args: &HookArgs) -> Verdict {
     };
     let verdict = decide(args, &event);
     let budget = Duration::from_millis(args.timeout_ms).saturating_sub(started.elapsed());
-    if let Err(reason) = send::post_json(&args.endpoint, &raw, budget) {
+    // A token file anyone else can read is not used: the event is spooled instead, so the
+    // token is never sent from a file another user may have planted or copied.
+    let sent = match token::load() {
+        Ok(token) => send::post_json(&args.endpoint, &raw, token.as_deref(), budget)
+            .map_err(|err| err.to_string()),
+        Err(err) => {
+            eprintln!("sentinel hook: {err}; ignoring it and spooling the event");
+            Err(err.to_string())
+        }
+    };
+    if let Err(reason) = sent {
         let path = args.spool.clone().or_else(spool::default_path);
         match path.map(|p| spool::append(&p, &event).map(|()| p)) {
             Some(Ok(_)) => {}
@@ -101,6 +141,12 @@ fn handle(args: &HookArgs) -> Verdict {
 }
 
 fn decide(args: &HookArgs, event: &Value) -> Verdict {
+    // Every built-in rule is about PreToolUse (a test checks it): other events need no
+    // policy, so its parse is skipped.
+    let pre_tool_use = event.get("hook_event_name").and_then(Value::as_str) == Some("PreToolUse");
+    if args.policy.is_none() && !pre_tool_use {
+        return Verdict::Allow;
+    }
     let policy = match &args.policy {
         Some(path) => Policy::load(path).unwrap_or_else(|err| {
             eprintln!("sentinel hook: {err}; using the built-in policy");

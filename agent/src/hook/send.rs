@@ -28,8 +28,14 @@ pub enum SendError {
     Status(String),
 }
 
-/// Posts `body` as JSON to `url` (`http://host:port/path`). Ok on a 2xx answer.
-pub fn post_json(url: &str, body: &[u8], budget: Duration) -> Result<(), SendError> {
+/// Posts `body` as JSON to `url` (`http://host:port/path`), with `Authorization: Bearer
+/// <token>` when a token is given. Ok on a 2xx answer.
+pub fn post_json(
+    url: &str,
+    body: &[u8],
+    token: Option<&str>,
+    budget: Duration,
+) -> Result<(), SendError> {
     let deadline = Instant::now() + budget;
     let rest = url
         .strip_prefix("http://")
@@ -55,9 +61,12 @@ pub fn post_json(url: &str, body: &[u8], budget: Duration) -> Result<(), SendErr
     let mut stream = TcpStream::connect_timeout(&addr, remaining(deadline)?)?;
     stream.set_nodelay(true).ok();
     stream.set_write_timeout(Some(remaining(deadline)?))?;
+    let auth = token
+        .map(|token| format!("Authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+         {auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream

@@ -70,7 +70,12 @@ impl Subject {
 pub struct Condition {
     /// `rm` with both recursive and force flags on one of `targets` (paths compared after
     /// normalisation, see [`normalise`]: `/*` is the shell glob of everything under `/`).
+    /// A command word that is itself an expansion (`$(echo rm) -rf /`) counts as `rm`.
     pub rm_recursive_force: Option<Targets>,
+    /// `find` starting at one of `targets` with `-delete`, or `-exec`/`-execdir`/`-ok` of
+    /// `rm`, `shred` or `unlink` (`find / -delete`, `find ~ -exec rm -rf {} +`), unless a
+    /// test narrows what it finds (`-name '*.o'`, `-mtime`, `-empty`; not `-type`).
+    pub find_delete: Option<Targets>,
     /// `chmod` with a recursive flag, one of `modes`, on one of `targets`.
     pub chmod_recursive: Option<ChmodCheck>,
     /// A download program piped into (or substituted into) a shell.
@@ -124,12 +129,17 @@ pub struct FileAccess {
     /// Programs whose arguments are not file accesses (`echo .env` prints a word).
     #[serde(default)]
     pub ignore_programs: Vec<String>,
+    /// Interpreters (globs, `python*`) whose one-liners are searched for the names too:
+    /// `python -c "open('.env')"`, `node -e "fs.readFileSync('.env')"`, `ruby -e`, `perl -e`.
+    #[serde(default)]
+    pub interpreters: Vec<String>,
 }
 
 impl Condition {
     pub fn validate(&self) -> Result<(), ValidationError> {
         let set = [
             self.rm_recursive_force.is_some(),
+            self.find_delete.is_some(),
             self.chmod_recursive.is_some(),
             self.pipe_to_shell.is_some(),
             self.program.is_some(),
@@ -153,6 +163,11 @@ impl Condition {
             return subject
                 .commands()
                 .any(|c| rm_recursive_force(subject, c, &check.targets));
+        }
+        if let Some(check) = &self.find_delete {
+            return subject
+                .commands()
+                .any(|c| find_delete(subject, c, &check.targets));
         }
         if let Some(check) = &self.chmod_recursive {
             return subject
@@ -233,7 +248,7 @@ fn flags_and_operands(args: &[String]) -> (Vec<String>, Vec<&str>) {
 }
 
 fn rm_recursive_force(subject: &Subject, command: &SimpleCommand, targets: &[String]) -> bool {
-    if command.program() != "rm" {
+    if command.program() != "rm" && !command.dynamic_program {
         return false;
     }
     let (flags, operands) = flags_and_operands(command.args());
@@ -322,21 +337,86 @@ fn git_force_push(command: &SimpleCommand, branches: &[String]) -> bool {
     })
 }
 
+/// `find PATH… EXPRESSION` deleting what it finds under one of `targets`.
+fn find_delete(subject: &Subject, command: &SimpleCommand, targets: &[String]) -> bool {
+    if command.program() != "find" && !command.dynamic_program {
+        return false;
+    }
+    let args = command.args();
+    // Leading options -H -L -P -O3 -D x, then start paths up to the expression.
+    let mut at = 0;
+    while let Some(arg) = args.get(at) {
+        match arg.as_str() {
+            "-H" | "-L" | "-P" => at += 1,
+            "-D" => at += 2,
+            a if a.starts_with("-O") => at += 1,
+            _ => break,
+        }
+    }
+    let paths: Vec<&String> = args[at.min(args.len())..]
+        .iter()
+        .take_while(|a| !a.starts_with('-') && *a != "(" && *a != "!")
+        .collect();
+    let deletes = args.iter().enumerate().any(|(i, a)| {
+        a == "-delete"
+            || (matches!(a.as_str(), "-exec" | "-execdir" | "-ok" | "-okdir")
+                && args.get(i + 1).is_some_and(|p| {
+                    let program = p.rsplit('/').next().unwrap_or(p);
+                    matches!(program, "rm" | "shred" | "unlink")
+                }))
+    });
+    // `-name '*.o'` narrows what goes; `-type f` or `-name '*'` do not.
+    let narrowed = args.windows(2).any(|pair| {
+        let narrowing = matches!(
+            pair[0].as_str(),
+            "-name" | "-iname" | "-path" | "-ipath" | "-wholename" | "-regex" | "-iregex"
+        ) && !matches!(pair[1].as_str(), "*" | ".*" | "*/*");
+        let bounded = matches!(
+            pair[0].as_str(),
+            "-mtime" | "-mmin" | "-atime" | "-newer" | "-size" | "-user" | "-group" | "-perm"
+        );
+        narrowing || bounded
+    }) || args.iter().any(|a| a == "-empty");
+    deletes && !narrowed && paths.iter().any(|p| subject.is_target(p, targets))
+}
+
 fn file_access(subject: &Subject, check: &FileAccess) -> bool {
     let sensitive = |path: &str| {
         let name = path.rsplit('/').next().unwrap_or(path);
         check.names.iter().any(|n| glob(n, name)) && !check.except.iter().any(|e| glob(e, name))
     };
+    // `cat .e*`: a shell glob that could expand to a sensitive name. Sample names are the
+    // patterns with `*` filled in; a leading `*` or `?` does not match a leading dot.
+    let glob_hits = |arg: &str| {
+        let name = arg.rsplit('/').next().unwrap_or(arg);
+        name.contains(['*', '?', '['])
+            && !name.chars().all(|c| "*?[]".contains(c))
+            && check.names.iter().any(|n| {
+                let sample = n.replace('*', "x");
+                (sample.starts_with('.') == name.starts_with('.') || !name.starts_with(['*', '?']))
+                    && shell::glob_matches(name, &sample)
+                    && sensitive(&sample)
+            })
+    };
+    // `open('.env')` inside an interpreter's one-liner.
+    let code_hits = |code: &str| {
+        code.split(|c: char| "'\"()[]{},;+` ".contains(c))
+            .any(|token| !token.is_empty() && sensitive(token))
+    };
     if subject.paths.iter().any(|p| sensitive(p)) {
         return true;
     }
     subject.commands().any(|c| {
+        let interpreter = check.interpreters.iter().any(|i| glob(i, c.program()));
         c.redirects.iter().any(|r| sensitive(r))
             || (!check.ignore_programs.iter().any(|p| p == c.program())
                 && c.args().iter().any(|a| {
                     // `--env-file=.env`, `KEY=.env` style arguments name the file too.
                     let value = a.rsplit('=').next().unwrap_or(a);
-                    sensitive(a) || sensitive(value)
+                    sensitive(a)
+                        || sensitive(value)
+                        || glob_hits(value)
+                        || (interpreter && code_hits(a))
                 }))
     })
 }

@@ -13,6 +13,9 @@ pub struct SimpleCommand {
     /// Programs run inside command substitutions in this command's words, e.g. `curl` in
     /// `sh -c "$(curl …)"`.
     pub substituted: Vec<String>,
+    /// The command word is itself an expansion (`$(echo rm) -rf /`, `"$CMD" -rf /`): the
+    /// program is not known until it runs, so checks judge its arguments as any program's.
+    pub dynamic_program: bool,
 }
 
 impl SimpleCommand {
@@ -59,12 +62,13 @@ fn parse_into(script: &str, depth: usize, out: &mut Vec<Pipeline>) {
     let mut command = RawCommand::default();
     while let Some(token) = lexer.next_token() {
         match token {
-            Token::Word(word, substituted) => {
+            Token::Word(word, substituted, expanded) => {
                 if command.expect_redirect_target {
                     command.redirects.push(word);
                     command.expect_redirect_target = false;
                 } else {
                     command.words.push(word);
+                    command.expanded.push(expanded);
                 }
                 command.substituted.extend(substituted);
             }
@@ -88,6 +92,8 @@ fn parse_into(script: &str, depth: usize, out: &mut Vec<Pipeline>) {
 #[derive(Default)]
 struct RawCommand {
     words: Vec<String>,
+    /// Per word: it held a substitution or a parameter expansion.
+    expanded: Vec<bool>,
     redirects: Vec<String>,
     substituted: Vec<String>,
     expect_redirect_target: bool,
@@ -100,14 +106,27 @@ impl RawCommand {
 
     /// Strips prefixes and follows `sh -c`. Returns the command unless it is empty.
     fn finish(self, depth: usize, out: &mut Vec<Pipeline>) -> Option<SimpleCommand> {
+        let before = self.words.len();
         let argv = strip_prefixes(self.words);
+        // Prefixes are only ever removed from the front.
+        let dynamic_program = !argv.is_empty()
+            && self
+                .expanded
+                .get(before - argv.len())
+                .copied()
+                .unwrap_or(false);
         let command = SimpleCommand {
             argv,
             redirects: self.redirects,
             substituted: self.substituted,
+            dynamic_program,
         };
         if let Some(script) = shell_dash_c(&command) {
             parse_into(&script, depth + 1, out);
+        }
+        // `eval "rm -rf /"` runs its arguments, joined by spaces, as a script.
+        if command.program() == "eval" && !command.dynamic_program {
+            parse_into(&command.args().join(" "), depth + 1, out);
         }
         (!command.argv.is_empty() || !command.redirects.is_empty()).then_some(command)
     }
@@ -192,8 +211,9 @@ fn is_assignment(word: &str) -> bool {
 }
 
 enum Token {
-    /// A word after quote removal, with the programs of the substitutions inside it.
-    Word(String, Vec<String>),
+    /// A word after quote removal, with the programs of the substitutions inside it, and
+    /// whether it held any expansion (`$(…)`, backticks, `$VAR`, `${VAR}`).
+    Word(String, Vec<String>, bool),
     Redirect,
     Pipe,
     /// `;`, `&`, `&&`, `||`, newline, `(`, `)`: the end of a pipeline.
@@ -266,6 +286,7 @@ impl Lexer {
     fn word(&mut self) -> Token {
         let mut word = String::new();
         let mut substituted = Vec::new();
+        let start = self.pos;
         while let Some(c) = self.peek(0) {
             match c {
                 ' ' | '\t' | '\r' | '\n' | ';' | '|' | '&' | ')' => break,
@@ -347,7 +368,27 @@ impl Lexer {
                 }
             }
         }
-        Token::Word(word, substituted)
+        let expanded = self.has_expansion(start);
+        Token::Word(word, substituted, expanded)
+    }
+
+    /// Whether the raw text from `start` to here holds an expansion outside single quotes.
+    fn has_expansion(&self, start: usize) -> bool {
+        let raw = &self.chars[start..self.pos.min(self.chars.len())];
+        let mut single = false;
+        raw.iter().enumerate().any(|(i, c)| {
+            if *c == '\'' {
+                single = !single;
+            }
+            let next = raw.get(i + 1).copied().unwrap_or(' ');
+            !single
+                && (*c == '`'
+                    || (*c == '$'
+                        && (next == '('
+                            || next == '{'
+                            || next == '_'
+                            || next.is_ascii_alphabetic())))
+        })
     }
 
     /// At `(` of `$(` or `<(`: reads to the matching `)`, parses the inside, and returns
@@ -401,4 +442,38 @@ impl Lexer {
         self.nested.extend(pipelines);
         programs
     }
+}
+
+/// Whether the shell glob `pattern` (`*`, `?`, `[…]` as a set of characters) matches
+/// `text`. Linear backtracking over the last `*`, so no pattern is exponential.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        let class_end = (p.get(pi) == Some(&'['))
+            .then(|| p[pi..].iter().position(|c| *c == ']').map(|e| pi + e))
+            .flatten();
+        let one = match class_end {
+            Some(end) => p[pi + 1..end].contains(&t[ti]).then_some(end + 1),
+            None => {
+                (pi < p.len() && p[pi] != '*' && (p[pi] == '?' || p[pi] == t[ti])).then_some(pi + 1)
+            }
+        };
+        if let Some(next) = one {
+            pi = next;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
 }

@@ -114,6 +114,47 @@ const DENIED: &[(&str, &str)] = &[
     ("git push origin +main", "git-force-push-main"),
     ("git push --force origin HEAD:main", "git-force-push-main"),
     ("git -C repo push -f origin main", "git-force-push-main"),
+    // Issue 21's policy gaps: eval, a substituted command word, find -delete, globbed
+    // .env reads, interpreter one-liners opening .env files.
+    ("rm -rf /./", "rm-recursive-root"),
+    ("eval \"rm -rf /\"", "rm-recursive-root"),
+    ("eval rm -rf ~", "rm-recursive-root"),
+    ("eval 'sudo rm -rf /*'", "rm-recursive-root"),
+    ("$(echo rm) -rf /", "rm-recursive-root"),
+    ("`echo rm` -rf /", "rm-recursive-root"),
+    ("\"$(printf rm)\" -fr /etc", "rm-recursive-root"),
+    ("$RM -rf /", "rm-recursive-root"),
+    ("${CMD} -rf ~", "rm-recursive-root"),
+    ("find / -delete", "find-delete-root"),
+    ("find / -type f -delete", "find-delete-root"),
+    ("sudo find /etc -name '*' -delete", "find-delete-root"),
+    ("find ~ -exec rm -rf {} +", "find-delete-root"),
+    ("find -L . -mindepth 1 -delete", "find-delete-root"),
+    ("find /tmp/.. -delete", "find-delete-root"),
+    ("cat .e*", "env-file-access"),
+    ("cat .env*", "env-file-access"),
+    ("cat ./.en?", "env-file-access"),
+    ("head .[e]nv", "env-file-access"),
+    ("grep -h KEY *.env", "env-file-access"),
+    (
+        "python -c \"print(open('.env').read())\"",
+        "env-file-access",
+    ),
+    (
+        "python3 -c 'import os; print(open(\".env.local\").read())'",
+        "env-file-access",
+    ),
+    (
+        "node -e \"console.log(require('fs').readFileSync('.env','utf8'))\"",
+        "env-file-access",
+    ),
+    ("ruby -e 'puts File.read(\".env\")'", "env-file-access"),
+    ("perl -ne 'print' .env", "env-file-access"),
+    ("perl -e 'open(F, \"<.env\"); print <F>'", "env-file-access"),
+    (
+        "php -r 'echo file_get_contents(\".env\");'",
+        "env-file-access",
+    ),
 ];
 
 /// Ordinary work the default policy must allow.
@@ -159,6 +200,24 @@ const ALLOWED: &[&str] = &[
     "python3 -m pytest tests/",
     "docker compose up -d",
     "sudo apt-get install -y redis-server",
+    // Near misses of the policy gaps.
+    "eval \"$(ssh-agent -s)\"",
+    "eval echo hello",
+    "$(go env GOPATH)/bin/tool --help",
+    "$EDITOR notes.md",
+    "\"$PYTHON\" -m pytest -x",
+    "find . -name '*.o' -delete",
+    "find ./build -type f -delete",
+    "find /tmp/sentinel-test -delete",
+    "find / -name '*.log' -print",
+    "cat *.md",
+    "cat *",
+    "ls .e*",
+    "cat .e*.example",
+    "python -c 'print(1 + 1)'",
+    "node -e \"console.log(process.version)\"",
+    "python3 -c \"open('.env.example').read()\"",
+    "ruby -e 'puts 1'",
 ];
 
 #[test]
@@ -303,4 +362,13 @@ fn home_references_follow_the_home_directory_or_stay_symbolic() {
     );
     assert!(!deny("rm -rf ~/projects/x", None));
     assert!(!deny("rm -rf ~/projects/x", Some("/home/ann")));
+}
+
+/// `sentinel hook` skips loading the policy for other events, which holds only while
+/// every built-in rule is about PreToolUse.
+#[test]
+fn every_builtin_rule_is_about_pre_tool_use() {
+    for rule in Policy::builtin().rules() {
+        assert_eq!(rule.event, "PreToolUse", "rule {}", rule.id);
+    }
 }

@@ -7,11 +7,11 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use sentinel_pipeline::http::respond::{self, HttpResponse};
 use sentinel_pipeline::http::{read_body, BadRequest, BadRequests, BodyError, HttpServer};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::ingest::{reply_body, HookIngest};
+use super::ingest::{reply_body, EventError, HookIngest, Prepared};
 
 pub struct HttpState {
     pub ingest: Arc<HookIngest>,
@@ -68,26 +68,28 @@ async fn handle(state: &HttpState, request: Request<Incoming>) -> HttpResponse {
             return bad(reason, status, err.to_string());
         }
     };
-    let event: Value = match serde_json::from_slice(&body) {
-        Ok(event @ Value::Object(_)) => event,
-        Ok(_) => {
-            let message = "the hook event must be a JSON object".to_string();
-            return bad(BadRequest::MalformedJson, StatusCode::BAD_REQUEST, message);
+    let bytes = body.len();
+    match state.ingest.prepare(body).await {
+        Ok(prepared) => deliver(&state.ingest, prepared, bytes).await,
+        Err(err @ (EventError::Malformed(_) | EventError::NotAnObject)) => bad(
+            BadRequest::MalformedJson,
+            StatusCode::BAD_REQUEST,
+            err.to_string(),
+        ),
+        Err(err @ EventError::Pool(_)) => {
+            tracing::error!(error = %err, "Cannot prepare a hook event.");
+            respond::json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({ "error": err.to_string() }),
+            )
         }
-        Err(err) => {
-            let message = format!("malformed JSON: {err}");
-            return bad(BadRequest::MalformedJson, StatusCode::BAD_REQUEST, message);
-        }
-    };
-    deliver(&state.ingest, event, body.len()).await
+    }
 }
 
 /// Records the event and answers once the pipelines took it (or refused it).
-async fn deliver(ingest: &HookIngest, event: Value, bytes: usize) -> HttpResponse {
-    let decision = ingest.decide(&event);
-    let reply = reply_body(decision.as_ref());
-    let record = ingest.record(event, decision.as_ref());
-    match ingest.deliver(vec![record], bytes).await {
+async fn deliver(ingest: &HookIngest, prepared: Prepared, bytes: usize) -> HttpResponse {
+    let reply = reply_body(prepared.decision.as_ref());
+    match ingest.deliver(vec![prepared.record], bytes).await {
         Ok(()) => respond::json(StatusCode::OK, &reply),
         // A deny or ask must still reach Claude Code: a non-2xx reply would let the tool
         // run. The event itself is refused (counted) and the decision answered.

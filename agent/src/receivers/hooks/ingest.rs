@@ -1,9 +1,17 @@
 //! The path every hook event takes, from HTTP or from the spool: policy on the raw event,
 //! redaction, the size cap, then the pipelines, acknowledged before the caller answers.
+//!
+//! Parsing, the policy, redaction and the cap are CPU work proportional to the event's
+//! size (up to the request limit), so they run on tokio's blocking pool, at most one
+//! event per core at a time ([`HookIngest::prepare`]), never on the runtime's workers
+//! that serve OTLP intake.
+
+use std::sync::Arc;
 
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use sentinel_pipeline::{ack_pair, Acks, ComponentMetrics, Message, Output, Payload, Refusal};
 use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 
 use super::record::{self, event_name};
 use super::redact::Redactor;
@@ -18,6 +26,50 @@ pub struct HookIngest {
     redactor: Option<Redactor>,
     policy: Policy,
     max_payload: usize,
+    /// Events being prepared on the blocking pool at once.
+    cpu: Semaphore,
+}
+
+/// Why a hook event could not be turned into a record.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("malformed JSON: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("the hook event must be a JSON object")]
+    NotAnObject,
+    #[error("the event could not be prepared: {0}")]
+    Pool(#[from] tokio::task::JoinError),
+}
+
+/// An event ready for the pipelines: its policy decision and its log record.
+pub struct Prepared {
+    pub decision: Option<Decision>,
+    pub record: LogRecord,
+}
+
+/// Parses one hook event (a JSON object).
+pub fn parse_event(body: &[u8]) -> Result<Value, EventError> {
+    match serde_json::from_slice(body)? {
+        event @ Value::Object(_) => Ok(event),
+        _ => Err(EventError::NotAnObject),
+    }
+}
+
+/// The whole pure path of one event: parse, the policy on a `PreToolUse` (unredacted),
+/// redaction, the size cap, the log record. No I/O; the fuzz target calls this.
+pub fn prepare_event(
+    body: &[u8],
+    redactor: Option<&Redactor>,
+    policy: &Policy,
+    max_payload: usize,
+) -> Result<Prepared, EventError> {
+    let mut event = parse_event(body)?;
+    let decision = (event_name(&event) == "PreToolUse").then(|| policy.evaluate(&event));
+    if let Some(redactor) = redactor {
+        redactor.redact_event(&mut event);
+    }
+    let record = record::to_log_record(event, decision.as_ref(), max_payload);
+    Ok(Prepared { decision, record })
 }
 
 impl HookIngest {
@@ -36,21 +88,54 @@ impl HookIngest {
             redactor,
             policy,
             max_payload,
+            cpu: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
         }
     }
 
-    /// Evaluates the policy when the event is a `PreToolUse` (on the unredacted event:
-    /// the policy must see the real command).
-    pub fn decide(&self, event: &Value) -> Option<Decision> {
-        (event_name(event) == "PreToolUse").then(|| self.policy.evaluate(event))
+    /// [`prepare_event`] on the blocking pool, at most one event per core at a time.
+    pub async fn prepare(self: &Arc<Self>, body: bytes::Bytes) -> Result<Prepared, EventError> {
+        // The semaphore is never closed.
+        let _permit = self.cpu.acquire().await;
+        let ingest = self.clone();
+        tokio::task::spawn_blocking(move || {
+            prepare_event(
+                &body,
+                ingest.redactor.as_ref(),
+                &ingest.policy,
+                ingest.max_payload,
+            )
+        })
+        .await?
     }
 
-    /// Builds the log record of one event: redacted, capped, with the decision attributes.
-    pub fn record(&self, mut event: Value, decision: Option<&Decision>) -> LogRecord {
-        if let Some(redactor) = &self.redactor {
-            redactor.redact_event(&mut event);
-        }
-        record::to_log_record(event, decision, self.max_payload)
+    /// Prepares the spool lines of one batch on the blocking pool: records of the JSON
+    /// objects, their total size, and how many lines were malformed.
+    pub async fn prepare_lines(
+        self: &Arc<Self>,
+        lines: Vec<String>,
+    ) -> Result<(Vec<LogRecord>, usize, usize), EventError> {
+        let _permit = self.cpu.acquire().await;
+        let ingest = self.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            let (mut records, mut bytes, mut malformed) = (Vec::new(), 0, 0);
+            for line in &lines {
+                match prepare_event(
+                    line.as_bytes(),
+                    ingest.redactor.as_ref(),
+                    &ingest.policy,
+                    ingest.max_payload,
+                ) {
+                    Ok(prepared) => {
+                        bytes += line.len();
+                        records.push(prepared.record);
+                    }
+                    Err(_) => malformed += 1,
+                }
+            }
+            (records, bytes, malformed)
+        })
+        .await?;
+        Ok(prepared)
     }
 
     /// Counts spool lines that are not a JSON object (logged the first time).

@@ -14,7 +14,7 @@ mod ingest;
 mod record;
 pub mod redact;
 mod spool;
-mod truncate;
+pub mod truncate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +28,7 @@ use sentinel_pipeline::{
 };
 
 pub use config::HooksReceiverConfig;
+pub use ingest::{parse_event, prepare_event, EventError, Prepared};
 pub use redact::{Redactor, REDACTED};
 pub use spool::{ingest_once, ingesting_path, RoundReport};
 

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use std::sync::Arc;
 
 use super::ingest::HookIngest;
 
@@ -31,7 +31,7 @@ pub struct RoundReport {
 /// One round: resume a previous `.ingesting` file if any, else take the spool file over
 /// by renaming it (atomic, so concurrent appends go either to the old file before the
 /// rename or to a fresh one after it). Then send its events.
-pub async fn ingest_once(path: &Path, ingest: &HookIngest) -> std::io::Result<RoundReport> {
+pub async fn ingest_once(path: &Path, ingest: &Arc<HookIngest>) -> std::io::Result<RoundReport> {
     let ingesting = ingesting_path(path);
     if !ingesting.exists() {
         match std::fs::rename(path, &ingesting) {
@@ -49,19 +49,14 @@ pub async fn ingest_once(path: &Path, ingest: &HookIngest) -> std::io::Result<Ro
     let mut done = 0;
     while done < lines.len() {
         let chunk = &lines[done..(done + BATCH).min(lines.len())];
-        let mut records = Vec::with_capacity(chunk.len());
-        let mut bytes = 0;
-        for line in chunk {
-            match serde_json::from_str::<Value>(line) {
-                Ok(event @ Value::Object(_)) => {
-                    bytes += line.len();
-                    // The command already applied the policy when it spooled the event.
-                    let decision = ingest.decide(&event);
-                    records.push(ingest.record(event, decision.as_ref()));
-                }
-                _ => report.malformed += 1,
-            }
-        }
+        let owned = chunk.iter().map(|line| line.to_string()).collect();
+        // The command already applied the policy when it spooled the event; the receiver
+        // records its decision again. Parsing and redaction run off the runtime's workers.
+        let (records, bytes, malformed) = ingest
+            .prepare_lines(owned)
+            .await
+            .map_err(std::io::Error::other)?;
+        report.malformed += malformed;
         if !records.is_empty() {
             let count = records.len();
             if let Err(refusal) = ingest.deliver(records, bytes).await {
@@ -83,7 +78,7 @@ pub async fn ingest_once(path: &Path, ingest: &HookIngest) -> std::io::Result<Ro
 /// Replaces the `.ingesting` file by the lines still to send (write then rename).
 fn rewrite(ingesting: &Path, lines: &[&str]) -> std::io::Result<()> {
     let temporary = ingesting.with_extension("ingesting.tmp");
-    let mut file = std::fs::File::create(&temporary)?;
+    let mut file = sentinel_pipeline::private_fs::create_private_file(&temporary)?;
     for line in lines {
         writeln!(file, "{line}")?;
     }
