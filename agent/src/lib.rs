@@ -5,6 +5,8 @@ pub mod anomaly_backtest;
 pub mod cli;
 pub mod components;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzz_api;
 pub mod hook;
 pub mod logging;
 pub mod policy;
