@@ -17,7 +17,7 @@ pub(crate) mod dead_letter;
 pub(crate) mod disk;
 mod health;
 mod memory;
-mod metrics;
+pub(crate) mod metrics;
 mod retry;
 #[cfg(test)]
 mod test_support;
@@ -138,6 +138,8 @@ pub fn start_queue(
     let dead_letters = Arc::new(DeadLetters::new(
         dead_letter_path(&ctx.data_dir, &ctx.id, &settings),
         &ctx.id,
+        settings.dead_letter.clone(),
+        metrics.dead_letters_dropped.clone(),
     ));
     let delivery = Arc::new(Delivery {
         exporter: exporter.clone(),
