@@ -79,6 +79,7 @@ fn families(metrics: &Arc<SelfMetrics>) -> QueueFamilies {
 
 /// The dead-letter drop counter of exporter `id`, for dead-letter files written outside
 /// the sending queue (the kafka exporter's per-record ones).
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
 pub(crate) fn dead_letters_dropped(registry: &Arc<SelfMetrics>, id: &str) -> Counter {
     families(registry)
         .dead_letters_dropped

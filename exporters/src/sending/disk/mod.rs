@@ -20,6 +20,8 @@ mod recover;
 mod scan;
 mod segment;
 #[cfg(test)]
+mod smuggle_tests;
+#[cfg(test)]
 mod tests;
 mod tracker;
 mod writer;
