@@ -20,7 +20,11 @@ pub fn otlp_request(signal: Signal, json: bool, bytes: &[u8]) {
     if let Ok(mut payload) = decode::decode(signal, format, bytes) {
         let before = payload.item_count();
         let rejected = decode::reject_invalid(&mut payload).map_or(0, |r| r.items);
-        assert_eq!(payload.item_count() + rejected, before, "items lost by validation");
+        assert_eq!(
+            payload.item_count() + rejected,
+            before,
+            "items lost by validation"
+        );
         let encoded = payload.encode_to_vec();
         assert_eq!(encoded.len(), payload.encoded_len());
     }

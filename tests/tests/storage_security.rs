@@ -64,7 +64,9 @@ fn refusing_backend() -> u16 {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 65536];
                 loop {
-                    let Ok(n) = stream.read(&mut chunk) else { return };
+                    let Ok(n) = stream.read(&mut chunk) else {
+                        return;
+                    };
                     if n == 0 {
                         return;
                     }
@@ -129,9 +131,12 @@ fn created_files_are_private_and_dead_letters_are_capped_and_counted() {
             .metric_value("sentinel_queue_dead_letters_dropped_total", &[])
             .unwrap_or(0.0)
     };
-    wait_for("dead letters dropped past the cap", &agent, Duration::from_secs(60), || {
-        dropped(&agent) > 0.0
-    });
+    wait_for(
+        "dead letters dropped past the cap",
+        &agent,
+        Duration::from_secs(60),
+        || dropped(&agent) > 0.0,
+    );
 
     for private_dir in [&queue, &data.join("out")] {
         assert_eq!(mode(private_dir), 0o700, "{}", private_dir.display());
@@ -141,7 +146,9 @@ fn created_files_are_private_and_dead_letters_are_capped_and_counted() {
         files.push(entry.unwrap().path());
     }
     assert!(files.iter().any(|f| f.ends_with("LOCK")), "{files:?}");
-    assert!(files.iter().any(|f| f.extension().is_some_and(|e| e == "seg")));
+    assert!(files
+        .iter()
+        .any(|f| f.extension().is_some_and(|e| e == "seg")));
     for file in &files {
         assert_eq!(mode(file), 0o600, "{}", file.display());
     }
@@ -152,16 +159,22 @@ fn created_files_are_private_and_dead_letters_are_capped_and_counted() {
         assert!(len <= 1 << 20, "{} holds {len} bytes", file.display());
     }
     assert!(!queue.join("dead-letter.jsonl.2").exists());
-    let lines = |p: &Path| {
-        std::fs::read(p).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
-    };
+    let lines =
+        |p: &Path| std::fs::read(p).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
     let kept = lines(&dead) + lines(&backup);
-    wait_for("every request dead-lettered or dropped", &agent, Duration::from_secs(30), || {
-        lines(&dead) + lines(&backup) + dropped(&agent) as usize == 20
-    });
+    wait_for(
+        "every request dead-lettered or dropped",
+        &agent,
+        Duration::from_secs(30),
+        || lines(&dead) + lines(&backup) + dropped(&agent) as usize == 20,
+    );
     assert!(kept < 20);
     let log = agent.log();
-    assert_eq!(log.matches("dead-letter files reached their cap").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("dead-letter files reached their cap").count(),
+        1,
+        "{log}"
+    );
 }
 
 #[test]
@@ -195,21 +208,36 @@ fn a_second_agent_on_the_same_queue_directory_is_refused_naming_the_first() {
     let first = Agent::start(
         dir.path(),
         "first",
-        &config(&dir.path().join("a"), &queue, free_port(), free_port(), admin),
+        &config(
+            &dir.path().join("a"),
+            &queue,
+            free_port(),
+            free_port(),
+            admin,
+        ),
         admin,
     );
     let admin = free_port();
     let mut second = Agent::spawn(
         dir.path(),
         "second",
-        &config(&dir.path().join("b"), &queue, free_port(), free_port(), admin),
+        &config(
+            &dir.path().join("b"),
+            &queue,
+            free_port(),
+            free_port(),
+            admin,
+        ),
         admin,
     );
     let status = wait_with_timeout(&mut second.child, Duration::from_secs(20))
         .unwrap_or_else(|| panic!("the second agent kept running; log:\n{}", second.log()));
     assert!(!status.success());
     let log = second.log();
-    assert!(log.contains(&format!("another agent (PID {})", first.pid())), "{log}");
+    assert!(
+        log.contains(&format!("another agent (PID {})", first.pid())),
+        "{log}"
+    );
     let status = first.terminate(Duration::from_secs(20));
     assert!(status.success(), "the first agent is unaffected: {status}");
 }
@@ -220,7 +248,11 @@ fn crc32c(data: &[u8]) -> u32 {
     for &byte in data {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -248,7 +280,11 @@ fn inspect(queue: &Path) -> String {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     text
 }
 

@@ -295,7 +295,10 @@ impl Grouper {
         let tmp = path.with_extension("json.tmp");
         let result = path
             .parent()
-            .map_or(Ok(()), sentinel_pipeline::private_fs::create_private_dir_all)
+            .map_or(
+                Ok(()),
+                sentinel_pipeline::private_fs::create_private_dir_all,
+            )
             .and_then(|_| {
                 use std::io::Write;
                 sentinel_pipeline::private_fs::create_private_file(&tmp)?.write_all(&bytes)

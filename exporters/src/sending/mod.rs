@@ -44,9 +44,9 @@ use memory::MemoryQueue;
 use metrics::QueueMetrics;
 use worker::{Delivery, Source};
 
-pub use disk::{inspect, InspectError, OpenError, QueueReport, SegmentReport};
 #[doc(hidden)]
 pub use disk::fuzz_scan_segment;
+pub use disk::{inspect, InspectError, OpenError, QueueReport, SegmentReport};
 pub use health::{Degraded, ExportHealth};
 
 /// Where and under which name a queue runs.

@@ -46,7 +46,6 @@ use super::worker::{Batch, Piece, Settlement, Source};
 use record::{HEADER_LEN, MAX_PAYLOAD_LEN};
 use scan::{Chain, Entry};
 
-
 pub use inspect::{inspect, InspectError, QueueReport, SegmentReport};
 pub use recover::OpenError;
 

@@ -150,10 +150,7 @@ impl<'a, 'c> Records<'a, 'c> {
         while let Some(found) = find_magic(&self.buf[from..]) {
             let candidate = from + found;
             let gap = (candidate - offset) as u64;
-            if self
-                .admissible(candidate, At::Resync, base + gap)
-                .is_some()
-            {
+            if self.admissible(candidate, At::Resync, base + gap).is_some() {
                 return candidate;
             }
             from = candidate + 1;

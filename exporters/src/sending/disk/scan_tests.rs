@@ -49,7 +49,15 @@ fn smuggling(inner: &[u8]) -> (Vec<u8>, usize) {
 fn range_checksums_match_direct_ones() {
     let data: Vec<u8> = (0..5_000u32).map(|i| (i * 7919 % 251) as u8).collect();
     let index = CrcIndex::new(&data);
-    for (from, to) in [(0, 0), (0, 1), (3, 64), (12, 200), (63, 65), (100, 5_000), (4_999, 5_000)] {
+    for (from, to) in [
+        (0, 0),
+        (0, 1),
+        (3, 64),
+        (12, 200),
+        (63, 65),
+        (100, 5_000),
+        (4_999, 5_000),
+    ] {
         assert_eq!(
             index.crc_of(&data, from, to),
             crc32c::crc32c(&data[from..to]),
@@ -58,7 +66,10 @@ fn range_checksums_match_direct_ones() {
     }
     let (a, b) = data.split_at(1234);
     let combined = crc32c::crc32c_combine(crc32c::crc32c(a), crc32c::crc32c(b), b.len());
-    assert_eq!(shift(crc32c::crc32c(a), b.len()) ^ crc32c::crc32c(b), combined);
+    assert_eq!(
+        shift(crc32c::crc32c(a), b.len()) ^ crc32c::crc32c(b),
+        combined
+    );
 }
 
 #[test]
@@ -100,7 +111,11 @@ fn numbers_must_increase() {
     buf.extend(record(3, b"c"));
     let (seqs, corrupt) = walk(&buf, Some(0));
     assert_eq!(seqs, vec![1, 2, 3]);
-    assert_eq!(corrupt.len(), 1, "the two out-of-order records are one stretch");
+    assert_eq!(
+        corrupt.len(),
+        1,
+        "the two out-of-order records are one stretch"
+    );
 }
 
 #[test]
@@ -131,8 +146,16 @@ fn the_first_record_after_the_cursor_anchors_a_damaged_start() {
     let mut buf = vec![0u8; 40];
     buf.extend(record(11, b"k"));
     assert_eq!(walk(&buf, Some(10)).0, vec![11]);
-    assert_eq!(walk(&buf, Some(2)).0, Vec::<u64>::new(), "11 is too far past 3");
-    assert_eq!(walk(&buf, None).0, vec![11], "no cursor: the first record anchors");
+    assert_eq!(
+        walk(&buf, Some(2)).0,
+        Vec::<u64>::new(),
+        "11 is too far past 3"
+    );
+    assert_eq!(
+        walk(&buf, None).0,
+        vec![11],
+        "no cursor: the first record anchors"
+    );
 }
 
 #[test]

@@ -96,7 +96,10 @@ async fn a_smuggled_record_is_not_resurrected_and_acknowledged_requests_survive(
     harness.drain_within(WAIT).await;
     let mut delivered = sink.delivered();
     delivered.sort();
-    assert_eq!(delivered, acked, "every acknowledged request, nothing smuggled");
+    assert_eq!(
+        delivered, acked,
+        "every acknowledged request, nothing smuggled"
+    );
 }
 
 fn names(prefix: &str, n: usize) -> Vec<String> {

@@ -206,7 +206,10 @@ impl Writer {
             }
             if self.next_seq >= SEQ_LIMIT {
                 // Unreachable in practice (2^63 records); never wrap into old numbers.
-                self.shared.metrics.signal(append.signal).refused(append.items);
+                self.shared
+                    .metrics
+                    .signal(append.signal)
+                    .refused(append.items);
                 append.acks.refuse(&Refusal::unavailable(format!(
                     "exporter {}: the disk queue's sequence numbers are exhausted",
                     self.shared.metrics.id()
