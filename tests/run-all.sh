@@ -38,4 +38,5 @@ python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ig
   -r tests/python/requirements.txt
 
 cargo build --workspace --all-targets
+bash tests/fuzz-smoke.sh  # fuzz/ targets ~20 s each (docs/fuzzing.md)
 cargo test --workspace --no-fail-fast

@@ -6,6 +6,8 @@ pub mod cli;
 pub mod components;
 pub mod config;
 pub mod config_tests;
+#[doc(hidden)]
+pub mod fuzz_api;
 pub mod hook;
 pub mod logging;
 pub mod policy;

@@ -27,6 +27,39 @@ pub struct QueueSettings {
     pub max_size: Option<u64>,
     /// Disk queue: `always`, `never`, or `{interval: 10ms}` (group commit).
     pub fsync: FsyncPolicy,
+    /// The dead-letter file (data the sink will never take): its size cap and rotation.
+    pub dead_letter: DeadLetterSettings,
+}
+
+/// `sending_queue.dead_letter`: the dead-letter file is rotated like the file exporter's
+/// output: `dead-letter.jsonl` is the current file, `.1` (newest) to `.<max_backups>`
+/// (oldest) the rotated ones. The oldest is deleted when another rotation needs its
+/// place; its requests are counted in `sentinel_queue_dead_letters_dropped_total` and the
+/// first such loss is logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeadLetterSettings {
+    /// Rotate once the current file would grow past this many MiB (default 64). A request
+    /// larger than this is not written at all (counted as dropped).
+    pub max_megabytes: u64,
+    /// Rotated files to keep (default 1); 0 starts the file over when it is full.
+    pub max_backups: usize,
+}
+
+impl Default for DeadLetterSettings {
+    fn default() -> Self {
+        DeadLetterSettings {
+            max_megabytes: 64,
+            max_backups: 1,
+        }
+    }
+}
+
+impl DeadLetterSettings {
+    /// The cap of one file in bytes.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_megabytes.saturating_mul(1 << 20)
+    }
 }
 
 impl QueueSettings {
@@ -49,6 +82,7 @@ impl Default for QueueSettings {
             directory: None,
             max_size: None,
             fsync: FsyncPolicy::Interval(Duration::from_millis(10)),
+            dead_letter: DeadLetterSettings::default(),
         }
     }
 }

@@ -8,7 +8,7 @@ mod tests;
 
 pub use config::{FileConfig, RotationConfig};
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -117,9 +117,11 @@ impl FileState {
         }
         if self.file.is_none() {
             if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| failed("create directory", dir, e))?;
+                sentinel_pipeline::private_fs::create_private_dir_all(dir)
+                    .map_err(|e| failed("create directory", dir, e))?;
             }
-            let file = OpenOptions::new()
+            // 0600 like the Collector's file exporter: the data may hold secrets.
+            let file = sentinel_pipeline::private_fs::private_open_options()
                 .create(true)
                 .append(true)
                 .open(&self.path)

@@ -130,6 +130,8 @@ impl KafkaExporter {
             dead_letters: DeadLetters::new(
                 crate::sending::dead_letter_path(&ctx.data_dir, &ctx.id, settings),
                 &ctx.id,
+                settings.dead_letter.clone(),
+                crate::sending::metrics::dead_letters_dropped(&ctx.metrics, &ctx.id),
             ),
             dead_lettered: ctx.metrics.family(
                 "kafka_exporter_dead_lettered_records",

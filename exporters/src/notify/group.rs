@@ -295,8 +295,14 @@ impl Grouper {
         let tmp = path.with_extension("json.tmp");
         let result = path
             .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|_| std::fs::write(&tmp, &bytes))
+            .map_or(
+                Ok(()),
+                sentinel_pipeline::private_fs::create_private_dir_all,
+            )
+            .and_then(|_| {
+                use std::io::Write;
+                sentinel_pipeline::private_fs::create_private_file(&tmp)?.write_all(&bytes)
+            })
             .and_then(|_| std::fs::rename(&tmp, path));
         if let Err(e) = result {
             tracing::warn!(path = %path.display(), error = %e, "Cannot save the notification log; a restart may notify again.");

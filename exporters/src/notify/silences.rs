@@ -206,7 +206,7 @@ impl SilenceStore {
             source,
         };
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(write)?;
+            sentinel_pipeline::private_fs::create_private_dir_all(dir).map_err(write)?;
         }
         let tmp = self.path.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(list).unwrap_or_default();

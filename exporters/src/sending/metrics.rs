@@ -32,6 +32,7 @@ struct QueueFamilies {
     oldest_age: Family<QueueLabels, Gauge<f64, AtomicU64>>,
     retries: Family<QueueLabels, Counter>,
     dead_lettered: Family<QueueLabels, Counter>,
+    dead_letters_dropped: Family<QueueLabels, Counter>,
     corrupt: Family<QueueLabels, Counter>,
     fsync: FsyncHistograms,
 }
@@ -58,6 +59,11 @@ fn families(metrics: &Arc<SelfMetrics>) -> QueueFamilies {
             "Items written to the dead-letter file after a permanent failure or exhausted retries",
             Family::default,
         ),
+        dead_letters_dropped: metrics.family(
+            "queue_dead_letters_dropped",
+            "Requests removed from (or never written to) the dead-letter files because of their size cap (sending_queue.dead_letter)",
+            Family::default,
+        ),
         corrupt: metrics.family(
             "queue_corrupt_records",
             "Damaged or torn disk-queue records skipped when reading segment files",
@@ -69,6 +75,18 @@ fn families(metrics: &Arc<SelfMetrics>) -> QueueFamilies {
             || FsyncHistograms::new_with_constructor(fsync_histogram),
         ),
     }
+}
+
+/// The dead-letter drop counter of exporter `id`, for dead-letter files written outside
+/// the sending queue (the kafka exporter's per-record ones).
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+pub(crate) fn dead_letters_dropped(registry: &Arc<SelfMetrics>, id: &str) -> Counter {
+    families(registry)
+        .dead_letters_dropped
+        .get_or_create(&QueueLabels {
+            component_id: id.to_string(),
+        })
+        .clone()
 }
 
 fn signal_index(signal: Signal) -> usize {
@@ -93,6 +111,7 @@ pub(crate) struct QueueMetrics {
     pub oldest_age: Gauge<f64, AtomicU64>,
     pub retries: Counter,
     pub dead_lettered: Counter,
+    pub dead_letters_dropped: Counter,
     pub corrupt: Counter,
     pub fsync: Histogram,
 }
@@ -113,6 +132,7 @@ impl QueueMetrics {
             oldest_age: families.oldest_age.get_or_create(&labels).clone(),
             retries: families.retries.get_or_create(&labels).clone(),
             dead_lettered: families.dead_lettered.get_or_create(&labels).clone(),
+            dead_letters_dropped: families.dead_letters_dropped.get_or_create(&labels).clone(),
             corrupt: families.corrupt.get_or_create(&labels).clone(),
             fsync: families.fsync.get_or_create(&labels).clone(),
             registry,

@@ -17,7 +17,7 @@ pub(crate) mod dead_letter;
 pub(crate) mod disk;
 mod health;
 mod memory;
-mod metrics;
+pub(crate) mod metrics;
 mod retry;
 #[cfg(test)]
 mod test_support;
@@ -44,7 +44,9 @@ use memory::MemoryQueue;
 use metrics::QueueMetrics;
 use worker::{Delivery, Source};
 
-pub use disk::{inspect, InspectError, QueueReport, SegmentReport};
+#[doc(hidden)]
+pub use disk::fuzz_scan_segment;
+pub use disk::{inspect, InspectError, OpenError, QueueReport, SegmentReport};
 pub use health::{Degraded, ExportHealth};
 
 /// Where and under which name a queue runs.
@@ -136,6 +138,8 @@ pub fn start_queue(
     let dead_letters = Arc::new(DeadLetters::new(
         dead_letter_path(&ctx.data_dir, &ctx.id, &settings),
         &ctx.id,
+        settings.dead_letter.clone(),
+        metrics.dead_letters_dropped.clone(),
     ));
     let delivery = Arc::new(Delivery {
         exporter: exporter.clone(),

@@ -81,14 +81,19 @@ impl ForState {
             source,
         };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            sentinel_pipeline::private_fs::create_private_dir_all(dir).map_err(io)?;
         }
         let tmp = path.with_extension("json.tmp");
         let bytes = serde_json::to_vec(self).map_err(|source| ForStateError::Format {
             path: path.to_path_buf(),
             source,
         })?;
-        std::fs::write(&tmp, bytes).map_err(io)?;
+        {
+            use std::io::Write;
+            sentinel_pipeline::private_fs::create_private_file(&tmp)
+                .and_then(|mut file| file.write_all(&bytes))
+                .map_err(io)?;
+        }
         std::fs::rename(&tmp, path).map_err(io)
     }
 

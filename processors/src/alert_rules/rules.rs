@@ -111,12 +111,27 @@ pub fn load_file(path: &Path) -> Result<Vec<Group>, Vec<Diagnostic>> {
             format!("cannot read rule file: {err}"),
         )]
     })?;
-    let Some(node) = parse_yaml(&name, &text).map_err(|e| vec![Diagnostic::from(e)])? else {
+    load_text(&name, &text)
+}
+
+/// Compiles the text of a rule file named `name`.
+pub fn load_text(name: &str, text: &str) -> Result<Vec<Group>, Vec<Diagnostic>> {
+    let Some(node) = parse_yaml(name, text).map_err(|e| vec![Diagnostic::from(e)])? else {
         return Ok(Vec::new());
     };
     let spec: RuleFileSpec = decode(&node).map_err(|d| vec![d])?;
     let groups = node.get("groups").cloned();
-    compile(&spec.groups, groups.as_ref(), &name, Some(&text))
+    compile(&spec.groups, groups.as_ref(), name, Some(text))
+}
+
+/// The fuzz target's entry (fuzz/): a rule file's text, and the same text as one PromQL
+/// expression.
+#[doc(hidden)]
+pub fn fuzz_load_text(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = load_text("fuzz.rules.yaml", text);
+        let _ = super::engine::Query::parse(text);
+    }
 }
 
 /// Compiles groups decoded from `node` (a `groups` sequence). `text` is the file's text,

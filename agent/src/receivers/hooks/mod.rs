@@ -11,7 +11,7 @@
 mod config;
 mod http;
 mod ingest;
-mod record;
+pub(crate) mod record;
 pub mod redact;
 mod spool;
 pub mod truncate;

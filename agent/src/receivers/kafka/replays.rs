@@ -57,7 +57,7 @@ impl Replays {
             return Ok(());
         }
         if let Some(dir) = self.path.parent() {
-            fs::create_dir_all(dir)?;
+            sentinel_pipeline::private_fs::create_private_dir_all(dir)?;
         }
         let rows: Vec<(&str, i32, i64)> = self
             .high
@@ -65,7 +65,11 @@ impl Replays {
             .map(|((topic, partition), offset)| (topic.as_str(), *partition, *offset))
             .collect();
         let tmp = self.path.with_extension("json.tmp");
-        fs::write(&tmp, serde_json::to_vec(&rows)?)?;
+        {
+            use std::io::Write;
+            sentinel_pipeline::private_fs::create_private_file(&tmp)?
+                .write_all(&serde_json::to_vec(&rows)?)?;
+        }
         fs::rename(&tmp, &self.path)?;
         self.dirty = false;
         Ok(())

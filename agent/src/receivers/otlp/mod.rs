@@ -19,7 +19,7 @@
 #[cfg(test)]
 mod compliance;
 mod config;
-mod decode;
+pub(crate) mod decode;
 mod grpc;
 mod http;
 mod ingest;

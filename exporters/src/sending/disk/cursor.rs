@@ -43,7 +43,7 @@ pub(crate) fn read_cursor(dir: &Path) -> io::Result<StoredCursor> {
 /// Replaces the cursor file atomically. `sync` makes it durable before returning.
 pub(crate) fn write_cursor(dir: &Path, confirmed_through: u64, sync: bool) -> io::Result<()> {
     let temp = dir.join(CURSOR_TEMP_FILE);
-    let mut file = File::create(&temp)?;
+    let mut file = sentinel_pipeline::private_fs::create_private_file(&temp)?;
     file.write_all(format!("{confirmed_through}\n").as_bytes())?;
     if sync {
         file.sync_all()?;

@@ -3,7 +3,7 @@
 //! directory starts again at 1, so sinks that deduplicate by `(queue id, seq)` must see a
 //! new id for it.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -28,7 +28,7 @@ pub(crate) fn load_or_create(dir: &Path) -> io::Result<u128> {
     }
     let id: u128 = rand::random();
     let temp = dir.join(ID_TEMP_FILE);
-    let mut file = File::create(&temp)?;
+    let mut file = sentinel_pipeline::private_fs::create_private_file(&temp)?;
     file.write_all(format!("{id:032x}\n").as_bytes())?;
     file.sync_all()?;
     drop(file);

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::cursor::{read_cursor, StoredCursor, CURSOR_FILE};
 use super::identity::ID_FILE;
-use super::record::Entry;
+use super::scan::{Chain, Entry};
 use super::segment::{list_segments, scan_segment};
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +124,11 @@ pub fn inspect(dir: &Path) -> Result<QueueReport, InspectError> {
         StoredCursor::Missing | StoredCursor::Unreadable => None,
     };
     let cursor = confirmed_through.unwrap_or(0);
+    // The same sequence checks as recovery: what it would reject counts as corrupt here.
+    let mut chain = Chain::new(match read_cursor(dir).map_err(io_error(dir))? {
+        StoredCursor::Unreadable => None,
+        StoredCursor::Missing | StoredCursor::Confirmed(_) => Some(cursor),
+    });
     let mut report = QueueReport {
         directory: dir.to_path_buf(),
         segments: Vec::new(),
@@ -149,7 +154,7 @@ pub fn inspect(dir: &Path) -> Result<QueueReport, InspectError> {
             last_seq: None,
             corrupt: 0,
         };
-        segment.bytes = scan_segment(&path, |entry| match entry {
+        segment.bytes = scan_segment(&path, &mut chain, |entry| match entry {
             Entry::Record { header, .. } => {
                 segment.records += 1;
                 segment.first_seq.get_or_insert(header.seq);

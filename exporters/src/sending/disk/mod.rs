@@ -16,7 +16,11 @@ mod identity;
 mod inspect;
 mod reader;
 pub(crate) mod record;
+mod recover;
+mod scan;
 mod segment;
+#[cfg(test)]
+mod smuggle_tests;
 #[cfg(test)]
 mod tests;
 mod tracker;
@@ -39,9 +43,11 @@ use tokio::sync::Notify;
 
 use super::metrics::{now_ms, QueueMetrics};
 use super::worker::{Batch, Piece, Settlement, Source};
-use record::{Entry, HEADER_LEN, MAX_PAYLOAD_LEN};
+use record::{HEADER_LEN, MAX_PAYLOAD_LEN};
+use scan::{Chain, Entry};
 
 pub use inspect::{inspect, InspectError, QueueReport, SegmentReport};
+pub use recover::OpenError;
 
 /// Most bytes waiting in the channel between `consume()` and the writer.
 const CHANNEL_BYTES: u64 = 32 << 20;
@@ -134,6 +140,8 @@ pub(crate) struct Shared {
     pub ready_changed: Notify,
     /// The cursor last written to the cursor file; also serialises housekeeping.
     persisted_cursor: Mutex<u64>,
+    /// The cursor found at start (`None`: unreadable); the reader's chain starts there.
+    pub start_cursor: Option<u64>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -180,9 +188,8 @@ impl Shared {
         self.ready_changed.notify_waiters();
     }
 
-    /// Persists the cursor and deletes segments whose records are all settled. Once the
-    /// writer has exited, the last segment goes too if it is fully settled.
-    pub fn housekeep(&self) {
+    /// Writes the tracker's cursor if it moved; returns the cursor now on disk.
+    pub fn persist_cursor(&self) -> u64 {
         let mut persisted = lock(&self.persisted_cursor);
         let confirmed = self.tracker().confirmed_through();
         if confirmed > *persisted {
@@ -196,6 +203,16 @@ impl Shared {
                 ),
             }
         }
+        *persisted
+    }
+
+    /// Persists the cursor and deletes segments whose records are all settled. Once the
+    /// writer has exited, the last segment goes too if it is fully settled.
+    pub fn housekeep(&self) {
+        let persisted = self.persist_cursor();
+        // Only segments below the cursor on disk go: recovery relies on the first record
+        // after the cursor being the next one (see `scan`).
+        let confirmed = persisted;
         let settled: Vec<(u64, SegmentInfo)> = {
             let segments = self.segments();
             let writer_done = segments.writer_done;
@@ -252,8 +269,9 @@ impl DiskQueue {
     pub fn open(
         config: DiskConfig,
         metrics: Arc<QueueMetrics>,
-    ) -> io::Result<(Arc<DiskQueue>, DiskThreads)> {
-        fs::create_dir_all(&config.dir)?;
+    ) -> Result<(Arc<DiskQueue>, DiskThreads), OpenError> {
+        recover::prepare_dir(&config.dir)?;
+        recover::lock_dir(&config.dir)?;
         let id = identity::load_or_create(&config.dir)?;
         let stored = cursor::read_cursor(&config.dir)?;
         if stored == cursor::StoredCursor::Unreadable {
@@ -263,57 +281,14 @@ impl DiskQueue {
             );
         }
         let confirmed = stored.confirmed_through();
-        let mut tracker = tracker::Tracker::new(confirmed);
-        let mut segments = Segments::default();
-        let mut expected = confirmed + 1;
-        let mut corrupt_logged = 0;
-        let mut disk_bytes = 0;
-        let mut last_index = 0;
-        for (index, path) in segment::list_segments(&config.dir)? {
-            let mut first_seq = None;
-            let mut last_seq: Option<u64> = None;
-            let len = segment::scan_segment(&path, |entry| match entry {
-                Entry::Record { header, .. } => {
-                    let seq = header.seq;
-                    first_seq.get_or_insert(seq);
-                    last_seq = Some(last_seq.map_or(seq, |last| last.max(seq)));
-                    if seq >= expected {
-                        // Records lost to damage leave gaps; nothing will ever fill them.
-                        tracker.settle_range(expected, seq - 1);
-                        metrics.replayed(header.signal, header.items as usize);
-                        expected = seq + 1;
-                    }
-                }
-                Entry::Corrupt { offset, len } => {
-                    metrics.corrupt.inc();
-                    if corrupt_logged < CORRUPTION_LOG_LIMIT {
-                        tracing::warn!(
-                            exporter = metrics.id(),
-                            file = %path.display(),
-                            offset,
-                            bytes = len,
-                            "Skipping a damaged or torn record in the disk queue."
-                        );
-                    } else if corrupt_logged == CORRUPTION_LOG_LIMIT {
-                        tracing::warn!(
-                            exporter = metrics.id(),
-                            "More damaged disk queue records; they are only counted (sentinel_queue_corrupt_records_total)."
-                        );
-                    }
-                    corrupt_logged += 1;
-                }
-            })?;
-            let info = SegmentInfo {
-                path,
-                len,
-                first_seq,
-                last_seq,
-                replayed: true,
-            };
-            disk_bytes += info.len;
-            last_index = index;
-            segments.map.insert(index, info);
-        }
+        let recover::Recovered {
+            tracker,
+            mut segments,
+            mut disk_bytes,
+            last_index,
+            next_seq: expected,
+            start_cursor,
+        } = recover::recover(&config.dir, stored, &metrics)?;
         let replayed = metrics.waiting_records();
         if replayed > 0 {
             tracing::info!(
@@ -324,7 +299,9 @@ impl DiskQueue {
             );
         }
         // Never append to an old segment: it may end in a torn record.
-        let active = last_index + 1;
+        let active = last_index.checked_add(1).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "segment numbers are exhausted")
+        })?;
         let (file, path) = segment::create_segment(&config.dir, active, config.syncs())?;
         #[cfg(test)]
         let file = if FAIL_FIRST_SEGMENT_WRITES.with(|fail| fail.get()) {
@@ -361,6 +338,7 @@ impl DiskQueue {
             ready_space: Condvar::new(),
             ready_changed: Notify::new(),
             persisted_cursor: Mutex::new(confirmed),
+            start_cursor,
         });
         let writer = writer::Writer::new(shared.clone(), from_consume, file, active_len, expected);
         let name = shared.metrics.id().to_string();
@@ -524,4 +502,27 @@ impl Source for DiskQueue {
             }
         }
     }
+}
+
+/// The fuzz target's entry (fuzz/): walks arbitrary bytes as a segment file, as recovery
+/// does, and checks that the walk tiles the bytes and accepts strictly increasing numbers.
+#[doc(hidden)]
+pub fn fuzz_scan_segment(bytes: &[u8]) {
+    let mut chain = Chain::new(Some(u64::from(bytes.first().copied().unwrap_or(0))));
+    let mut end = None;
+    let mut last: Option<u64> = None;
+    segment::scan_bytes(bytes, &mut chain, |entry| {
+        let (offset, len) = match entry {
+            Entry::Record { offset, header, .. } => {
+                assert!(last.is_none_or(|l| header.seq > l), "sequence went back");
+                assert!(header.seq < scan::SEQ_LIMIT);
+                last = Some(header.seq);
+                (offset, header.record_len())
+            }
+            Entry::Corrupt { offset, len } => (offset, len),
+        };
+        assert!(end.is_none_or(|e| e == offset), "entries leave a gap");
+        end = Some(offset + len);
+    });
+    assert!(end.is_none_or(|e| e == bytes.len()), "the walk stops early");
 }

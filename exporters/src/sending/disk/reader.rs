@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use sentinel_pipeline::Payload;
 
-use super::record::{Entry, Records, SEGMENT_MAGIC};
+use super::record::SEGMENT_MAGIC;
+use super::scan::{Chain, Entry, Records};
 use super::segment::{read_range, records_start};
 use super::{Shared, TICK};
 use crate::sending::worker::{Batch, Piece};
@@ -17,6 +18,8 @@ struct Open {
     file: File,
     /// File offset up to which records were walked.
     position: u64,
+    /// Where its records start (after the segment header).
+    start: u64,
     /// Damage here was counted at start-up.
     quiet: bool,
 }
@@ -28,14 +31,18 @@ struct Reader {
     last_seq: Option<u64>,
     /// Lowest segment index still to open.
     next_index: u64,
+    /// The same sequence checks as recovery, so a record recovery rejected is never
+    /// replayed either.
+    chain: Chain,
 }
 
 pub(crate) fn run(shared: Arc<Shared>) {
     let mut reader = Reader {
-        shared,
         batch: Batch::default(),
         last_seq: None,
         next_index: 0,
+        chain: Chain::new(shared.start_cursor),
+        shared,
     };
     reader.run();
     reader.shared.ready().reader_done = true;
@@ -145,17 +152,22 @@ impl Reader {
             }
         };
         let head = read_range(&mut file, 0, SEGMENT_MAGIC.len() as u64).unwrap_or_default();
+        let start = records_start(&head) as u64;
         Next::Opened(Open {
             index,
             file,
-            position: records_start(&head) as u64,
+            position: start,
+            start,
             quiet,
         })
     }
 
     /// Walks records read from `current` into batches. False if the queue stopped.
     fn walk(&mut self, current: &mut Open, bytes: &[u8]) -> bool {
-        let mut records = Records::new(bytes);
+        let at_start = current.position == current.start;
+        // Taken out while walking: the loop needs `self` too. A stopped reader exits.
+        let mut chain = std::mem::replace(&mut self.chain, Chain::new(None));
+        let mut records = Records::new(bytes, &mut chain, at_start);
         for entry in records.by_ref() {
             match entry {
                 Entry::Record {
@@ -204,6 +216,7 @@ impl Reader {
             }
         }
         current.position += records.position() as u64;
+        self.chain = chain;
         true
     }
 

@@ -104,36 +104,44 @@ fn u64_at(buf: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(bytes)
 }
 
-/// Reads the record at the start of `buf`.
-pub(crate) fn parse(buf: &[u8]) -> Parsed<'_> {
+/// What the header at the start of a byte slice says, before the checksum is checked.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum HeaderCheck {
+    /// Magic, length, signal and reserved bytes are plausible and the whole record is in
+    /// the slice; `crc` is the stored checksum of bytes 12..record_len.
+    Plausible { header: RecordHeader, crc: u32 },
+    /// The slice ends before the record does.
+    Incomplete,
+    /// Not a record header.
+    Invalid,
+}
+
+/// Checks the header at the start of `buf` without reading the payload (O(1)).
+pub(crate) fn check_header(buf: &[u8]) -> HeaderCheck {
     if buf.len() < RECORD_MAGIC.len() {
         return if RECORD_MAGIC.starts_with(buf) {
-            Parsed::Incomplete
+            HeaderCheck::Incomplete
         } else {
-            Parsed::Invalid
+            HeaderCheck::Invalid
         };
     }
     if buf[..4] != RECORD_MAGIC {
-        return Parsed::Invalid;
+        return HeaderCheck::Invalid;
     }
     if buf.len() < HEADER_LEN {
-        return Parsed::Incomplete;
+        return HeaderCheck::Incomplete;
     }
     let payload_len = u32_at(buf, 4);
-    if payload_len as usize > MAX_PAYLOAD_LEN {
-        return Parsed::Invalid;
-    }
-    let end = HEADER_LEN + payload_len as usize;
-    if buf.len() < end {
-        return Parsed::Incomplete;
-    }
-    if crc32c::crc32c(&buf[12..end]) != u32_at(buf, 8) {
-        return Parsed::Invalid;
+    if payload_len as usize > MAX_PAYLOAD_LEN || buf[33..36] != [0; 3] {
+        return HeaderCheck::Invalid;
     }
     let Some(signal) = signal_from_code(buf[32]) else {
-        return Parsed::Invalid;
+        return HeaderCheck::Invalid;
     };
-    Parsed::Record {
+    if buf.len() < HEADER_LEN + payload_len as usize {
+        return HeaderCheck::Incomplete;
+    }
+    HeaderCheck::Plausible {
         header: RecordHeader {
             seq: u64_at(buf, 12),
             appended_ms: u64_at(buf, 20),
@@ -141,90 +149,32 @@ pub(crate) fn parse(buf: &[u8]) -> Parsed<'_> {
             signal,
             payload_len,
         },
-        payload: &buf[HEADER_LEN..end],
+        crc: u32_at(buf, 8),
     }
 }
 
-/// The first offset at or after `from` where a valid record starts.
-fn next_valid(buf: &[u8], from: usize) -> Option<usize> {
-    let mut at = from;
-    while at + RECORD_MAGIC.len() <= buf.len() {
-        let offset = buf[at..]
-            .windows(RECORD_MAGIC.len())
-            .position(|w| w == RECORD_MAGIC)?;
-        let candidate = at + offset;
-        if let Parsed::Record { .. } = parse(&buf[candidate..]) {
-            return Some(candidate);
-        }
-        at = candidate + 1;
-    }
-    None
-}
-
-/// One step through a byte range of a segment.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Entry<'a> {
-    Record {
-        offset: usize,
-        header: RecordHeader,
-        payload: &'a [u8],
-    },
-    /// Bytes that are not a valid record: a damaged record or a torn tail. One damaged
-    /// stretch between two valid records is one entry.
-    Corrupt { offset: usize, len: usize },
-}
-
-/// Walks the records of a byte range that holds only whole records, apart from damage.
-/// A partial record at the end is a torn tail and reported as corrupt.
-pub(crate) struct Records<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Records<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
-        Records { buf, pos: 0 }
-    }
-
-    /// Bytes of `buf` walked so far.
-    pub fn position(&self) -> usize {
-        self.pos
-    }
-}
-
-impl<'a> Iterator for Records<'a> {
-    type Item = Entry<'a>;
-
-    fn next(&mut self) -> Option<Entry<'a>> {
-        let rest = &self.buf[self.pos..];
-        if rest.is_empty() {
-            return None;
-        }
-        let offset = self.pos;
-        match parse(rest) {
-            Parsed::Record { header, payload } => {
-                self.pos += header.record_len();
-                Some(Entry::Record {
-                    offset,
-                    header,
-                    payload,
-                })
+/// Reads the record at the start of `buf`, checksum included.
+pub(crate) fn parse(buf: &[u8]) -> Parsed<'_> {
+    match check_header(buf) {
+        HeaderCheck::Plausible { header, crc } => {
+            let end = header.record_len();
+            if crc32c::crc32c(&buf[12..end]) != crc {
+                return Parsed::Invalid;
             }
-            Parsed::Incomplete | Parsed::Invalid => {
-                let next = next_valid(self.buf, offset + 1).unwrap_or(self.buf.len());
-                self.pos = next;
-                Some(Entry::Corrupt {
-                    offset,
-                    len: next - offset,
-                })
+            Parsed::Record {
+                header,
+                payload: &buf[HEADER_LEN..end],
             }
         }
+        HeaderCheck::Incomplete => Parsed::Incomplete,
+        HeaderCheck::Invalid => Parsed::Invalid,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sending::disk::scan::{Chain, Entry, Records};
 
     fn header(seq: u64, payload: &[u8]) -> RecordHeader {
         RecordHeader {
@@ -248,7 +198,8 @@ mod tests {
     fn seqs_and_corruption(buf: &[u8]) -> (Vec<u64>, Vec<(usize, usize)>) {
         let mut seqs = Vec::new();
         let mut corrupt = Vec::new();
-        for entry in Records::new(buf) {
+        let mut chain = Chain::new(Some(0));
+        for entry in Records::new(buf, &mut chain, true) {
             match entry {
                 Entry::Record { header, .. } => seqs.push(header.seq),
                 Entry::Corrupt { offset, len } => corrupt.push((offset, len)),

@@ -1,11 +1,12 @@
 //! Segment files: naming, creation and scanning.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::cursor::sync_dir;
-use super::record::{Entry, Records, SEGMENT_MAGIC};
+use super::record::SEGMENT_MAGIC;
+use super::scan::{Chain, Entry, Records};
 
 const SEGMENT_SUFFIX: &str = ".seg";
 
@@ -41,7 +42,7 @@ pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
 /// Creates a new, empty segment (header only), opened for appending.
 pub(crate) fn create_segment(dir: &Path, index: u64, sync: bool) -> io::Result<(File, PathBuf)> {
     let path = dir.join(segment_name(index));
-    let mut file = OpenOptions::new()
+    let mut file = sentinel_pipeline::private_fs::private_open_options()
         .append(true)
         .create_new(true)
         .open(&path)?;
@@ -72,17 +73,27 @@ pub(crate) fn read_range(file: &mut File, offset: u64, len: u64) -> io::Result<V
 }
 
 /// Visits every record and every damaged stretch of a segment file, with offsets relative
-/// to the file. Returns the file length. A file shorter than its header is one corrupt
-/// entry if it has any bytes.
-pub(crate) fn scan_segment(path: &Path, mut visit: impl FnMut(Entry<'_>)) -> io::Result<u64> {
+/// to the file, advancing `chain` (see [`super::scan`]). Returns the file length. A file
+/// shorter than its header is one corrupt entry if it has any bytes.
+pub(crate) fn scan_segment(
+    path: &Path,
+    chain: &mut Chain,
+    visit: impl FnMut(Entry<'_>),
+) -> io::Result<u64> {
     let bytes = fs::read(path)?;
-    let start = if bytes.len() < SEGMENT_MAGIC.len() && SEGMENT_MAGIC.starts_with(&bytes) {
+    scan_bytes(&bytes, chain, visit);
+    Ok(bytes.len() as u64)
+}
+
+/// [`scan_segment`] on the bytes of a segment file.
+pub(crate) fn scan_bytes(bytes: &[u8], chain: &mut Chain, mut visit: impl FnMut(Entry<'_>)) {
+    let start = if bytes.len() < SEGMENT_MAGIC.len() && SEGMENT_MAGIC.starts_with(bytes) {
         // A header cut short by a crash right after creation: nothing was ever in it.
         bytes.len()
     } else {
-        records_start(&bytes)
+        records_start(bytes)
     };
-    for entry in Records::new(&bytes[start..]) {
+    for entry in Records::new(&bytes[start..], chain, true) {
         visit(match entry {
             Entry::Record {
                 offset,
@@ -99,7 +110,6 @@ pub(crate) fn scan_segment(path: &Path, mut visit: impl FnMut(Entry<'_>)) -> io:
             },
         });
     }
-    Ok(bytes.len() as u64)
 }
 
 #[cfg(test)]
@@ -143,7 +153,7 @@ mod tests {
         encode_record(&mut buf, &header, b"abc");
         file.write_all(&buf).unwrap();
         let mut seen = Vec::new();
-        let len = scan_segment(&path, |entry| {
+        let len = scan_segment(&path, &mut Chain::new(Some(0)), |entry| {
             if let Entry::Record { offset, header, .. } = entry {
                 seen.push((offset, header.seq));
             }

@@ -8,7 +8,8 @@ use sentinel_pipeline::sending::{FsyncPolicy, WhenFull};
 use sentinel_pipeline::{ExportError, RetrySettings, Signal};
 use tokio::time::Instant;
 
-use super::record::{Entry, Records, HEADER_LEN, SEGMENT_MAGIC};
+use super::record::{HEADER_LEN, SEGMENT_MAGIC};
+use super::scan::{Chain, Entry, Records};
 use super::segment::list_segments;
 use crate::sending::test_support::*;
 use crate::sending::{inspect, QueueReport};
@@ -151,7 +152,7 @@ async fn segments_and_cursor_move_only_after_the_sink_confirms() {
 /// Offsets of every record in a segment file.
 fn record_offsets(path: &Path) -> Vec<usize> {
     let bytes = fs::read(path).unwrap();
-    Records::new(&bytes[SEGMENT_MAGIC.len()..])
+    Records::new(&bytes[SEGMENT_MAGIC.len()..], &mut Chain::new(None), true)
         .filter_map(|entry| match entry {
             Entry::Record { offset, .. } => Some(offset + SEGMENT_MAGIC.len()),
             Entry::Corrupt { .. } => None,

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use sentinel_pipeline::sending::{FsyncPolicy, WhenFull};
 use sentinel_pipeline::{Acks, Refusal, Signal};
 
-use super::record::{self, encode_record, Entry, RecordHeader, HEADER_LEN};
+use super::record::{self, encode_record, RecordHeader, HEADER_LEN};
+use super::scan::{Chain, Entry, SEQ_LIMIT};
 use super::segment::{create_segment, scan_segment};
 use super::{SegmentInfo, Shared, DROPPED_WHEN_FULL, TICK};
 
@@ -203,6 +204,18 @@ impl Writer {
                     continue;
                 }
             }
+            if self.next_seq >= SEQ_LIMIT {
+                // Unreachable in practice (2^63 records); never wrap into old numbers.
+                self.shared
+                    .metrics
+                    .signal(append.signal)
+                    .refused(append.items);
+                append.acks.refuse(&Refusal::unavailable(format!(
+                    "exporter {}: the disk queue's sequence numbers are exhausted",
+                    self.shared.metrics.id()
+                )));
+                continue;
+            }
             let header = RecordHeader {
                 seq: self.next_seq,
                 appended_ms: append.appended_ms,
@@ -242,9 +255,12 @@ impl Writer {
         }
         let Chunk { buf, records } = std::mem::take(chunk);
         if let Err(error) = self.file.write_all(&buf) {
-            // Take back the sequence numbers and whatever part of the chunk landed.
-            self.next_seq = records.first().map_or(self.next_seq, |r| r.0);
-            if self.file.set_len(self.active_len).is_err() {
+            // Take back the sequence numbers and whatever part of the chunk landed. If
+            // the part cannot be cut off, its numbers stay used: recovery must never see
+            // one number twice.
+            if self.file.set_len(self.active_len).is_ok() {
+                self.next_seq = records.first().map_or(self.next_seq, |r| r.0);
+            } else {
                 self.must_rotate = true;
             }
             self.write_failed(records, &error);
@@ -408,7 +424,8 @@ impl Writer {
 
     fn drop_segment(&mut self, index: u64, info: &SegmentInfo) {
         let metrics = &self.shared.metrics;
-        let scanned = scan_segment(&info.path, |entry| {
+        let mut chain = Chain::new(info.first_seq.map(|first| first.saturating_sub(1)));
+        let scanned = scan_segment(&info.path, &mut chain, |entry| {
             if let Entry::Record { header, .. } = entry {
                 if self.shared.tracker().settle(header.seq) {
                     metrics
@@ -424,6 +441,9 @@ impl Writer {
         if let (Some(first), Some(last)) = (info.first_seq, info.last_seq) {
             self.shared.tracker().settle_range(first, last);
         }
+        // The cursor moves past the dropped records before they go, so that recovery
+        // always finds the record after the cursor first.
+        self.shared.persist_cursor();
         if let Err(error) = fs::remove_file(&info.path) {
             if error.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!(file = %info.path.display(), %error, "Cannot delete a disk queue segment.");

@@ -1,0 +1,85 @@
+//! Entry points for the fuzz targets in `fuzz/` (docs/fuzzing.md): each runs one parser
+//! the agent exposes to untrusted input, exactly as the agent runs it, on arbitrary bytes.
+//! Not an API for anything else.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use sentinel_pipeline::Signal;
+use serde_json::Value;
+
+use crate::components::Registry;
+use crate::policy::Policy;
+use crate::receivers::hooks::Redactor;
+use crate::receivers::otlp::decode::{self, Format};
+
+/// Decodes an OTLP export request (protobuf or OTLP/JSON) and applies the receiver's
+/// validity checks (partial success), then re-encodes what is left.
+pub fn otlp_request(signal: Signal, json: bool, bytes: &[u8]) {
+    let format = if json { Format::Json } else { Format::Protobuf };
+    if let Ok(mut payload) = decode::decode(signal, format, bytes) {
+        let before = payload.item_count();
+        let rejected = decode::reject_invalid(&mut payload).map_or(0, |r| r.items);
+        assert_eq!(
+            payload.item_count() + rejected,
+            before,
+            "items lost by validation"
+        );
+        let encoded = payload.encode_to_vec();
+        assert_eq!(encoded.len(), payload.encoded_len());
+    }
+}
+
+/// One hook event as the hooks receiver handles a request body: JSON parse, policy
+/// decision (on the unredacted event), redaction, then the capped log record.
+pub fn hook_event(bytes: &[u8]) {
+    static STATE: OnceLock<(Policy, Redactor)> = OnceLock::new();
+    let (policy, redactor) = STATE.get_or_init(|| {
+        (
+            Policy::builtin(),
+            Redactor::new(&[]).expect("the built-in patterns compile"),
+        )
+    });
+    let Ok(mut event) = serde_json::from_slice::<Value>(bytes) else {
+        return;
+    };
+    let decision = policy.evaluate(&event);
+    redactor.redact_event(&mut event);
+    let _ = crate::receivers::hooks::record::to_log_record(event, Some(&decision), 4096);
+}
+
+/// Parses a hook policy file and, when valid, evaluates it on a fixed Bash event: the
+/// shell-command parser runs on every rule's conditions.
+pub fn policy(text: &str, command: &str) {
+    if let Ok(policy) = Policy::from_yaml(text, "fuzz.yaml") {
+        let event = serde_json::json!({
+            "hook_event_name": "PreToolUse",
+            "tool_name": "Bash",
+            "tool_input": {"command": command},
+        });
+        let _ = policy.evaluate(&event);
+    }
+    let event = serde_json::json!({
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Bash",
+        "tool_input": {"command": command},
+    });
+    static BUILTIN: OnceLock<Policy> = OnceLock::new();
+    let _ = BUILTIN.get_or_init(Policy::builtin).evaluate(&event);
+}
+
+/// Loads and validates a config given as YAML text, as `sentinel validate` does (the text
+/// goes through a file because loading merges files). Environment references resolve to
+/// nothing.
+pub fn config_text(text: &[u8]) {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    let path = FILE.get_or_init(|| {
+        std::env::temp_dir().join(format!("sentinel-fuzz-config-{}.yaml", std::process::id()))
+    });
+    if std::fs::write(path, text).is_err() {
+        return;
+    }
+    let registry = REGISTRY.get_or_init(Registry::builtin);
+    let _ = crate::config::load_and_validate(std::slice::from_ref(path), &|_| None, registry);
+}
