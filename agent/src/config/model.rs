@@ -156,12 +156,27 @@ pub struct TelemetryConfig {
 pub struct MetricsTelemetry {
     /// Admin listener serving `/metrics`, `/healthz` and `/readyz`.
     pub address: Endpoint,
+    /// Server TLS of the admin address (`cert_file`, `key_file`, `client_ca_file`,
+    /// `min_version`, `reload_interval`). Default: plaintext.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<sentinel_pipeline::listen::ServerTlsConfig>,
+    /// Bearer token required for every non-GET request, `/-/*`, `/api/v1/tap*` and
+    /// `/api/v2/silences*` (reload, tap, silences); `/metrics`, `/healthz`, `/readyz`
+    /// stay open. CLI clients send it from `--token-file` or `SENTINEL_ADMIN_TOKEN_FILE`.
+    /// Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<sentinel_pipeline::listen::ServerAuthConfig>,
+    /// Connection cap and idle, header and body-read timeouts of the admin address.
+    pub connections: sentinel_pipeline::listen::ConnectionLimits,
 }
 
 impl Default for MetricsTelemetry {
     fn default() -> Self {
         MetricsTelemetry {
             address: Endpoint::new("127.0.0.1:8888").expect("valid default"),
+            tls: None,
+            auth: None,
+            connections: Default::default(),
         }
     }
 }

@@ -25,8 +25,9 @@ pub use body::{BodyTimeout, TimedBody};
 pub use connection::{Activity, Connection, ConnectionInfo};
 pub use limits::ConnectionLimits;
 pub use tls::{ServerTlsConfig, ALPN_GRPC, ALPN_HTTP};
-pub use warn::exposure_warning;
+pub use warn::{exposure_diagnostic, exposure_warning};
 
+use crate::config::ValidationError;
 use crate::tls::TlsError;
 
 /// A listener's security and limits, built from its config keys at start.
@@ -62,4 +63,20 @@ impl Listening {
             limits: limits.clone(),
         })
     }
+}
+
+/// Checks the `tls`, `auth` and `connections` blocks of one server block; the error's
+/// path is relative to that block.
+pub fn check_listener(
+    tls: &Option<ServerTlsConfig>,
+    auth: &Option<ServerAuthConfig>,
+    connections: &ConnectionLimits,
+) -> Result<(), ValidationError> {
+    if let Some(tls) = tls {
+        tls.validate().map_err(|e| e.within("tls"))?;
+    }
+    if let Some(auth) = auth {
+        auth.validate().map_err(|e| e.within("auth"))?;
+    }
+    connections.validate().map_err(|e| e.within("connections"))
 }

@@ -3,6 +3,8 @@
 
 use std::net::IpAddr;
 
+use crate::config::{Diagnostic, Node, ValidationError};
+
 /// The warning for a listener at `endpoint` (`host:port`), or `None` when it listens on
 /// loopback only or has `tls` or `auth`. `key` names the endpoint's setting.
 pub fn exposure_warning(key: &str, endpoint: &str, tls: bool, auth: bool) -> Option<String> {
@@ -14,6 +16,20 @@ pub fn exposure_warning(key: &str, endpoint: &str, tls: bool, auth: bool) -> Opt
          anyone who can reach it can send data; add `auth: {{bearer_token_file: ...}}` \
          and `tls` (docs/security.md), or listen on 127.0.0.1"
     ))
+}
+
+/// [`exposure_warning`] as a `sentinel validate` warning placed at the endpoint key
+/// (`path` within the component's `node`).
+pub fn exposure_diagnostic(
+    node: &Node,
+    path: &str,
+    endpoint: &str,
+    tls: bool,
+    auth: bool,
+) -> Option<Diagnostic> {
+    let warning = exposure_warning(path, endpoint, tls, auth)?;
+    let span = ValidationError::at(path, "").span_in(node);
+    Some(Diagnostic::warning(span, warning))
 }
 
 fn is_loopback(endpoint: &str) -> bool {
