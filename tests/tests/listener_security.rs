@@ -108,7 +108,10 @@ fn python_sdk_over_tls_with_a_bearer_token_and_mtls() {
     );
     let mut names = span_names(&out);
     names.sort();
-    assert_eq!(names, [format!("grpc-{TOKEN}"), format!("http-{TOKEN}-True")]);
+    assert_eq!(
+        names,
+        [format!("grpc-{TOKEN}"), format!("http-{TOKEN}-True")]
+    );
     let metrics = agent.metrics();
     let refused = metrics
         .lines()
@@ -257,7 +260,10 @@ service:
     assert!(by_flag.status.success(), "{by_flag:?}");
     let by_env = silence(&[("SENTINEL_ADMIN_TOKEN_FILE", &token)], &[]);
     assert!(by_env.status.success(), "{by_env:?}");
-    assert!(!agent.log().contains(TOKEN), "the token leaked into the log");
+    assert!(
+        !agent.log().contains(TOKEN),
+        "the token leaked into the log"
+    );
     assert!(agent.terminate(Duration::from_secs(15)).success());
 }
 
@@ -329,7 +335,10 @@ fn start_with_file_limit(dir: &Path, config: &str, admin: u16, nofile: u32) -> A
     let log_path = dir.join("agent.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let child = Command::new("sh")
-        .args(["-c", &format!("ulimit -n {nofile} && exec \"$0\" run --config \"$1\"")])
+        .args([
+            "-c",
+            &format!("ulimit -n {nofile} && exec \"$0\" run --config \"$1\""),
+        ])
         .arg(sentinel_bin())
         .arg(&config_path)
         .stdout(log.try_clone().unwrap())
@@ -399,8 +408,14 @@ service:
         .filter(|l| l.contains("Accepting connections again after"))
         .collect();
     assert_eq!(recovered.len(), streaks, "{log}");
-    assert!(recovered.iter().all(|l| l.contains("failed_accepts=")), "{log}");
-    assert!(log.lines().count() < 60, "the agent logged per error:\n{log}");
+    assert!(
+        recovered.iter().all(|l| l.contains("failed_accepts=")),
+        "{log}"
+    );
+    assert!(
+        log.lines().count() < 60,
+        "the agent logged per error:\n{log}"
+    );
     assert!(agent.terminate(Duration::from_secs(15)).success());
 }
 

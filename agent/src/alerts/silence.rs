@@ -123,13 +123,8 @@ pub fn run(command: SilenceCommand) -> ExitCode {
             .and_then(|silence| add(&address, &silence)),
         SilenceCommand::List { address, expired } => list(&address, expired),
         SilenceCommand::Expire { address, ids } => ids.iter().try_for_each(|id| {
-            request(
-                &address,
-                "DELETE",
-                &format!("/api/v2/silence/{id}"),
-                None,
-            )
-            .map(|_| println!("expired {id}"))
+            request(&address, "DELETE", &format!("/api/v2/silence/{id}"), None)
+                .map(|_| println!("expired {id}"))
         }),
     };
     match result {

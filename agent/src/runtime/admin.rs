@@ -4,12 +4,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use sentinel_pipeline::http::RequestBody;
 use hyper::{Method, Request, StatusCode};
 use sentinel_exporters::notify::silences::SilenceStore;
 use sentinel_exporters::sending::ExportHealth;
 use sentinel_pipeline::http::respond::{bare, respond, HttpResponse};
 use sentinel_pipeline::http::HttpServer;
+use sentinel_pipeline::http::RequestBody;
 use sentinel_pipeline::SelfMetrics;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

@@ -5,11 +5,11 @@
 
 use std::time::SystemTime;
 
-use sentinel_pipeline::http::RequestBody;
 use hyper::{Method, Request, StatusCode};
 use sentinel_exporters::notify::silences::{Silence, SilenceError, SilenceStore};
 use sentinel_pipeline::http::body::read_body;
 use sentinel_pipeline::http::respond::{json, plain, HttpResponse};
+use sentinel_pipeline::http::RequestBody;
 use serde_json::json;
 
 /// The largest silence body accepted.

@@ -185,7 +185,9 @@ async fn serve_connection<H, F>(
         let busy = activity.begin();
         let handled = match gate.refuse(&request) {
             Some(refusal) => Err(refusal),
-            None => Ok(handler(request.map(|body| TimedBody::new(body, read_timeout)))),
+            None => Ok(handler(
+                request.map(|body| TimedBody::new(body, read_timeout)),
+            )),
         };
         async move {
             let answer = match handled {

@@ -12,10 +12,10 @@ pub mod auth;
 pub mod body;
 pub mod connection;
 pub mod limits;
-pub mod tls;
-mod warn;
 #[cfg(test)]
 mod tests;
+pub mod tls;
+mod warn;
 
 use std::sync::Arc;
 

@@ -28,10 +28,7 @@ fn only_the_right_bearer_token_passes() {
     let auth = auth_with("s3cret");
     assert_eq!(auth.check(&headers(Some("Bearer s3cret"))), Ok(()));
     assert_eq!(auth.check(&headers(Some("bearer s3cret"))), Ok(()));
-    assert_eq!(
-        auth.check(&headers(None)),
-        Err(Unauthenticated::Missing)
-    );
+    assert_eq!(auth.check(&headers(None)), Err(Unauthenticated::Missing));
     assert_eq!(
         auth.check(&headers(Some("Basic s3cret"))),
         Err(Unauthenticated::Missing)
@@ -67,7 +64,10 @@ fn the_token_file_is_read_and_trimmed_and_never_empty() {
     let auth = config.authenticator().unwrap();
     assert_eq!(auth.check(&headers(Some("Bearer from-file"))), Ok(()));
     std::fs::write(&file, "\n").unwrap();
-    assert!(matches!(config.authenticator(), Err(auth::AuthError::Empty)));
+    assert!(matches!(
+        config.authenticator(),
+        Err(auth::AuthError::Empty)
+    ));
     let missing = ServerAuthConfig {
         bearer_token_file: Some(dir.path().join("absent")),
         bearer_token: None,
@@ -107,7 +107,11 @@ fn limits_and_tls_versions_are_checked() {
         idle_timeout: Duration::ZERO,
         ..ConnectionLimits::default()
     };
-    let error = no_idle.validate().unwrap_err().within("connections").to_string();
+    let error = no_idle
+        .validate()
+        .unwrap_err()
+        .within("connections")
+        .to_string();
     assert!(error.contains("connections.idle_timeout"), "{error}");
     let tls = |version: &str| ServerTlsConfig {
         cert_file: "/c".into(),

@@ -82,7 +82,10 @@ impl ServerTlsConfig {
             }
         }
         if self.reload_interval.is_some_and(|i| i.is_zero()) {
-            return Err(ValidationError::at("reload_interval", "must be more than 0s"));
+            return Err(ValidationError::at(
+                "reload_interval",
+                "must be more than 0s",
+            ));
         }
         Ok(())
     }
@@ -96,8 +99,8 @@ impl ServerTlsConfig {
             "1.3" => &[&rustls::version::TLS13],
             _ => &[&rustls::version::TLS13, &rustls::version::TLS12],
         };
-        let builder =
-            ServerConfig::builder_with_provider(provider.clone()).with_protocol_versions(versions)?;
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(versions)?;
         let builder = match &self.client_ca_file {
             None => builder.with_no_client_auth(),
             Some(path) => {
@@ -200,9 +203,11 @@ fn certified_key(
     let signing = provider.key_provider.load_private_key(key)?;
     let certified = CertifiedKey::new(chain, signing);
     // A key that does not belong to the certificate fails here, not at the handshake.
-    certified.keys_match().map_err(|e| TlsError::BadCertificate {
-        path: key_file.to_path_buf(),
-        reason: format!("does not match {}: {e}", cert_file.display()),
-    })?;
+    certified
+        .keys_match()
+        .map_err(|e| TlsError::BadCertificate {
+            path: key_file.to_path_buf(),
+            reason: format!("does not match {}: {e}", cert_file.display()),
+        })?;
     Ok(Arc::new(certified))
 }

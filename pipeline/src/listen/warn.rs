@@ -50,12 +50,26 @@ mod tests {
 
     #[test]
     fn only_open_non_loopback_listeners_are_warned_about() {
-        for quiet in ["127.0.0.1:4317", "localhost:4318", "[::1]:9090", "127.0.0.2:1"] {
+        for quiet in [
+            "127.0.0.1:4317",
+            "localhost:4318",
+            "[::1]:9090",
+            "127.0.0.2:1",
+        ] {
             assert_eq!(exposure_warning("k", quiet, false, false), None, "{quiet}");
         }
-        for open in ["0.0.0.0:4317", ":4318", "[::]:4317", "10.0.0.1:80", "node:4317"] {
+        for open in [
+            "0.0.0.0:4317",
+            ":4318",
+            "[::]:4317",
+            "10.0.0.1:80",
+            "node:4317",
+        ] {
             let warning = exposure_warning("receivers.otlp", open, false, false).unwrap();
-            assert!(warning.contains(open) && warning.contains("auth"), "{warning}");
+            assert!(
+                warning.contains(open) && warning.contains("auth"),
+                "{warning}"
+            );
             assert_eq!(exposure_warning("k", open, true, false), None);
             assert_eq!(exposure_warning("k", open, false, true), None);
         }

@@ -218,10 +218,12 @@ fn listening(
     bad_requests: &BadRequests,
 ) -> Result<Listening, BuildError> {
     let (tls, auth) = (config.tls.as_ref(), config.auth.as_ref());
-    let mut listening = Listening::build(tls, auth, &config.connections, ALPN_HTTP)
-        .map_err(|err| BuildError::Other {
-            component: id.to_string(),
-            message: err.to_string(),
+    let mut listening =
+        Listening::build(tls, auth, &config.connections, ALPN_HTTP).map_err(|err| {
+            BuildError::Other {
+                component: id.to_string(),
+                message: err.to_string(),
+            }
         })?;
     listening.auth = listening.auth.map(|a| a.counting(bad_requests.clone()));
     let key = format!("receivers.{id}.endpoint");

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use prost::Message as _;
-use sentinel_pipeline::{RefusalKind, Signal};
 use sentinel_pipeline::listen::{Authenticator, ConnectionInfo, Listening, TimedBody};
+use sentinel_pipeline::{RefusalKind, Signal};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -109,7 +109,11 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        if let Some(why) = self.auth.as_ref().and_then(|a| a.check(request.headers()).err()) {
+        if let Some(why) = self
+            .auth
+            .as_ref()
+            .and_then(|a| a.check(request.headers()).err())
+        {
             let status = Status::unauthenticated(why.to_string());
             return Box::pin(async move { Ok(status.into_http()) });
         }

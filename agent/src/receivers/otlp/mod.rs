@@ -32,13 +32,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sentinel_pipeline::config::{self as pipeline_config, Endpoint, Node};
-use sentinel_pipeline::{
-    BuildContext, BuildError, ComponentInfo, Factory, Kind, Outputs, Receiver, ReceiverFactory,
-    Running, Signal,
-};
 use sentinel_pipeline::http::BadRequests;
 use sentinel_pipeline::listen::{
     exposure_diagnostic, exposure_warning, Listening, ALPN_GRPC, ALPN_HTTP,
+};
+use sentinel_pipeline::{
+    BuildContext, BuildError, ComponentInfo, Factory, Kind, Outputs, Receiver, ReceiverFactory,
+    Running, Signal,
 };
 use tokio::net::TcpListener;
 
@@ -78,7 +78,13 @@ impl Factory for OtlpReceiverFactory {
             .filter_map(|(protocol, server)| {
                 let (endpoint, tls, auth, _) = server.parts();
                 let path = format!("protocols.{protocol}.endpoint");
-                exposure_diagnostic(node, &path, endpoint.as_str(), tls.is_some(), auth.is_some())
+                exposure_diagnostic(
+                    node,
+                    &path,
+                    endpoint.as_str(),
+                    tls.is_some(),
+                    auth.is_some(),
+                )
             })
             .collect()
     }
@@ -216,17 +222,19 @@ fn listening(
     bad_requests: &BadRequests,
 ) -> Result<Listening, BuildError> {
     let (endpoint, tls, auth, limits) = server.parts();
-    let alpn = if protocol == "grpc" { ALPN_GRPC } else { ALPN_HTTP };
-    let mut listening = Listening::build(tls, auth, limits, alpn).map_err(|err| {
-        BuildError::Other {
+    let alpn = if protocol == "grpc" {
+        ALPN_GRPC
+    } else {
+        ALPN_HTTP
+    };
+    let mut listening =
+        Listening::build(tls, auth, limits, alpn).map_err(|err| BuildError::Other {
             component: component.to_string(),
             message: format!("protocols.{protocol}.{err}"),
-        }
-    })?;
+        })?;
     listening.auth = listening.auth.map(|a| a.counting(bad_requests.clone()));
     let key = format!("receivers.{component}.protocols.{protocol}.endpoint");
-    if let Some(warning) =
-        exposure_warning(&key, endpoint.as_str(), tls.is_some(), auth.is_some())
+    if let Some(warning) = exposure_warning(&key, endpoint.as_str(), tls.is_some(), auth.is_some())
     {
         tracing::warn!("{warning}");
     }
