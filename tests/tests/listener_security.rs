@@ -82,6 +82,9 @@ fn python_sdk_over_tls_with_a_bearer_token_and_mtls() {
         .args([grpc.to_string(), http.to_string()])
         .arg(dir.path())
         .args([TOKEN, "wrong-token"])
+        // requests lets these override the exporter's own CA file (its session `verify`).
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .env_remove("CURL_CA_BUNDLE")
         .output()
         .expect("python3 is installed by the test command");
     let stdout = String::from_utf8_lossy(&output.stdout);
