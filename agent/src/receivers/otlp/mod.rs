@@ -205,10 +205,13 @@ impl Receiver for OtlpReceiver {
             .grpc
             .iter()
             .map(|g| format!("OTLP/gRPC {}", g.endpoint));
-        let http = protocols
-            .http
-            .iter()
-            .map(|h| format!("OTLP/HTTP http://{}/v1/{{traces,metrics,logs}}", h.endpoint));
+        let http = protocols.http.iter().map(|h| {
+            let scheme = if h.tls.is_some() { "https" } else { "http" };
+            format!(
+                "OTLP/HTTP {scheme}://{}/v1/{{traces,metrics,logs}}",
+                h.endpoint
+            )
+        });
         grpc.chain(http).collect()
     }
 }
