@@ -7,6 +7,7 @@ pub mod component;
 pub mod config;
 pub mod handoff;
 pub mod http;
+pub mod listen;
 pub mod pipeline_task;
 pub mod private_fs;
 pub mod prometheus;

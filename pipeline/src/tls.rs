@@ -207,7 +207,7 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
-fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let read = CertificateDer::pem_file_iter(path).map_err(|e| TlsError::Read {
         path: path.to_path_buf(),
         reason: e.to_string(),

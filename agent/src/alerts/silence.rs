@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -18,6 +19,32 @@ pub struct AdminAddress {
     /// The agent's admin address (`service.telemetry.metrics.address`).
     #[arg(long, default_value = "127.0.0.1:8888")]
     pub admin: String,
+    /// File holding the admin bearer token (`service.telemetry.metrics.auth`); default
+    /// `$SENTINEL_ADMIN_TOKEN_FILE`.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// Environment variable naming the admin token file when `--token-file` is not given.
+pub const ADMIN_TOKEN_FILE_ENV: &str = "SENTINEL_ADMIN_TOKEN_FILE";
+
+impl AdminAddress {
+    /// The `Authorization` header line to send (with its CRLF), empty without a token
+    /// file. The token is never printed.
+    pub fn authorization(&self) -> Result<String, CliError> {
+        let path = match &self.token_file {
+            Some(path) => path.clone(),
+            None => match std::env::var_os(ADMIN_TOKEN_FILE_ENV) {
+                Some(path) if !path.is_empty() => PathBuf::from(path),
+                _ => return Ok(String::new()),
+            },
+        };
+        let token = std::fs::read_to_string(&path).map_err(|source| CliError::TokenFile {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(format!("Authorization: Bearer {}\r\n", token.trim()))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +100,11 @@ pub enum CliError {
         address: String,
         source: std::io::Error,
     },
+    #[error("cannot read the admin token file {path}: {source}")]
+    TokenFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the agent answered {status}: {body}")]
     Status { status: u16, body: String },
 }
@@ -88,16 +120,11 @@ pub fn run(command: SilenceCommand) -> ExitCode {
             author,
             matchers,
         } => build(&matchers, start, end, duration, comment, author)
-            .and_then(|silence| add(&address.admin, &silence)),
-        SilenceCommand::List { address, expired } => list(&address.admin, expired),
+            .and_then(|silence| add(&address, &silence)),
+        SilenceCommand::List { address, expired } => list(&address, expired),
         SilenceCommand::Expire { address, ids } => ids.iter().try_for_each(|id| {
-            request(
-                &address.admin,
-                "DELETE",
-                &format!("/api/v2/silence/{id}"),
-                None,
-            )
-            .map(|_| println!("expired {id}"))
+            request(&address, "DELETE", &format!("/api/v2/silence/{id}"), None)
+                .map(|_| println!("expired {id}"))
         }),
     };
     match result {
@@ -142,7 +169,7 @@ fn build(
     Ok(silence)
 }
 
-fn add(admin: &str, silence: &Silence) -> Result<(), CliError> {
+fn add(admin: &AdminAddress, silence: &Silence) -> Result<(), CliError> {
     let body = serde_json::to_vec(silence).unwrap_or_default();
     let answer = request(admin, "POST", "/api/v2/silences", Some(&body))?;
     let id = answer["silenceID"].as_str().unwrap_or_default();
@@ -150,7 +177,7 @@ fn add(admin: &str, silence: &Silence) -> Result<(), CliError> {
     Ok(())
 }
 
-fn list(admin: &str, expired: bool) -> Result<(), CliError> {
+fn list(admin: &AdminAddress, expired: bool) -> Result<(), CliError> {
     let answer = request(admin, "GET", "/api/v2/silences", None)?;
     println!(
         "{:<34} {:<8} {:<25} {:<40} COMMENT",
@@ -180,7 +207,14 @@ fn list(admin: &str, expired: bool) -> Result<(), CliError> {
 }
 
 /// One blocking HTTP/1.1 exchange with the admin address; the answer's JSON body.
-fn request(admin: &str, method: &str, path: &str, body: Option<&[u8]>) -> Result<Value, CliError> {
+fn request(
+    address: &AdminAddress,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> Result<Value, CliError> {
+    let authorization = address.authorization()?;
+    let admin = address.admin.as_str();
     let connect = |source| CliError::Connect {
         address: admin.to_string(),
         source,
@@ -197,7 +231,7 @@ fn request(admin: &str, method: &str, path: &str, body: Option<&[u8]>) -> Result
     let body = body.unwrap_or_default();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {admin}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+         Content-Length: {}\r\n{authorization}Connection: close\r\n\r\n",
         body.len()
     );
     stream

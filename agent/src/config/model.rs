@@ -160,6 +160,18 @@ pub struct MetricsTelemetry {
     pub address: Endpoint,
     /// `sentinel tap` (`/api/v1/tap`): live samples of the data out of a component.
     pub tap: TapConfig,
+    /// Server TLS of the admin address (`cert_file`, `key_file`, `client_ca_file`,
+    /// `min_version`, `reload_interval`). Default: plaintext.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<sentinel_pipeline::listen::ServerTlsConfig>,
+    /// Bearer token required for every non-GET request, `/-/*`, `/api/v1/tap*` and
+    /// `/api/v2/silences*` (reload, tap, silences); `/metrics`, `/healthz`, `/readyz`
+    /// stay open. CLI clients send it from `--token-file` or `SENTINEL_ADMIN_TOKEN_FILE`.
+    /// Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<sentinel_pipeline::listen::ServerAuthConfig>,
+    /// Connection cap and idle, header and body-read timeouts of the admin address.
+    pub connections: sentinel_pipeline::listen::ConnectionLimits,
 }
 
 impl Default for MetricsTelemetry {
@@ -167,6 +179,9 @@ impl Default for MetricsTelemetry {
         MetricsTelemetry {
             address: Endpoint::new("127.0.0.1:8888").expect("valid default"),
             tap: TapConfig::default(),
+            tls: None,
+            auth: None,
+            connections: Default::default(),
         }
     }
 }

@@ -30,6 +30,7 @@ pub fn validate(config: &AgentConfig, registry: &Registry) -> Vec<Diagnostic> {
     check_connector_sides(config, &usage, &mut out);
     check_connector_cycles(config, &mut out);
     warn_unused(config, &usage, &mut out);
+    out.extend(crate::runtime::admin_auth::diagnostics(config));
     out.sort_by(|a, b| {
         (&a.span.file, a.span.line, a.span.col).cmp(&(&b.span.file, b.span.line, b.span.col))
     });

@@ -4,12 +4,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use sentinel_exporters::notify::silences::SilenceStore;
 use sentinel_exporters::sending::ExportHealth;
 use sentinel_pipeline::http::respond::{bare, respond, HttpResponse};
 use sentinel_pipeline::http::HttpServer;
+use sentinel_pipeline::http::RequestBody;
 use sentinel_pipeline::SelfMetrics;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -54,8 +54,13 @@ pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
     sentinel_pipeline::http::bind(address)
 }
 
-pub async fn serve(listener: TcpListener, state: Arc<AdminState>, shutdown: CancellationToken) {
-    let handler = move |request: Request<Incoming>| {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AdminState>,
+    listening: sentinel_pipeline::listen::Listening,
+    shutdown: CancellationToken,
+) {
+    let handler = move |request: Request<RequestBody>| {
         let state = state.clone();
         async move {
             if super::silences::owns(request.uri().path()) {
@@ -68,6 +73,8 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>, shutdown: Canc
         }
     };
     HttpServer::new("admin")
+        .listening(listening)
+        .auth_required(super::admin_auth::required)
         .serve(listener, handler, shutdown)
         .await;
 }
@@ -106,7 +113,7 @@ fn readiness(state: &AdminState) -> HttpResponse {
     }
 }
 
-fn route(state: &AdminState, req: &Request<Incoming>) -> HttpResponse {
+fn route(state: &AdminState, req: &Request<RequestBody>) -> HttpResponse {
     if req.method() != Method::GET {
         return bare(StatusCode::METHOD_NOT_ALLOWED, "only GET is served here\n");
     }

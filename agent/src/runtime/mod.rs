@@ -2,6 +2,7 @@
 //! SIGINT/SIGTERM within `service.shutdown_timeout`.
 
 mod admin;
+pub mod admin_auth;
 mod exposition;
 mod process_metrics;
 mod silences;
@@ -39,6 +40,9 @@ pub enum RunError {
     },
     #[error(transparent)]
     Build(#[from] sentinel_pipeline::BuildError),
+    /// The admin address's `tls` or `auth` cannot be used.
+    #[error("service.telemetry.metrics.{0}")]
+    AdminSecurity(#[from] sentinel_pipeline::listen::ListenError),
 }
 
 /// Starts everything, waits for `stop`, then drains. Returns once shut down.
@@ -67,10 +71,12 @@ pub async fn run(
             address: admin_address.clone(),
             source,
         })?;
+    let admin_listening = admin_auth::listening(&config.service.telemetry.metrics)?;
     let admin_shutdown = CancellationToken::new();
     let admin_task = tokio::spawn(admin::serve(
         listener,
         state.clone(),
+        admin_listening,
         admin_shutdown.clone(),
     ));
     tracing::info!(address = %admin_address, "Admin endpoints listening (/metrics, /healthz, /readyz).");

@@ -5,11 +5,11 @@
 
 use std::time::SystemTime;
 
-use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use sentinel_exporters::notify::silences::{Silence, SilenceError, SilenceStore};
 use sentinel_pipeline::http::body::read_body;
 use sentinel_pipeline::http::respond::{json, plain, HttpResponse};
+use sentinel_pipeline::http::RequestBody;
 use serde_json::json;
 
 /// The largest silence body accepted.
@@ -20,7 +20,7 @@ pub fn owns(path: &str) -> bool {
     path == "/api/v2/silences" || path.starts_with("/api/v2/silence/")
 }
 
-pub async fn handle(store: &SilenceStore, request: Request<Incoming>) -> HttpResponse {
+pub async fn handle(store: &SilenceStore, request: Request<RequestBody>) -> HttpResponse {
     let path = request.uri().path().to_string();
     match (request.method().clone(), path.as_str()) {
         (Method::GET, "/api/v2/silences") => list(store),
@@ -50,7 +50,7 @@ fn list(store: &SilenceStore) -> HttpResponse {
     json(StatusCode::OK, &serde_json::Value::Array(silences))
 }
 
-async fn add(store: &SilenceStore, request: Request<Incoming>) -> HttpResponse {
+async fn add(store: &SilenceStore, request: Request<RequestBody>) -> HttpResponse {
     let body = match read_body(request, MAX_BODY).await {
         Ok(body) => body,
         Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("{e}\n")),

@@ -2,6 +2,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sentinel_pipeline::config::{ComponentConfig, Endpoint, ValidationError};
+use sentinel_pipeline::listen::{
+    check_listener, ConnectionLimits, ServerAuthConfig, ServerTlsConfig,
+};
 use sentinel_pipeline::sending::{QueueSettings, RetrySettings};
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +33,17 @@ pub struct PrometheusConfig {
     pub sending_queue: QueueSettings,
     #[serde(default)]
     pub retry_on_failure: RetrySettings,
+    /// Server TLS of the scrape endpoint (`cert_file`, `key_file`, `client_ca_file`,
+    /// `min_version`, `reload_interval`), as the Collector's. Default: plaintext.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ServerTlsConfig>,
+    /// Bearer token scrapers must send (Prometheus `authorization: {credentials_file}`);
+    /// without it a scrape is answered `401`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<ServerAuthConfig>,
+    /// Connection cap and idle, header and body-read timeouts.
+    #[serde(default)]
+    pub connections: ConnectionLimits,
 }
 
 /// `resource_to_telemetry_conversion.enabled`: turn resource attributes into labels.
@@ -57,6 +71,6 @@ impl ComponentConfig for PrometheusConfig {
         if self.max_series == 0 {
             return Err(ValidationError::new("max_series must be greater than 0"));
         }
-        Ok(())
+        check_listener(&self.tls, &self.auth, &self.connections)
     }
 }

@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
 use sentinel_pipeline::http::respond::{bare, respond};
-use sentinel_pipeline::http::HttpServer;
+use sentinel_pipeline::http::{HttpServer, RequestBody};
+use sentinel_pipeline::listen::{exposure_diagnostic, exposure_warning, Listening, ALPN_HTTP};
 use sentinel_pipeline::visit;
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltExporter, ComponentInfo, ComponentMetrics, ExportError,
@@ -45,6 +45,16 @@ impl Factory for PrometheusFactory {
     fn check(&self, node: &Node) -> Result<serde_json::Value, Vec<Diagnostic>> {
         check::<PrometheusConfig>(node)
     }
+
+    fn warnings(&self, node: &Node) -> Vec<Diagnostic> {
+        let Ok(config) = decode_valid::<PrometheusConfig>(node) else {
+            return Vec::new();
+        };
+        let (tls, auth) = (config.tls.is_some(), config.auth.is_some());
+        exposure_diagnostic(node, "endpoint", config.endpoint.as_str(), tls, auth)
+            .into_iter()
+            .collect()
+    }
 }
 
 impl ExporterFactory for PrometheusFactory {
@@ -52,6 +62,21 @@ impl ExporterFactory for PrometheusFactory {
         let config: PrometheusConfig =
             decode_valid(node).map_err(|d| BuildError::config(&ctx.id, d))?;
         let listener = bind(&config, &ctx.id)?;
+        let listening = Listening::build(
+            config.tls.as_ref(),
+            config.auth.as_ref(),
+            &config.connections,
+            ALPN_HTTP,
+        )
+        .map_err(|err| BuildError::Other {
+            component: ctx.id.clone(),
+            message: err.to_string(),
+        })?;
+        let key = format!("exporters.{}.endpoint", ctx.id);
+        let (tls, auth) = (config.tls.is_some(), config.auth.is_some());
+        if let Some(warning) = exposure_warning(&key, config.endpoint.as_str(), tls, auth) {
+            tracing::warn!("{warning}");
+        }
         let exporter = Arc::new(PrometheusExporter::new(
             &config,
             ctx.component_metrics(Kind::Exporter, Signal::Metrics),
@@ -59,6 +84,7 @@ impl ExporterFactory for PrometheusFactory {
         tokio::spawn(serve(
             listener,
             exporter.store.clone(),
+            listening,
             ctx.shutdown.clone(),
         ));
         tracing::info!(exporter = %ctx.id, address = %config.endpoint, "Prometheus scrape endpoint listening (/metrics).");
@@ -153,9 +179,10 @@ impl Exporter for PrometheusExporter {
 async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<Mutex<Store>>,
+    listening: Listening,
     shutdown: CancellationToken,
 ) {
-    let handler = move |request: Request<Incoming>| {
+    let handler = move |request: Request<RequestBody>| {
         let response = if request.uri().path() == "/metrics" {
             respond(StatusCode::OK, EXPOSITION, render(&store))
         } else {
@@ -164,6 +191,7 @@ async fn serve(
         async move { response }
     };
     HttpServer::new("prometheus")
+        .listening(listening)
         .serve(listener, handler, shutdown)
         .await;
 }

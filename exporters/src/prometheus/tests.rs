@@ -73,6 +73,9 @@ fn config(expiration: Duration, max_series: usize) -> PrometheusConfig {
         max_series,
         sending_queue: Default::default(),
         retry_on_failure: Default::default(),
+        tls: None,
+        auth: None,
+        connections: Default::default(),
     }
 }
 

@@ -18,4 +18,4 @@ mod tests;
 pub use bad_requests::{BadRequest, BadRequests};
 pub use body::{decompress, read_body, BodyError, Compression, UnsupportedEncoding};
 pub use respond::HttpResponse;
-pub use server::{bind, HttpServer};
+pub use server::{bind, AuthRequired, HttpServer, RequestBody};

@@ -1,4 +1,7 @@
-//! Bind, accept loop and per-connection serving, with graceful shutdown.
+//! Bind, accept loop and per-connection serving, with graceful shutdown. Connections
+//! come from [`crate::listen::connections`] (cap, TLS, idle timeout, accept back-off);
+//! bodies arrive as [`RequestBody`] (read deadline); `auth` is checked before the
+//! handler runs.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -8,21 +11,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::Request;
+use hyper::header::{HeaderValue, WWW_AUTHENTICATE};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::respond::HttpResponse;
+use super::respond::{plain, HttpResponse};
+use crate::listen::{Connection, Listening, TimedBody};
 
-/// A client that does not finish sending its headers in this time is disconnected.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// Pause after a failed accept (out of file descriptors and the like) instead of spinning.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// How long a server waits at shutdown for its open connections, unless told otherwise.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The body handlers read: the connection's body under `connections.read_timeout`.
+pub type RequestBody = TimedBody<Incoming>;
+
+/// Which requests need the bearer token when `auth` is set.
+pub type AuthRequired = fn(&Method, &str) -> bool;
+
+fn every_request(_: &Method, _: &str) -> bool {
+    true
+}
 
 /// Binds a listening socket. Synchronous so that components built outside an async
 /// function can bind too (it must run inside a Tokio runtime).
@@ -32,13 +43,15 @@ pub fn bind(address: impl ToSocketAddrs) -> std::io::Result<TcpListener> {
     TcpListener::from_std(listener)
 }
 
-/// One HTTP/1.1 + HTTP/2 (h2c) server. The handler gets every request and answers it;
-/// the server does the rest.
-#[derive(Debug, Clone)]
+/// One HTTP/1.1 + HTTP/2 server (h2c, or h2 over TLS by ALPN). The handler gets every
+/// authenticated request and answers it; the server does the rest.
+#[derive(Clone)]
 pub struct HttpServer {
     /// Names the server in log lines.
     name: &'static str,
     drain_timeout: Option<Duration>,
+    listening: Listening,
+    auth_required: AuthRequired,
 }
 
 impl HttpServer {
@@ -46,6 +59,8 @@ impl HttpServer {
         HttpServer {
             name,
             drain_timeout: Some(DEFAULT_DRAIN_TIMEOUT),
+            listening: Listening::default(),
+            auth_required: every_request,
         }
     }
 
@@ -56,45 +71,63 @@ impl HttpServer {
         self
     }
 
+    /// TLS, auth and connection limits (plaintext, open and the default limits without).
+    pub fn listening(mut self, listening: Listening) -> HttpServer {
+        self.listening = listening;
+        self
+    }
+
+    /// With `auth`, only requests this says need it are checked (every one by default).
+    pub fn auth_required(mut self, required: AuthRequired) -> HttpServer {
+        self.auth_required = required;
+        self
+    }
+
     /// Serves until `shutdown` is cancelled; then closes the listener, asks every
     /// connection to finish its in-flight request and close, and returns once all are
     /// closed or the drain timeout has passed.
     pub async fn serve<H, F>(self, listener: TcpListener, handler: H, shutdown: CancellationToken)
     where
-        H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+        H: Fn(Request<RequestBody>) -> F + Send + Sync + 'static,
         F: Future<Output = HttpResponse> + Send + 'static,
     {
         let handler = Arc::new(handler);
+        let limits = &self.listening.limits;
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT);
+            .header_read_timeout(limits.read_header_timeout);
+        let accept_stop = shutdown.child_token();
+        let mut incoming =
+            crate::listen::connections(self.name, listener, &self.listening, accept_stop.clone());
+        let gate = Arc::new(Gate {
+            listening: self.listening.clone(),
+            auth_required: self.auth_required,
+        });
         let mut connections = JoinSet::new();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _peer)) => {
-                        let _ = stream.set_nodelay(true);
+                accepted = incoming.recv() => match accepted {
+                    Some(connection) => {
                         connections.spawn(serve_connection(
                             self.name,
                             builder.clone(),
-                            stream,
+                            connection,
+                            gate.clone(),
                             handler.clone(),
                             shutdown.clone(),
                         ));
                     }
-                    Err(err) => {
-                        tracing::warn!(server = self.name, error = %err, "Cannot accept a connection.");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    }
+                    None => break,
                 },
                 // Reaps finished connections so the set does not grow.
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
         }
-        drop(listener);
+        accept_stop.cancel();
+        drop(incoming);
         self.drain(connections).await;
     }
 
@@ -114,26 +147,63 @@ impl HttpServer {
     }
 }
 
+/// What every request passes before the handler: the token check.
+struct Gate {
+    listening: Listening,
+    auth_required: AuthRequired,
+}
+
+impl Gate {
+    fn refuse(&self, request: &Request<Incoming>) -> Option<HttpResponse> {
+        let auth = self.listening.auth.as_ref()?;
+        if !(self.auth_required)(request.method(), request.uri().path()) {
+            return None;
+        }
+        let why = auth.check(request.headers()).err()?;
+        let mut response = plain(StatusCode::UNAUTHORIZED, &format!("{why}\n"));
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        Some(response)
+    }
+}
+
 async fn serve_connection<H, F>(
     name: &'static str,
     builder: auto::Builder<TokioExecutor>,
-    stream: TcpStream,
+    connection: Connection,
+    gate: Arc<Gate>,
     handler: Arc<H>,
     shutdown: CancellationToken,
 ) where
-    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    H: Fn(Request<RequestBody>) -> F + Send + Sync + 'static,
     F: Future<Output = HttpResponse> + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |request| {
-        let response = handler(request);
-        async move { Ok::<_, Infallible>(response.await) }
+    let activity = connection.info().activity;
+    let read_timeout = gate.listening.limits.read_timeout;
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let busy = activity.begin();
+        let handled = match gate.refuse(&request) {
+            Some(refusal) => Err(refusal),
+            None => Ok(handler(
+                request.map(|body| TimedBody::new(body, read_timeout)),
+            )),
+        };
+        async move {
+            let answer = match handled {
+                Err(refusal) => refusal,
+                Ok(response) => response.await,
+            };
+            drop(busy);
+            Ok::<_, Infallible>(answer)
+        }
     });
-    let mut connection = pin!(builder.serve_connection(TokioIo::new(stream), service));
+    let mut served = pin!(builder.serve_connection(TokioIo::new(connection), service));
     let served = tokio::select! {
-        served = connection.as_mut() => served,
+        served = served.as_mut() => served,
         _ = shutdown.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
+            served.as_mut().graceful_shutdown();
+            served.await
         }
     };
     if let Err(err) = served {

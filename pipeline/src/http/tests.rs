@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::RequestBody;
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -30,7 +30,7 @@ struct Running {
 
 fn start<H, F>(server: HttpServer, handler: H) -> Running
 where
-    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    H: Fn(Request<RequestBody>) -> F + Send + Sync + 'static,
     F: std::future::Future<Output = HttpResponse> + Send + 'static,
 {
     let listener = bind("127.0.0.1:0").unwrap();
@@ -45,7 +45,7 @@ where
 }
 
 /// Answers with the body it read, or the error as text.
-async fn echo_under(limit: usize, request: Request<Incoming>) -> HttpResponse {
+async fn echo_under(limit: usize, request: Request<RequestBody>) -> HttpResponse {
     match read_body(request, limit).await {
         Ok(body) => respond::respond(StatusCode::OK, PLAIN_TEXT, body),
         Err(err @ BodyError::TooLarge { .. }) => {

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use sentinel_pipeline::config::{ComponentConfig, Endpoint, ValidationError};
+use sentinel_pipeline::listen::{
+    check_listener, ConnectionLimits, ServerAuthConfig, ServerTlsConfig,
+};
 use serde::{Deserialize, Serialize};
 
 /// Default listen address: loopback only, the hook JSON carries prompts and file contents.
@@ -45,6 +48,17 @@ pub struct HooksReceiverConfig {
     /// How often the spool file is checked. Default `5s`.
     #[serde(with = "humantime_serde")]
     pub spool_interval: Duration,
+    /// Server TLS (`cert_file`, `key_file`, `client_ca_file`, `min_version`,
+    /// `reload_interval`). Default: plaintext.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ServerTlsConfig>,
+    /// Bearer token every hook POST must carry (`sentinel hook` sends the one in
+    /// `SENTINEL_HOOK_TOKEN_FILE`); without it the request is answered `401` and nothing
+    /// is ingested, so another local user cannot inject events. Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<ServerAuthConfig>,
+    /// Connection cap and idle, header and body-read timeouts.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for HooksReceiverConfig {
@@ -59,6 +73,9 @@ impl Default for HooksReceiverConfig {
             policy: None,
             spool_path: None,
             spool_interval: Duration::from_secs(5),
+            tls: None,
+            auth: None,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -86,6 +103,7 @@ impl HooksReceiverConfig {
 
 impl ComponentConfig for HooksReceiverConfig {
     fn validate(&self) -> Result<(), ValidationError> {
+        check_listener(&self.tls, &self.auth, &self.connections)?;
         if !self.path.starts_with('/') {
             return Err(ValidationError::at(
                 "path",

@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
-use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use sentinel_pipeline::http::respond::{self, HttpResponse};
-use sentinel_pipeline::http::{read_body, BadRequest, BadRequests, BodyError, HttpServer};
-use serde_json::json;
+use sentinel_pipeline::http::{
+    read_body, BadRequest, BadRequests, BodyError, HttpServer, RequestBody,
+};
+use sentinel_pipeline::listen::Listening;
+use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -21,7 +23,12 @@ pub struct HttpState {
 }
 
 /// Serves until `shutdown` is cancelled, then lets in-flight requests finish.
-pub async fn serve(listener: TcpListener, state: Arc<HttpState>, shutdown: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<HttpState>,
+    listening: Listening,
+    shutdown: CancellationToken,
+) {
     let handler = move |request| {
         let state = state.clone();
         async move { handle(&state, request).await }
@@ -30,11 +37,12 @@ pub async fn serve(listener: TcpListener, state: Arc<HttpState>, shutdown: Cance
     // bounds that wait, not the server.
     HttpServer::new("hooks")
         .drain_timeout(None)
+        .listening(listening)
         .serve(listener, handler, shutdown)
         .await;
 }
 
-async fn handle(state: &HttpState, request: Request<Incoming>) -> HttpResponse {
+async fn handle(state: &HttpState, request: Request<RequestBody>) -> HttpResponse {
     let bad = |reason: BadRequest, status: StatusCode, message: String| {
         state.bad_requests.record(reason, &message);
         respond::json(status, &json!({ "error": message }))

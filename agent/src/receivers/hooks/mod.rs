@@ -22,6 +22,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sentinel_pipeline::config::{self as pipeline_config, Node};
 use sentinel_pipeline::http::BadRequests;
+use sentinel_pipeline::listen::{exposure_diagnostic, exposure_warning, Listening, ALPN_HTTP};
 use sentinel_pipeline::{
     BuildContext, BuildError, ComponentInfo, Factory, Kind, Outputs, Receiver, ReceiverFactory,
     Running, Signal,
@@ -50,6 +51,16 @@ impl Factory for HooksReceiverFactory {
 
     fn check(&self, node: &Node) -> Result<serde_json::Value, Vec<pipeline_config::Diagnostic>> {
         pipeline_config::check::<HooksReceiverConfig>(node)
+    }
+
+    fn warnings(&self, node: &Node) -> Vec<pipeline_config::Diagnostic> {
+        let Ok(config) = pipeline_config::decode_valid::<HooksReceiverConfig>(node) else {
+            return Vec::new();
+        };
+        let (tls, auth) = (config.tls.is_some(), config.auth.is_some());
+        exposure_diagnostic(node, "endpoint", config.endpoint.as_str(), tls, auth)
+            .into_iter()
+            .collect()
     }
 }
 
@@ -126,7 +137,8 @@ impl HooksReceiver {
             max_request: config.max_request_bytes(),
             bad_requests: BadRequests::new(&ctx.metrics, &ctx.id),
         });
-        let server = http::serve(listener, state, ctx.shutdown.clone());
+        let listening = listening(&config, &ctx.id, &state.bad_requests)?;
+        let server = http::serve(listener, state, listening, ctx.shutdown.clone());
         let spool = config
             .spool_file()
             .map(|path| drain_spool(path, config.spool_interval, ingest, ctx.shutdown.clone()));
@@ -198,3 +210,27 @@ impl Receiver for HooksReceiver {
 
 #[cfg(test)]
 mod compliance;
+
+/// TLS, auth and limits of the hooks listener; warns when it is reachable from other
+/// hosts with neither TLS nor auth.
+fn listening(
+    config: &HooksReceiverConfig,
+    id: &str,
+    bad_requests: &BadRequests,
+) -> Result<Listening, BuildError> {
+    let (tls, auth) = (config.tls.as_ref(), config.auth.as_ref());
+    let mut listening =
+        Listening::build(tls, auth, &config.connections, ALPN_HTTP).map_err(|err| {
+            BuildError::Other {
+                component: id.to_string(),
+                message: err.to_string(),
+            }
+        })?;
+    listening.auth = listening.auth.map(|a| a.counting(bad_requests.clone()));
+    let key = format!("receivers.{id}.endpoint");
+    let endpoint = config.endpoint.as_str();
+    if let Some(warning) = exposure_warning(&key, endpoint, tls.is_some(), auth.is_some()) {
+        tracing::warn!("{warning}");
+    }
+    Ok(listening)
+}

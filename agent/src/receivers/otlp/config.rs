@@ -2,6 +2,9 @@
 //! Collector's otlp receiver so that existing configs keep working.
 
 use sentinel_pipeline::config::{ComponentConfig, Endpoint, ValidationError};
+use sentinel_pipeline::listen::{
+    check_listener, ConnectionLimits, ServerAuthConfig, ServerTlsConfig,
+};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Default gRPC listen address: loopback only, so nothing is exposed by accident.
@@ -66,6 +69,20 @@ pub struct GrpcConfig {
     /// are answered `OUT_OF_RANGE` (or `RESOURCE_EXHAUSTED` when the limit is hit while
     /// decompressing). Default 4.
     pub max_recv_msg_size_mib: u64,
+    /// Most concurrent calls (HTTP/2 streams) one client connection may have open; the
+    /// server advertises it in its HTTP/2 settings. Default 100.
+    pub max_concurrent_streams: u32,
+    /// Server TLS (`cert_file`, `key_file`, `client_ca_file`, `min_version`,
+    /// `reload_interval`); see [`ServerTlsConfig`]. Default: plaintext.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ServerTlsConfig>,
+    /// Bearer-token authentication; calls without the token are answered
+    /// `UNAUTHENTICATED`. See [`ServerAuthConfig`]. Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<ServerAuthConfig>,
+    /// Connection cap and idle, handshake and body-read timeouts; see
+    /// [`ConnectionLimits`].
+    pub connections: ConnectionLimits,
 }
 
 impl Default for GrpcConfig {
@@ -73,6 +90,10 @@ impl Default for GrpcConfig {
         GrpcConfig {
             endpoint: default_endpoint(DEFAULT_GRPC_ENDPOINT),
             max_recv_msg_size_mib: 4,
+            max_concurrent_streams: 100,
+            tls: None,
+            auth: None,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -95,6 +116,16 @@ pub struct HttpConfig {
     /// that would inflate past the limit is refused with `413` without being inflated.
     /// Default 20971520 (20 MiB).
     pub max_request_body_size: u64,
+    /// Server TLS (`cert_file`, `key_file`, `client_ca_file`, `min_version`,
+    /// `reload_interval`); see [`ServerTlsConfig`]. Default: plaintext.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ServerTlsConfig>,
+    /// Bearer-token authentication; requests without the token are answered `401`.
+    /// See [`ServerAuthConfig`]. Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<ServerAuthConfig>,
+    /// Connection cap and idle, header and body-read timeouts; see [`ConnectionLimits`].
+    pub connections: ConnectionLimits,
 }
 
 impl Default for HttpConfig {
@@ -102,6 +133,9 @@ impl Default for HttpConfig {
         HttpConfig {
             endpoint: default_endpoint(DEFAULT_HTTP_ENDPOINT),
             max_request_body_size: 20 * MIB,
+            tls: None,
+            auth: None,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -145,6 +179,20 @@ impl ComponentConfig for OtlpReceiverConfig {
                 ));
             }
         }
+        if let Some(grpc) = grpc {
+            if grpc.max_concurrent_streams == 0 {
+                return Err(ValidationError::at(
+                    "protocols.grpc.max_concurrent_streams",
+                    "must be at least 1",
+                ));
+            }
+            check_listener(&grpc.tls, &grpc.auth, &grpc.connections)
+                .map_err(|e| e.within("protocols.grpc"))?;
+        }
+        if let Some(http) = http {
+            check_listener(&http.tls, &http.auth, &http.connections)
+                .map_err(|e| e.within("protocols.http"))?;
+        }
         if let (Some(grpc), Some(http)) = (grpc, http) {
             let port = |e: &Endpoint| e.as_str().rsplit_once(':').map(|(_, p)| p.to_string());
             if grpc.endpoint == http.endpoint && port(&grpc.endpoint).as_deref() != Some("0") {
@@ -155,6 +203,58 @@ impl ComponentConfig for OtlpReceiverConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// The listener parts of a protocol block.
+pub trait ServerBlock {
+    fn parts(
+        &self,
+    ) -> (
+        &Endpoint,
+        Option<&ServerTlsConfig>,
+        Option<&ServerAuthConfig>,
+        &ConnectionLimits,
+    );
+}
+
+impl ServerBlock for GrpcConfig {
+    fn parts(
+        &self,
+    ) -> (
+        &Endpoint,
+        Option<&ServerTlsConfig>,
+        Option<&ServerAuthConfig>,
+        &ConnectionLimits,
+    ) {
+        let Self {
+            endpoint,
+            tls,
+            auth,
+            connections,
+            ..
+        } = self;
+        (endpoint, tls.as_ref(), auth.as_ref(), connections)
+    }
+}
+
+impl ServerBlock for HttpConfig {
+    fn parts(
+        &self,
+    ) -> (
+        &Endpoint,
+        Option<&ServerTlsConfig>,
+        Option<&ServerAuthConfig>,
+        &ConnectionLimits,
+    ) {
+        let Self {
+            endpoint,
+            tls,
+            auth,
+            connections,
+            ..
+        } = self;
+        (endpoint, tls.as_ref(), auth.as_ref(), connections)
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use prost::Message as _;
+use sentinel_pipeline::listen::{Authenticator, ConnectionInfo, Listening, TimedBody};
 use sentinel_pipeline::{RefusalKind, Signal};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -36,22 +37,48 @@ fn signal_of(path: &str) -> Option<Signal> {
     }
 }
 
+/// What the gRPC server is set up with.
+pub struct Settings {
+    pub max_decoding_message_size: usize,
+    pub max_concurrent_streams: u32,
+    pub listening: Listening,
+}
+
 /// Serves until `shutdown` is cancelled, then stops accepting and lets in-flight calls
-/// finish.
+/// finish. Connections come from the shared accept loop (cap, TLS, idle timeout).
 pub async fn serve(
     listener: TcpListener,
     ingest: Arc<Ingest>,
-    max_decoding_message_size: usize,
+    settings: Settings,
     shutdown: CancellationToken,
 ) {
+    let Settings {
+        max_decoding_message_size,
+        max_concurrent_streams,
+        listening,
+    } = settings;
     let service = GrpcService {
         ingest: ingest.clone(),
         max_decoding_message_size,
+        auth: listening.auth.clone(),
+        read_timeout: listening.limits.read_timeout,
     };
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let accept_stop = shutdown.child_token();
+    let incoming = sentinel_pipeline::listen::connections(
+        "OTLP/gRPC",
+        listener,
+        &listening,
+        accept_stop.clone(),
+    );
+    let incoming = futures::stream::unfold(incoming, |mut rx| async move {
+        let connection = rx.recv().await?;
+        Some((Ok::<_, std::io::Error>(connection), rx))
+    });
     let served = tonic::transport::Server::builder()
+        .max_concurrent_streams(Some(max_concurrent_streams))
         .serve_with_incoming_shutdown(service, incoming, shutdown.cancelled_owned())
         .await;
+    accept_stop.cancel();
     if let Err(err) = served {
         tracing::error!(error = %err, "OTLP/gRPC server failed.");
     }
@@ -64,6 +91,8 @@ pub async fn serve(
 struct GrpcService {
     ingest: Arc<Ingest>,
     max_decoding_message_size: usize,
+    auth: Option<Authenticator>,
+    read_timeout: Duration,
 }
 
 impl<B> Service<http::Request<B>> for GrpcService
@@ -80,6 +109,21 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if let Some(why) = self
+            .auth
+            .as_ref()
+            .and_then(|a| a.check(request.headers()).err())
+        {
+            let status = Status::unauthenticated(why.to_string());
+            return Box::pin(async move { Ok(status.into_http()) });
+        }
+        // The idle timer leaves the connection open while a call is in progress.
+        let busy = request
+            .extensions()
+            .get::<ConnectionInfo>()
+            .map(|info| info.activity.begin());
+        let read_timeout = self.read_timeout;
+        let request = request.map(|body| TimedBody::new(body, read_timeout));
         let signal = signal_of(request.uri().path()).filter(|s| self.ingest.accepts(*s));
         let Some(signal) = signal else {
             let status = Status::unimplemented(format!(
@@ -98,7 +142,9 @@ where
                 .accept_compressed(CompressionEncoding::Gzip)
                 .accept_compressed(CompressionEncoding::Zstd)
                 .max_decoding_message_size(max_decoding_message_size);
-            Ok(grpc.unary(call, request).await)
+            let response = grpc.unary(call, request).await;
+            drop(busy);
+            Ok(response)
         })
     }
 }

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap};
 use hyper::{Method, Request, StatusCode};
 use sentinel_pipeline::http::respond::{self, HttpResponse};
 use sentinel_pipeline::http::{
-    decompress, read_body, BadRequest, BodyError, Compression, HttpServer,
+    decompress, read_body, BadRequest, BodyError, Compression, HttpServer, RequestBody,
 };
+use sentinel_pipeline::listen::Listening;
 use sentinel_pipeline::{RefusalKind, Signal};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +28,7 @@ pub async fn serve(
     listener: TcpListener,
     ingest: Arc<Ingest>,
     max_body: usize,
+    listening: Listening,
     shutdown: CancellationToken,
 ) {
     let handler = move |request| {
@@ -38,6 +39,7 @@ pub async fn serve(
     // bounds that wait, not the server.
     HttpServer::new("OTLP/HTTP")
         .drain_timeout(None)
+        .listening(listening)
         .serve(listener, handler, shutdown)
         .await;
 }
@@ -92,7 +94,7 @@ impl Unservable {
     }
 }
 
-async fn handle(ingest: &Ingest, limit: usize, request: Request<Incoming>) -> HttpResponse {
+async fn handle(ingest: &Ingest, limit: usize, request: Request<RequestBody>) -> HttpResponse {
     let Export {
         signal,
         format,
@@ -127,7 +129,7 @@ async fn handle(ingest: &Ingest, limit: usize, request: Request<Incoming>) -> Ht
 }
 
 /// Route, method, media type and encoding, in that order.
-fn check_headers(ingest: &Ingest, request: &Request<Incoming>) -> Result<Export, Unservable> {
+fn check_headers(ingest: &Ingest, request: &Request<RequestBody>) -> Result<Export, Unservable> {
     // A signal no pipeline takes from this receiver has no route, as in the Collector.
     let path = request.uri().path();
     let signal = signal_of(path)

@@ -32,11 +32,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sentinel_pipeline::config::{self as pipeline_config, Endpoint, Node};
+use sentinel_pipeline::http::BadRequests;
+use sentinel_pipeline::listen::{
+    exposure_diagnostic, exposure_warning, Listening, ALPN_GRPC, ALPN_HTTP,
+};
 use sentinel_pipeline::{
     BuildContext, BuildError, ComponentInfo, Factory, Kind, Outputs, Receiver, ReceiverFactory,
     Running, Signal,
 };
 use tokio::net::TcpListener;
+
+use config::ServerBlock;
 
 pub use config::{GrpcConfig, HttpConfig, OtlpReceiverConfig, Protocols};
 /// OTLP/JSON decoding, also used by `sentinel test` for its inputs.
@@ -60,6 +66,29 @@ impl Factory for OtlpReceiverFactory {
 
     fn check(&self, node: &Node) -> Result<serde_json::Value, Vec<pipeline_config::Diagnostic>> {
         pipeline_config::check::<OtlpReceiverConfig>(node)
+    }
+
+    fn warnings(&self, node: &Node) -> Vec<pipeline_config::Diagnostic> {
+        let Ok(config) = pipeline_config::decode_valid::<OtlpReceiverConfig>(node) else {
+            return Vec::new();
+        };
+        let Protocols { grpc, http } = &config.protocols;
+        let grpc = grpc.as_ref().map(|g| ("grpc", g as &dyn ServerBlock));
+        let http = http.as_ref().map(|h| ("http", h as &dyn ServerBlock));
+        grpc.into_iter()
+            .chain(http)
+            .filter_map(|(protocol, server)| {
+                let (endpoint, tls, auth, _) = server.parts();
+                let path = format!("protocols.{protocol}.endpoint");
+                exposure_diagnostic(
+                    node,
+                    &path,
+                    endpoint.as_str(),
+                    tls.is_some(),
+                    auth.is_some(),
+                )
+            })
+            .collect()
     }
 }
 
@@ -116,22 +145,36 @@ impl OtlpReceiver {
         let ingest = Arc::new(Ingest::new(&ctx.id, outputs, &ctx.metrics, |signal| {
             ctx.component_metrics(Kind::Receiver, signal)
         }));
-        let grpc_server = grpc.zip(grpc_listener).map(|(grpc, listener)| {
-            grpc::serve(
-                listener,
-                ingest.clone(),
-                grpc.max_recv_msg_size_bytes(),
-                ctx.shutdown.clone(),
-            )
-        });
-        let http_server = http.zip(http_listener).map(|(http, listener)| {
-            http::serve(
-                listener,
-                ingest.clone(),
-                http.max_request_body_bytes(),
-                ctx.shutdown.clone(),
-            )
-        });
+        let bad_requests = BadRequests::new(&ctx.metrics, &ctx.id);
+        let grpc_server = match grpc.zip(grpc_listener) {
+            Some((grpc, listener)) => {
+                let listening = listening(&ctx.id, "grpc", &grpc, &bad_requests)?;
+                Some(grpc::serve(
+                    listener,
+                    ingest.clone(),
+                    grpc::Settings {
+                        max_decoding_message_size: grpc.max_recv_msg_size_bytes(),
+                        max_concurrent_streams: grpc.max_concurrent_streams,
+                        listening,
+                    },
+                    ctx.shutdown.clone(),
+                ))
+            }
+            None => None,
+        };
+        let http_server = match http.zip(http_listener) {
+            Some((http, listener)) => {
+                let listening = listening(&ctx.id, "http", &http, &bad_requests)?;
+                Some(http::serve(
+                    listener,
+                    ingest.clone(),
+                    http.max_request_body_bytes(),
+                    listening,
+                    ctx.shutdown.clone(),
+                ))
+            }
+            None => None,
+        };
         let id = ctx.id.clone();
         let task = tokio::spawn(async move {
             let grpc = async {
@@ -164,12 +207,43 @@ impl Receiver for OtlpReceiver {
             .grpc
             .iter()
             .map(|g| format!("OTLP/gRPC {}", g.endpoint));
-        let http = protocols
-            .http
-            .iter()
-            .map(|h| format!("OTLP/HTTP http://{}/v1/{{traces,metrics,logs}}", h.endpoint));
+        let http = protocols.http.iter().map(|h| {
+            let scheme = if h.tls.is_some() { "https" } else { "http" };
+            format!(
+                "OTLP/HTTP {scheme}://{}/v1/{{traces,metrics,logs}}",
+                h.endpoint
+            )
+        });
         grpc.chain(http).collect()
     }
+}
+
+/// One protocol's TLS, auth and limits, its files read now; warns once when it is
+/// reachable from other hosts with neither TLS nor auth.
+fn listening(
+    component: &str,
+    protocol: &str,
+    server: &impl ServerBlock,
+    bad_requests: &BadRequests,
+) -> Result<Listening, BuildError> {
+    let (endpoint, tls, auth, limits) = server.parts();
+    let alpn = if protocol == "grpc" {
+        ALPN_GRPC
+    } else {
+        ALPN_HTTP
+    };
+    let mut listening =
+        Listening::build(tls, auth, limits, alpn).map_err(|err| BuildError::Other {
+            component: component.to_string(),
+            message: format!("protocols.{protocol}.{err}"),
+        })?;
+    listening.auth = listening.auth.map(|a| a.counting(bad_requests.clone()));
+    let key = format!("receivers.{component}.protocols.{protocol}.endpoint");
+    if let Some(warning) = exposure_warning(&key, endpoint.as_str(), tls.is_some(), auth.is_some())
+    {
+        tracing::warn!("{warning}");
+    }
+    Ok(listening)
 }
 
 fn bind(component: &str, protocol: &str, endpoint: &Endpoint) -> Result<TcpListener, BuildError> {

@@ -63,7 +63,36 @@ fn the_factory_prints_the_effective_config() {
         .unwrap();
     assert_eq!(
         effective,
-        json!({"protocols": {"grpc": {"endpoint": "127.0.0.1:4317", "max_recv_msg_size_mib": 4}}})
+        json!({"protocols": {"grpc": {
+            "endpoint": "127.0.0.1:4317",
+            "max_recv_msg_size_mib": 4,
+            "max_concurrent_streams": 100,
+            "connections": {
+                "max": 1024,
+                "idle_timeout": "1m",
+                "read_header_timeout": "10s",
+                "read_timeout": "1m"
+            }
+        }}})
+    );
+    let secured = factory
+        .check(&node(json!({"protocols": {"http": {
+            "auth": {"bearer_token": "do-not-print"},
+            "tls": {"cert_file": "/c.pem", "key_file": "/k.pem", "min_version": "1.3"}
+        }}})))
+        .unwrap();
+    assert_eq!(
+        secured["protocols"]["http"]["auth"],
+        json!({"bearer_token": "[redacted]"})
+    );
+    assert_eq!(secured["protocols"]["http"]["tls"]["min_version"], "1.3");
+    let old_tls = decode(json!({"protocols": {"http": {
+        "tls": {"cert_file": "/c.pem", "key_file": "/k.pem", "min_version": "1.0"}
+    }}}))
+    .unwrap_err();
+    assert!(
+        old_tls.contains("protocols.http.tls.min_version"),
+        "{old_tls}"
     );
 }
 

@@ -129,10 +129,12 @@ pub fn config_on_free_ports(max_body: u64, max_grpc_mib: u64) -> OtlpReceiverCon
             grpc: Some(GrpcConfig {
                 endpoint: endpoint("127.0.0.1:0"),
                 max_recv_msg_size_mib: max_grpc_mib,
+                ..GrpcConfig::default()
             }),
             http: Some(HttpConfig {
                 endpoint: endpoint("127.0.0.1:0"),
                 max_request_body_size: max_body,
+                ..HttpConfig::default()
             }),
         },
     }
