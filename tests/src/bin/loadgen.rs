@@ -66,7 +66,7 @@ enum Outcome {
 /// One worker's connection to the agent.
 enum Sender {
     Grpc(TraceServiceClient<tonic::transport::Channel>),
-    Http(HttpClient, hyper::Uri),
+    Http(Box<(HttpClient, hyper::Uri)>),
 }
 
 type HttpClient = hyper_util::client::legacy::Client<
@@ -89,7 +89,8 @@ impl Sender {
                 }
                 Err(status) => Outcome::Failed(status.to_string()),
             },
-            Sender::Http(client, uri) => {
+            Sender::Http(http) => {
+                let (client, uri) = &**http;
                 use http_body_util::BodyExt;
                 use prost::Message;
                 let body = http_body_util::Full::new(bytes::Bytes::from(request.encode_to_vec()));
@@ -125,7 +126,7 @@ fn senders(args: &Args, channel: Option<tonic::transport::Channel>) -> anyhow::R
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build(connector);
         for _ in 0..args.concurrency {
-            out.push(Sender::Http(client.clone(), uri.clone()));
+            out.push(Sender::Http(Box::new((client.clone(), uri.clone()))));
         }
         return Ok(out);
     }
