@@ -372,6 +372,14 @@ pub trait Exporter: Send + Sync {
         self.export(batch.into_payload()).await
     }
 
+    /// What the sending queue calls first: the same attempt on records it shares with the
+    /// exporter. Exporters that only read the data (encode and send it) override it and
+    /// copy nothing; the default copies the records and calls [`Exporter::export_records`].
+    /// A wrapper around another exporter forwards this too.
+    async fn export_shared(&self, batch: crate::SharedBatch) -> Result<(), ExportError> {
+        self.export_records(batch.to_record_batch()).await
+    }
+
     /// Flushes buffers and closes connections; called after the queue is drained.
     async fn shutdown(&self) {}
 }

@@ -1,6 +1,7 @@
 //! The data that flows through pipelines: OTLP export requests, unchanged.
 
 use std::fmt;
+use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -158,6 +159,79 @@ impl Message {
         Message {
             payload,
             acks: Acks::none(),
+        }
+    }
+}
+
+/// One queue record as the sending queue hands it to an exporter: shared, not copied.
+/// The queue keeps its own reference until the record is settled, so an attempt that
+/// fails leaves the data in place for the next one.
+#[derive(Debug, Clone)]
+pub struct SharedRecord {
+    /// The record's sequence number in its queue.
+    pub seq: u64,
+    pub payload: Arc<Payload>,
+}
+
+/// Consecutive records of one queue and one signal, shared with the queue: what
+/// [`crate::Exporter::export_shared`] receives. Exporters that only read the data (encode
+/// and send it) take this and copy nothing; the rest get an owned copy through
+/// [`SharedBatch::to_record_batch`].
+#[derive(Debug, Clone)]
+pub struct SharedBatch {
+    /// See [`crate::RecordBatch::queue_id`].
+    pub queue_id: u128,
+    pub records: Vec<SharedRecord>,
+}
+
+impl SharedBatch {
+    /// The batch's signal (a batch holds one); `None` when empty.
+    pub fn signal(&self) -> Option<Signal> {
+        self.records.first().map(|r| r.payload.signal())
+    }
+
+    /// The payloads in order.
+    pub fn payloads(&self) -> impl Iterator<Item = &Payload> + '_ {
+        self.records.iter().map(|r| r.payload.as_ref())
+    }
+
+    /// An owned deep copy, for exporters that take their data by value.
+    pub fn to_record_batch(&self) -> crate::RecordBatch {
+        crate::RecordBatch {
+            queue_id: self.queue_id,
+            records: self
+                .records
+                .iter()
+                .map(|r| crate::QueueRecord {
+                    seq: r.seq,
+                    payload: Payload::clone(&r.payload),
+                })
+                .collect(),
+        }
+    }
+
+    /// Size of the merged request's protobuf encoding.
+    pub fn encoded_len(&self) -> usize {
+        self.payloads().map(Payload::encoded_len).sum()
+    }
+
+    /// Appends the merged request's protobuf encoding to `buf` without merging anything:
+    /// an OTLP export request has one repeated field, so the concatenation of encoded
+    /// requests is the encoding of their merge (protobuf appends repeated fields).
+    pub fn encode_merged(&self, buf: &mut impl bytes::BufMut) {
+        for payload in self.payloads() {
+            payload.encode_raw(buf);
+        }
+    }
+}
+
+impl Payload {
+    /// Writes the request's protobuf fields (no length prefix) to `buf`.
+    pub fn encode_raw(&self, buf: &mut impl bytes::BufMut) {
+        match self {
+            Payload::Traces(req) => req.encode_raw(buf),
+            Payload::Metrics(req) => req.encode_raw(buf),
+            Payload::Logs(req) => req.encode_raw(buf),
         }
     }
 }

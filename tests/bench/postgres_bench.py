@@ -28,10 +28,15 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SENTINEL = os.path.join(ROOT, "target", "release", "sentinel")
-LOADGEN = os.path.join(ROOT, "target", "release", "loadgen")
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+SENTINEL = os.environ.get("SENTINEL_BIN", os.path.join(TARGET, "release", "sentinel"))
+LOADGEN = os.environ.get("LOADGEN_BIN", os.path.join(TARGET, "release", "loadgen"))
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]
 ROOT_USER = os.geteuid() == 0
+# Writer connections tried for the drain (`connections` of the exporter); the ratio uses
+# the best. Override with SENTINEL_PG_BENCH_CONNECTIONS=1,2,4.
+DRAIN_CONNECTIONS = [int(c) for c in
+                     os.environ.get("SENTINEL_PG_BENCH_CONNECTIONS", "1,2").split(",")]
 SPAN_COLUMNS = (
     "ts, trace_id, span_id, parent_span_id, trace_state, service_name, span_name, span_kind, "
     "duration_ns, status_code, status_message, http_route, http_status_code, gen_ai_model, "
@@ -92,7 +97,7 @@ class Postgres:
         self.proc.wait(timeout=60)
 
 
-def start_agent(workdir, pg, name, dsn=None, queue=None):
+def start_agent(workdir, pg, name, dsn=None, queue=None, connections=1):
     grpc, admin = free_port(), free_port()
     dsn = dsn or pg.dsn()
     queue = queue or name
@@ -105,7 +110,7 @@ exporters:
   postgres:
     dsn: {dsn}
     sslmode: disable
-    connections: 1
+    connections: {connections}
     sending_queue:
       type: disk
       directory: {workdir}/{queue}-queue
@@ -184,19 +189,27 @@ def main():
         pg.psql("TRUNCATE sentinel.spans")
 
         # 1b. Drain: the queue is filled while the database is unreachable, then a fresh
-        # agent on the same queue delivers it; nothing else competes for the CPU.
-        closed = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
-        agent, grpc = start_agent(workdir, pg, "fill", dsn=closed, queue="drain")
-        filled = loadgen(grpc, 400_000, 15, 16, 100_000_000)
-        agent.terminate()
-        agent.wait(timeout=30)
-        agent, _ = start_agent(workdir, pg, "drain", queue="drain")
-        stored = wait_stored(pg, filled["acked_spans"], 300)
-        drain = commit_rate(pg, stored)
-        results["exporter_drain"] = {"queued_spans": filled["acked_spans"], **drain}
-        exporter_rate = drain["spans_per_s"]
-        agent.terminate()
-        agent.wait(timeout=30)
+        # agent on the same queue delivers it; nothing else competes for the CPU. Once per
+        # number of writer connections; the last drain's rows make the ceiling's file.
+        for connections in DRAIN_CONNECTIONS:
+            pg.psql("TRUNCATE sentinel.spans")
+            pg.psql("CHECKPOINT")
+            closed = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
+            queue = f"drain{connections}"
+            agent, grpc = start_agent(workdir, pg, f"fill{connections}", dsn=closed, queue=queue)
+            filled = loadgen(grpc, 400_000, 15, 16, 100_000_000)
+            agent.terminate()
+            agent.wait(timeout=30)
+            agent, _ = start_agent(workdir, pg, f"drain{connections}", queue=queue,
+                                   connections=connections)
+            stored = wait_stored(pg, filled["acked_spans"], 300)
+            drain = commit_rate(pg, stored)
+            results[f"exporter_drain_{connections}_connections"] = {
+                "queued_spans": filled["acked_spans"], **drain}
+            agent.terminate()
+            agent.wait(timeout=30)
+        exporter_rate = max(results[f"exporter_drain_{c}_connections"]["spans_per_s"]
+                            for c in DRAIN_CONNECTIONS)
 
         # Ceiling: the same rows, pre-built as COPY BINARY, one plain COPY.
         rows_file = os.path.join(workdir, "spans.bin")

@@ -8,7 +8,7 @@ use sentinel_pipeline::config::{check, decode_valid, ComponentConfig, Diagnostic
 use sentinel_pipeline::sending::{QueueSettings, RetrySettings};
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, Exporter, ExporterFactory,
-    Factory, Kind, Payload, Signal,
+    Factory, Kind, Payload, SharedBatch, Signal,
 };
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +56,10 @@ pub struct Blackhole;
 #[async_trait]
 impl Exporter for Blackhole {
     async fn export(&self, _payload: Payload) -> Result<(), ExportError> {
+        Ok(())
+    }
+
+    async fn export_shared(&self, _batch: SharedBatch) -> Result<(), ExportError> {
         Ok(())
     }
 }

@@ -1,9 +1,11 @@
 //! `otlp` exporter: OTLP/gRPC over one lazily connected channel, gzip by default.
 
+pub(crate) mod buffers;
 #[cfg(test)]
 pub(crate) mod compliance;
 mod config;
 pub(crate) mod explain;
+mod shared;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -17,19 +19,27 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
-use sentinel_pipeline::otlp::collector::logs::v1::logs_service_client::LogsServiceClient;
-use sentinel_pipeline::otlp::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
-use sentinel_pipeline::otlp::collector::trace::v1::trace_service_client::TraceServiceClient;
+use sentinel_pipeline::otlp::collector::logs::v1::ExportLogsServiceResponse;
+use sentinel_pipeline::otlp::collector::metrics::v1::ExportMetricsServiceResponse;
+use sentinel_pipeline::otlp::collector::trace::v1::ExportTraceServiceResponse;
 use sentinel_pipeline::tls::TlsError;
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, Exporter, ExporterFactory,
-    Factory, Kind, Payload, Signal,
+    Factory, Kind, Payload, SharedBatch, SharedRecord, Signal,
 };
+use tonic::client::Grpc;
 use tonic::codec::CompressionEncoding;
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
+use tonic_prost::ProstCodec;
 
+use shared::SharedRequest;
 use tls::TlsDialer;
+
+const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+const METRICS_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+const LOGS_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 
 pub struct OtlpFactory;
 
@@ -68,9 +78,9 @@ impl ExporterFactory for OtlpFactory {
 }
 
 pub struct OtlpExporter {
-    traces: TraceServiceClient<Channel>,
-    metrics: MetricsServiceClient<Channel>,
-    logs: LogsServiceClient<Channel>,
+    /// One client for the three services: the request is the queue's shared records
+    /// ([`SharedRequest`]), so the generated typed clients do not fit.
+    grpc: Grpc<Channel>,
     headers: MetadataMap,
     timeout: std::time::Duration,
     /// The endpoint as configured, named in connection errors.
@@ -105,22 +115,12 @@ impl OtlpExporter {
             Compression::Zstd => Some(CompressionEncoding::Zstd),
             Compression::None => None,
         };
-        let mut traces =
-            TraceServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20);
-        let mut metrics =
-            MetricsServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20);
-        let mut logs = LogsServiceClient::new(channel).max_decoding_message_size(64 << 20);
+        let mut grpc = Grpc::new(channel).max_decoding_message_size(64 << 20);
         if let Some(encoding) = encoding {
-            traces = traces.send_compressed(encoding).accept_compressed(encoding);
-            metrics = metrics
-                .send_compressed(encoding)
-                .accept_compressed(encoding);
-            logs = logs.send_compressed(encoding).accept_compressed(encoding);
+            grpc = grpc.send_compressed(encoding).accept_compressed(encoding);
         }
         Ok(OtlpExporter {
-            traces,
-            metrics,
-            logs,
+            grpc,
             headers,
             timeout: config.timeout,
             endpoint: config.endpoint.trim().to_string(),
@@ -136,6 +136,28 @@ impl OtlpExporter {
     }
 
     /// The status as an export outcome; a transport failure says which endpoint and why.
+    /// One unary call of `path` with the shared request.
+    async fn unary<R>(&self, request: SharedRequest, path: &'static str) -> Result<R, ExportError>
+    where
+        R: prost::Message + Default + Send + 'static,
+    {
+        let mut grpc = self.grpc.clone();
+        grpc.ready().await.map_err(|e| {
+            self.classify(tonic::Status::unknown(format!(
+                "Service was not ready: {e}"
+            )))
+        })?;
+        let codec = ProstCodec::<SharedRequest, R>::default();
+        grpc.unary(
+            self.request(request),
+            PathAndQuery::from_static(path),
+            codec,
+        )
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|status| self.classify(status))
+    }
+
     fn classify(&self, status: tonic::Status) -> ExportError {
         let mut outcome = status::classify(&status);
         let target = explain::Target {
@@ -222,44 +244,38 @@ fn channel(config: &OtlpConfig) -> Result<Channel, ChannelError> {
 #[async_trait]
 impl Exporter for OtlpExporter {
     async fn export(&self, payload: Payload) -> Result<(), ExportError> {
-        let classify = |status: tonic::Status| self.classify(status);
-        let (rejected, message) = match payload {
-            Payload::Traces(req) => {
-                let response = self
-                    .traces
-                    .clone()
-                    .export(self.request(req))
-                    .await
-                    .map_err(classify)?;
-                response
-                    .into_inner()
-                    .partial_success
-                    .map(|p| (p.rejected_spans, p.error_message))
-            }
-            Payload::Metrics(req) => {
-                let response = self
-                    .metrics
-                    .clone()
-                    .export(self.request(req))
-                    .await
-                    .map_err(classify)?;
-                response
-                    .into_inner()
-                    .partial_success
-                    .map(|p| (p.rejected_data_points, p.error_message))
-            }
-            Payload::Logs(req) => {
-                let response = self
-                    .logs
-                    .clone()
-                    .export(self.request(req))
-                    .await
-                    .map_err(classify)?;
-                response
-                    .into_inner()
-                    .partial_success
-                    .map(|p| (p.rejected_log_records, p.error_message))
-            }
+        let record = SharedRecord {
+            seq: 0,
+            payload: Arc::new(payload),
+        };
+        self.export_shared(SharedBatch {
+            queue_id: 0,
+            records: vec![record],
+        })
+        .await
+    }
+
+    async fn export_shared(&self, batch: SharedBatch) -> Result<(), ExportError> {
+        let Some(signal) = batch.signal() else {
+            return Ok(());
+        };
+        let request = SharedRequest(batch);
+        let (rejected, message) = match signal {
+            Signal::Traces => self
+                .unary::<ExportTraceServiceResponse>(request, TRACES_PATH)
+                .await?
+                .partial_success
+                .map(|p| (p.rejected_spans, p.error_message)),
+            Signal::Metrics => self
+                .unary::<ExportMetricsServiceResponse>(request, METRICS_PATH)
+                .await?
+                .partial_success
+                .map(|p| (p.rejected_data_points, p.error_message)),
+            Signal::Logs => self
+                .unary::<ExportLogsServiceResponse>(request, LOGS_PATH)
+                .await?
+                .partial_success
+                .map(|p| (p.rejected_log_records, p.error_message)),
         }
         .unwrap_or_default();
         self.note_partial_success(rejected, message);

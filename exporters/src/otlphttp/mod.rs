@@ -27,8 +27,10 @@ use sentinel_pipeline::config::{check, decode_valid, Diagnostic, Node};
 use sentinel_pipeline::tls::{ClientTlsConfig, TlsError};
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, Exporter, ExporterFactory,
-    Factory, Kind, Payload, Signal,
+    Factory, Kind, Payload, SharedBatch, Signal,
 };
+
+use crate::otlp::buffers::BufferPool;
 
 pub struct OtlpHttpFactory;
 
@@ -99,6 +101,8 @@ pub struct OtlpHttpExporter {
     encoding: Encoding,
     compression: Compression,
     timeout: Duration,
+    /// Scratch buffers for the protobuf encoding that gzip then compresses.
+    scratch: BufferPool,
 }
 
 impl OtlpHttpExporter {
@@ -130,6 +134,7 @@ impl OtlpHttpExporter {
             encoding: config.encoding,
             compression: config.compression,
             timeout: config.timeout,
+            scratch: BufferPool::default(),
         })
     }
 
@@ -143,20 +148,106 @@ impl OtlpHttpExporter {
             }
             .map_err(|e| ExportError::permanent(format!("cannot encode as JSON: {e}")))?,
         };
+        self.compress(raw)
+    }
+
+    /// The body of a batch shared with the queue, encoded without merging or copying the
+    /// records; `None` for JSON, which needs the merged request.
+    fn shared_body(&self, batch: &SharedBatch) -> Option<Result<Vec<u8>, ExportError>> {
+        if self.encoding != Encoding::Proto {
+            return None;
+        }
+        let len = batch.encoded_len();
+        Some(match self.compression {
+            Compression::None => {
+                let mut raw = Vec::with_capacity(len);
+                batch.encode_merged(&mut raw);
+                Ok(raw)
+            }
+            Compression::Gzip => {
+                let mut raw = self.scratch.take(len);
+                batch.encode_merged(&mut raw);
+                let body = gzip(&raw);
+                self.scratch.give(raw);
+                body
+            }
+        })
+    }
+
+    fn compress(&self, raw: Vec<u8>) -> Result<Vec<u8>, ExportError> {
         match self.compression {
             Compression::None => Ok(raw),
-            Compression::Gzip => {
-                let mut encoder = flate2::write::GzEncoder::new(
-                    Vec::with_capacity(raw.len() / 4),
-                    flate2::Compression::fast(),
-                );
-                encoder
-                    .write_all(&raw)
-                    .and_then(|_| encoder.finish())
-                    .map_err(|e| ExportError::retryable(format!("gzip failed: {e}")))
-            }
+            Compression::Gzip => gzip(&raw),
         }
     }
+
+    async fn send(&self, signal: Signal, body: Vec<u8>) -> Result<(), ExportError> {
+        let url = match signal {
+            Signal::Traces => &self.urls[0],
+            Signal::Metrics => &self.urls[1],
+            Signal::Logs => &self.urls[2],
+        };
+        let mut request = Request::post(url.clone())
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| ExportError::permanent(format!("cannot build request: {e}")))?;
+        let content_type = match self.encoding {
+            Encoding::Proto => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        };
+        let headers = request.headers_mut();
+        headers.extend(self.headers.clone());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if self.compression == Compression::Gzip {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        let exchange = async {
+            let response = self.client.request(request).await.map_err(|e| {
+                let target = crate::otlp::explain::Target {
+                    endpoint: &url.to_string(),
+                    timeout: self.timeout,
+                };
+                ExportError::retryable(
+                    target
+                        .explain(&e)
+                        .unwrap_or_else(|| format!("POST {url} failed: {}", with_causes(&e))),
+                )
+            })?;
+            let status = response.status();
+            let wait = retry_after(response.headers());
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| {
+                    ExportError::retryable(format!("reading the response from {url} failed: {e}"))
+                })?
+                .to_bytes();
+            if status.is_success() {
+                Ok(())
+            } else {
+                Err(classify(status, wait, &body))
+            }
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| {
+                ExportError::retryable(format!(
+                    "cannot reach {url}: timed out after {:?}",
+                    self.timeout
+                ))
+            })?
+    }
+}
+
+fn gzip(raw: &[u8]) -> Result<Vec<u8>, ExportError> {
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(raw.len() / 4),
+        flate2::Compression::fast(),
+    );
+    encoder
+        .write_all(raw)
+        .and_then(|_| encoder.finish())
+        .map_err(|e| ExportError::retryable(format!("gzip failed: {e}")))
 }
 
 /// The HTTP/1.1 client of the HTTP exporters (`otlphttp` and the notifiers): `https://`
@@ -215,60 +306,17 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 #[async_trait]
 impl Exporter for OtlpHttpExporter {
     async fn export(&self, payload: Payload) -> Result<(), ExportError> {
-        let url = match payload.signal() {
-            Signal::Traces => &self.urls[0],
-            Signal::Metrics => &self.urls[1],
-            Signal::Logs => &self.urls[2],
-        };
         let body = self.body(&payload)?;
-        let mut request = Request::post(url.clone())
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| ExportError::permanent(format!("cannot build request: {e}")))?;
-        let content_type = match self.encoding {
-            Encoding::Proto => "application/x-protobuf",
-            Encoding::Json => "application/json",
+        self.send(payload.signal(), body).await
+    }
+
+    async fn export_shared(&self, batch: SharedBatch) -> Result<(), ExportError> {
+        let Some(signal) = batch.signal() else {
+            return Ok(());
         };
-        let headers = request.headers_mut();
-        headers.extend(self.headers.clone());
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        if self.compression == Compression::Gzip {
-            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        match self.shared_body(&batch) {
+            Some(body) => self.send(signal, body?).await,
+            None => self.export_records(batch.to_record_batch()).await,
         }
-        let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| {
-                let target = crate::otlp::explain::Target {
-                    endpoint: &url.to_string(),
-                    timeout: self.timeout,
-                };
-                ExportError::retryable(
-                    target
-                        .explain(&e)
-                        .unwrap_or_else(|| format!("POST {url} failed: {}", with_causes(&e))),
-                )
-            })?;
-            let status = response.status();
-            let wait = retry_after(response.headers());
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| {
-                    ExportError::retryable(format!("reading the response from {url} failed: {e}"))
-                })?
-                .to_bytes();
-            if status.is_success() {
-                Ok(())
-            } else {
-                Err(classify(status, wait, &body))
-            }
-        };
-        tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| {
-                ExportError::retryable(format!(
-                    "cannot reach {url}: timed out after {:?}",
-                    self.timeout
-                ))
-            })?
     }
 }

@@ -9,6 +9,7 @@
 #[cfg(test)]
 mod compliance;
 mod config;
+mod copy;
 mod metrics;
 mod rows;
 mod sanitize;
@@ -35,6 +36,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use copy::WriteError;
 use stats::PgStats;
 use tls::{Connector, ConnectorError};
 use writer::{classify, export_error, Class, Conn, Records, Store};
@@ -319,7 +321,10 @@ impl Writer {
         let open = conn.as_mut().expect("opened above");
         match self.store.write(open, records).await {
             Ok(_) => Ok(()),
-            Err(e) => {
+            Err(WriteError::Encode { column, message }) => Err(ExportError::permanent(format!(
+                "cannot encode column {column} for COPY: {message}"
+            ))),
+            Err(WriteError::Pg(e)) => {
                 let class = classify(&e);
                 if open.client.is_closed() || class == Class::Schema {
                     *conn = None;

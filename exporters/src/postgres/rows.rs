@@ -1,6 +1,6 @@
 //! Spans and log records as COPY BINARY rows, written straight into the COPY stream.
 
-use std::pin::Pin;
+use std::borrow::Cow;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -8,9 +8,9 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
 use sentinel_pipeline::visit::{ExportRequest, ResourceGroup, ScopeGroup};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
+use super::copy::{CopyWriter, WriteError};
 use super::sanitize::{int_attribute, string_attribute, write_json_string, Cleaner};
 use super::types::{optional_id, trace_uuid, Jsonb, RowContext};
 
@@ -84,17 +84,19 @@ fn resource_columns(cleaner: &mut Cleaner, resource: Option<&Resource>) -> (Stri
     (service, json)
 }
 
-fn empty_to_none(s: std::borrow::Cow<'_, str>) -> Option<String> {
-    (!s.is_empty()).then(|| s.into_owned())
+/// Borrowed unless cleaning changed it: no copy per column.
+fn empty_to_none(s: Cow<'_, str>) -> Option<Cow<'_, str>> {
+    (!s.is_empty()).then_some(s)
 }
 
 /// Writes every span of `request`; returns the number of rows.
 pub async fn write_spans(
-    mut writer: Pin<&mut BinaryCopyInWriter>,
+    writer: &mut CopyWriter,
     request: &ExportTraceServiceRequest,
     ctx: &mut RowContext,
-) -> Result<usize, tokio_postgres::Error> {
+) -> Result<usize, WriteError> {
     let mut rows = 0;
+    let mut attributes = String::new();
     for group in request.groups() {
         let (service, resource_json) = resource_columns(&mut ctx.cleaner, group.resource());
         for (scope, span) in group.items() {
@@ -106,20 +108,19 @@ pub async fn write_spans(
             let status = span.status.as_ref();
             let c = &mut ctx.cleaner;
             let trace_state = empty_to_none(c.text(&span.trace_state));
-            let name = c.text(&span.name).into_owned();
+            let name = c.text(&span.name);
             let status_message = status.and_then(|s| empty_to_none(c.text(&s.message)));
-            let http_route =
-                string_attribute(&span.attributes, "http.route").map(|v| c.text(v).into_owned());
+            let http_route = string_attribute(&span.attributes, "http.route").map(|v| c.text(v));
             let http_status = int_attribute(&span.attributes, "http.response.status_code")
                 .or_else(|| int_attribute(&span.attributes, "http.status_code"))
                 .and_then(|v| i32::try_from(v).ok());
-            let model = string_attribute(&span.attributes, "gen_ai.request.model")
-                .map(|v| c.text(v).into_owned());
+            let model =
+                string_attribute(&span.attributes, "gen_ai.request.model").map(|v| c.text(v));
             let scope_name = scope.and_then(|s| empty_to_none(c.text(&s.name)));
             let scope_version = scope.and_then(|s| empty_to_none(c.text(&s.version)));
             let events = (!span.events.is_empty()).then(|| events_json(c, &span.events));
             let links = (!span.links.is_empty()).then(|| links_json(c, &span.links));
-            let mut attributes = c.attributes_json(&span.attributes);
+            c.attributes_json_into(&mut attributes, &span.attributes);
             ctx.finish_row(&mut attributes);
             let kind = span.kind.clamp(0, i16::MAX as i32) as i16;
             let code = status.map_or(0, |s| s.code.clamp(0, i16::MAX as i32) as i16);
@@ -145,7 +146,7 @@ pub async fn write_spans(
                 &events.as_deref().map(Jsonb),
                 &links.as_deref().map(Jsonb),
             ];
-            writer.as_mut().write(&row).await?;
+            writer.write(&row).await?;
             rows += 1;
         }
     }
@@ -191,11 +192,12 @@ fn links_json(c: &mut Cleaner, links: &[Link]) -> String {
 
 /// Writes every log record of `request`; returns the number of rows.
 pub async fn write_logs(
-    mut writer: Pin<&mut BinaryCopyInWriter>,
+    writer: &mut CopyWriter,
     request: &ExportLogsServiceRequest,
     ctx: &mut RowContext,
-) -> Result<usize, tokio_postgres::Error> {
+) -> Result<usize, WriteError> {
     let mut rows = 0;
+    let mut attributes = String::new();
     for group in request.groups() {
         let (service, resource_json) = resource_columns(&mut ctx.cleaner, group.resource());
         // Per scope, not per record: a cut scope name flags the scope's first row only.
@@ -216,7 +218,7 @@ pub async fn write_logs(
                 let severity_text = empty_to_none(c.text(&record.severity_text));
                 let event_name = empty_to_none(c.text(&record.event_name));
                 let body = c.body(record.body.as_ref());
-                let mut attributes = c.attributes_json(&record.attributes);
+                c.attributes_json_into(&mut attributes, &record.attributes);
                 ctx.finish_row(&mut attributes);
                 let severity = record.severity_number.clamp(0, i16::MAX as i32) as i16;
                 let flags = record.flags as i32;
@@ -236,7 +238,7 @@ pub async fn write_logs(
                     &Jsonb(&attributes),
                     &Jsonb(&resource_json),
                 ];
-                writer.as_mut().write(&row).await?;
+                writer.write(&row).await?;
                 rows += 1;
             }
         }

@@ -75,6 +75,12 @@ impl Cleaner {
         out
     }
 
+    /// [`Cleaner::attributes_json`] into a buffer the caller reuses from row to row.
+    pub fn attributes_json_into(&mut self, out: &mut String, attributes: &[KeyValue]) {
+        out.clear();
+        self.write_object(out, attributes, 0);
+    }
+
     /// Adds `"sentinel.truncated": true` to a JSON object built by `attributes_json`.
     pub fn flag_truncated(json: &mut String) {
         debug_assert!(json.ends_with('}'));

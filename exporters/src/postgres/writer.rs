@@ -7,12 +7,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, RwLock};
 
 use sentinel_pipeline::{ExportError, Payload, QueueRecord};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement, Transaction};
 
 use super::config::PostgresConfig;
+use super::copy::{CopyWriter, WriteError};
 use super::metrics::{
     MetricRows, HISTOGRAM_COLUMNS, HISTOGRAM_TYPES, OTHER_COLUMNS, OTHER_TYPES, POINT_COLUMNS,
     POINT_TYPES,
@@ -220,11 +220,7 @@ impl Store {
     }
 
     /// Writes a group of record sets in one transaction.
-    pub async fn write(
-        &self,
-        conn: &mut Conn,
-        groups: &[&Records],
-    ) -> Result<Written, tokio_postgres::Error> {
+    pub async fn write(&self, conn: &mut Conn, groups: &[&Records]) -> Result<Written, WriteError> {
         let tx = conn.client.transaction().await?;
         let mut written = Written::default();
         let mut fresh: Vec<&Payload> = Vec::new();
@@ -277,7 +273,7 @@ impl Store {
         tx: &Transaction<'_>,
         payloads: &[&Payload],
         ctx: &mut RowContext,
-    ) -> Result<usize, tokio_postgres::Error> {
+    ) -> Result<usize, WriteError> {
         let requests: Vec<_> = payloads
             .iter()
             .filter_map(|p| match p {
@@ -289,11 +285,10 @@ impl Store {
             return Ok(0);
         }
         let sink = tx.copy_in(&self.sql.copy_spans).await?;
-        let writer = BinaryCopyInWriter::new(sink, &SPAN_TYPES);
-        tokio::pin!(writer);
+        let mut writer = CopyWriter::new(sink, &SPAN_TYPES);
         let mut rows = 0;
         for request in requests {
-            rows += write_spans(writer.as_mut(), request, ctx).await?;
+            rows += write_spans(&mut writer, request, ctx).await?;
         }
         writer.finish().await?;
         Ok(rows)
@@ -304,7 +299,7 @@ impl Store {
         tx: &Transaction<'_>,
         payloads: &[&Payload],
         ctx: &mut RowContext,
-    ) -> Result<usize, tokio_postgres::Error> {
+    ) -> Result<usize, WriteError> {
         let requests: Vec<_> = payloads
             .iter()
             .filter_map(|p| match p {
@@ -316,11 +311,10 @@ impl Store {
             return Ok(0);
         }
         let sink = tx.copy_in(&self.sql.copy_logs).await?;
-        let writer = BinaryCopyInWriter::new(sink, &LOG_TYPES);
-        tokio::pin!(writer);
+        let mut writer = CopyWriter::new(sink, &LOG_TYPES);
         let mut rows = 0;
         for request in requests {
-            rows += write_logs(writer.as_mut(), request, ctx).await?;
+            rows += write_logs(&mut writer, request, ctx).await?;
         }
         writer.finish().await?;
         Ok(rows)
@@ -334,7 +328,7 @@ impl Store {
         upsert: &Statement,
         payloads: &[&Payload],
         ctx: &mut RowContext,
-    ) -> Result<(usize, Vec<i64>), tokio_postgres::Error> {
+    ) -> Result<(usize, Vec<i64>), WriteError> {
         let mut rows = MetricRows::default();
         for payload in payloads {
             if let Payload::Metrics(req) = payload {
@@ -387,11 +381,9 @@ impl Store {
         let mut count = 0;
         if !rows.points.is_empty() {
             let sink = tx.copy_in(&self.sql.copy_points).await?;
-            let writer = BinaryCopyInWriter::new(sink, &POINT_TYPES);
-            tokio::pin!(writer);
+            let mut writer = CopyWriter::new(sink, &POINT_TYPES);
             for p in &rows.points {
                 writer
-                    .as_mut()
                     .write(&[&p.ts, &p.series_id, &p.start_ts, &p.value, &p.flags])
                     .await?;
             }
@@ -399,11 +391,9 @@ impl Store {
         }
         if !rows.histograms.is_empty() {
             let sink = tx.copy_in(&self.sql.copy_histograms).await?;
-            let writer = BinaryCopyInWriter::new(sink, &HISTOGRAM_TYPES);
-            tokio::pin!(writer);
+            let mut writer = CopyWriter::new(sink, &HISTOGRAM_TYPES);
             for h in &rows.histograms {
                 writer
-                    .as_mut()
                     .write(&[
                         &h.ts,
                         &h.series_id,
@@ -422,11 +412,9 @@ impl Store {
         }
         if !rows.other.is_empty() {
             let sink = tx.copy_in(&self.sql.copy_other).await?;
-            let writer = BinaryCopyInWriter::new(sink, &OTHER_TYPES);
-            tokio::pin!(writer);
+            let mut writer = CopyWriter::new(sink, &OTHER_TYPES);
             for o in &rows.other {
                 writer
-                    .as_mut()
                     .write(&[
                         &o.ts,
                         &o.series_id,

@@ -133,7 +133,7 @@ impl MemoryQueue {
             state.in_flight.insert(entry.seq, entry.appended_ms);
             let bytes = entry.bytes;
             let piece = Piece {
-                payload: entry.payload,
+                payload: Arc::new(entry.payload),
                 items: entry.items,
                 seq: entry.seq,
             };

@@ -20,7 +20,7 @@ mod memory;
 pub(crate) mod metrics;
 mod retry;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
 mod worker;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::FutureExt;
 use sentinel_pipeline::{
-    ExportError, Exporter, Payload, QueueRecord, RecordBatch, RetrySettings, Signal,
+    ExportError, Exporter, Payload, RetrySettings, SharedBatch, SharedRecord, Signal,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +25,8 @@ pub(crate) const MAX_BATCH_BYTES: usize = 2 << 20;
 /// One record of a queue: one request as it was accepted.
 #[derive(Debug)]
 pub(crate) struct Piece {
-    pub payload: Payload,
+    /// Shared with every export attempt, never copied for one.
+    pub payload: Arc<Payload>,
     pub items: usize,
     pub seq: u64,
 }
@@ -168,7 +169,7 @@ impl Delivery {
     }
 
     async fn dead_letter(&self, source: &dyn Source, pieces: &[Piece], reason: &str) -> Settlement {
-        let payloads: Vec<Payload> = pieces.iter().map(|p| p.payload.clone()).collect();
+        let payloads: Vec<Arc<Payload>> = pieces.iter().map(|p| p.payload.clone()).collect();
         let letters = self.dead_letters.clone();
         let reason_owned = reason.to_string();
         let written = tokio::task::spawn_blocking(move || {
@@ -206,7 +207,7 @@ impl Delivery {
     }
 
     /// Exports until delivered, rejected for good, out of retry budget, or interrupted.
-    async fn attempt(&self, batch: impl Fn() -> RecordBatch) -> Attempts {
+    async fn attempt(&self, batch: impl Fn() -> SharedBatch) -> Attempts {
         let started = Instant::now();
         let mut backoff = Backoff::new(&self.retry);
         let mut failures = 0u32;
@@ -257,8 +258,8 @@ impl Delivery {
 
     /// One export call. A panicking exporter fails the data for good rather than killing
     /// this consumer (and, with it, the delivery of everything behind the record).
-    async fn export_once(&self, batch: RecordBatch) -> Result<(), ExportError> {
-        match AssertUnwindSafe(self.exporter.export_records(batch))
+    async fn export_once(&self, batch: SharedBatch) -> Result<(), ExportError> {
+        match AssertUnwindSafe(self.exporter.export_shared(batch))
             .catch_unwind()
             .await
         {
@@ -295,13 +296,13 @@ fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64)
 }
 
-/// The pieces as the exporter sees them, with their identities.
-fn records(queue_id: u128, pieces: &[Piece]) -> RecordBatch {
-    RecordBatch {
+/// The pieces as the exporter sees them, with their identities: shared, not copied.
+fn records(queue_id: u128, pieces: &[Piece]) -> SharedBatch {
+    SharedBatch {
         queue_id,
         records: pieces
             .iter()
-            .map(|piece| QueueRecord {
+            .map(|piece| SharedRecord {
                 seq: piece.seq,
                 payload: piece.payload.clone(),
             })
@@ -315,7 +316,7 @@ mod tests {
 
     fn piece(signal: Signal, items: usize) -> Piece {
         Piece {
-            payload: Payload::empty(signal),
+            payload: Arc::new(Payload::empty(signal)),
             items,
             seq: 0,
         }
@@ -340,14 +341,14 @@ mod tests {
         let pieces: Vec<Piece> = ["a", "b", "c"]
             .iter()
             .map(|body| Piece {
-                payload: crate::sending::test_support::logs(body, 2),
+                payload: Arc::new(crate::sending::test_support::logs(body, 2)),
                 items: 2,
                 seq: 0,
             })
             .collect();
         let batch = records(7, &pieces);
         assert_eq!(batch.queue_id, 7);
-        let merged = batch.into_payload();
+        let merged = batch.to_record_batch().into_payload();
         assert_eq!(
             crate::sending::test_support::bodies(&merged),
             ["a", "b", "c"]

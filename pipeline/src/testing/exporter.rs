@@ -288,6 +288,11 @@ impl Exporter for GatedExporter {
         self.inner.export_records(batch).await
     }
 
+    async fn export_shared(&self, batch: crate::SharedBatch) -> Result<(), ExportError> {
+        self.wait_open().await;
+        self.inner.export_shared(batch).await
+    }
+
     async fn shutdown(&self) {
         self.inner.shutdown().await
     }

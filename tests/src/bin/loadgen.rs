@@ -4,6 +4,8 @@
 //! trace ids. Every span carries its global sequence number (attribute `load.seq` and the
 //! low 64 bits of its trace id), so delivery can be checked span by span.
 //!
+//! `--protocol http` sends the same requests as OTLP/HTTP protobuf to `<endpoint>/v1/traces`.
+//!
 //! Prints one JSON summary line: spans sent and acknowledged, refusals, the achieved rate
 //! and acknowledgement latency percentiles.
 
@@ -45,9 +47,98 @@ struct Args {
     /// Append `first_seq count` for every acknowledged request to this file.
     #[arg(long)]
     ack_log: Option<std::path::PathBuf>,
-    /// Compress requests with gzip.
+    /// Compress requests with gzip (gRPC only).
     #[arg(long)]
     gzip: bool,
+    /// `grpc` or `http` (OTLP/HTTP protobuf, POST to `<endpoint>/v1/traces`).
+    #[arg(long, default_value = "grpc")]
+    protocol: String,
+}
+
+/// How one request ended.
+enum Outcome {
+    Acked,
+    /// RESOURCE_EXHAUSTED / UNAVAILABLE, or HTTP 429 / 503: the client backs off and retries.
+    Refused,
+    Failed(String),
+}
+
+/// One worker's connection to the agent.
+enum Sender {
+    Grpc(TraceServiceClient<tonic::transport::Channel>),
+    Http(Box<(HttpClient, hyper::Uri)>),
+}
+
+type HttpClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+impl Sender {
+    async fn send(&mut self, request: ExportTraceServiceRequest) -> Outcome {
+        match self {
+            Sender::Grpc(client) => match client.export(request).await {
+                Ok(_) => Outcome::Acked,
+                Err(status)
+                    if matches!(
+                        status.code(),
+                        tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+                    ) =>
+                {
+                    Outcome::Refused
+                }
+                Err(status) => Outcome::Failed(status.to_string()),
+            },
+            Sender::Http(http) => {
+                let (client, uri) = &**http;
+                use http_body_util::BodyExt;
+                use prost::Message;
+                let body = http_body_util::Full::new(bytes::Bytes::from(request.encode_to_vec()));
+                let post = hyper::Request::post(uri.clone())
+                    .header("content-type", "application/x-protobuf")
+                    .body(body)
+                    .expect("a valid request");
+                match client.request(post).await {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let _ = response.into_body().collect().await;
+                        match status {
+                            200..=299 => Outcome::Acked,
+                            429 | 503 => Outcome::Refused,
+                            other => Outcome::Failed(format!("HTTP {other}")),
+                        }
+                    }
+                    Err(error) => Outcome::Failed(error.to_string()),
+                }
+            }
+        }
+    }
+}
+
+fn senders(args: &Args, channel: Option<tonic::transport::Channel>) -> anyhow::Result<Vec<Sender>> {
+    let mut out = Vec::new();
+    if args.protocol == "http" {
+        let uri: hyper::Uri =
+            format!("{}/v1/traces", args.endpoint.trim_end_matches('/')).parse()?;
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(connector);
+        for _ in 0..args.concurrency {
+            out.push(Sender::Http(Box::new((client.clone(), uri.clone()))));
+        }
+        return Ok(out);
+    }
+    let channel = channel.ok_or_else(|| anyhow::anyhow!("no gRPC channel"))?;
+    for _ in 0..args.concurrency {
+        let mut client = TraceServiceClient::new(channel.clone());
+        if args.gzip {
+            client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+        }
+        out.push(Sender::Grpc(client));
+    }
+    Ok(out)
 }
 
 #[derive(Default)]
@@ -61,10 +152,16 @@ struct Totals {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let channel = tonic::transport::Endpoint::from_shared(args.endpoint.clone())?
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await?;
+    let channel = match args.protocol.as_str() {
+        "grpc" => Some(
+            tonic::transport::Endpoint::from_shared(args.endpoint.clone())?
+                .connect_timeout(Duration::from_secs(5))
+                .connect()
+                .await?,
+        ),
+        "http" => None,
+        other => anyhow::bail!("--protocol must be grpc or http, not {other}"),
+    };
     let ack_log = match &args.ack_log {
         Some(path) => Some(Arc::new(Mutex::new(
             std::fs::OpenOptions::new()
@@ -87,11 +184,7 @@ async fn main() -> anyhow::Result<()> {
     });
 
     let mut workers = Vec::new();
-    for _ in 0..args.concurrency {
-        let mut client = TraceServiceClient::new(channel.clone());
-        if args.gzip {
-            client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
-        }
+    for mut client in senders(&args, channel)? {
         let (args, totals, latencies, next_seq, ack_log) = (
             args.clone(),
             totals.clone(),
@@ -115,8 +208,8 @@ async fn main() -> anyhow::Result<()> {
                     .sent_spans
                     .fetch_add(args.spans_per_request, Ordering::Relaxed);
                 let sent_at = Instant::now();
-                match client.export(request).await {
-                    Ok(_) => {
+                match client.send(request).await {
+                    Outcome::Acked => {
                         let micros = sent_at.elapsed().as_micros().min(u32::MAX as u128) as u32;
                         latencies.lock().unwrap().push(micros);
                         totals
@@ -127,18 +220,13 @@ async fn main() -> anyhow::Result<()> {
                             let _ = writeln!(file, "{first} {}", args.spans_per_request);
                         }
                     }
-                    Err(status)
-                        if matches!(
-                            status.code(),
-                            tonic::Code::ResourceExhausted | tonic::Code::Unavailable
-                        ) =>
-                    {
+                    Outcome::Refused => {
                         totals.refused_requests.fetch_add(1, Ordering::Relaxed);
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
-                    Err(status) => {
+                    Outcome::Failed(why) => {
                         totals.failed_requests.fetch_add(1, Ordering::Relaxed);
-                        eprintln!("export failed: {status}");
+                        eprintln!("export failed: {why}");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }

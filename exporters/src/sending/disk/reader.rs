@@ -195,7 +195,7 @@ impl Reader {
                         .tracker()
                         .start_flight(header.seq, header.appended_ms);
                     let piece = Piece {
-                        payload: decoded,
+                        payload: Arc::new(decoded),
                         items,
                         seq: header.seq,
                     };

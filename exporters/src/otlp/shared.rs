@@ -1,0 +1,79 @@
+//! The request body of an export straight from the queue's shared records: encoded into
+//! tonic's buffer record after record, with nothing merged or copied first.
+
+use prost::bytes::{Buf, BufMut};
+use prost::encoding::{DecodeContext, WireType};
+use sentinel_pipeline::SharedBatch;
+
+/// An OTLP export request made of queue records. Encoding the records one after the other
+/// gives the encoding of their merge (see [`SharedBatch::encode_merged`]), so the sink
+/// receives exactly the request that merging them would have built.
+#[derive(Debug)]
+pub(crate) struct SharedRequest(pub SharedBatch);
+
+impl prost::Message for SharedRequest {
+    fn encode_raw(&self, buf: &mut impl BufMut) {
+        self.0.encode_merged(buf);
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: WireType,
+        buf: &mut impl Buf,
+        ctx: DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        // Only ever encoded; a decode has nothing to merge into.
+        prost::encoding::skip_field(wire_type, tag, buf, ctx)
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.0.encoded_len()
+    }
+
+    fn clear(&mut self) {
+        self.0.records.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use prost::Message as _;
+    use sentinel_pipeline::{Payload, QueueRecord, RecordBatch, SharedRecord, Signal};
+
+    use super::*;
+
+    #[test]
+    fn the_shared_encoding_is_the_encoding_of_the_merged_request() {
+        let payloads: Vec<Payload> = ["a", "b", "c"]
+            .iter()
+            .map(|name| crate::sending::test_support::logs(name, 3))
+            .collect();
+        let shared = SharedBatch {
+            queue_id: 1,
+            records: payloads
+                .iter()
+                .enumerate()
+                .map(|(seq, p)| SharedRecord {
+                    seq: seq as u64,
+                    payload: Arc::new(p.clone()),
+                })
+                .collect(),
+        };
+        let merged = RecordBatch {
+            queue_id: 1,
+            records: payloads
+                .into_iter()
+                .map(|payload| QueueRecord { seq: 0, payload })
+                .collect(),
+        }
+        .into_payload();
+        let request = SharedRequest(shared);
+        assert_eq!(request.encoded_len(), merged.encoded_len());
+        let bytes = request.encode_to_vec();
+        assert_eq!(bytes, merged.encode_to_vec());
+        assert_eq!(Payload::decode(Signal::Logs, &bytes).unwrap(), merged);
+    }
+}
