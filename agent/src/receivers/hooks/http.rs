@@ -9,7 +9,7 @@ use sentinel_pipeline::http::{
     read_body, BadRequest, BadRequests, BodyError, HttpServer, RequestBody,
 };
 use sentinel_pipeline::listen::Listening;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 

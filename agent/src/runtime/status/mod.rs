@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use sentinel_pipeline::http::respond::{plain, respond, HttpResponse};
 use sentinel_pipeline::sending::QueueSettings;
@@ -73,7 +72,10 @@ pub fn owns(path: &str) -> bool {
     matches!(path, "/" | "/index.html" | "/api/v1/status" | "/api/v1/tap")
 }
 
-pub async fn handle(state: &AdminState, request: Request<Incoming>) -> HttpResponse {
+pub async fn handle(
+    state: &AdminState,
+    request: Request<sentinel_pipeline::http::RequestBody>,
+) -> HttpResponse {
     if request.method() != Method::GET {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "only GET is served here\n");
     }
