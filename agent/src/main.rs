@@ -19,7 +19,17 @@ fn main() -> ExitCode {
     }
     let registry = Registry::builtin();
     match cli.command {
-        Command::Run { configs } => run(&configs, registry),
+        Command::Run {
+            configs,
+            watch_config,
+            watch_config_interval,
+        } => {
+            let options = runtime::ReloadOptions {
+                watch: watch_config.then_some(watch_config_interval),
+                configs,
+            };
+            run(options, registry)
+        }
         Command::Validate { configs } => cli::validate(&configs, &registry),
         Command::PrintConfig { configs } => cli::print_config(&configs, &registry),
         Command::Components => cli::components(&registry),
@@ -44,8 +54,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(configs: &[std::path::PathBuf], registry: Registry) -> ExitCode {
-    let Some(config) = cli::load_checked(configs, &registry) else {
+fn run(options: runtime::ReloadOptions, registry: Registry) -> ExitCode {
+    let Some(config) = cli::load_checked(&options.configs, &registry) else {
         return ExitCode::FAILURE;
     };
     let logs = &config.service.telemetry.logs;
@@ -64,7 +74,7 @@ fn run(configs: &[std::path::PathBuf], registry: Registry) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(runtime::run(config, registry, shutdown_signal()));
+    let result = runtime.block_on(runtime::run(config, registry, options, shutdown_signal()));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

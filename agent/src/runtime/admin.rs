@@ -34,6 +34,8 @@ pub struct AdminState {
     pub effective_config: std::sync::RwLock<String>,
     /// The outcome of the last reload attempt, if any (status page, `sentinel top`).
     pub last_reload: std::sync::Mutex<Option<ReloadOutcome>>,
+    /// Where `POST /-/reload` queues its request (set once the topology runs).
+    pub reload: OnceLock<super::reload::ReloadHandle>,
 }
 
 /// What the last reload did, as the status page and `top` show it.
@@ -56,6 +58,9 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>, shutdown: Canc
     let handler = move |request: Request<Incoming>| {
         let state = state.clone();
         async move {
+            if super::reload::http::owns(request.uri().path()) {
+                return super::reload::http::handle(&state, request).await;
+            }
             if super::silences::owns(request.uri().path()) {
                 return super::silences::handle(&state.silences, request).await;
             }
