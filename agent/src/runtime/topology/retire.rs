@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use sentinel_pipeline::sending::QueueKind;
 use tokio::time::{timeout, timeout_at, Instant};
 
 use super::apply::LateQueue;
@@ -39,11 +40,15 @@ impl Topology {
             retire_pipeline(pipeline, Instant::now() + limit).await;
         }
         for queue in queues {
-            if queue.queue.kind == sentinel_pipeline::sending::QueueKind::Disk {
+            let reopens = late.iter().any(|l| l.id == queue.id);
+            if reopens {
+                // What is left stays on disk and the reopened queue replays it.
                 queue.handle.drain(Instant::now() + DISK_HANDOVER).await;
+            } else if queue.queue.kind == QueueKind::Disk {
+                // The directory must be free before the exporter can come back.
+                queue.handle.drain(Instant::now() + limit).await;
             } else {
-                let deadline = Instant::now() + limit;
-                tokio::spawn(queue.handle.drain(deadline));
+                tokio::spawn(queue.handle.drain(Instant::now() + limit));
             }
         }
         for queue in late {
