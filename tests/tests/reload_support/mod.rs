@@ -75,7 +75,7 @@ impl WatchedAgent {
             .unwrap_or_default()
             .lines()
             .filter(|l| l.starts_with("sentinel_config_reloads_total") && l.contains(&label))
-            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
 
