@@ -25,12 +25,36 @@ struct Variant {
 /// `a2` changes only the exporter (client swapped, queue kept), `b2` its queue (new
 /// queue, the old one drains), `c`/`c2` a disk queue kept across a client change.
 const VARIANTS: [Variant; 6] = [
-    Variant { exporters: &["a", "b", "c"], processors: &[], extra: false },
-    Variant { exporters: &["a", "b"], processors: &["batch"], extra: true },
-    Variant { exporters: &["a2", "b", "c"], processors: &["attributes/v2"], extra: false },
-    Variant { exporters: &["a2", "b2", "c2"], processors: &["batch", "attributes/v3"], extra: false },
-    Variant { exporters: &["b2", "c2"], processors: &[], extra: true },
-    Variant { exporters: &["a", "c"], processors: &["attributes/v5"], extra: false },
+    Variant {
+        exporters: &["a", "b", "c"],
+        processors: &[],
+        extra: false,
+    },
+    Variant {
+        exporters: &["a", "b"],
+        processors: &["batch"],
+        extra: true,
+    },
+    Variant {
+        exporters: &["a2", "b", "c"],
+        processors: &["attributes/v2"],
+        extra: false,
+    },
+    Variant {
+        exporters: &["a2", "b2", "c2"],
+        processors: &["batch", "attributes/v3"],
+        extra: false,
+    },
+    Variant {
+        exporters: &["b2", "c2"],
+        processors: &[],
+        extra: true,
+    },
+    Variant {
+        exporters: &["a", "c"],
+        processors: &["attributes/v5"],
+        extra: false,
+    },
 ];
 
 const RELOADS: usize = 20;
@@ -40,7 +64,9 @@ fn exporter_yaml(variant: &str, dir: &Path) -> String {
     let path = dir.join(format!("{id}.jsonl"));
     let mut yaml = format!("  file/{id}:\n    path: {}\n", path.display());
     match variant {
-        "a2" | "c2" => yaml.push_str("    rotation:\n      max_megabytes: 512\n      max_backups: 3\n"),
+        "a2" | "c2" => {
+            yaml.push_str("    rotation:\n      max_megabytes: 512\n      max_backups: 3\n")
+        }
         "b2" => yaml.push_str("    sending_queue:\n      queue_size: 500\n"),
         _ => {}
     }
@@ -115,14 +141,25 @@ fn reload_to(agent: &WatchedAgent, generation: usize, text: &str) {
     match how(generation) {
         How::Post => {
             let (status, body) = agent.reload();
-            assert_eq!(status, 200, "reload {generation} failed: {body}\nlog:\n{}", agent.log());
+            assert_eq!(
+                status,
+                200,
+                "reload {generation} failed: {body}\nlog:\n{}",
+                agent.log()
+            );
             assert!(body.starts_with("reloaded"), "{body}");
         }
         How::Sighup => sentinel_tests::signal(agent.child.id(), "HUP"),
         How::Watch => {}
     }
-    let done = eventually(Duration::from_secs(30), || agent.reloads("success") > before);
-    assert!(done, "reload {generation} did not finish; log:\n{}", agent.log());
+    let done = eventually(Duration::from_secs(30), || {
+        agent.reloads("success") > before
+    });
+    assert!(
+        done,
+        "reload {generation} did not finish; log:\n{}",
+        agent.log()
+    );
     assert_eq!(agent.reloads("failure"), 0.0, "log:\n{}", agent.log());
 }
 
@@ -147,31 +184,62 @@ fn nothing_acknowledged_is_lost_across_twenty_reloads() {
         thread.join().expect("load thread");
     }
     let log = agent.log();
-    assert!(log.contains("SIGHUP received"), "no SIGHUP reload; log:\n{log}");
-    assert!(log.contains("Config files changed"), "no watch reload; log:\n{log}");
+    assert!(
+        log.contains("SIGHUP received"),
+        "no SIGHUP reload; log:\n{log}"
+    );
+    assert!(
+        log.contains("Config files changed"),
+        "no watch reload; log:\n{log}"
+    );
     agent.terminate();
 
     let written: HashMap<String, HashSet<String>> = ["a", "b", "c", "d"]
         .iter()
-        .map(|id| (id.to_string(), bodies(&dir.path().join(format!("{id}.jsonl")))))
+        .map(|id| {
+            (
+                id.to_string(),
+                bodies(&dir.path().join(format!("{id}.jsonl"))),
+            )
+        })
         .collect();
     let acked = load.acked.lock().unwrap().clone();
     let refused = load.refused.lock().unwrap().clone();
-    assert!(acked.len() > 200, "too little load to judge: {} acknowledged", acked.len());
+    assert!(
+        acked.len() > 200,
+        "too little load to judge: {} acknowledged",
+        acked.len()
+    );
     let mut missing = Vec::new();
     for item in &acked {
         // Exporters in every config that may have taken the item.
         let mut due = exporters_of(item.first);
         for generation in item.first..=item.last {
-            due = due.intersection(&exporters_of(generation)).cloned().collect();
+            due = due
+                .intersection(&exporters_of(generation))
+                .cloned()
+                .collect();
         }
         for exporter in due {
             if !written[&exporter].contains(&item.item) {
-                missing.push(format!("{} (generations {}..={}) not in file/{exporter}", item.item, item.first, item.last));
+                missing.push(format!(
+                    "{} (generations {}..={}) not in file/{exporter}",
+                    item.item, item.first, item.last
+                ));
             }
         }
     }
     eprintln!("acknowledged {}, refused {}", acked.len(), refused.len());
-    assert!(missing.is_empty(), "{} acknowledged items lost, first: {:?}", missing.len(), &missing[..missing.len().min(10)]);
-    assert!(refused.is_empty(), "{} requests refused during reloads, first: {:?}", refused.len(), &refused[..refused.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged items lost, first: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    assert!(
+        refused.is_empty(),
+        "{} requests refused during reloads, first: {:?}",
+        refused.len(),
+        &refused[..refused.len().min(5)]
+    );
 }

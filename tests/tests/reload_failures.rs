@@ -18,7 +18,9 @@ fn config(dir: &Path, grpc: u16, admin: u16, extra_receiver: Option<u16>) -> Str
     let out = dir.join("out.jsonl");
     let (extra, extra_ref) = match extra_receiver {
         Some(port) => (
-            format!("  otlp/second:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{port}\n"),
+            format!(
+                "  otlp/second:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{port}\n"
+            ),
             ", otlp/second",
         ),
         None => (String::new(), ""),
@@ -38,9 +40,19 @@ fn assert_rejected(agent: &WatchedAgent, failures: f64, expected: &str) {
     assert_eq!(status, 400, "bad config accepted: {body}");
     assert!(body.contains(expected), "answer lacks {expected:?}: {body}");
     assert!(body.contains("last good config keeps running"), "{body}");
-    let counted = eventually(Duration::from_secs(5), || agent.reloads("failure") >= failures);
-    assert!(counted, "failure not counted; metrics reloads: {}", agent.reloads("failure"));
-    assert!(agent.log().contains(expected), "log lacks {expected:?}:\n{}", agent.log());
+    let counted = eventually(Duration::from_secs(5), || {
+        agent.reloads("failure") >= failures
+    });
+    assert!(
+        counted,
+        "failure not counted; metrics reloads: {}",
+        agent.reloads("failure")
+    );
+    assert!(
+        agent.log().contains(expected),
+        "log lacks {expected:?}:\n{}",
+        agent.log()
+    );
     assert!(agent.ready(), "not ready after a failed reload");
 }
 
@@ -90,7 +102,19 @@ fn bad_configs_keep_the_last_good_one_running() {
     agent.terminate();
     let written = bodies(&dir.path().join("out.jsonl"));
     assert!(!acked.is_empty(), "no load went through");
-    let lost: Vec<_> = acked.iter().filter(|a| !written.contains(&a.item)).collect();
-    assert!(lost.is_empty(), "{} acknowledged items lost: {:?}", lost.len(), &lost[..lost.len().min(5)]);
-    assert!(refused.is_empty(), "clients refused: {:?}", &refused[..refused.len().min(5)]);
+    let lost: Vec<_> = acked
+        .iter()
+        .filter(|a| !written.contains(&a.item))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged items lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    assert!(
+        refused.is_empty(),
+        "clients refused: {:?}",
+        &refused[..refused.len().min(5)]
+    );
 }

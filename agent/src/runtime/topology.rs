@@ -131,7 +131,7 @@ impl Topology {
         topology
             .apply(config, registry)
             .await
-            .map_err(|err| err.source)?;
+            .map_err(|err| *err.source)?;
         Ok(topology)
     }
 

@@ -32,7 +32,13 @@ impl WatchedAgent {
         let log = dir.join("agent.log");
         let out = std::fs::File::create(&log).expect("create log");
         let child = Command::new(sentinel_bin())
-            .args(["run", "--watch-config", "--watch-config-interval", "200ms", "--config"])
+            .args([
+                "run",
+                "--watch-config",
+                "--watch-config-interval",
+                "200ms",
+                "--config",
+            ])
             .arg(&path)
             .stdout(out.try_clone().expect("clone log"))
             .stderr(out)
@@ -158,7 +164,11 @@ async fn load(port: u16, client: usize, gens: &Generations, stop: &AtomicBool, o
                 let last = gens.started.load(Ordering::Acquire);
                 out.acked.lock().unwrap().push(Acked { item, first, last });
             }
-            Err(status) => out.refused.lock().unwrap().push(format!("{item}: {status}")),
+            Err(status) => out
+                .refused
+                .lock()
+                .unwrap()
+                .push(format!("{item}: {status}")),
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }

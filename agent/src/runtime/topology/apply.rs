@@ -45,14 +45,14 @@ impl fmt::Display for Changes {
 #[derive(Debug, thiserror::Error)]
 #[error("{diagnostic}")]
 pub struct ApplyError {
-    pub diagnostic: Diagnostic,
-    pub source: BuildError,
+    pub diagnostic: Box<Diagnostic>,
+    pub source: Box<BuildError>,
 }
 
 pub(super) fn at(span: &Span, source: BuildError) -> ApplyError {
     ApplyError {
-        diagnostic: Diagnostic::error(span.clone(), source.to_string()),
-        source,
+        diagnostic: Box::new(Diagnostic::error(span.clone(), source.to_string())),
+        source: Box::new(source),
     }
 }
 
@@ -234,9 +234,10 @@ impl Topology {
                 }
                 _ => {
                     let reuse = old.map(|o| o.budgets.as_slice()).unwrap_or(&[]);
-                    let pending = b
-                        .pipeline(pid, reuse)
-                        .map_err(|(cid, e)| at(&b.config.processors[&cid].span, e))?;
+                    let pending = b.pipeline(pid, reuse).map_err(|failed| {
+                        let (cid, e) = *failed;
+                        at(&b.config.processors[&cid].span, e)
+                    })?;
                     let budgets = pending.budgets.iter().map(|k| k.budget.clone()).collect();
                     plan.inputs.insert(pid.clone(), (None, budgets));
                     plan.pending.push(pending);
@@ -305,9 +306,10 @@ impl Topology {
                 plan.changes.unchanged += 1;
                 continue;
             }
-            let pending = b
-                .pipeline(pid, &old.budgets)
-                .map_err(|(cid, e)| at(&b.config.processors[&cid].span, e))?;
+            let pending = b.pipeline(pid, &old.budgets).map_err(|failed| {
+                let (cid, e) = *failed;
+                at(&b.config.processors[&cid].span, e)
+            })?;
             plan.changes.push(format!(
                 "pipeline {pid}: rebuilt (an exporter or connector was replaced)"
             ));

@@ -61,14 +61,14 @@ impl Build<'_> {
         &self,
         id: &PipelineId,
         reuse: &[KeptBudget],
-    ) -> Result<PendingPipeline, (ComponentId, BuildError)> {
+    ) -> Result<PendingPipeline, Box<(ComponentId, BuildError)>> {
         let spec = &self.config.service.pipelines[id];
         let (sender, receiver) = mpsc::channel(PIPELINE_INPUT_CAPACITY);
         let mut stages = Vec::new();
         let mut budgets = Vec::new();
         for processor_ref in &spec.processors {
             let pid = &processor_ref.id;
-            let fail = |err| (pid.clone(), err);
+            let fail = |err| Box::new((pid.clone(), err));
             let factory = self
                 .registry
                 .processor(&pid.type_name)

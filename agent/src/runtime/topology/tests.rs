@@ -12,8 +12,9 @@ use sentinel_pipeline::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use sentinel_pipeline::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use sentinel_pipeline::{
     ack_pair, Acks, BuildContext, BuildError, BuiltExporter, BuiltProcessor, ComponentInfo,
-    ExportError, Exporter, ExporterFactory, Factory, Kind, Message, Output, Outputs, Payload, Processor,
-    ProcessorFactory, Receiver, ReceiverFactory, RefusalKind, Running, SelfMetrics, Signal,
+    ExportError, Exporter, ExporterFactory, Factory, Kind, Message, Output, Outputs, Payload,
+    Processor, ProcessorFactory, Receiver, ReceiverFactory, RefusalKind, Running, SelfMetrics,
+    Signal,
 };
 use tokio::time::Instant;
 
