@@ -24,6 +24,13 @@ pub enum Command {
         /// Config files, merged in order.
         #[arg(long = "config", short = 'c')]
         configs: Vec<PathBuf>,
+        /// Reload when a config file changes (polled by content, so Kubernetes ConfigMap
+        /// mounts work). SIGHUP and `POST /-/reload` reload without it.
+        #[arg(long)]
+        watch_config: bool,
+        /// How often `--watch-config` reads the files.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        watch_config_interval: std::time::Duration,
     },
     /// Check config files; prints FILE:LINE:COL: message per problem, exits 1 on errors.
     Validate {

@@ -24,7 +24,17 @@ fn main() -> ExitCode {
     }
     let registry = Registry::builtin();
     match cli.command {
-        Command::Run { configs } => run(&configs, registry),
+        Command::Run {
+            configs,
+            watch_config,
+            watch_config_interval,
+        } => {
+            let options = runtime::ReloadOptions {
+                watch: watch_config.then_some(watch_config_interval),
+                configs,
+            };
+            run(options, registry)
+        }
         Command::Validate { configs } => cli::validate(&configs, &registry),
         Command::PrintConfig { configs } => cli::print_config(&configs, &registry),
         Command::Test { configs } => sentinel_agent::config_tests::run_cli(&configs, &registry),
@@ -52,8 +62,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(configs: &[std::path::PathBuf], registry: Registry) -> ExitCode {
-    let Some(config) = cli::load_checked(configs, &registry) else {
+fn run(options: runtime::ReloadOptions, registry: Registry) -> ExitCode {
+    let Some(config) = cli::load_checked(&options.configs, &registry) else {
         return ExitCode::FAILURE;
     };
     let logs = &config.service.telemetry.logs;
@@ -72,7 +82,7 @@ fn run(configs: &[std::path::PathBuf], registry: Registry) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(runtime::run(config, registry, shutdown_signal()));
+    let result = runtime.block_on(runtime::run(config, registry, options, shutdown_signal()));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

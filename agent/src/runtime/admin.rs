@@ -26,7 +26,7 @@ pub struct AdminState {
     /// True once every receiver listens, false again when shutdown starts.
     pub ready: AtomicBool,
     /// Every exporter's delivery health, set once the topology runs.
-    pub exporters: OnceLock<Vec<Arc<ExportHealth>>>,
+    pub exporters: std::sync::RwLock<Vec<ExporterView>>,
     /// The silences of `sentinel alerts silence` (`/api/v2/silences`).
     pub silences: Arc<SilenceStore>,
     /// The running config as `print-config` renders it (secrets redacted); replaced by
@@ -36,6 +36,18 @@ pub struct AdminState {
     pub last_reload: std::sync::Mutex<Option<ReloadOutcome>>,
     /// The status page, `/api/v1/status` and `/api/v1/tap` (`status/`).
     pub observe: super::status::Observe,
+    /// Where `POST /-/reload` queues its request (set once the topology runs).
+    pub reload: OnceLock<super::reload::ReloadHandle>,
+}
+
+/// One running exporter as `/readyz` and the status page see it; the list is replaced
+/// whenever the topology starts or reloads.
+#[derive(Clone)]
+pub struct ExporterView {
+    pub id: String,
+    pub health: Arc<ExportHealth>,
+    /// The sending queue's byte budget.
+    pub capacity_bytes: u64,
 }
 
 /// What the last reload did, as the status page and `top` show it.
@@ -47,6 +59,14 @@ pub struct ReloadOutcome {
     pub succeeded: bool,
     /// What changed (on success) or the validation errors with file:line:col (on failure).
     pub summary: String,
+}
+
+impl AdminState {
+    /// Shows the running exporters to `/readyz` and the status page (at start and after
+    /// every reload, which may add, remove or replace queues).
+    pub fn publish_exporters(&self, topology: &super::topology::Topology) {
+        *self.exporters.write().unwrap_or_else(|e| e.into_inner()) = topology.exporter_views();
+    }
 }
 
 /// Binds the admin address; the caller's error names the address and the setting.
@@ -63,6 +83,9 @@ pub async fn serve(
     let handler = move |request: Request<RequestBody>| {
         let state = state.clone();
         async move {
+            if super::reload::http::owns(request.uri().path()) {
+                return super::reload::http::handle(&state, request).await;
+            }
             if super::silences::owns(request.uri().path()) {
                 return super::silences::handle(&state.silences, request).await;
             }
@@ -88,10 +111,10 @@ fn readiness(state: &AdminState) -> HttpResponse {
     }
     let degraded: Vec<String> = state
         .exporters
-        .get()
-        .into_iter()
-        .flatten()
-        .filter_map(|health| health.degraded())
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter_map(|view| view.health.degraded())
         .map(|d| {
             format!(
                 "exporter {} is degraded: {} failed exports over {}s; last error: {}\n",

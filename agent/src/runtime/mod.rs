@@ -5,6 +5,7 @@ mod admin;
 pub mod admin_auth;
 mod exposition;
 mod process_metrics;
+mod reload;
 mod silences;
 mod status;
 mod summary;
@@ -14,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use sentinel_pipeline::SelfMetrics;
-use tokio::time::{timeout_at, Instant};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::components::Registry;
@@ -23,6 +24,8 @@ use admin::AdminState;
 use process_metrics::ProcessMetrics;
 use sentinel_exporters::notify::silences::SilenceStore;
 use topology::Topology;
+
+pub use reload::ReloadOptions;
 
 pub use sentinel_pipeline::PIPELINE_INPUT_CAPACITY;
 
@@ -49,6 +52,7 @@ pub enum RunError {
 pub async fn run(
     config: AgentConfig,
     registry: Registry,
+    options: ReloadOptions,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), RunError> {
     let metrics = SelfMetrics::new();
@@ -56,14 +60,19 @@ pub async fn run(
         process: ProcessMetrics::register(&metrics),
         metrics: metrics.clone(),
         ready: AtomicBool::new(false),
-        exporters: OnceLock::new(),
+        exporters: std::sync::RwLock::new(Vec::new()),
         silences: SilenceStore::for_data_dir(&config.service.data_dir),
         effective_config: std::sync::RwLock::new(crate::config::render_effective(
             &config, &registry,
         )),
         last_reload: std::sync::Mutex::new(None),
         observe: status::Observe::new(&config),
+        reload: OnceLock::new(),
     });
+    // SIGHUP ends a process that does not handle it: listen before anything else.
+    let (reloads, mut requests) = reload::channel();
+    let triggers_stop = CancellationToken::new();
+    reload::spawn_triggers(&reloads, &options, &triggers_stop);
     let admin_address = config.service.telemetry.metrics.address.to_string();
     let listener = admin::bind(&admin_address)
         .await
@@ -81,7 +90,7 @@ pub async fn run(
     ));
     tracing::info!(address = %admin_address, "Admin endpoints listening (/metrics, /healthz, /readyz).");
 
-    let topology = match Topology::start(
+    let mut topology = match Topology::start(
         &config,
         &registry,
         metrics.clone(),
@@ -95,16 +104,7 @@ pub async fn run(
             return Err(err.into());
         }
     };
-    let _ = state.exporters.set(
-        topology
-            .queues
-            .iter()
-            .map(|(_, queue)| queue.health())
-            .collect(),
-    );
-    state
-        .observe
-        .set_queue_ids(topology.queues.iter().map(|(id, _)| id.clone()).collect());
+    state.publish_exporters(&topology);
     state.ready.store(true, Ordering::Release);
     tracing::info!(
         receivers = topology.receivers.len(),
@@ -120,7 +120,17 @@ pub async fn run(
         summary_stop.clone(),
     ));
 
-    stop.await;
+    let _ = state.reload.set(reloads);
+    let mut reloader = reload::Reloader::new(options, registry, state.clone(), config);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            Some(request) = requests.recv() => reloader.handle(&mut topology, request).await,
+        }
+    }
+    triggers_stop.cancel();
+    let config = reloader.current();
     summary_stop.cancel();
     let _ = summary_task.await;
     state.ready.store(false, Ordering::Release);
@@ -129,7 +139,7 @@ pub async fn run(
         timeout = ?config.service.shutdown_timeout,
         "Shutting down: draining pipelines."
     );
-    drain(topology, deadline).await;
+    topology.drain(deadline).await;
     admin_shutdown.cancel();
     let _ = admin_task.await;
     tracing::info!("Shutdown complete.");
@@ -146,26 +156,4 @@ fn banner(listening: &[String], admin_address: &str) -> String {
     format!(
         "Sentinel is running. {send} Self-metrics: http://{admin_address}/metrics (health: /healthz, /readyz). Stop with Ctrl-C or SIGTERM; what is queued is drained first."
     )
-}
-
-/// Receivers stop accepting first. Pipelines then drain and flush in dependency order:
-/// that releases the acknowledgements in-flight requests wait for (a batch may hold them),
-/// so receivers can answer those clients and finish. Last, exporter queues deliver what they
-/// can before the deadline (disk queues keep the rest).
-async fn drain(topology: Topology, deadline: Instant) {
-    topology.receivers_shutdown.cancel();
-    for pipeline in topology.pipelines {
-        pipeline.stop.cancel();
-        if timeout_at(deadline, pipeline.task).await.is_err() {
-            tracing::warn!(pipeline = %pipeline.name, "Pipeline did not drain before the shutdown deadline.");
-        }
-    }
-    for (id, running) in topology.receivers {
-        if timeout_at(deadline, running.task).await.is_err() {
-            tracing::warn!(receiver = %id, "Receiver did not stop before the shutdown deadline.");
-        }
-    }
-    for (_id, queue) in topology.queues {
-        queue.drain(deadline).await;
-    }
 }

@@ -1,41 +1,107 @@
-//! Builds the running graph from a validated config: exporter queues, connectors,
+//! The running graph built from a validated config: exporter queues, connectors,
 //! pipelines and receivers, wired with bounded channels. Signal-agnostic: every signal
 //! goes through the same code path.
+//!
+//! Starting is a reload from nothing: [`Topology::apply`] compares a config with what runs,
+//! builds what is new or changed (`apply.rs`), starts the receivers that need it and
+//! re-points the others (`commit.rs`), then retires the replaced parts once they drained
+//! (`retire.rs`). Sources feed pipelines through swappable slots (`swap.rs`).
 
-use std::collections::{BTreeMap, HashMap};
+mod apply;
+mod build;
+mod commit;
+mod retire;
+mod swap;
+
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use sentinel_exporters::sending::{start_queue, QueueContext, QueueHandle};
+use indexmap::IndexMap;
+use sentinel_exporters::sending::QueueHandle;
 use sentinel_pipeline::admission::MemoryBudget;
+use sentinel_pipeline::config::Node;
 use sentinel_pipeline::tap::TapRegistry;
 use sentinel_pipeline::{
-    BuildContext, BuildError, Connector, Consumer, Fanout, Kind, Message, Output, Outputs,
-    PipelineInput, PipelineTask, Refusal, Running, SelfMetrics, Signal, Stage,
-    PIPELINE_INPUT_CAPACITY,
+    BuildError, Connector, Consumer, Kind, Message, Outputs, QueueSettings, Refusal, RetrySettings,
+    Running, SelfMetrics, Signal,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::{timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::components::Registry;
-use crate::config::{connector_links, AgentConfig, ComponentId, PipelineConfig, PipelineId};
+use crate::config::{connector_links, AgentConfig, ComponentId, PipelineId};
+pub use apply::{ApplyError, Changes};
+use swap::{SourceSlots, SwapExporter};
 
 /// Everything that runs, in the order shutdown needs it.
 pub struct Topology {
+    /// Parent of every receiver's own token: cancelled first at shutdown.
     pub receivers_shutdown: CancellationToken,
-    pub receivers: Vec<(String, Running)>,
+    /// Handed to processors, exporters and connectors.
+    components_shutdown: CancellationToken,
+    metrics: Arc<SelfMetrics>,
+    /// Tap points wrap every hand-off (`sentinel tap`, `pipeline/src/tap.rs`); kept across
+    /// reloads so an open tap follows the rebuilt parts.
+    taps: Arc<TapRegistry>,
+    pub receivers: IndexMap<ComponentId, RunningReceiver>,
     /// Where clients send data, from every receiver that listens (the start banner).
     pub listening: Vec<String>,
     /// Pipelines in dependency order: a pipeline fed by a connector comes after the
     /// pipelines that feed that connector.
     pub pipelines: Vec<RunningPipeline>,
-    pub queues: Vec<(String, QueueHandle)>,
+    pub queues: Vec<RunningExporter>,
+    connectors: HashMap<ComponentId, RunningConnector>,
+}
+
+pub struct RunningReceiver {
+    node: Node,
+    stop: CancellationToken,
+    running: Running,
+    slots: SourceSlots,
+    listening: Vec<String>,
 }
 
 pub struct RunningPipeline {
     pub name: String,
     pub stop: CancellationToken,
     pub task: JoinHandle<()>,
+    id: PipelineId,
+    /// Weak, so the channel closes once every source let go of the pipeline.
+    sender: mpsc::WeakSender<Message>,
+    /// The memory budgets of its processors, by processor id and config.
+    budgets: Vec<KeptBudget>,
+    /// Its receivers, processors (with their config) and exporters.
+    fingerprint: serde_json::Value,
+    /// The exporters and connectors it hands data to.
+    sinks: Vec<Arc<dyn Consumer>>,
+}
+
+/// A `memory_limiter` budget that a rebuilt pipeline reuses while the processor's config
+/// is unchanged, so the receivers feeding it need not restart.
+#[derive(Clone)]
+pub struct KeptBudget {
+    processor: ComponentId,
+    config: serde_json::Value,
+    budget: Arc<MemoryBudget>,
+}
+
+pub struct RunningExporter {
+    pub id: ComponentId,
+    node: Node,
+    queue: QueueSettings,
+    retry: RetrySettings,
+    swap: Arc<SwapExporter>,
+    consumer: Arc<dyn Consumer>,
+    pub handle: QueueHandle,
+}
+
+struct RunningConnector {
+    node: Node,
+    consumer: Arc<dyn Consumer>,
+    slots: SourceSlots,
 }
 
 /// A connector as seen by an upstream pipeline: it consumes into downstream pipelines.
@@ -50,33 +116,6 @@ impl Consumer for ConnectorConsumer {
     }
 }
 
-/// The pipeline inputs and memory budgets a source feeds, for one signal.
-type SignalInputs = (Vec<Arc<dyn Consumer>>, Vec<Arc<MemoryBudget>>);
-
-/// Where a pipeline's exporters list hands data: exporter queues and connectors, by id.
-type Sinks = HashMap<ComponentId, Arc<dyn Consumer>>;
-
-/// A pipeline built but not running yet.
-struct PendingPipeline {
-    id: PipelineId,
-    input: PipelineInput,
-    receiver: mpsc::Receiver<Message>,
-    stages: Vec<Stage>,
-    budgets: Vec<Arc<MemoryBudget>>,
-}
-
-/// What every build phase needs.
-struct Build<'a> {
-    config: &'a AgentConfig,
-    registry: &'a Registry,
-    metrics: Arc<SelfMetrics>,
-    /// Tap points wrap every hand-off (`sentinel tap`, `pipeline/src/tap.rs`).
-    taps: Arc<TapRegistry>,
-    /// Handed to processors, exporters and connectors; receivers get their own token,
-    /// cancelled first at shutdown.
-    components_shutdown: CancellationToken,
-}
-
 impl Topology {
     pub async fn start(
         config: &AgentConfig,
@@ -84,240 +123,57 @@ impl Topology {
         metrics: Arc<SelfMetrics>,
         taps: Arc<TapRegistry>,
     ) -> Result<Topology, BuildError> {
-        let build = Build {
-            config,
-            registry,
+        let mut topology = Topology {
+            receivers_shutdown: CancellationToken::new(),
+            components_shutdown: CancellationToken::new(),
             metrics,
             taps,
-            components_shutdown: CancellationToken::new(),
+            receivers: IndexMap::new(),
+            listening: Vec::new(),
+            pipelines: Vec::new(),
+            queues: Vec::new(),
+            connectors: HashMap::new(),
         };
-        // Pipelines first: their inputs are what receivers and connectors feed.
-        let pending = build.pipelines()?;
-        let (queues, mut sinks) = build.exporter_queues()?;
-        build.connectors(&pending, &mut sinks)?;
-        // Receivers start last, once everything they feed exists.
-        let receivers_shutdown = CancellationToken::new();
-        let (receivers, listening) = build.receivers(&pending, &receivers_shutdown).await?;
-        let pipelines = spawn_pipelines(config, pending, &sinks);
-        Ok(Topology {
-            receivers_shutdown,
-            receivers,
-            listening,
-            pipelines,
-            queues,
-        })
-    }
-}
-
-impl Build<'_> {
-    fn context(&self, id: &ComponentId, shutdown: &CancellationToken) -> BuildContext {
-        BuildContext {
-            id: id.to_string(),
-            metrics: self.metrics.clone(),
-            shutdown: shutdown.clone(),
-            data_dir: self.config.service.data_dir.clone(),
-        }
+        topology
+            .apply(config, registry)
+            .await
+            .map_err(|err| *err.source)?;
+        Ok(topology)
     }
 
-    fn pipelines(&self) -> Result<Vec<PendingPipeline>, BuildError> {
-        let pipelines = &self.config.service.pipelines;
-        pipelines
+    /// Each exporter's id, delivery health and queue budget, in start order.
+    pub fn exporter_views(&self) -> Vec<super::admin::ExporterView> {
+        self.queues
             .iter()
-            .map(|(id, spec)| self.pipeline(id, spec))
+            .map(|queue| super::admin::ExporterView {
+                id: queue.id.to_string(),
+                health: queue.handle.health(),
+                capacity_bytes: queue.queue.budget_bytes(),
+            })
             .collect()
     }
 
-    /// Builds the processors of one pipeline and the channel in front of them.
-    fn pipeline(
-        &self,
-        id: &PipelineId,
-        spec: &PipelineConfig,
-    ) -> Result<PendingPipeline, BuildError> {
-        let (sender, receiver) = mpsc::channel(PIPELINE_INPUT_CAPACITY);
-        let mut stages = Vec::new();
-        let mut budgets = Vec::new();
-        for processor_ref in &spec.processors {
-            let pid = &processor_ref.id;
-            let factory = self
-                .registry
-                .processor(&pid.type_name)
-                .ok_or_else(|| unknown(pid, Kind::Processor))?;
-            let node = &self.config.processors[pid];
-            let context = self.context(pid, &self.components_shutdown);
-            let built = factory.build(node, id.signal, context)?;
-            budgets.extend(built.admission_budget);
-            stages.push(Stage {
-                processor: self
-                    .taps
-                    .processor(&pid.to_string(), &id.to_string(), built.stage),
-                metrics: self
-                    .metrics
-                    .component(Kind::Processor, &pid.to_string(), id.signal),
-            });
-        }
-        Ok(PendingPipeline {
-            id: id.clone(),
-            input: PipelineInput {
-                name: id.to_string(),
-                sender,
-            },
-            receiver,
-            stages,
-            budgets,
-        })
-    }
-
-    /// One sending queue per exporter id in use.
-    fn exporter_queues(&self) -> Result<(Vec<(String, QueueHandle)>, Sinks), BuildError> {
-        let mut queues = Vec::new();
-        let mut sinks = Sinks::new();
-        for (eid, node) in &self.config.exporters {
-            let signals = signals_using(self.config, eid);
-            if signals.is_empty() {
-                continue;
+    /// Receivers stop accepting first. Pipelines then drain and flush in dependency order:
+    /// that releases the acknowledgements in-flight requests wait for (a batch may hold
+    /// them), so receivers can answer those clients and finish. Last, exporter queues
+    /// deliver what they can before the deadline (disk queues keep the rest).
+    pub async fn drain(self, deadline: Instant) {
+        self.receivers_shutdown.cancel();
+        for pipeline in self.pipelines {
+            pipeline.stop.cancel();
+            if timeout_at(deadline, pipeline.task).await.is_err() {
+                tracing::warn!(pipeline = %pipeline.name, "Pipeline did not drain before the shutdown deadline.");
             }
-            let factory = self
-                .registry
-                .exporter(&eid.type_name)
-                .ok_or_else(|| unknown(eid, Kind::Exporter))?;
-            let built = factory.build(node, self.context(eid, &self.components_shutdown))?;
-            let queue_context = QueueContext {
-                id: eid.to_string(),
-                metrics: self.metrics.clone(),
-                data_dir: self.config.service.data_dir.clone(),
-            };
-            let (consumer, handle) = start_queue(queue_context, built, &signals)?;
-            let consumer = self.taps.consumer(&eid.to_string(), "", true, consumer);
-            sinks.insert(eid.clone(), consumer);
-            queues.push((eid.to_string(), handle));
         }
-        Ok((queues, sinks))
-    }
-
-    /// One connector per id in use, feeding the pipelines that list it as a receiver.
-    /// An exporter of the same id keeps its place among the sinks.
-    fn connectors(&self, pending: &[PendingPipeline], sinks: &mut Sinks) -> Result<(), BuildError> {
-        for (cid, node) in &self.config.connectors {
-            if signals_using(self.config, cid).is_empty() {
-                continue;
+        for (id, receiver) in self.receivers {
+            if timeout_at(deadline, receiver.running.task).await.is_err() {
+                tracing::warn!(receiver = %id, "Receiver did not stop before the shutdown deadline.");
             }
-            let factory = self
-                .registry
-                .connector(&cid.type_name)
-                .ok_or_else(|| unknown(cid, Kind::Connector))?;
-            let connector = factory.build(node, self.context(cid, &self.components_shutdown))?;
-            let outputs = outputs_for(self.config, pending, cid, &self.taps);
-            sinks
-                .entry(cid.clone())
-                .or_insert_with(|| Arc::new(ConnectorConsumer { connector, outputs }));
         }
-        Ok(())
-    }
-
-    /// Starting a receiver binds its listeners, so readiness follows from every start
-    /// returning.
-    async fn receivers(
-        &self,
-        pending: &[PendingPipeline],
-        shutdown: &CancellationToken,
-    ) -> Result<(Vec<(String, Running)>, Vec<String>), BuildError> {
-        let mut receivers = Vec::new();
-        let mut listening = Vec::new();
-        for (rid, node) in &self.config.receivers {
-            let outputs = outputs_for(self.config, pending, rid, &self.taps);
-            if outputs.is_empty() {
-                continue;
-            }
-            let factory = self
-                .registry
-                .receiver(&rid.type_name)
-                .ok_or_else(|| unknown(rid, Kind::Receiver))?;
-            let receiver = factory.build(node, self.context(rid, shutdown))?;
-            listening.extend(receiver.listens_on());
-            receivers.push((rid.to_string(), receiver.start(outputs).await?));
+        drop(self.connectors);
+        for exporter in self.queues {
+            exporter.handle.drain(deadline).await;
         }
-        Ok((receivers, listening))
-    }
-}
-
-/// What `source` (a receiver or connector) feeds: the pipelines that list it under
-/// `receivers`, with their memory budgets, by signal.
-fn outputs_for(
-    config: &AgentConfig,
-    pending: &[PendingPipeline],
-    source: &ComponentId,
-    taps: &Arc<TapRegistry>,
-) -> Outputs {
-    let mut by_signal: BTreeMap<Signal, SignalInputs> = BTreeMap::new();
-    for p in pending {
-        let listed = config.service.pipelines[&p.id]
-            .receivers
-            .iter()
-            .any(|r| &r.id == source);
-        if listed {
-            let (consumers, budgets) = by_signal.entry(p.id.signal).or_default();
-            let input = Arc::new(PipelineInput {
-                name: p.input.name.clone(),
-                sender: p.input.sender.clone(),
-            });
-            let connector_type =
-                (!config.receivers.contains_key(source)).then_some(&*source.type_name);
-            let (id, primary) = (source.to_string(), consumers.is_empty());
-            consumers.push(taps.source_consumer(
-                &id,
-                connector_type,
-                &p.input.name,
-                primary,
-                input,
-            ));
-            budgets.extend(p.budgets.iter().cloned());
-        }
-    }
-    by_signal
-        .into_iter()
-        .map(|(signal, (consumers, budgets))| {
-            let fanout = Fanout::new(consumers);
-            (signal, Output { fanout, budgets })
-        })
-        .collect()
-}
-
-/// Starts every pipeline's task, upstream pipelines first.
-fn spawn_pipelines(
-    config: &AgentConfig,
-    pending: Vec<PendingPipeline>,
-    sinks: &Sinks,
-) -> Vec<RunningPipeline> {
-    let mut by_id: HashMap<PipelineId, PendingPipeline> =
-        pending.into_iter().map(|p| (p.id.clone(), p)).collect();
-    dependency_order(config)
-        .iter()
-        .filter_map(|id| by_id.remove(id))
-        .map(|p| spawn_pipeline(config, p, sinks))
-        .collect()
-}
-
-fn spawn_pipeline(config: &AgentConfig, p: PendingPipeline, sinks: &Sinks) -> RunningPipeline {
-    let exporters = config.service.pipelines[&p.id]
-        .exporters
-        .iter()
-        .filter_map(|e| sinks.get(&e.id).cloned())
-        .collect();
-    // Our own sender is dropped here so the channel closes once every upstream
-    // (receivers, connectors) is gone.
-    drop(p.input);
-    let stop = CancellationToken::new();
-    let task = PipelineTask {
-        name: p.id.to_string(),
-        input: p.receiver,
-        stages: p.stages,
-        exporters: Fanout::new(exporters),
-        stop: stop.clone(),
-    };
-    RunningPipeline {
-        name: p.id.to_string(),
-        stop,
-        task: tokio::spawn(task.run()),
     }
 }
 
@@ -362,6 +218,11 @@ fn unknown(id: &ComponentId, kind: Kind) -> BuildError {
         component: id.to_string(),
         message: format!("no {} type {:?} is registered", kind.as_str(), id.type_name),
     }
+}
+
+/// Time a retired pipeline gets to drain before it is stopped outright.
+fn retire_timeout(config: &AgentConfig) -> Duration {
+    config.service.shutdown_timeout
 }
 
 #[cfg(test)]

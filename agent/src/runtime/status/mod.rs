@@ -6,13 +6,11 @@ mod samples;
 mod snapshot;
 mod tap_http;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::{Method, Request, StatusCode};
 use sentinel_pipeline::http::respond::{plain, respond, HttpResponse};
-use sentinel_pipeline::sending::QueueSettings;
 use sentinel_pipeline::tap::TapRegistry;
 
 use crate::config::{AgentConfig, TapConfig};
@@ -26,26 +24,11 @@ pub struct Observe {
     pub taps: Arc<TapRegistry>,
     tap: TapConfig,
     started: Instant,
-    /// Each exporter's queue budget in bytes, by id.
-    capacities: BTreeMap<String, u64>,
-    /// Exporter ids in the order of `AdminState::exporters`.
-    queue_ids: OnceLock<Vec<String>>,
     redactor: Option<Redactor>,
 }
 
 impl Observe {
     pub fn new(config: &AgentConfig) -> Observe {
-        let capacities = config
-            .exporters
-            .iter()
-            .map(|(id, node)| {
-                let settings = node
-                    .get("sending_queue")
-                    .and_then(|q| serde_json::from_value::<QueueSettings>(q.to_json()).ok())
-                    .unwrap_or_default();
-                (id.to_string(), settings.budget_bytes())
-            })
-            .collect();
         let redactor = Redactor::new(&[])
             .inspect_err(
                 |err| tracing::error!(%err, "The tap redactor did not compile; taps answer 500."),
@@ -55,15 +38,8 @@ impl Observe {
             taps: TapRegistry::new(),
             tap: config.service.telemetry.metrics.tap.clone(),
             started: Instant::now(),
-            capacities,
-            queue_ids: OnceLock::new(),
             redactor,
         }
-    }
-
-    /// Names the exporter queues, in the order their health was handed to the admin state.
-    pub fn set_queue_ids(&self, ids: Vec<String>) {
-        let _ = self.queue_ids.set(ids);
     }
 }
 
@@ -95,19 +71,9 @@ pub async fn handle(
 
 fn status(state: &AdminState) -> crate::top::snapshot::Snapshot {
     let observe = &state.observe;
-    let ids = observe
-        .queue_ids
-        .get()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let capacities: Vec<(String, u64)> = ids
-        .iter()
-        .map(|id| (id.clone(), observe.capacities.get(id).copied().unwrap_or(0)))
-        .collect();
     snapshot::build(
         state,
         &observe.taps,
-        &capacities,
         observe.started.elapsed().as_secs_f64(),
         observe.tap.enabled,
     )

@@ -25,13 +25,7 @@ const SIX: [&str; 6] = [
     "sentinel_component_queue_size",
 ];
 
-pub fn build(
-    state: &AdminState,
-    taps: &TapRegistry,
-    capacities: &[(String, u64)],
-    uptime: f64,
-    tap_enabled: bool,
-) -> Snapshot {
+pub fn build(state: &AdminState, taps: &TapRegistry, uptime: f64, tap_enabled: bool) -> Snapshot {
     state.process.refresh();
     let samples = parse(&state.metrics.encode());
     let value = |name: &str| {
@@ -48,7 +42,7 @@ pub fn build(
             resident_bytes: value("sentinel_process_resident_memory_bytes"),
         },
         components: components(&samples),
-        exporters: exporters(state, &samples, capacities),
+        exporters: exporters(state, &samples),
         services: taps
             .services()
             .top(TOP_SERVICES)
@@ -132,11 +126,7 @@ fn components(samples: &[Sample]) -> Vec<ComponentStatus> {
     all
 }
 
-fn exporters(
-    state: &AdminState,
-    samples: &[Sample],
-    capacities: &[(String, u64)],
-) -> Vec<ExporterStatus> {
+fn exporters(state: &AdminState, samples: &[Sample]) -> Vec<ExporterStatus> {
     let of = |name: &str, id: &str| {
         samples
             .iter()
@@ -144,13 +134,12 @@ fn exporters(
             .map(|s| s.value)
             .sum::<f64>()
     };
-    let Some(healths) = state.exporters.get() else {
-        return Vec::new();
-    };
-    capacities
+    let views = state.exporters.read().unwrap_or_else(|e| e.into_inner());
+    views
         .iter()
-        .zip(healths)
-        .map(|((id, capacity), health)| {
+        .map(|view| {
+            let (id, health) = (&view.id, &view.health);
+            let capacity = &view.capacity_bytes;
             let degraded = health.degraded();
             ExporterStatus {
                 id: id.clone(),

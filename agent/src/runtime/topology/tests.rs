@@ -12,8 +12,9 @@ use sentinel_pipeline::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use sentinel_pipeline::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use sentinel_pipeline::{
     ack_pair, Acks, BuildContext, BuildError, BuiltExporter, BuiltProcessor, ComponentInfo,
-    ExportError, Exporter, ExporterFactory, Factory, Kind, Message, Outputs, Payload, Processor,
-    ProcessorFactory, Receiver, ReceiverFactory, RefusalKind, Running, SelfMetrics, Signal,
+    ExportError, Exporter, ExporterFactory, Factory, Kind, Message, Output, Outputs, Payload,
+    Processor, ProcessorFactory, Receiver, ReceiverFactory, RefusalKind, Running, SelfMetrics,
+    Signal,
 };
 use tokio::time::Instant;
 
@@ -236,7 +237,7 @@ async fn data_flows_through_connectors_and_pipelines_start_upstream_first() {
     })
     .await;
     assert_eq!(probes.exported.lock().unwrap()[0], logs(2));
-    crate::runtime::drain(topology, shutdown_deadline()).await;
+    topology.drain(shutdown_deadline()).await;
 }
 
 #[tokio::test]
@@ -272,7 +273,7 @@ async fn connector_output_is_refused_while_the_downstream_budget_is_full() {
     assert_eq!(refusal.kind, RefusalKind::Capacity, "{refusal}");
 
     // Shutdown flushes what `hold` kept into the exporter queue, which releases it.
-    crate::runtime::drain(topology, shutdown_deadline()).await;
+    topology.drain(shutdown_deadline()).await;
     assert_eq!(first_waiter.wait().await, Ok(()));
     assert_eq!(budget.used(), 0);
     assert_eq!(probes.exported.lock().unwrap().len(), 1);
