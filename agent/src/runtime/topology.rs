@@ -153,6 +153,7 @@ impl Build<'_> {
             input: PipelineInput {
                 name: id.to_string(),
                 sender,
+                downstream: Default::default(),
             },
             receiver,
             stages,
@@ -246,6 +247,7 @@ fn outputs_for(config: &AgentConfig, pending: &[PendingPipeline], source: &Compo
             consumers.push(Arc::new(PipelineInput {
                 name: p.input.name.clone(),
                 sender: p.input.sender.clone(),
+                downstream: p.input.downstream.clone(),
             }));
             budgets.extend(p.budgets.iter().cloned());
         }
@@ -275,11 +277,13 @@ fn spawn_pipelines(
 }
 
 fn spawn_pipeline(config: &AgentConfig, p: PendingPipeline, sinks: &Sinks) -> RunningPipeline {
-    let exporters = config.service.pipelines[&p.id]
+    let exporters: Vec<_> = config.service.pipelines[&p.id]
         .exporters
         .iter()
         .filter_map(|e| sinks.get(&e.id).cloned())
         .collect();
+    // Receivers probe the exporter queues through the pipeline's input.
+    let _ = p.input.downstream.set(Fanout::new(exporters.clone()));
     // Our own sender is dropped here so the channel closes once every upstream
     // (receivers, connectors) is gone.
     drop(p.input);

@@ -152,6 +152,23 @@ impl MemoryQueue {
 }
 
 impl Consumer for MemoryQueue {
+    fn has_room(&self, bytes: usize) -> Result<(), Refusal> {
+        let state = self.lock();
+        if state.closed {
+            let id = self.metrics.id();
+            return Err(Refusal::unavailable(format!("exporter {id} is shutting down")));
+        }
+        let full = state.entries.len() >= self.max_requests || state.bytes + bytes > self.max_bytes;
+        if full && self.when_full == WhenFull::Refuse {
+            let (queued, queued_bytes) = (state.entries.len(), state.bytes);
+            return Err(Refusal::capacity(format!(
+                "exporter {}: sending queue full ({queued} requests, {queued_bytes} bytes)",
+                self.metrics.id()
+            )));
+        }
+        Ok(())
+    }
+
     fn consume(&self, msg: Message) -> Result<(), Refusal> {
         let Message { payload, acks } = msg;
         let signal = payload.signal();
