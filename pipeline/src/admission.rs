@@ -45,7 +45,7 @@ impl MemoryBudget {
         self.used.fetch_sub(bytes, Ordering::AcqRel);
     }
 
-    fn refusal(&self, bytes: usize) -> Refusal {
+    pub(crate) fn refusal(&self, bytes: usize) -> Refusal {
         Refusal::capacity(format!(
             "{}: memory limit of {} bytes reached ({} in use, request of {bytes})",
             self.name,
@@ -161,7 +161,11 @@ mod tests {
         admission.grow_to(90).unwrap();
         assert_eq!((big.used(), small.used()), (90, 90));
         assert!(admission.grow_to(101).is_err());
-        assert_eq!((big.used(), small.used()), (90, 90), "nothing kept of a refused growth");
+        assert_eq!(
+            (big.used(), small.used()),
+            (90, 90),
+            "nothing kept of a refused growth"
+        );
         assert_eq!(admission.smallest_limit(), Some(100));
         admission.grow_to(40).unwrap();
         assert_eq!((big.used(), small.used()), (40, 40));

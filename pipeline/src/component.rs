@@ -209,6 +209,11 @@ impl Output {
     /// Whether the pipelines and the exporter queues behind them would take about
     /// `bytes` now ([`Consumer::has_room`]); cheap, asked before reading a body.
     pub fn has_room(&self, bytes: usize) -> Result<(), Refusal> {
+        for budget in &self.budgets {
+            if budget.used().saturating_add(bytes) > budget.limit() {
+                return Err(budget.refusal(bytes));
+            }
+        }
         self.fanout.has_room(bytes)
     }
 

@@ -156,7 +156,9 @@ impl Consumer for MemoryQueue {
         let state = self.lock();
         if state.closed {
             let id = self.metrics.id();
-            return Err(Refusal::unavailable(format!("exporter {id} is shutting down")));
+            return Err(Refusal::unavailable(format!(
+                "exporter {id} is shutting down"
+            )));
         }
         let full = state.entries.len() >= self.max_requests || state.bytes + bytes > self.max_bytes;
         if full && self.when_full == WhenFull::Refuse {

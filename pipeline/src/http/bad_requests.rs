@@ -22,10 +22,12 @@ pub enum BadRequest {
     MethodNotAllowed,
     NotFound,
     BodyReadFailed,
+    /// Over a per-request limit (items, attributes, nesting, decoded size).
+    OverLimit,
 }
 
 impl BadRequest {
-    const ALL: [BadRequest; 9] = [
+    const ALL: [BadRequest; 10] = [
         BadRequest::MalformedProtobuf,
         BadRequest::MalformedJson,
         BadRequest::BodyTooLarge,
@@ -35,6 +37,7 @@ impl BadRequest {
         BadRequest::MethodNotAllowed,
         BadRequest::NotFound,
         BadRequest::BodyReadFailed,
+        BadRequest::OverLimit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +51,7 @@ impl BadRequest {
             BadRequest::MethodNotAllowed => "method_not_allowed",
             BadRequest::NotFound => "not_found",
             BadRequest::BodyReadFailed => "body_read_failed",
+            BadRequest::OverLimit => "over_limit",
         }
     }
 }

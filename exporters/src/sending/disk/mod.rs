@@ -413,7 +413,9 @@ impl Consumer for DiskQueue {
         let shared = &self.shared;
         let id = shared.metrics.id();
         if shared.closing.load(Ordering::Acquire) || shared.stopping() {
-            return Err(Refusal::unavailable(format!("exporter {id} is shutting down")));
+            return Err(Refusal::unavailable(format!(
+                "exporter {id} is shutting down"
+            )));
         }
         let pending = shared.channel_bytes.load(Ordering::Acquire);
         let behind = pending > 0 && pending + bytes as u64 > CHANNEL_BYTES;

@@ -63,7 +63,9 @@ fn the_factory_prints_the_effective_config() {
         .unwrap();
     assert_eq!(
         effective,
-        json!({"protocols": {"grpc": {"endpoint": "127.0.0.1:4317", "max_recv_msg_size_mib": 4}}})
+        json!({"protocols": {"grpc": {"endpoint": "127.0.0.1:4317", "max_recv_msg_size_mib": 4}},
+               "limits": {"max_items_per_request": 100000, "max_attributes_per_item": 4096,
+                          "max_value_depth": 32}})
     );
 }
 
