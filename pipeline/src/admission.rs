@@ -7,6 +7,10 @@ use std::sync::Arc;
 
 use crate::ack::Refusal;
 
+mod decoded;
+
+pub use decoded::decoded_size;
+
 /// A fixed budget of bytes in flight between a receiver and the exporter queues.
 #[derive(Debug)]
 pub struct MemoryBudget {

@@ -230,11 +230,11 @@ fn stalled_uploads(address: SocketAddr, count: usize, size: usize) -> (Vec<u32>,
 }
 
 fn compression_bombs(address: SocketAddr) -> Vec<u32> {
-    let zeros = vec![0u8; 256 * MIB];
+    let zeros = vec![0u8; 64 * MIB];
     let zstd = zstd::encode_all(&zeros[..], 3).expect("zstd");
     let gzip = {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        encoder.write_all(&zeros[..64 * MIB]).expect("gzip");
+        encoder.write_all(&zeros).expect("gzip");
         encoder.finish().expect("gzip")
     };
     drop(zeros);
@@ -287,9 +287,7 @@ fn grpc_request(address: SocketAddr, body: Frames) -> hyper::Request<Frames> {
     .expect("request")
 }
 
-async fn h2_sender(
-    address: SocketAddr,
-) -> Option<hyper::client::conn::http2::SendRequest<Frames>> {
+async fn h2_sender(address: SocketAddr) -> Option<hyper::client::conn::http2::SendRequest<Frames>> {
     let stream = tokio::net::TcpStream::connect(address).await.ok()?;
     let (sender, connection) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),

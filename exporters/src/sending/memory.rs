@@ -19,7 +19,10 @@ struct Entry {
     seq: u64,
     payload: Payload,
     items: usize,
+    /// Decoded size: what `max_size` counts.
     bytes: usize,
+    /// Encoded size: what merging into export requests counts.
+    wire: usize,
     appended_ms: u64,
 }
 
@@ -131,7 +134,7 @@ impl MemoryQueue {
         while let Some(entry) = next.take() {
             state.bytes -= entry.bytes;
             state.in_flight.insert(entry.seq, entry.appended_ms);
-            let bytes = entry.bytes;
+            let bytes = entry.wire;
             let piece = Piece {
                 payload: entry.payload,
                 items: entry.items,
@@ -141,7 +144,7 @@ impl MemoryQueue {
             let joins = state
                 .entries
                 .front()
-                .is_some_and(|e| batch.fits(signal, e.items, e.bytes));
+                .is_some_and(|e| batch.fits(signal, e.items, e.wire));
             if joins {
                 next = state.entries.pop_front();
             }
@@ -160,7 +163,10 @@ impl Consumer for MemoryQueue {
                 "exporter {id} is shutting down"
             )));
         }
-        let full = state.entries.len() >= self.max_requests || state.bytes + bytes > self.max_bytes;
+        // Only what is queued now: a request too large for an empty queue is refused,
+        // with its own message, when it is handed over.
+        let full = state.entries.len() >= self.max_requests
+            || (state.bytes > 0 && state.bytes + bytes > self.max_bytes);
         if full && self.when_full == WhenFull::Refuse {
             let (queued, queued_bytes) = (state.entries.len(), state.bytes);
             return Err(Refusal::capacity(format!(
@@ -175,7 +181,9 @@ impl Consumer for MemoryQueue {
         let Message { payload, acks } = msg;
         let signal = payload.signal();
         let items = payload.item_count();
-        let bytes = payload.encoded_len();
+        // Decoded bytes: what the queue really holds in memory.
+        let bytes = sentinel_pipeline::admission::decoded_size(&payload);
+        let wire = payload.encoded_len();
         let mut evicted = Vec::new();
         {
             let mut state = self.lock();
@@ -229,6 +237,7 @@ impl Consumer for MemoryQueue {
                 payload,
                 items,
                 bytes,
+                wire,
                 appended_ms: now_ms(),
             });
             self.metrics.bytes.set(state.bytes as i64);
