@@ -29,10 +29,10 @@ fn main() {
     for probe in Probe::ALL {
         let m = measure(&args.sentinel, &config, dir.path(), probe);
         println!(
-            "| {} | {} | {:?} | {:.1} | {:.1} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {} | {} |",
             args.label,
             probe.name(),
-            m.answers,
+            summary(&m.answers),
             m.idle_rss as f64 / 1048576.0,
             m.peak_rss as f64 / 1048576.0,
             m.peak_above_idle_mib(),
@@ -40,4 +40,20 @@ fn main() {
             m.served_after
         );
     }
+}
+
+/// `[413, 413, 429]` as `413 x2, 429`.
+fn summary(answers: &[u32]) -> String {
+    let mut counts = std::collections::BTreeMap::new();
+    for answer in answers {
+        *counts.entry(answer).or_insert(0) += 1;
+    }
+    counts
+        .iter()
+        .map(|(answer, n)| match n {
+            1 => answer.to_string(),
+            n => format!("{answer} x{n}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -12,7 +12,8 @@ use crate::{free_port, http_get};
 #[derive(Debug, Clone)]
 pub struct Measured {
     pub probe: Probe,
-    /// What the agent answered (see [`Probe::run`]).
+    /// What the agent answered (see [`Probe::run`]; for the stalled uploads, MiB each sent
+    /// before the agent stopped reading; for the gRPC streams, answered and unanswered).
     pub answers: Vec<u32>,
     pub idle_rss: u64,
     pub peak_rss: u64,
