@@ -159,28 +159,42 @@ where
     }
 }
 
-/// Reads `reader` to its end in chunks, at most `limit` bytes, growing `admission` by
-/// the output's capacity as it grows.
+/// Reads `reader` to its end in chunks, at most `limit` bytes, charging `admission`
+/// for the output's capacity before it is allocated (and for the old buffer too while a
+/// growth copies it), so a bomb's inflation never runs ahead of the budget.
 pub(super) fn read_chunks_charged(
     mut reader: impl Read,
     limit: usize,
     admission: &mut Admission,
 ) -> Result<Vec<u8>, ReadError> {
-    const CHUNK: u64 = 256 * 1024;
+    const CHUNK: usize = 256 * 1024;
     let base = admission.bytes();
-    let mut out = Vec::new();
+    let mut out: Vec<u8> = Vec::new();
     loop {
+        let want = out.len() + CHUNK;
+        if want > out.capacity() {
+            let old = out.capacity();
+            let new = want
+                .max(old * 2)
+                .min(limit.saturating_add(1))
+                .max(want.min(limit + 1));
+            admission
+                .grow_to(base + old + new)
+                .map_err(ReadError::OverBudget)?;
+            out.reserve_exact(new.saturating_sub(out.len()));
+            admission
+                .grow_to(base + out.capacity())
+                .map_err(ReadError::OverBudget)?;
+        }
         let before = out.len();
+        let room = (out.capacity() - out.len()).min(CHUNK) as u64;
         (&mut reader)
-            .take(CHUNK)
+            .take(room.max(1))
             .read_to_end(&mut out)
             .map_err(ReadError::Io)?;
         if out.len() > limit {
             return Err(ReadError::TooLarge { limit });
         }
-        admission
-            .grow_to(base + out.capacity())
-            .map_err(ReadError::OverBudget)?;
         if out.len() == before {
             return Ok(out);
         }
