@@ -135,6 +135,13 @@ impl BuildContext {
 pub trait Consumer: Send + Sync {
     /// On `Err` the consumer kept nothing of the message.
     fn consume(&self, msg: Message) -> Result<(), Refusal>;
+
+    /// Whether a message of about `bytes` (encoded) would be taken now. Receivers ask
+    /// before reading or decoding a request, so a full path refuses it without paying
+    /// for the decode. A hint only: `consume` may still refuse. Wrappers must forward it.
+    fn has_room(&self, _bytes: usize) -> Result<(), Refusal> {
+        Ok(())
+    }
 }
 
 /// Sends a copy of each message to several consumers. A refusal by one does not stop the
@@ -159,6 +166,10 @@ impl Fanout {
 }
 
 impl Consumer for Fanout {
+    fn has_room(&self, bytes: usize) -> Result<(), Refusal> {
+        self.consumers.iter().try_for_each(|c| c.has_room(bytes))
+    }
+
     fn consume(&self, msg: Message) -> Result<(), Refusal> {
         let Some((last, rest)) = self.consumers.split_last() else {
             return Ok(());
@@ -193,6 +204,17 @@ impl Output {
     /// then charges nothing more, and it is released once the exporter queues took the data.
     pub fn admit(&self, bytes: usize) -> Result<Admission, Refusal> {
         Admission::charge(&self.budgets, bytes)
+    }
+
+    /// Whether the pipelines and the exporter queues behind them would take about
+    /// `bytes` now ([`Consumer::has_room`]); cheap, asked before reading a body.
+    pub fn has_room(&self, bytes: usize) -> Result<(), Refusal> {
+        for budget in &self.budgets {
+            if budget.used().saturating_add(bytes) > budget.limit() {
+                return Err(budget.refusal(bytes));
+            }
+        }
+        self.fanout.has_room(bytes)
     }
 
     /// Hands a message to every pipeline. Data that has not paid the pipelines' memory

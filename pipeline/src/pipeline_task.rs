@@ -1,6 +1,8 @@
 //! One pipeline's task: take messages from its input channel, run them through its
 //! processors in order, and hand the results to its exporters and connectors.
 
+use std::sync::{Arc, OnceLock};
+
 use crate::{ComponentMetrics, Consumer, Fanout, Message, Processor, Refusal};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
@@ -20,9 +22,28 @@ pub struct Stage {
 pub struct PipelineInput {
     pub name: String,
     pub sender: mpsc::Sender<Message>,
+    /// The pipeline's exporters and connectors, set once they are built; probed by
+    /// [`Consumer::has_room`] so a full exporter queue refuses before decoding.
+    pub downstream: Arc<OnceLock<Fanout>>,
 }
 
 impl Consumer for PipelineInput {
+    fn has_room(&self, bytes: usize) -> Result<(), Refusal> {
+        if self.sender.is_closed() {
+            return Err(Refusal::unavailable(format!(
+                "pipeline {} is shutting down",
+                self.name
+            )));
+        }
+        if self.sender.capacity() == 0 {
+            return Err(Refusal::capacity(format!("pipeline {} is full", self.name)));
+        }
+        match self.downstream.get() {
+            Some(downstream) => downstream.has_room(bytes),
+            None => Ok(()),
+        }
+    }
+
     fn consume(&self, msg: Message) -> Result<(), Refusal> {
         self.sender.try_send(msg).map_err(|err| match err {
             mpsc::error::TrySendError::Full(_) => {

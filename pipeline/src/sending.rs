@@ -22,8 +22,9 @@ pub struct QueueSettings {
     /// Disk queue: where segment files live. Default: `<data dir>/queues/<exporter id>`.
     pub directory: Option<PathBuf>,
     /// Budget in bytes: all segment files of a disk queue (default 256 MiB), or the
-    /// encoded size of the requests a memory queue holds (default 16 MiB; decoded data
-    /// takes several times that in memory). `when_full` applies when it is reached.
+    /// memory the decoded requests of a memory queue take, heap included (default 64
+    /// MiB, about 16 MiB of OTLP protobuf), so the queue's RSS follows it. `when_full`
+    /// applies when it is reached.
     pub max_size: Option<u64>,
     /// Disk queue: `always`, `never`, or `{interval: 10ms}` (group commit).
     pub fsync: FsyncPolicy,
@@ -67,7 +68,7 @@ impl QueueSettings {
     pub fn budget_bytes(&self) -> u64 {
         self.max_size.unwrap_or(match self.kind {
             QueueKind::Disk => 256 * 1024 * 1024,
-            QueueKind::Memory => 16 * 1024 * 1024,
+            QueueKind::Memory => 64 * 1024 * 1024,
         })
     }
 }

@@ -251,6 +251,10 @@ enum Feed {
 
 // Every method of `Consumer` is forwarded to `inner`.
 impl Consumer for TappedConsumer {
+    fn has_room(&self, bytes: usize) -> Result<(), Refusal> {
+        self.inner.has_room(bytes)
+    }
+
     fn consume(&self, msg: Message) -> Result<(), Refusal> {
         let registry = &self.point.registry;
         match (self.feed, &msg.payload) {

@@ -5,6 +5,7 @@ pub mod certs;
 pub mod docs;
 pub mod kafka;
 pub mod nab;
+pub mod probes;
 pub mod services;
 
 use std::io::{Read, Write};

@@ -71,6 +71,8 @@ pub struct RunningPipeline {
     id: PipelineId,
     /// Weak, so the channel closes once every source let go of the pipeline.
     sender: mpsc::WeakSender<Message>,
+    /// What the receivers feeding it probe before decoding: its sinks.
+    downstream: Arc<std::sync::OnceLock<sentinel_pipeline::Fanout>>,
     /// The memory budgets of its processors, by processor id and config.
     budgets: Vec<KeptBudget>,
     /// Its receivers, processors (with their config) and exporters.

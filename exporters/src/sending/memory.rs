@@ -19,7 +19,10 @@ struct Entry {
     seq: u64,
     payload: Payload,
     items: usize,
+    /// Decoded size: what `max_size` counts.
     bytes: usize,
+    /// Encoded size: what merging into export requests counts.
+    wire: usize,
     appended_ms: u64,
 }
 
@@ -131,7 +134,7 @@ impl MemoryQueue {
         while let Some(entry) = next.take() {
             state.bytes -= entry.bytes;
             state.in_flight.insert(entry.seq, entry.appended_ms);
-            let bytes = entry.bytes;
+            let bytes = entry.wire;
             let piece = Piece {
                 payload: Arc::new(entry.payload),
                 items: entry.items,
@@ -141,7 +144,7 @@ impl MemoryQueue {
             let joins = state
                 .entries
                 .front()
-                .is_some_and(|e| batch.fits(signal, e.items, e.bytes));
+                .is_some_and(|e| batch.fits(signal, e.items, e.wire));
             if joins {
                 next = state.entries.pop_front();
             }
@@ -152,11 +155,35 @@ impl MemoryQueue {
 }
 
 impl Consumer for MemoryQueue {
+    fn has_room(&self, bytes: usize) -> Result<(), Refusal> {
+        let state = self.lock();
+        if state.closed {
+            let id = self.metrics.id();
+            return Err(Refusal::unavailable(format!(
+                "exporter {id} is shutting down"
+            )));
+        }
+        // Only what is queued now: a request too large for an empty queue is refused,
+        // with its own message, when it is handed over.
+        let full = state.entries.len() >= self.max_requests
+            || (state.bytes > 0 && state.bytes + bytes > self.max_bytes);
+        if full && self.when_full == WhenFull::Refuse {
+            let (queued, queued_bytes) = (state.entries.len(), state.bytes);
+            return Err(Refusal::capacity(format!(
+                "exporter {}: sending queue full ({queued} requests, {queued_bytes} bytes)",
+                self.metrics.id()
+            )));
+        }
+        Ok(())
+    }
+
     fn consume(&self, msg: Message) -> Result<(), Refusal> {
         let Message { payload, acks } = msg;
         let signal = payload.signal();
         let items = payload.item_count();
-        let bytes = payload.encoded_len();
+        // Decoded bytes: what the queue really holds in memory.
+        let bytes = sentinel_pipeline::admission::decoded_size(&payload);
+        let wire = payload.encoded_len();
         let mut evicted = Vec::new();
         {
             let mut state = self.lock();
@@ -210,6 +237,7 @@ impl Consumer for MemoryQueue {
                 payload,
                 items,
                 bytes,
+                wire,
                 appended_ms: now_ms(),
             });
             self.metrics.bytes.set(state.bytes as i64);

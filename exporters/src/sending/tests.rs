@@ -92,7 +92,8 @@ async fn memory_queue_is_also_bounded_in_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let sink = TestSink::gated();
     let mut settings = memory_settings(1000, WhenFull::Refuse);
-    let one = logs("x", 10).encoded_len() as u64;
+    // The memory queue counts decoded bytes.
+    let one = sentinel_pipeline::admission::decoded_size(&logs("x", 10)) as u64;
     settings.max_size = Some(one * 3);
     let harness = start(dir.path(), &sink, settings, fast_retry());
     assert!(harness.send_acked(logs("x", 10)).await);

@@ -24,10 +24,12 @@ pub enum BadRequest {
     BodyReadFailed,
     /// Missing or wrong bearer token (`auth`).
     Unauthenticated,
+    /// Over a per-request limit (items, attributes, nesting, decoded size).
+    OverLimit,
 }
 
 impl BadRequest {
-    const ALL: [BadRequest; 10] = [
+    const ALL: [BadRequest; 11] = [
         BadRequest::MalformedProtobuf,
         BadRequest::MalformedJson,
         BadRequest::BodyTooLarge,
@@ -38,6 +40,7 @@ impl BadRequest {
         BadRequest::NotFound,
         BadRequest::BodyReadFailed,
         BadRequest::Unauthenticated,
+        BadRequest::OverLimit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +55,7 @@ impl BadRequest {
             BadRequest::NotFound => "not_found",
             BadRequest::BodyReadFailed => "body_read_failed",
             BadRequest::Unauthenticated => "unauthenticated",
+            BadRequest::OverLimit => "over_limit",
         }
     }
 }

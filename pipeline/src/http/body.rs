@@ -10,7 +10,7 @@ use hyper::body::Body;
 use hyper::header::{self, HeaderMap};
 use hyper::Request;
 
-type BoxError = Box<dyn Error + Send + Sync>;
+pub(super) type BoxError = Box<dyn Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
@@ -25,6 +25,10 @@ pub enum BodyError {
         encoding: &'static str,
         source: std::io::Error,
     },
+    /// The memory budget cannot take the body as it arrives or inflates: answered 429 /
+    /// `RESOURCE_EXHAUSTED`, retryable.
+    #[error("{0}")]
+    OverBudget(crate::Refusal),
 }
 
 /// Reads the body of `request`, at most `limit` bytes. A declared `Content-Length` over
@@ -46,7 +50,7 @@ where
     }
 }
 
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
+pub(super) fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(header::CONTENT_LENGTH)?
         .to_str()
@@ -125,7 +129,7 @@ pub fn decompress(compression: Compression, body: Bytes, limit: usize) -> Result
     Ok(Bytes::from(inflated))
 }
 
-fn zstd_window_log_max(limit: usize) -> u32 {
+pub(super) fn zstd_window_log_max(limit: usize) -> u32 {
     let needed = usize::BITS - limit.saturating_sub(1).leading_zeros();
     needed.clamp(23, 27)
 }
@@ -133,12 +137,14 @@ fn zstd_window_log_max(limit: usize) -> u32 {
 pub(super) enum ReadError {
     TooLarge { limit: usize },
     Io(std::io::Error),
+    OverBudget(crate::Refusal),
 }
 
 impl ReadError {
-    fn or_corrupt(self, encoding: &'static str) -> BodyError {
+    pub(super) fn or_corrupt(self, encoding: &'static str) -> BodyError {
         match self {
             ReadError::TooLarge { limit } => BodyError::TooLarge { limit },
+            ReadError::OverBudget(refusal) => BodyError::OverBudget(refusal),
             ReadError::Io(source) => BodyError::Corrupt { encoding, source },
         }
     }

@@ -10,6 +10,7 @@
 
 pub mod bad_requests;
 pub mod body;
+pub mod charged;
 pub mod respond;
 pub mod server;
 #[cfg(test)]
@@ -17,5 +18,6 @@ mod tests;
 
 pub use bad_requests::{BadRequest, BadRequests};
 pub use body::{decompress, read_body, BodyError, Compression, UnsupportedEncoding};
+pub use charged::{decompress_charged, read_body_charged, take_charge, ChargedBody};
 pub use respond::HttpResponse;
 pub use server::{bind, AuthRequired, HttpServer, RequestBody};

@@ -120,6 +120,7 @@ fn pipeline(
     let input = PipelineInput {
         name: "logs".into(),
         sender,
+        downstream: Default::default(),
     };
     (input, task, metrics)
 }

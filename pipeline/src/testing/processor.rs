@@ -206,6 +206,7 @@ impl<'a> ProcessorCompliance<'a> {
             input: PipelineInput {
                 name: task.name.clone(),
                 sender,
+                downstream: Default::default(),
             },
             task: tokio::spawn(task.run()),
             stop,

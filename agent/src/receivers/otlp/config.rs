@@ -25,7 +25,44 @@ pub struct OtlpReceiverConfig {
     /// alone, with default settings).
     #[serde(default)]
     pub protocols: Protocols,
+    /// What one request may hold, on both protocols. Checked by a pass over the bytes
+    /// before anything is decoded; a request over a limit is answered HTTP 413 (items)
+    /// or 400 (lists, nesting), gRPC `INVALID_ARGUMENT`, and counted in
+    /// `sentinel_receiver_bad_requests_total{reason="over_limit"}`. The Collector has no
+    /// such keys.
+    #[serde(default)]
+    pub limits: RequestLimits,
 }
+
+/// `limits`: per-request limits of the otlp receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RequestLimits {
+    /// Spans, metric data points or log records in one request. Default 100000 (SDKs
+    /// send 512 by default, the Collector's `batch` processor 8192).
+    pub max_items_per_request: u64,
+    /// Elements of one attribute list (of a resource, scope, span, event, link, data
+    /// point, exemplar or log record) and of one array or key-value list value. Default
+    /// 4096 (SDKs keep 128 attributes by default).
+    pub max_attributes_per_item: u64,
+    /// How deeply attribute values and log bodies may nest arrays and key-value lists: a
+    /// plain value is level 1, each array or list level adds one. Applies to protobuf and
+    /// JSON alike. Default 32, at most 64.
+    pub max_value_depth: u64,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            max_items_per_request: 100_000,
+            max_attributes_per_item: 4096,
+            max_value_depth: 32,
+        }
+    }
+}
+
+/// Above this, nested values could exhaust the decoder's own recursion limit first.
+const MAX_VALUE_DEPTH: u64 = 64;
 
 /// `protocols`: each key present (even empty) enables that protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,6 +185,7 @@ impl HttpConfig {
 
 impl ComponentConfig for OtlpReceiverConfig {
     fn validate(&self) -> Result<(), ValidationError> {
+        self.limits.validate()?;
         let Protocols { grpc, http } = &self.protocols;
         if grpc.is_none() && http.is_none() {
             return Err(ValidationError::at(
@@ -255,6 +293,47 @@ impl ServerBlock for HttpConfig {
             ..
         } = self;
         (endpoint, tls.as_ref(), auth.as_ref(), connections)
+    }
+}
+
+impl RequestLimits {
+    pub fn prescan_limits(&self) -> super::prescan::Limits {
+        let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        super::prescan::Limits {
+            max_items: size(self.max_items_per_request),
+            max_attributes: size(self.max_attributes_per_item),
+            max_depth: size(self.max_value_depth),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ValidationError> {
+        let checks = [
+            (
+                "max_items_per_request",
+                self.max_items_per_request,
+                u64::MAX,
+            ),
+            (
+                "max_attributes_per_item",
+                self.max_attributes_per_item,
+                u64::MAX,
+            ),
+            ("max_value_depth", self.max_value_depth, MAX_VALUE_DEPTH),
+        ];
+        for (key, value, max) in checks {
+            if value == 0 || value > max {
+                let range = if max == u64::MAX {
+                    "at least 1".to_string()
+                } else {
+                    format!("from 1 to {max}")
+                };
+                return Err(ValidationError::at(
+                    format!("limits.{key}"),
+                    format!("must be {range}, got {value}"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

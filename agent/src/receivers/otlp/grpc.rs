@@ -5,13 +5,21 @@
 //! generated servers' decoded request. That lets the receiver charge the memory budget
 //! before decoding, like OTLP/HTTP, and answer a malformed message `INVALID_ARGUMENT` as
 //! the OTLP spec asks (tonic's prost codec answers `INTERNAL`).
+//!
+//! Before tonic reads a message, a call is refused `RESOURCE_EXHAUSTED` when the path is
+//! full; the message's frames are charged to the memory budget as they arrive (so
+//! unfinished messages across all streams hold budget), and the handler takes that
+//! charge over.
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
+use http_body_util::BodyExt;
 use prost::Message as _;
+use sentinel_pipeline::admission::Admission;
+use sentinel_pipeline::http::{take_charge, BodyError, ChargedBody};
 use sentinel_pipeline::listen::{Authenticator, ConnectionInfo, Listening, TimedBody};
 use sentinel_pipeline::{RefusalKind, Signal};
 use tokio::net::TcpListener;
@@ -132,6 +140,14 @@ where
             ));
             return Box::pin(async move { Ok(status.into_http()) });
         };
+        let admission = match self.ingest.admit_body(signal, 0) {
+            Ok(admission) => admission,
+            Err(failure) => {
+                let status = status_of(failure);
+                return Box::pin(async move { Ok(status.into_http()) });
+            }
+        };
+        let request = charged(request, admission);
         let call = ExportCall {
             ingest: self.ingest.clone(),
             signal,
@@ -149,6 +165,36 @@ where
     }
 }
 
+/// What a call's message frames were charged, shared by its body and its handler.
+#[derive(Clone)]
+struct BodyCharge(Arc<Mutex<Admission>>);
+
+/// The request with its body charged to `admission` as frames arrive; over budget, the
+/// body fails and tonic answers `RESOURCE_EXHAUSTED` with a retry hint.
+fn charged<B>(
+    request: http::Request<B>,
+    admission: Admission,
+) -> http::Request<impl tonic::codegen::Body<Data = Bytes, Error = BoxError> + Send + 'static>
+where
+    B: tonic::codegen::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError> + Send + 'static,
+{
+    let charge = Arc::new(Mutex::new(admission));
+    let (mut parts, body) = request.into_parts();
+    parts.extensions.insert(BodyCharge(charge.clone()));
+    let body = ChargedBody::new(body, charge).map_err(|err: BoxError| {
+        match err.downcast_ref::<BodyError>() {
+            Some(BodyError::OverBudget(refusal)) => {
+                Box::new(status_of(Failure::Refused(refusal.clone()))) as BoxError
+            }
+            _ => err,
+        }
+    });
+    http::Request::from_parts(parts, body)
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 struct ExportCall {
     ingest: Arc<Ingest>,
     signal: Signal,
@@ -161,9 +207,13 @@ impl tonic::server::UnaryService<Bytes> for ExportCall {
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         let ingest = self.ingest.clone();
         let signal = self.signal;
+        let charged = request
+            .extensions()
+            .get::<BodyCharge>()
+            .map(|charge| take_charge(&charge.0));
         Box::pin(async move {
             let outcome = ingest
-                .ingest(signal, Format::Protobuf, request.into_inner())
+                .ingest(signal, Format::Protobuf, request.into_inner(), charged)
                 .await;
             match outcome {
                 Ok(accepted) => Ok(tonic::Response::new(ExportResponse::new(
@@ -180,7 +230,9 @@ impl tonic::server::UnaryService<Bytes> for ExportCall {
 /// which OTLP clients do not retry `RESOURCE_EXHAUSTED`.
 pub fn status_of(failure: Failure) -> Status {
     match failure {
-        Failure::Malformed(message) => Status::invalid_argument(message),
+        Failure::Malformed(message) | Failure::OverLimit { message, .. } => {
+            Status::invalid_argument(message)
+        }
         Failure::Refused(refusal) => {
             let (code, grpc_code) = match refusal.kind {
                 RefusalKind::Capacity => (Code::ResourceExhausted, code::RESOURCE_EXHAUSTED),

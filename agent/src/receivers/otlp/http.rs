@@ -8,7 +8,8 @@ use hyper::header::{self, HeaderMap};
 use hyper::{Method, Request, StatusCode};
 use sentinel_pipeline::http::respond::{self, HttpResponse};
 use sentinel_pipeline::http::{
-    decompress, read_body, BadRequest, BodyError, Compression, HttpServer, RequestBody,
+    decompress_charged, read_body_charged, BadRequest, BodyError, Compression, HttpServer,
+    RequestBody,
 };
 use sentinel_pipeline::listen::Listening;
 use sentinel_pipeline::{RefusalKind, Signal};
@@ -109,12 +110,21 @@ async fn handle(ingest: &Ingest, limit: usize, request: Request<RequestBody>) ->
         let status = RpcStatus::new(code::OUT_OF_RANGE, message);
         failure(format, StatusCode::PAYLOAD_TOO_LARGE, status)
     };
-    let body = read_body(request, limit)
+    // Refused before reading when the path is full; else charged as it arrives.
+    let declared = declared_length(request.headers()).min(limit);
+    let mut admission = match ingest.admit_body(signal, declared) {
+        Ok(admission) => admission,
+        Err(failure) => return answer(signal, format, Err(failure)),
+    };
+    let body = read_body_charged(request, limit, &mut admission)
         .await
-        .and_then(|body| decompress(compression, body, limit));
+        .and_then(|body| decompress_charged(compression, body, limit, &mut admission));
     let body = match body {
         Ok(body) => body,
         Err(BodyError::TooLarge { .. }) => return too_large(),
+        Err(BodyError::OverBudget(refusal)) => {
+            return answer(signal, format, Err(Failure::Refused(refusal)))
+        }
         Err(err) => {
             let reason = match err {
                 BodyError::Corrupt { .. } => BadRequest::CorruptCompression,
@@ -125,7 +135,17 @@ async fn handle(ingest: &Ingest, limit: usize, request: Request<RequestBody>) ->
             return failure(format, StatusCode::BAD_REQUEST, status);
         }
     };
-    answer(signal, format, ingest.ingest(signal, format, body).await)
+    let outcome = ingest.ingest(signal, format, body, Some(admission)).await;
+    answer(signal, format, outcome)
+}
+
+/// The declared `Content-Length`, 0 when absent or unreadable.
+fn declared_length(headers: &HeaderMap) -> usize {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Route, method, media type and encoding, in that order.
@@ -176,6 +196,18 @@ fn answer(signal: Signal, format: Format, outcome: Result<Accepted, Failure>) ->
             StatusCode::BAD_REQUEST,
             RpcStatus::new(code::INVALID_ARGUMENT, message),
         ),
+        Err(Failure::OverLimit { message, too_large }) => {
+            let status = if too_large {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            failure(
+                format,
+                status,
+                RpcStatus::new(code::INVALID_ARGUMENT, message),
+            )
+        }
         Err(Failure::Refused(refusal)) => {
             let grpc_code = match refusal.kind {
                 RefusalKind::Capacity => code::RESOURCE_EXHAUSTED,

@@ -1,21 +1,28 @@
-//! The request flow gRPC and HTTP share: charge the memory budget, decode, reject
+//! The request flow gRPC and HTTP share: probe the path's capacity, check the limits
+//! and estimate the decoded size (`prescan`), charge the memory budget, decode, reject
 //! invalid items (partial success), hand off to the pipelines and wait for their
 //! acknowledgement.
 
 use std::sync::Arc;
 
+use sentinel_pipeline::admission::Admission;
 use sentinel_pipeline::http::{BadRequest, BadRequests};
 use sentinel_pipeline::{
     ack_pair, Acks, ComponentMetrics, Message, Output, Outputs, Refusal, SelfMetrics, Signal,
 };
 
 use super::decode::{self, Format, Rejected};
+use super::prescan::{self, Limits, Shape, Violation};
 
 /// Why a request was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// The payload cannot be decoded: HTTP 400, gRPC INVALID_ARGUMENT. Not retryable.
     Malformed(String),
+    /// Over a per-request limit, or its decoded form would not fit the memory budget
+    /// even when empty: HTTP 413 (`too_large`) or 400, gRPC INVALID_ARGUMENT. Not
+    /// retryable.
+    OverLimit { message: String, too_large: bool },
     /// A budget, channel or queue is full, or the agent is stopping: HTTP 429/503,
     /// gRPC RESOURCE_EXHAUSTED/UNAVAILABLE. The client retries.
     Refused(Refusal),
@@ -39,6 +46,7 @@ pub struct Ingest {
     /// Indexed like [`Signal::ALL`]; `None` for signals no pipeline takes from us.
     routes: [Option<Route>; 3],
     bad_requests: BadRequests,
+    limits: Limits,
 }
 
 fn index(signal: Signal) -> usize {
@@ -55,6 +63,7 @@ impl Ingest {
         id: &str,
         outputs: Outputs,
         metrics: &Arc<SelfMetrics>,
+        limits: Limits,
         metrics_for: impl Fn(Signal) -> ComponentMetrics,
     ) -> Ingest {
         let mut routes: [Option<Route>; 3] = [None, None, None];
@@ -68,7 +77,29 @@ impl Ingest {
             id: id.to_string(),
             routes,
             bad_requests: BadRequests::new(metrics, id),
+            limits,
         }
+    }
+
+    /// Before reading a request's body: refuses at once when the pipelines, the exporter
+    /// queues behind them or the memory budgets have no room for about `bytes`; else an
+    /// admission charging nothing yet, which the body is charged to as it arrives.
+    pub fn admit_body(&self, signal: Signal, bytes: usize) -> Result<Admission, Failure> {
+        let route = self.route(signal)?;
+        route
+            .output
+            .has_room(bytes)
+            .and_then(|()| route.output.admit(0))
+            .map_err(|refusal| self.refused(signal, 0, refusal))
+    }
+
+    fn route(&self, signal: Signal) -> Result<&Route, Failure> {
+        self.routes[index(signal)].as_ref().ok_or_else(|| {
+            Failure::Refused(Refusal::unavailable(format!(
+                "no pipeline takes {signal} from {}",
+                self.id
+            )))
+        })
     }
 
     /// True when some pipeline takes `signal` from this receiver.
@@ -80,29 +111,32 @@ impl Ingest {
         self.bad_requests.record(reason, detail);
     }
 
-    /// Runs one export request. `body` is the uncompressed protobuf or JSON; it is
-    /// dropped once decoded, while the memory budget stays charged until the pipelines
-    /// have acknowledged the data.
+    /// Runs one export request. `body` is the uncompressed protobuf or JSON, `charged`
+    /// what its reading was charged ([`Ingest::admit_body`]). Nothing is decoded unless
+    /// the path has room, the request is within the limits and the budget takes its
+    /// decoded size; the body is dropped once decoded, while the budget stays charged
+    /// until the pipelines have acknowledged the data.
     pub async fn ingest(
         &self,
         signal: Signal,
         format: Format,
         body: impl AsRef<[u8]>,
+        charged: Option<Admission>,
     ) -> Result<Accepted, Failure> {
-        let Some(route) = &self.routes[index(signal)] else {
-            return Err(Failure::Refused(Refusal::unavailable(format!(
-                "no pipeline takes {signal} from {}",
-                self.id
-            ))));
+        let route = self.route(signal)?;
+        let len = body.as_ref().len();
+        let refused = |refusal| self.refused(signal, 0, refusal);
+        route.output.has_room(len).map_err(refused)?;
+        let shape = self.prescan(signal, format, body.as_ref())?;
+        let mut admission = match charged {
+            Some(admission) => admission,
+            None => route.output.admit(0).map_err(refused)?,
         };
-        let admission = route
-            .output
-            .admit(body.as_ref().len())
-            .map_err(|refusal| self.refused(signal, 0, refusal))?;
+        self.charge_decoded(signal, &mut admission, len, shape)?;
 
         let decoded = decode::decode(signal, format, body.as_ref());
         drop(body);
-        let mut payload = decoded.map_err(|err| {
+        let payload = decoded.map_err(|err| {
             let reason = match format {
                 Format::Protobuf => BadRequest::MalformedProtobuf,
                 Format::Json => BadRequest::MalformedJson,
@@ -110,7 +144,19 @@ impl Ingest {
             self.bad_request(reason, &err);
             Failure::Malformed(err.to_string())
         })?;
+        // The body is gone; the decoded estimate stays charged.
+        let _ = admission.grow_to(shape.decoded_bytes);
+        self.hand_off(route, signal, payload, admission).await
+    }
 
+    /// Counts, rejects invalid items, sends and waits for the acknowledgement.
+    async fn hand_off(
+        &self,
+        route: &Route,
+        signal: Signal,
+        mut payload: sentinel_pipeline::Payload,
+        admission: Admission,
+    ) -> Result<Accepted, Failure> {
         let received = payload.item_count();
         route.metrics.received(received);
         let rejected = decode::reject_invalid(&mut payload);
@@ -140,6 +186,58 @@ impl Ingest {
             }
             Err(refusal) => Err(self.refused(signal, items, refusal)),
         }
+    }
+
+    /// The limits and the decoded-size estimate, from the bytes alone.
+    fn prescan(&self, signal: Signal, format: Format, body: &[u8]) -> Result<Shape, Failure> {
+        let shape = match format {
+            Format::Protobuf => prescan::prescan(signal, body, &self.limits),
+            Format::Json => prescan::prescan_json(signal, body, &self.limits),
+        };
+        shape.map_err(|violation| match violation {
+            Violation::Malformed(_) => {
+                let reason = match format {
+                    Format::Protobuf => BadRequest::MalformedProtobuf,
+                    Format::Json => BadRequest::MalformedJson,
+                };
+                self.bad_request(reason, &violation);
+                Failure::Malformed(violation.to_string())
+            }
+            _ => {
+                self.bad_request(BadRequest::OverLimit, &violation);
+                let too_large = matches!(violation, Violation::TooManyItems { .. });
+                Failure::OverLimit {
+                    message: violation.to_string(),
+                    too_large,
+                }
+            }
+        })
+    }
+
+    /// Charges the body and its decoded form together (both live while decoding). A
+    /// request that could never fit the budget is over a limit, not retryable.
+    fn charge_decoded(
+        &self,
+        signal: Signal,
+        admission: &mut Admission,
+        len: usize,
+        shape: Shape,
+    ) -> Result<(), Failure> {
+        let total = len.saturating_add(shape.decoded_bytes);
+        if let Some(limit) = admission.smallest_limit().filter(|limit| total > *limit) {
+            let message = format!(
+                "decoded, the request would take about {total} bytes with its body, \
+                 more than the memory limit of {limit} bytes"
+            );
+            self.bad_request(BadRequest::OverLimit, &message);
+            return Err(Failure::OverLimit {
+                message,
+                too_large: true,
+            });
+        }
+        admission
+            .grow_to(total)
+            .map_err(|refusal| self.refused(signal, 0, refusal))
     }
 
     fn refused(&self, signal: Signal, items: usize, refusal: Refusal) -> Failure {

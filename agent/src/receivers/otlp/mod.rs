@@ -2,14 +2,18 @@
 //! Collector's otlp receiver.
 //!
 //! Every request, whatever the protocol, goes through the same steps ([`ingest`]):
-//! 1. the uncompressed body size is charged against the pipelines' memory budgets
-//!    (`memory_limiter`), before decoding; a full budget refuses the request;
-//! 2. the body is decoded (protobuf, or OTLP/JSON on HTTP); malformed → HTTP 400 / gRPC
+//! 1. before its body is read, the request is refused (429 / `RESOURCE_EXHAUSTED`) when
+//!    the pipelines, the exporter queues behind them or the memory budgets
+//!    (`memory_limiter`) have no room ([`sentinel_pipeline::Consumer::has_room`]); the
+//!    body is charged to the budgets as it arrives and as it inflates;
+//! 2. a pass over the bytes ([`prescan`]) checks the `limits` (items, list lengths,
+//!    value nesting) and estimates the decoded size, which is charged before decoding;
+//! 3. the body is decoded (protobuf, or OTLP/JSON on HTTP); malformed → HTTP 400 / gRPC
 //!    `INVALID_ARGUMENT`, counted in `sentinel_receiver_bad_requests_total`;
-//! 3. items with invalid ids are removed and reported as partial success
+//! 4. items with invalid ids are removed and reported as partial success
 //!    ([`decode::reject_invalid`] lists the rules);
-//! 4. the rest is handed to every pipeline that lists this receiver, with an ack token;
-//! 5. the client is answered once every exporter queue on the way accepted the data,
+//! 5. the rest is handed to every pipeline that lists this receiver, with an ack token;
+//! 6. the client is answered once every exporter queue on the way accepted the data,
 //!    or refused: capacity → HTTP 429 / `RESOURCE_EXHAUSTED`, unavailable → HTTP 503 /
 //!    `UNAVAILABLE`, both with a retry hint (`Retry-After`, `RetryInfo`).
 //!
@@ -23,6 +27,7 @@ pub(crate) mod decode;
 mod grpc;
 mod http;
 mod ingest;
+mod prescan;
 mod response;
 #[cfg(test)]
 mod tests;
@@ -44,7 +49,7 @@ use tokio::net::TcpListener;
 
 use config::ServerBlock;
 
-pub use config::{GrpcConfig, HttpConfig, OtlpReceiverConfig, Protocols};
+pub use config::{GrpcConfig, HttpConfig, OtlpReceiverConfig, Protocols, RequestLimits};
 /// OTLP/JSON decoding, also used by `sentinel test` for its inputs.
 pub use decode::{decode_json, DecodeError};
 
@@ -142,9 +147,14 @@ impl OtlpReceiver {
             http: http_listener.as_ref().and_then(|l| l.local_addr().ok()),
         };
 
-        let ingest = Arc::new(Ingest::new(&ctx.id, outputs, &ctx.metrics, |signal| {
-            ctx.component_metrics(Kind::Receiver, signal)
-        }));
+        let limits = config.limits.prescan_limits();
+        let ingest = Arc::new(Ingest::new(
+            &ctx.id,
+            outputs,
+            &ctx.metrics,
+            limits,
+            |signal| ctx.component_metrics(Kind::Receiver, signal),
+        ));
         let bad_requests = BadRequests::new(&ctx.metrics, &ctx.id);
         let grpc_server = match grpc.zip(grpc_listener) {
             Some((grpc, listener)) => {

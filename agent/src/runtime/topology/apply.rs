@@ -301,7 +301,7 @@ impl Topology {
             let sender = old.sender.upgrade();
             if let (true, Some(sender)) = (same_sinks(&old.sinks, &sinks), sender) {
                 if let Some(entry) = plan.inputs.get_mut(pid) {
-                    entry.0 = Some(sender);
+                    entry.0 = Some((sender, old.downstream.clone()));
                 }
                 plan.kept_pipelines.insert(pid.clone());
                 plan.changes.unchanged += 1;
@@ -318,8 +318,13 @@ impl Topology {
         }
         for pending in &plan.pending {
             let budgets = pending.budgets.iter().map(|k| k.budget.clone()).collect();
-            plan.inputs
-                .insert(pending.id.clone(), (Some(pending.sender.clone()), budgets));
+            plan.inputs.insert(
+                pending.id.clone(),
+                (
+                    Some((pending.sender.clone(), pending.downstream.clone())),
+                    budgets,
+                ),
+            );
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! and its sending queue, a connector, a receiver; and the wiring of a source.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sentinel_exporters::sending::{start_queue, QueueContext};
 use sentinel_pipeline::admission::MemoryBudget;
@@ -38,6 +38,7 @@ pub(super) struct Build<'a> {
 pub(super) struct PendingPipeline {
     pub id: PipelineId,
     pub sender: mpsc::Sender<Message>,
+    pub downstream: Arc<OnceLock<Fanout>>,
     pub receiver: mpsc::Receiver<Message>,
     pub stages: Vec<Stage>,
     pub budgets: Vec<KeptBudget>,
@@ -45,8 +46,11 @@ pub(super) struct PendingPipeline {
 
 /// Where each pipeline's input is and what budgets its sources charge.
 /// Before the pipelines are settled only the budgets are known (no sender yet).
-pub(super) type Inputs =
-    HashMap<PipelineId, (Option<mpsc::Sender<Message>>, Vec<Arc<MemoryBudget>>)>;
+pub(super) type Inputs = HashMap<PipelineId, (Option<InputEnd>, Vec<Arc<MemoryBudget>>)>;
+
+/// A pipeline's channel sender and its downstream sinks, which receivers probe before
+/// decoding ([`Consumer::has_room`]); set once the pipeline is spawned.
+pub(super) type InputEnd = (mpsc::Sender<Message>, Arc<OnceLock<Fanout>>);
 
 impl Build<'_> {
     pub fn context(&self, id: &ComponentId, shutdown: &CancellationToken) -> BuildContext {
@@ -103,6 +107,7 @@ impl Build<'_> {
         Ok(PendingPipeline {
             id: id.clone(),
             sender,
+            downstream: Default::default(),
             receiver,
             stages,
             budgets,
@@ -218,10 +223,11 @@ impl Build<'_> {
                 continue;
             };
             let (consumers, all_budgets) = by_signal.entry(pid.signal).or_default();
-            if let Some(sender) = sender {
+            if let Some((sender, downstream)) = sender {
                 let input = Arc::new(PipelineInput {
                     name: pid.to_string(),
                     sender: sender.clone(),
+                    downstream: downstream.clone(),
                 });
                 let connector_type =
                     (!self.config.receivers.contains_key(source)).then_some(&*source.type_name);

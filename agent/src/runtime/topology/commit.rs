@@ -172,6 +172,8 @@ fn spawn_pipeline(
     // (receivers, connectors) let go of it.
     let sender = p.sender.downgrade();
     drop(p.sender);
+    // Receivers probe the exporter queues through the pipeline's input.
+    let _ = p.downstream.set(Fanout::new(sinks.clone()));
     let stop = CancellationToken::new();
     let task = PipelineTask {
         name: p.id.to_string(),
@@ -187,6 +189,7 @@ fn spawn_pipeline(
         fingerprint: fingerprint(config, &p.id),
         id: p.id,
         sender,
+        downstream: p.downstream,
         budgets: p.budgets,
         sinks,
     }

@@ -40,6 +40,10 @@ impl Slot {
 }
 
 impl Consumer for Slot {
+    fn has_room(&self, bytes: usize) -> Result<(), Refusal> {
+        read(&self.fanout).has_room(bytes)
+    }
+
     fn consume(&self, msg: Message) -> Result<(), Refusal> {
         read(&self.fanout).consume(msg)
     }
@@ -166,6 +170,13 @@ impl LateSink {
 }
 
 impl Consumer for LateSink {
+    fn has_room(&self, bytes: usize) -> Result<(), Refusal> {
+        match read(&self.inner) {
+            Some(consumer) => consumer.has_room(bytes),
+            None => Ok(()),
+        }
+    }
+
     fn consume(&self, msg: Message) -> Result<(), Refusal> {
         match read(&self.inner) {
             Some(consumer) => consumer.consume(msg),

@@ -387,6 +387,27 @@ impl DiskQueue {
 }
 
 impl Consumer for DiskQueue {
+    fn has_room(&self, bytes: usize) -> Result<(), Refusal> {
+        let shared = &self.shared;
+        let id = shared.metrics.id();
+        if shared.closing.load(Ordering::Acquire) || shared.stopping() {
+            return Err(Refusal::unavailable(format!(
+                "exporter {id} is shutting down"
+            )));
+        }
+        let pending = shared.channel_bytes.load(Ordering::Acquire);
+        let behind = pending > 0 && pending + bytes as u64 > CHANNEL_BYTES;
+        let used = shared.disk_bytes.load(Ordering::Acquire);
+        let full = used + pending + (HEADER_LEN + bytes) as u64 > shared.config.max_size;
+        if behind || (full && shared.config.when_full == WhenFull::Refuse) {
+            return Err(Refusal::capacity(format!(
+                "exporter {id}: disk queue full ({used} of {} bytes used, {pending} waiting)",
+                shared.config.max_size
+            )));
+        }
+        Ok(())
+    }
+
     fn consume(&self, msg: Message) -> Result<(), Refusal> {
         let shared = &self.shared;
         let id = shared.metrics.id();

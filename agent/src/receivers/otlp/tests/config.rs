@@ -73,7 +73,9 @@ fn the_factory_prints_the_effective_config() {
                 "read_header_timeout": "10s",
                 "read_timeout": "1m"
             }
-        }}})
+        }},
+        "limits": {"max_items_per_request": 100000, "max_attributes_per_item": 4096,
+                   "max_value_depth": 32}})
     );
     let secured = factory
         .check(&node(json!({"protocols": {"http": {

@@ -19,7 +19,7 @@ use tonic::Code;
 use super::super::response::{RetryInfo, RpcStatus, RETRY_INFO_TYPE_URL};
 use super::support::*;
 
-async fn trace_client(harness: &Harness) -> TraceServiceClient<Channel> {
+pub(super) async fn trace_client(harness: &Harness) -> TraceServiceClient<Channel> {
     TraceServiceClient::connect(harness.grpc_url())
         .await
         .unwrap()
@@ -152,14 +152,14 @@ async fn refusals_map_to_resource_exhausted_and_unavailable_with_retry_info() {
 }
 
 /// A gRPC frame: uncompressed flag, big-endian length, message.
-fn grpc_frame(message: &[u8]) -> Vec<u8> {
+pub(super) fn grpc_frame(message: &[u8]) -> Vec<u8> {
     let mut frame = vec![0u8];
     frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
     frame.extend_from_slice(message);
     frame
 }
 
-fn grpc_status(headers: &hyper::HeaderMap, trailers: &Option<hyper::HeaderMap>) -> i32 {
+pub(super) fn grpc_status(headers: &hyper::HeaderMap, trailers: &Option<hyper::HeaderMap>) -> i32 {
     let value = trailers
         .as_ref()
         .and_then(|t| t.get("grpc-status"))

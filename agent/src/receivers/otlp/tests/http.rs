@@ -252,7 +252,12 @@ async fn the_memory_budget_is_charged_before_decoding_and_held_until_the_ack() {
     let harness =
         Harness::start_with(config, &[Signal::Traces], Mode::Hold, Some(budget.clone())).await;
     let body = traces(2).encode_to_vec();
-    let size = body.len();
+    let limits = crate::receivers::otlp::RequestLimits::default().prescan_limits();
+    // The decoded size estimated before decoding, more than the body itself.
+    let size = crate::receivers::otlp::prescan::prescan(Signal::Traces, &body, &limits)
+        .unwrap()
+        .decoded_bytes;
+    assert!(size > body.len());
     let address = harness.http();
     let in_flight = tokio::spawn(async move { post_protobuf(address, "/v1/traces", body).await });
 

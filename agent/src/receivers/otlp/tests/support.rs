@@ -40,6 +40,8 @@ pub enum Mode {
     RefuseAck(Refusal),
     /// Keeps the whole message (acks included) until [`Recorder::release`].
     Hold,
+    /// Says it has no room when probed, and refuses at hand-off too.
+    Full(Refusal),
 }
 
 /// A consumer that records what it is given.
@@ -87,9 +89,17 @@ impl Recorder {
 }
 
 impl Consumer for Recorder {
+    fn has_room(&self, _bytes: usize) -> Result<(), Refusal> {
+        match &*self.mode.lock().unwrap() {
+            Mode::Full(refusal) => Err(refusal.clone()),
+            _ => Ok(()),
+        }
+    }
+
     fn consume(&self, msg: Message) -> Result<(), Refusal> {
         let mode = self.mode.lock().unwrap().clone();
         match mode {
+            Mode::Full(refusal) => Err(refusal),
             Mode::Accept => {
                 self.payloads.lock().unwrap().push(msg.payload);
                 Ok(())
@@ -137,6 +147,7 @@ pub fn config_on_free_ports(max_body: u64, max_grpc_mib: u64) -> OtlpReceiverCon
                 ..HttpConfig::default()
             }),
         },
+        limits: Default::default(),
     }
 }
 
