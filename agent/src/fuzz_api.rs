@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use sentinel_pipeline::Signal;
-use serde_json::Value;
 
 use crate::components::Registry;
 use crate::policy::Policy;
@@ -30,8 +29,9 @@ pub fn otlp_request(signal: Signal, json: bool, bytes: &[u8]) {
     }
 }
 
-/// One hook event as the hooks receiver handles a request body: JSON parse, policy
-/// decision (on the unredacted event), redaction, then the capped log record.
+/// One hook event as the hooks receiver handles a request body
+/// (`receivers::hooks::prepare_event`): JSON parse, policy decision on the unredacted
+/// event, redaction, then the capped log record.
 pub fn hook_event(bytes: &[u8]) {
     static STATE: OnceLock<(Policy, Redactor)> = OnceLock::new();
     let (policy, redactor) = STATE.get_or_init(|| {
@@ -40,12 +40,7 @@ pub fn hook_event(bytes: &[u8]) {
             Redactor::new(&[]).expect("the built-in patterns compile"),
         )
     });
-    let Ok(mut event) = serde_json::from_slice::<Value>(bytes) else {
-        return;
-    };
-    let decision = policy.evaluate(&event);
-    redactor.redact_event(&mut event);
-    let _ = crate::receivers::hooks::record::to_log_record(event, Some(&decision), 4096);
+    let _ = crate::receivers::hooks::prepare_event(bytes, Some(redactor), policy, 4096);
 }
 
 /// Parses a hook policy file and, when valid, evaluates it on a fixed Bash event: the

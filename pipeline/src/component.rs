@@ -166,8 +166,20 @@ impl Fanout {
 }
 
 impl Consumer for Fanout {
+    /// Refuses only when no consumer has room. While one of them can take the data it is
+    /// decoded and handed to those that can (the full ones refuse and the client retries),
+    /// so a dead exporter with a full queue does not stall a healthy one beside it.
     fn has_room(&self, bytes: usize) -> Result<(), Refusal> {
-        self.consumers.iter().try_for_each(|c| c.has_room(bytes))
+        let mut first_refusal = None;
+        for consumer in &self.consumers {
+            match consumer.has_room(bytes) {
+                Ok(()) => return Ok(()),
+                Err(refusal) => {
+                    first_refusal.get_or_insert(refusal);
+                }
+            }
+        }
+        first_refusal.map_or(Ok(()), Err)
     }
 
     fn consume(&self, msg: Message) -> Result<(), Refusal> {
@@ -556,5 +568,32 @@ mod tests {
         );
         pipeline.0.lock().unwrap().clear();
         assert_eq!((upstream.used(), downstream.used()), (0, 0));
+    }
+
+    /// A consumer whose queue is full.
+    struct Full;
+
+    impl Consumer for Full {
+        fn has_room(&self, _bytes: usize) -> Result<(), Refusal> {
+            Err(Refusal::capacity("queue full"))
+        }
+
+        fn consume(&self, _msg: Message) -> Result<(), Refusal> {
+            Err(Refusal::capacity("queue full"))
+        }
+    }
+
+    #[test]
+    fn a_fanout_refuses_before_decoding_only_when_no_consumer_has_room() {
+        let healthy: Arc<dyn Consumer> = Arc::new(Holding::default());
+        let full: Arc<dyn Consumer> = Arc::new(Full);
+        assert!(Fanout::new(vec![full.clone(), healthy])
+            .has_room(10)
+            .is_ok());
+        let refusal = Fanout::new(vec![full.clone(), full])
+            .has_room(10)
+            .unwrap_err();
+        assert_eq!(refusal.kind, RefusalKind::Capacity);
+        assert!(Fanout::new(Vec::new()).has_room(10).is_ok());
     }
 }

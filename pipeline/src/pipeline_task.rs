@@ -1,7 +1,7 @@
 //! One pipeline's task: take messages from its input channel, run them through its
 //! processors in order, and hand the results to its exporters and connectors.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use crate::{ComponentMetrics, Consumer, Fanout, Message, Processor, Refusal};
 use tokio::sync::mpsc;
@@ -24,7 +24,37 @@ pub struct PipelineInput {
     pub sender: mpsc::Sender<Message>,
     /// The pipeline's exporters and connectors, set once they are built; probed by
     /// [`Consumer::has_room`] so a full exporter queue refuses before decoding.
-    pub downstream: Arc<OnceLock<Fanout>>,
+    pub downstream: Arc<Downstream>,
+}
+
+/// The exporters and connectors a pipeline hands data to, as its input probes them.
+/// Held weakly: the probe must not keep them alive, because a connector makes its final
+/// flush when the pipelines feeding it let go of it, while receivers still hold inputs.
+#[derive(Default)]
+pub struct Downstream(OnceLock<Vec<Weak<dyn Consumer>>>);
+
+impl Downstream {
+    /// Set once, when the pipeline starts.
+    pub fn set(&self, sinks: &[Arc<dyn Consumer>]) {
+        let _ = self.0.set(sinks.iter().map(Arc::downgrade).collect());
+    }
+
+    /// Like [`Fanout`]: room while any live sink has room (or before the sinks are set).
+    fn has_room(&self, bytes: usize) -> Result<(), Refusal> {
+        let Some(sinks) = self.0.get() else {
+            return Ok(());
+        };
+        let mut first_refusal = None;
+        for sink in sinks.iter().filter_map(Weak::upgrade) {
+            match sink.has_room(bytes) {
+                Ok(()) => return Ok(()),
+                Err(refusal) => {
+                    first_refusal.get_or_insert(refusal);
+                }
+            }
+        }
+        first_refusal.map_or(Ok(()), Err)
+    }
 }
 
 impl Consumer for PipelineInput {
@@ -38,10 +68,7 @@ impl Consumer for PipelineInput {
         if self.sender.capacity() == 0 {
             return Err(Refusal::capacity(format!("pipeline {} is full", self.name)));
         }
-        match self.downstream.get() {
-            Some(downstream) => downstream.has_room(bytes),
-            None => Ok(()),
-        }
+        self.downstream.has_room(bytes)
     }
 
     fn consume(&self, msg: Message) -> Result<(), Refusal> {

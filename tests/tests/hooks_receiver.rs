@@ -489,7 +489,14 @@ fn hook_metrics_connector_derives_metrics_from_posted_events() {
         ),
         1
     );
-    assert_eq!(records(&logs).len(), events.len());
+    // The logs pipeline writes on its own schedule: wait for it as for the metrics.
+    assert!(
+        eventually(Duration::from_secs(10), || records(&logs).len()
+            == events.len()),
+        "{} of {} events logged",
+        records(&logs).len(),
+        events.len()
+    );
     let received = agent.metric_value(
         "sentinel_component_received_items_total",
         &["component_id=\"hooks\"", "component_kind=\"receiver\""],

@@ -333,5 +333,6 @@ fn shutdown_emits_what_the_interval_has_not_yet() {
     assert_eq!(agent.terminate(Duration::from_secs(10)).code(), Some(0));
     let points = call_points(&file);
     let calls: u64 = points.iter().filter_map(|p| int(&p["asInt"])).sum();
-    assert_eq!(calls, 8, "{points:?}");
+    let log = std::fs::read_to_string(dir.path().join("final.log")).unwrap_or_default();
+    assert_eq!(calls, 8, "{points:?}\nlog:\n{log}");
 }

@@ -72,7 +72,7 @@ pub struct RunningPipeline {
     /// Weak, so the channel closes once every source let go of the pipeline.
     sender: mpsc::WeakSender<Message>,
     /// What the receivers feeding it probe before decoding: its sinks.
-    downstream: Arc<std::sync::OnceLock<sentinel_pipeline::Fanout>>,
+    downstream: Arc<sentinel_pipeline::pipeline_task::Downstream>,
     /// The memory budgets of its processors, by processor id and config.
     budgets: Vec<KeptBudget>,
     /// Its receivers, processors (with their config) and exporters.
@@ -161,18 +161,29 @@ impl Topology {
     /// deliver what they can before the deadline (disk queues keep the rest).
     pub async fn drain(self, deadline: Instant) {
         self.receivers_shutdown.cancel();
+        let mut connectors = self.connectors;
         for pipeline in self.pipelines {
             pipeline.stop.cancel();
             if timeout_at(deadline, pipeline.task).await.is_err() {
                 tracing::warn!(pipeline = %pipeline.name, "Pipeline did not drain before the shutdown deadline.");
             }
+            // A connector makes its final flush (spanmetrics' last interval) when its last
+            // upstream pipeline lets go of it: that must happen before the pipelines it
+            // feeds drain, which come later in this order.
+            connectors.retain(|_, c| {
+                !pipeline
+                    .sinks
+                    .iter()
+                    .any(|sink| Arc::ptr_eq(sink, &c.consumer))
+            });
+            drop(pipeline.sinks);
         }
         for (id, receiver) in self.receivers {
             if timeout_at(deadline, receiver.running.task).await.is_err() {
                 tracing::warn!(receiver = %id, "Receiver did not stop before the shutdown deadline.");
             }
         }
-        drop(self.connectors);
+        drop(connectors);
         for exporter in self.queues {
             exporter.handle.drain(deadline).await;
         }

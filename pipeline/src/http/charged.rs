@@ -86,6 +86,11 @@ pub fn decompress_charged(
                 encoding: "zstd",
                 source,
             };
+            // The decoder's window is memory too: charged before it is allocated.
+            let window = zstd_window_size(&body).min(1 << zstd_window_log_max(limit));
+            admission
+                .grow_to(admission.bytes() + window)
+                .map_err(BodyError::OverBudget)?;
             let mut decoder =
                 zstd::stream::read::Decoder::with_buffer(&body[..]).map_err(corrupt)?;
             decoder
@@ -99,6 +104,44 @@ pub fn decompress_charged(
         .grow_to(before + inflated.len())
         .map_err(BodyError::OverBudget)?;
     Ok(Bytes::from(inflated))
+}
+
+/// The window the first zstd frame of `body` asks for (RFC 8878 §3.1.1.1.2): the buffer a
+/// decoder allocates. Unreadable headers count as the smallest window; the decoder then
+/// rejects the body itself.
+fn zstd_window_size(body: &[u8]) -> usize {
+    const MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+    const MIN_WINDOW: usize = 1 << 10;
+    let Some(descriptor) = body.get(4).filter(|_| body.starts_with(&MAGIC)) else {
+        return MIN_WINDOW;
+    };
+    let single_segment = descriptor & 0x20 != 0;
+    if single_segment {
+        // The window is the frame's content size, stored after the descriptor.
+        let size_bytes = match descriptor >> 6 {
+            0 => 1,
+            1 => 2,
+            2 => 4,
+            _ => 8,
+        };
+        let Some(field) = body.get(5..5 + size_bytes) else {
+            return MIN_WINDOW;
+        };
+        let mut size = field
+            .iter()
+            .rev()
+            .fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte));
+        if size_bytes == 2 {
+            size += 256;
+        }
+        return usize::try_from(size).unwrap_or(usize::MAX).max(MIN_WINDOW);
+    }
+    let Some(window_descriptor) = body.get(5) else {
+        return MIN_WINDOW;
+    };
+    let log = 10 + u32::from(window_descriptor >> 3);
+    let base = 1usize.checked_shl(log).unwrap_or(usize::MAX);
+    base.saturating_add(base / 8 * usize::from(window_descriptor & 7))
 }
 
 /// A body whose data frames are charged to a shared admission as they arrive (gRPC:
@@ -198,5 +241,28 @@ pub(super) fn read_chunks_charged(
         if out.len() == before {
             return Ok(out);
         }
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::zstd_window_size;
+
+    #[test]
+    fn the_zstd_window_is_read_from_the_frame_header() {
+        let data = vec![7u8; 100_000];
+        // One-shot compression knows the content size: a single-segment frame.
+        let single = zstd::bulk::compress(&data, 3).unwrap();
+        assert_eq!(zstd_window_size(&single), 100_000);
+        // Streaming compression does not: the frame names a window of 2^n (+ fraction).
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 19).unwrap();
+        for chunk in data.chunks(1000) {
+            std::io::Write::write_all(&mut encoder, chunk).unwrap();
+            std::io::Write::flush(&mut encoder).unwrap();
+        }
+        let streamed = encoder.finish().unwrap();
+        let window = zstd_window_size(&streamed);
+        assert!((1 << 17..=1 << 27).contains(&window), "{window}");
+        assert_eq!(zstd_window_size(b"not zstd"), 1 << 10);
     }
 }

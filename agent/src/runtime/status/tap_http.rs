@@ -126,6 +126,7 @@ fn redacted_line(payload: &Payload, redactor: &Redactor) -> String {
         Payload::Logs(req) => serde_json::to_value(req),
     };
     let mut value = value.unwrap_or_default();
+    redact_secret_attributes(&mut value);
     redactor.redact_event(&mut value);
     let mut line = value.to_string();
     line.push('\n');
@@ -197,5 +198,50 @@ mod tests {
         assert!(parse_query("limit=5").is_err());
         assert!(parse_query("component=x&limit=many").is_err());
         assert!(parse_query("component=x&bogus=1").is_err());
+    }
+}
+
+/// OTLP attributes (`{"key": K, "value": V}`) whose key names a secret (`password`,
+/// `api_key`, `authorization`, ...) lose their value whatever it looks like: the patterns
+/// of the hooks redactor only catch values shaped like known secrets.
+fn redact_secret_attributes(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let secret = map
+                .get("key")
+                .and_then(|k| k.as_str())
+                .is_some_and(sentinel_pipeline::config::redact::is_secret_key);
+            if secret && map.contains_key("value") {
+                map.insert(
+                    "value".to_string(),
+                    serde_json::json!({"stringValue": "[redacted]"}),
+                );
+            }
+            map.values_mut().for_each(redact_secret_attributes);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_secret_attributes),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod secret_attribute_tests {
+    use super::redact_secret_attributes;
+    use serde_json::json;
+
+    #[test]
+    fn attributes_named_like_secrets_lose_their_value_and_others_keep_it() {
+        let mut value = json!({"attributes": [
+            {"key": "db.password", "value": {"stringValue": "hunter2"}},
+            {"key": "http.method", "value": {"stringValue": "GET"}},
+            {"key": "api_key", "value": {"intValue": "12345"}}
+        ]});
+        redact_secret_attributes(&mut value);
+        let text = value.to_string();
+        assert!(
+            !text.contains("hunter2") && !text.contains("12345"),
+            "{text}"
+        );
+        assert!(text.contains("GET"), "{text}");
     }
 }

@@ -2,11 +2,12 @@
 //! and its sending queue, a connector, a receiver; and the wiring of a source.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use sentinel_exporters::sending::{start_queue, QueueContext};
 use sentinel_pipeline::admission::MemoryBudget;
 use sentinel_pipeline::config::Node;
+use sentinel_pipeline::pipeline_task::Downstream;
 use sentinel_pipeline::tap::TapRegistry;
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltExporter, Consumer, Fanout, Kind, Message, PipelineInput,
@@ -38,7 +39,7 @@ pub(super) struct Build<'a> {
 pub(super) struct PendingPipeline {
     pub id: PipelineId,
     pub sender: mpsc::Sender<Message>,
-    pub downstream: Arc<OnceLock<Fanout>>,
+    pub downstream: Arc<Downstream>,
     pub receiver: mpsc::Receiver<Message>,
     pub stages: Vec<Stage>,
     pub budgets: Vec<KeptBudget>,
@@ -50,7 +51,7 @@ pub(super) type Inputs = HashMap<PipelineId, (Option<InputEnd>, Vec<Arc<MemoryBu
 
 /// A pipeline's channel sender and its downstream sinks, which receivers probe before
 /// decoding ([`Consumer::has_room`]); set once the pipeline is spawned.
-pub(super) type InputEnd = (mpsc::Sender<Message>, Arc<OnceLock<Fanout>>);
+pub(super) type InputEnd = (mpsc::Sender<Message>, Arc<Downstream>);
 
 impl Build<'_> {
     pub fn context(&self, id: &ComponentId, shutdown: &CancellationToken) -> BuildContext {

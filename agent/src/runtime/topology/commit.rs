@@ -173,7 +173,7 @@ fn spawn_pipeline(
     let sender = p.sender.downgrade();
     drop(p.sender);
     // Receivers probe the exporter queues through the pipeline's input.
-    let _ = p.downstream.set(Fanout::new(sinks.clone()));
+    p.downstream.set(&sinks);
     let stop = CancellationToken::new();
     let task = PipelineTask {
         name: p.id.to_string(),
