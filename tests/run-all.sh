@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every Sentinel test on a fresh Debian machine: installs what the tests need (Debian's
-# PostgreSQL, PgBouncer and Redis; the Python OpenTelemetry SDK and LiteLLM's price table),
-# builds, then runs the whole workspace's unit and end-to-end tests against the real binary.
+# Runs every Sentinel test on a fresh Debian machine: installs what the tests need (the Debian
+# packages below, the Python packages of tests/python/requirements.txt, cargo-fuzz), builds,
+# runs each fuzz target briefly, then the whole workspace's unit and end-to-end tests against
+# the real binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
