@@ -11,11 +11,20 @@ use crate::components::Registry;
 use crate::policy::Policy;
 use crate::receivers::hooks::Redactor;
 use crate::receivers::otlp::decode::{self, Format};
+use crate::receivers::otlp::prescan;
 
-/// Decodes an OTLP export request (protobuf or OTLP/JSON) and applies the receiver's
-/// validity checks (partial success), then re-encodes what is left.
+/// Pre-scans an OTLP export request (protobuf or OTLP/JSON) as the receiver does before
+/// decoding, decodes it and applies the receiver's validity checks (partial success), then
+/// re-encodes what is left.
 pub fn otlp_request(signal: Signal, json: bool, bytes: &[u8]) {
     let format = if json { Format::Json } else { Format::Protobuf };
+    // The pre-decode pass the receiver runs first on the same bytes (limits, decoded size).
+    let limits = crate::receivers::otlp::RequestLimits::default().prescan_limits();
+    let _ = if json {
+        prescan::prescan_json(signal, bytes, &limits)
+    } else {
+        prescan::prescan(signal, bytes, &limits)
+    };
     if let Ok(mut payload) = decode::decode(signal, format, bytes) {
         let before = payload.item_count();
         let rejected = decode::reject_invalid(&mut payload).map_or(0, |r| r.items);

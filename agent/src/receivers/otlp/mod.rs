@@ -27,7 +27,7 @@ pub(crate) mod decode;
 mod grpc;
 mod http;
 mod ingest;
-mod prescan;
+pub(crate) mod prescan;
 mod response;
 #[cfg(test)]
 mod tests;
