@@ -244,57 +244,32 @@ impl ComponentConfig for OtlpReceiverConfig {
     }
 }
 
-/// The listener parts of a protocol block.
+/// The listener parts of a protocol block: endpoint, TLS, auth and connection limits.
+pub type ServerParts<'a> = (
+    &'a Endpoint,
+    Option<&'a ServerTlsConfig>,
+    Option<&'a ServerAuthConfig>,
+    &'a ConnectionLimits,
+);
+
+/// A protocol block (`grpc`, `http`) as the shared listener plumbing sees it.
 pub trait ServerBlock {
-    fn parts(
-        &self,
-    ) -> (
-        &Endpoint,
-        Option<&ServerTlsConfig>,
-        Option<&ServerAuthConfig>,
-        &ConnectionLimits,
-    );
+    fn parts(&self) -> ServerParts<'_>;
 }
 
-impl ServerBlock for GrpcConfig {
-    fn parts(
-        &self,
-    ) -> (
-        &Endpoint,
-        Option<&ServerTlsConfig>,
-        Option<&ServerAuthConfig>,
-        &ConnectionLimits,
-    ) {
-        let Self {
-            endpoint,
-            tls,
-            auth,
-            connections,
-            ..
-        } = self;
-        (endpoint, tls.as_ref(), auth.as_ref(), connections)
-    }
+/// Both protocol blocks carry the same four listener fields under the same names.
+macro_rules! server_block {
+    ($($block:ty),+) => {$(
+        impl ServerBlock for $block {
+            fn parts(&self) -> ServerParts<'_> {
+                let Self { endpoint, tls, auth, connections, .. } = self;
+                (endpoint, tls.as_ref(), auth.as_ref(), connections)
+            }
+        }
+    )+};
 }
 
-impl ServerBlock for HttpConfig {
-    fn parts(
-        &self,
-    ) -> (
-        &Endpoint,
-        Option<&ServerTlsConfig>,
-        Option<&ServerAuthConfig>,
-        &ConnectionLimits,
-    ) {
-        let Self {
-            endpoint,
-            tls,
-            auth,
-            connections,
-            ..
-        } = self;
-        (endpoint, tls.as_ref(), auth.as_ref(), connections)
-    }
-}
+server_block!(GrpcConfig, HttpConfig);
 
 impl RequestLimits {
     pub fn prescan_limits(&self) -> super::prescan::Limits {
