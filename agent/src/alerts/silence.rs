@@ -2,8 +2,6 @@
 //! (`service.telemetry.metrics.address`), whose `/api/v2/silences` API is shaped like
 //! Alertmanager's; the agent keeps the silences in `<data_dir>/silences.json`.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -215,38 +213,19 @@ fn request(
 ) -> Result<Value, CliError> {
     let authorization = address.authorization()?;
     let admin = address.admin.as_str();
-    let connect = |source| CliError::Connect {
-        address: admin.to_string(),
-        source,
+    let request = crate::top::client::AdminRequest {
+        method,
+        path,
+        headers: &authorization,
+        body: Some(body.unwrap_or_default()),
+        read_timeout: Duration::from_secs(10),
     };
-    let addr = admin
-        .to_socket_addrs()
-        .map_err(connect)?
-        .next()
-        .ok_or_else(|| connect(std::io::Error::other("no address")))?;
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(connect)?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(connect)?;
-    let body = body.unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {admin}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n{authorization}Connection: close\r\n\r\n",
-        body.len()
-    );
-    stream
-        .write_all(head.as_bytes())
-        .and_then(|()| stream.write_all(body))
-        .map_err(connect)?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).map_err(connect)?;
-    let text = String::from_utf8_lossy(&answer);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let (status, body) =
+        crate::top::client::exchange(admin, &request).map_err(|source| CliError::Connect {
+            address: admin.to_string(),
+            source,
+        })?;
+    let body = body.as_str();
     if !(200..300).contains(&status) {
         return Err(CliError::Status {
             status,

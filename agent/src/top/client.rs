@@ -63,48 +63,23 @@ impl AdminClient {
 
     /// `GET path`; the body of a 2xx answer, else [`ClientError::Status`].
     pub fn get(&self, path: &str, read_timeout: Duration) -> Result<String, ClientError> {
-        let connect = |source| ClientError::Connect {
-            address: self.address.clone(),
-            source,
-        };
-        let addr = self
-            .address
-            .to_socket_addrs()
-            .map_err(connect)?
-            .next()
-            .ok_or_else(|| connect(std::io::Error::other("the name has no address")))?;
-        let mut stream =
-            TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(connect)?;
-        stream
-            .set_read_timeout(Some(read_timeout))
-            .map_err(connect)?;
         let auth = self
             .token
             .as_ref()
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
             .unwrap_or_default();
-        let head = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\n{auth}Connection: close\r\n\r\n",
-            self.address
-        );
-        stream.write_all(head.as_bytes()).map_err(connect)?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).map_err(connect)?;
-        let text = String::from_utf8_lossy(&answer);
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status: u16 = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            dechunk(body)
-        } else {
-            body.to_string()
+        let request = AdminRequest {
+            method: "GET",
+            path,
+            headers: &auth,
+            body: None,
+            read_timeout,
         };
+        let (status, body) =
+            exchange(&self.address, &request).map_err(|source| ClientError::Connect {
+                address: self.address.clone(),
+                source,
+            })?;
         if !(200..300).contains(&status) {
             return Err(ClientError::Status {
                 status,
@@ -113,6 +88,59 @@ impl AdminClient {
         }
         Ok(body)
     }
+}
+
+/// One request to the admin address (`top`, `tap`, `alerts silence`).
+pub struct AdminRequest<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// Extra header lines, each ending in `\r\n` (the `Authorization` line).
+    pub headers: &'a str,
+    /// A JSON body, sent with its length.
+    pub body: Option<&'a [u8]>,
+    pub read_timeout: Duration,
+}
+
+/// One blocking HTTP/1.1 exchange with `address`: the status and the (de-chunked) body.
+pub fn exchange(address: &str, request: &AdminRequest<'_>) -> std::io::Result<(u16, String)> {
+    let addr = address
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::other("the name has no address"))?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(request.read_timeout))?;
+    let body_headers = request.body.map_or(String::new(), |b| {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        )
+    });
+    let head = format!(
+        "{} {} HTTP/1.1\r\nHost: {address}\r\n{body_headers}{}Connection: close\r\n\r\n",
+        request.method, request.path, request.headers
+    );
+    stream.write_all(head.as_bytes())?;
+    if let Some(body) = request.body {
+        stream.write_all(body)?;
+    }
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Ok((status, body))
 }
 
 /// The payload of a chunked body.
