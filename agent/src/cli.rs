@@ -310,7 +310,8 @@ pub fn db_migrate(configs: &[PathBuf], registry: &Registry) -> ExitCode {
 /// `sentinel hook install|uninstall`.
 pub fn hook_settings(command: &HookCommand) -> ExitCode {
     use crate::hook::install::{self, Mode};
-    let executable = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("sentinel"));
+    let sentinel = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("sentinel"));
+    let executable = install::hook_executable(&sentinel);
     let (scope, result, verb) = match command {
         HookCommand::Install {
             scope,

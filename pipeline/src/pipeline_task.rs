@@ -1,7 +1,7 @@
 //! One pipeline's task: take messages from its input channel, run them through its
 //! processors in order, and hand the results to its exporters and connectors.
 
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
 
 use crate::{ComponentMetrics, Consumer, Fanout, Message, Processor, Refusal};
 use tokio::sync::mpsc;
@@ -27,21 +27,58 @@ pub struct PipelineInput {
     pub downstream: Arc<Downstream>,
 }
 
-/// The exporters and connectors a pipeline hands data to, as its input probes them.
-/// Held weakly: the probe must not keep them alive, because a connector makes its final
-/// flush when the pipelines feeding it let go of it, while receivers still hold inputs.
+/// The exporters and connectors a pipeline hands data to, as its input probes them, and
+/// the route its input takes.
+///
+/// The sinks are held weakly for the probe: it must not keep them alive, because a
+/// connector makes its final flush when the pipelines feeding it let go of it, while
+/// receivers still hold inputs.
 #[derive(Default)]
-pub struct Downstream(OnceLock<Vec<Weak<dyn Consumer>>>);
+pub struct Downstream {
+    sinks: OnceLock<Vec<Weak<dyn Consumer>>>,
+    route: RwLock<Route>,
+}
+
+/// How a pipeline's input reaches its sinks.
+#[derive(Default)]
+enum Route {
+    /// Through the pipeline's channel and task (processors run there).
+    #[default]
+    Channel,
+    /// A pipeline without processors: the source hands data to the sinks from its own
+    /// task. The channel and task hop would add a wake-up and a context switch per
+    /// request and buffer nothing the exporter queues do not.
+    Direct(Fanout),
+    /// The pipeline stopped; its sinks are let go.
+    Closed,
+}
 
 impl Downstream {
-    /// Set once, when the pipeline starts.
-    pub fn set(&self, sinks: &[Arc<dyn Consumer>]) {
-        let _ = self.0.set(sinks.iter().map(Arc::downgrade).collect());
+    /// Set once, when the pipeline starts. `direct` when the pipeline has no processors.
+    pub fn set(&self, sinks: &[Arc<dyn Consumer>], direct: bool) {
+        let _ = self.sinks.set(sinks.iter().map(Arc::downgrade).collect());
+        if direct {
+            *self.write_route() = Route::Direct(Fanout::new(sinks.to_vec()));
+        }
+    }
+
+    /// Called by the pipeline's task as it ends: what still arrives is refused, and a
+    /// direct route lets go of its sinks. Waits for hand-offs in progress.
+    pub fn close(&self) {
+        *self.write_route() = Route::Closed;
+    }
+
+    fn write_route(&self) -> std::sync::RwLockWriteGuard<'_, Route> {
+        self.route.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read_route(&self) -> std::sync::RwLockReadGuard<'_, Route> {
+        self.route.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Like [`Fanout`]: room while any live sink has room (or before the sinks are set).
     fn has_room(&self, bytes: usize) -> Result<(), Refusal> {
-        let Some(sinks) = self.0.get() else {
+        let Some(sinks) = self.sinks.get() else {
             return Ok(());
         };
         let mut first_refusal = None;
@@ -57,13 +94,21 @@ impl Downstream {
     }
 }
 
+impl PipelineInput {
+    fn shutting_down(&self) -> Refusal {
+        Refusal::unavailable(format!("pipeline {} is shutting down", self.name))
+    }
+}
+
 impl Consumer for PipelineInput {
     fn has_room(&self, bytes: usize) -> Result<(), Refusal> {
+        match &*self.downstream.read_route() {
+            Route::Direct(sinks) => return sinks.has_room(bytes),
+            Route::Closed => return Err(self.shutting_down()),
+            Route::Channel => {}
+        }
         if self.sender.is_closed() {
-            return Err(Refusal::unavailable(format!(
-                "pipeline {} is shutting down",
-                self.name
-            )));
+            return Err(self.shutting_down());
         }
         if self.sender.capacity() == 0 {
             return Err(Refusal::capacity(format!("pipeline {} is full", self.name)));
@@ -72,13 +117,18 @@ impl Consumer for PipelineInput {
     }
 
     fn consume(&self, msg: Message) -> Result<(), Refusal> {
+        match &*self.downstream.read_route() {
+            // The read guard is held across the hand-off so `close` cannot let go of the
+            // sinks while a message is on its way to them.
+            Route::Direct(sinks) => return sinks.consume(msg),
+            Route::Closed => return Err(self.shutting_down()),
+            Route::Channel => {}
+        }
         self.sender.try_send(msg).map_err(|err| match err {
             mpsc::error::TrySendError::Full(_) => {
                 Refusal::capacity(format!("pipeline {} is full", self.name))
             }
-            mpsc::error::TrySendError::Closed(_) => {
-                Refusal::unavailable(format!("pipeline {} is shutting down", self.name))
-            }
+            mpsc::error::TrySendError::Closed(_) => self.shutting_down(),
         })
     }
 }
@@ -88,6 +138,8 @@ pub struct PipelineTask {
     pub input: mpsc::Receiver<Message>,
     pub stages: Vec<Stage>,
     pub exporters: Fanout,
+    /// Closed when the task ends, so a direct route lets go of the exporters too.
+    pub downstream: Arc<Downstream>,
     /// Cancelled when the pipeline must stop taking input and drain.
     pub stop: CancellationToken,
 }
@@ -114,6 +166,7 @@ impl PipelineTask {
             }
         }
         self.flush_all();
+        self.downstream.close();
         tracing::debug!(pipeline = %self.name, "Pipeline drained.");
     }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Wall time of `sentinel hook` per call (process start to exit) for a PreToolUse Bash
 # event, 1,000 calls each: with a real agent up (its hooks receiver answering) and with it
-# down (the event is redacted and spooled). `/bin/true` is measured in the same run for
+# down (the event is redacted and spooled); and the same for the small `sentinel-hook`
+# binary when it sits beside `sentinel`. `/bin/true` is measured in the same run for
 # scale, since other work on the machine moves every figure.
 #
 # Usage: tests/bench/hook_latency.sh [--no-build] [--calls N] [--binary PATH]
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 if [ "$build" = 1 ]; then
-    (cd "$root" && cargo build --release -p sentinel-agent --bin sentinel)
+    (cd "$root" && cargo build --release -p sentinel-agent --bin sentinel --bin sentinel-hook)
 fi
 [ -x "$binary" ] || { echo "no binary at $binary (build with cargo build --release)" >&2; exit 1; }
 
@@ -99,11 +100,16 @@ def measure(argv):
     pick = lambda q: round(times[min(len(times) - 1, int(q * len(times)))], 3)
     return {"calls": calls, "p50_ms": pick(0.50), "p99_ms": pick(0.99), "max_ms": round(times[-1], 3)}
 
+up, down = (["--endpoint", f"http://127.0.0.1:{p}/v1/hooks"] for p in (port, down_port))
 result = {
     "bin_true": measure(["/bin/true"]),
-    "agent_up": measure([binary, "hook", "--endpoint", f"http://127.0.0.1:{port}/v1/hooks"]),
-    "agent_down": measure([binary, "hook", "--endpoint", f"http://127.0.0.1:{down_port}/v1/hooks"]),
+    "agent_up": measure([binary, "hook", *up]),
+    "agent_down": measure([binary, "hook", *down]),
 }
+small = os.path.join(os.path.dirname(binary), "sentinel-hook")
+if os.access(small, os.X_OK):
+    result["small_binary_agent_up"] = measure([small, *up])
+    result["small_binary_agent_down"] = measure([small, *down])
 spool = os.path.join(work, "state", "sentinel", "hook-spool.jsonl")
 result["spooled_lines"] = sum(1 for _ in open(spool)) if os.path.exists(spool) else 0
 result["loadavg"] = os.getloadavg()

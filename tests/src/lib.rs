@@ -29,6 +29,12 @@ pub fn sentinel_bin() -> &'static Path {
     BIN.get_or_init(|| build_bin("sentinel-agent", "sentinel"))
 }
 
+/// Path of the small `sentinel-hook` binary, built beside `sentinel`.
+pub fn sentinel_hook_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| build_bin("sentinel-agent", "sentinel-hook"))
+}
+
 /// Path of the load generator binary.
 pub fn loadgen_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();

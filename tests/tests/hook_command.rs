@@ -1,5 +1,6 @@
 //! `sentinel hook` as a coding agent runs it: a real process, JSON on stdin, judged by its
-//! exit code, stdout and stderr, and by where the event ends up.
+//! exit code, stdout and stderr, and by where the event ends up. The event-handling tests
+//! run both forms: `sentinel hook` and the small `sentinel-hook` binary.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -7,11 +8,23 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use sentinel_tests::{free_port, sentinel_bin};
+use sentinel_tests::{free_port, sentinel_bin, sentinel_hook_bin};
 
-fn run_hook(event: &str, extra: &[&str], state: &Path) -> Output {
-    let mut child = Command::new(sentinel_bin())
-        .arg("hook")
+/// `sentinel hook` (`small: false`) or `sentinel-hook` (`small: true`).
+fn hook_command(small: bool) -> Command {
+    if small {
+        Command::new(sentinel_hook_bin())
+    } else {
+        let mut command = Command::new(sentinel_bin());
+        command.arg("hook");
+        command
+    }
+}
+
+const BOTH: [bool; 2] = [false, true];
+
+fn run_hook(small: bool, event: &str, extra: &[&str], state: &Path) -> Output {
+    let mut child = hook_command(small)
         .args(extra)
         .env("XDG_STATE_HOME", state)
         // The token file is looked up under the test's own directory, never the user's.
@@ -48,140 +61,157 @@ fn closed_endpoint() -> String {
 
 #[test]
 fn deny_exits_2_with_the_reason_on_stderr() {
-    let state = tempfile::tempdir().unwrap();
-    let out = run_hook(
-        &bash_event("cd /tmp && sudo rm -rf /"),
-        &["--endpoint", &closed_endpoint()],
-        state.path(),
-    );
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("rm-recursive-root"), "{stderr}");
-    assert!(out.stdout.is_empty());
+    for small in BOTH {
+        let state = tempfile::tempdir().unwrap();
+        let out = run_hook(
+            small,
+            &bash_event("cd /tmp && sudo rm -rf /"),
+            &["--endpoint", &closed_endpoint()],
+            state.path(),
+        );
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("rm-recursive-root"), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
 }
 
 #[test]
 fn allow_exits_0_silently_and_ask_prints_the_decision_json() {
-    let state = tempfile::tempdir().unwrap();
-    let out = run_hook(
-        &bash_event("rm -rf ./target"),
-        &["--endpoint", &closed_endpoint()],
-        state.path(),
-    );
-    assert_eq!(out.status.code(), Some(0));
-    assert!(
-        out.stdout.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    for small in BOTH {
+        let state = tempfile::tempdir().unwrap();
+        let out = run_hook(
+            small,
+            &bash_event("rm -rf ./target"),
+            &["--endpoint", &closed_endpoint()],
+            state.path(),
+        );
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            out.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
 
-    let policy = state.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        "rules:\n  - {id: ask-push, tools: [Bash], action: ask, reason: pushing, when: {program: [git]}}\n",
-    )
-    .unwrap();
-    let out = run_hook(
-        &bash_event("git push origin main"),
-        &[
-            "--endpoint",
-            &closed_endpoint(),
-            "--policy",
-            policy.to_str().unwrap(),
-        ],
-        state.path(),
-    );
-    assert_eq!(out.status.code(), Some(0));
-    let decision: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(decision["hookSpecificOutput"]["permissionDecision"], "ask");
-    assert_eq!(
-        decision["hookSpecificOutput"]["hookEventName"],
-        "PreToolUse"
-    );
+        let policy = state.path().join("policy.yaml");
+        std::fs::write(
+            &policy,
+            "rules:\n  - {id: ask-push, tools: [Bash], action: ask, reason: pushing, when: {program: [git]}}\n",
+        )
+        .unwrap();
+        let out = run_hook(
+            small,
+            &bash_event("git push origin main"),
+            &[
+                "--endpoint",
+                &closed_endpoint(),
+                "--policy",
+                policy.to_str().unwrap(),
+            ],
+            state.path(),
+        );
+        assert_eq!(out.status.code(), Some(0));
+        let decision: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(decision["hookSpecificOutput"]["permissionDecision"], "ask");
+        assert_eq!(
+            decision["hookSpecificOutput"]["hookEventName"],
+            "PreToolUse"
+        );
+    }
 }
 
 #[test]
 fn internal_errors_never_block_the_coding_agent() {
-    let state = tempfile::tempdir().unwrap();
-    let out = run_hook(
-        "{not json",
-        &["--endpoint", &closed_endpoint()],
-        state.path(),
-    );
-    assert_eq!(out.status.code(), Some(0));
-    // A broken policy file falls back to the built-in policy: still no crash, still safe.
-    let broken = state.path().join("broken.yaml");
-    std::fs::write(&broken, "rules: [").unwrap();
-    let out = run_hook(
-        &bash_event("rm -rf /"),
-        &[
-            "--endpoint",
-            &closed_endpoint(),
-            "--policy",
-            broken.to_str().unwrap(),
-        ],
-        state.path(),
-    );
-    assert_eq!(out.status.code(), Some(2));
+    for small in BOTH {
+        let state = tempfile::tempdir().unwrap();
+        let out = run_hook(
+            small,
+            "{not json",
+            &["--endpoint", &closed_endpoint()],
+            state.path(),
+        );
+        assert_eq!(out.status.code(), Some(0));
+        // A broken policy file falls back to the built-in policy: still no crash, still safe.
+        let broken = state.path().join("broken.yaml");
+        std::fs::write(&broken, "rules: [").unwrap();
+        let out = run_hook(
+            small,
+            &bash_event("rm -rf /"),
+            &[
+                "--endpoint",
+                &closed_endpoint(),
+                "--policy",
+                broken.to_str().unwrap(),
+            ],
+            state.path(),
+        );
+        assert_eq!(out.status.code(), Some(2));
+    }
 }
 
 #[test]
 fn events_go_to_the_spool_while_the_agent_is_down() {
-    let state = tempfile::tempdir().unwrap();
-    for command in ["ls", "cargo build", "rm -rf /"] {
-        run_hook(
-            &bash_event(command),
-            &["--endpoint", &closed_endpoint()],
-            state.path(),
-        );
+    for small in BOTH {
+        let state = tempfile::tempdir().unwrap();
+        for command in ["ls", "cargo build", "rm -rf /"] {
+            run_hook(
+                small,
+                &bash_event(command),
+                &["--endpoint", &closed_endpoint()],
+                state.path(),
+            );
+        }
+        let spool = state.path().join("sentinel/hook-spool.jsonl");
+        let lines = sentinel_tests::read_json_lines(&spool);
+        let commands: Vec<&str> = lines
+            .iter()
+            .map(|l| l["tool_input"]["command"].as_str().unwrap())
+            .collect();
+        assert_eq!(commands, ["ls", "cargo build", "rm -rf /"]);
     }
-    let spool = state.path().join("sentinel/hook-spool.jsonl");
-    let lines = sentinel_tests::read_json_lines(&spool);
-    let commands: Vec<&str> = lines
-        .iter()
-        .map(|l| l["tool_input"]["command"].as_str().unwrap())
-        .collect();
-    assert_eq!(commands, ["ls", "cargo build", "rm -rf /"]);
 }
 
 #[test]
 fn events_are_posted_to_the_endpoint_when_it_answers() {
-    let state = tempfile::tempdir().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let mut request = Vec::new();
-        let mut buf = [0u8; 4096];
-        // Read until the JSON body is complete (the event ends with `}`).
-        while !request.ends_with(b"}") {
-            let n = stream.read(&mut buf).unwrap();
-            if n == 0 {
-                break;
+    for small in BOTH {
+        let state = tempfile::tempdir().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read until the JSON body is complete (the event ends with `}`).
+            while !request.ends_with(b"}") {
+                let n = stream.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buf[..n]);
             }
-            request.extend_from_slice(&buf[..n]);
-        }
-        stream
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
-            .unwrap();
-        String::from_utf8(request).unwrap()
-    });
-    let out = run_hook(
-        &bash_event("ls -la"),
-        &["--endpoint", &format!("http://127.0.0.1:{port}/v1/hooks")],
-        state.path(),
-    );
-    assert_eq!(out.status.code(), Some(0));
-    let request = server.join().unwrap();
-    assert!(request.starts_with("POST /v1/hooks HTTP/1.1"), "{request}");
-    assert!(request.contains("\"command\":\"ls -la\""), "{request}");
-    assert!(
-        !state.path().join("sentinel/hook-spool.jsonl").exists(),
-        "a delivered event is not spooled"
-    );
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                .unwrap();
+            String::from_utf8(request).unwrap()
+        });
+        let out = run_hook(
+            small,
+            &bash_event("ls -la"),
+            &["--endpoint", &format!("http://127.0.0.1:{port}/v1/hooks")],
+            state.path(),
+        );
+        assert_eq!(out.status.code(), Some(0));
+        let request = server.join().unwrap();
+        assert!(request.starts_with("POST /v1/hooks HTTP/1.1"), "{request}");
+        assert!(request.contains("\"command\":\"ls -la\""), "{request}");
+        assert!(
+            !state.path().join("sentinel/hook-spool.jsonl").exists(),
+            "a delivered event is not spooled"
+        );
+    }
 }
 
 #[test]
@@ -347,6 +377,7 @@ fn the_token_from_a_private_file_is_sent_as_a_bearer_header() {
     let port = listener.local_addr().unwrap().port();
     let server = capture_one(listener);
     let out = run_hook(
+        false,
         &bash_event("ls"),
         &["--endpoint", &format!("http://127.0.0.1:{port}/v1/hooks")],
         state.path(),
@@ -373,6 +404,7 @@ fn without_a_token_file_no_authorization_header_is_sent() {
     let port = listener.local_addr().unwrap().port();
     let server = capture_one(listener);
     run_hook(
+        false,
         &bash_event("ls"),
         &["--endpoint", &format!("http://127.0.0.1:{port}/v1/hooks")],
         state.path(),
@@ -391,6 +423,7 @@ fn a_token_file_others_can_read_is_ignored_with_one_warning_and_the_event_spoole
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let out = run_hook(
+        false,
         &bash_event("ls"),
         &["--endpoint", &format!("http://127.0.0.1:{port}/v1/hooks")],
         state.path(),
@@ -422,6 +455,7 @@ fn spooled_events_are_redacted_and_private_to_the_user() {
         "note": "postgres://app:pg-pass-1@db/app and KEY_sk-ant-api03-abcdefghijklmnopqrstuvwx",
     });
     let out = run_hook(
+        false,
         &event.to_string(),
         &["--endpoint", &closed_endpoint()],
         state.path(),
@@ -441,4 +475,58 @@ fn spooled_events_are_redacted_and_private_to_the_user() {
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&spool), 0o600);
     assert_eq!(mode(&state.path().join("sentinel")), 0o700);
+}
+
+#[test]
+fn install_points_claude_code_at_the_small_binary_beside_sentinel_and_it_runs() {
+    // Both binaries are built into the same directory, as a release install ships them.
+    let small = sentinel_hook_bin();
+    assert_eq!(small.parent(), sentinel_bin().parent());
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(project.path().join(".claude")).unwrap();
+    let dir = project.path().to_str().unwrap();
+    let out = Command::new(sentinel_bin())
+        .args(["hook", "install", "--project", dir])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let settings = project.path().join(".claude/settings.json");
+    let installed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    let command = installed["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(command, format!("'{}'", small.display()));
+    // Claude Code runs the command through a shell, the event on stdin.
+    let state = tempfile::tempdir().unwrap();
+    let mut child = Command::new("sh")
+        .args(["-c", &format!("{command} --endpoint {}", closed_endpoint())])
+        .env("XDG_STATE_HOME", state.path())
+        .env("XDG_CONFIG_HOME", state.path().join("config"))
+        .env_remove("SENTINEL_HOOK_TOKEN_FILE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let event = bash_event("sudo rm -rf /");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(event.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "the policy denies through it");
+    // Uninstall recognises the small binary's entries as Sentinel's.
+    let out = Command::new(sentinel_bin())
+        .args(["hook", "uninstall", "--project", dir])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("32 "));
 }

@@ -101,25 +101,49 @@ pub fn settings_path(project: Option<&Path>) -> Result<PathBuf, InstallError> {
     Ok(base.join(".claude").join("settings.json"))
 }
 
-/// The handler we add: identified later by exactly this value.
+/// The small hook binary's file name (`agent/src/bin/sentinel-hook.rs`).
+pub const HOOK_BINARY: &str = "sentinel-hook";
+
+/// What a `command` hook runs, given the running `sentinel`: the small `sentinel-hook`
+/// beside it when it is there (it starts in about half the time), else `sentinel` itself.
+pub fn hook_executable(sentinel: &Path) -> PathBuf {
+    let small = sentinel.with_file_name(HOOK_BINARY);
+    if small.is_file() {
+        small
+    } else {
+        sentinel.to_path_buf()
+    }
+}
+
+/// The handler we add: identified later by exactly this value. `executable` is
+/// `sentinel` (run as `sentinel hook`) or `sentinel-hook` (run as it is).
 pub fn handler(mode: Mode, executable: &Path, endpoint: &str) -> Value {
+    let command = if executable.file_name() == Some(HOOK_BINARY.as_ref()) {
+        format!("'{}'", executable.display())
+    } else {
+        format!("'{}' hook", executable.display())
+    };
     match mode {
-        Mode::Command => json!({
-            "type": "command",
-            "command": format!("'{}' hook", executable.display()),
-        }),
+        Mode::Command => json!({"type": "command", "command": command}),
         Mode::Http => json!({"type": "http", "url": endpoint}),
     }
 }
 
 /// Whether `handler` is one `install` adds, in either mode and from any copy of the
-/// binary: `'…/sentinel' hook`, or an http hook to a hooks receiver's `/v1/hooks`.
+/// binaries: `'…/sentinel' hook`, `'…/sentinel-hook'`, or an http hook to a hooks
+/// receiver's `/v1/hooks`.
 pub fn is_sentinel_handler(handler: &Value) -> bool {
     let field = |key: &str| handler.get(key).and_then(Value::as_str);
+    let is_ours = |command: &str| {
+        let quoted = |c: &str| c.strip_prefix('\'')?.strip_suffix('\'').map(str::to_owned);
+        let named = |exe: &str, name: &str| Path::new(exe).file_name() == Some(name.as_ref());
+        match command.strip_suffix(" hook").and_then(quoted) {
+            Some(exe) => named(&exe, "sentinel"),
+            None => quoted(command).is_some_and(|exe| named(&exe, HOOK_BINARY)),
+        }
+    };
     match field("type") {
-        Some("command") => field("command")
-            .and_then(|c| c.strip_prefix('\'')?.strip_suffix("' hook"))
-            .is_some_and(|exe| Path::new(exe).file_name() == Some("sentinel".as_ref())),
+        Some("command") => field("command").is_some_and(is_ours),
         Some("http") => field("url").is_some_and(|u| u.ends_with(RECEIVER_PATH)),
         _ => false,
     }
@@ -337,7 +361,10 @@ mod tests {
         // An install by another copy of the binary is replaced too.
         let other_copy = handler(Mode::Command, Path::new("/opt/x/sentinel"), "");
         assert_eq!(install(&path, &other_copy).unwrap(), EVENTS.len());
+        let small = handler(Mode::Command, Path::new("/opt/x/sentinel-hook"), "");
+        assert_eq!(small["command"], "'/opt/x/sentinel-hook'");
         for (mode, ours) in [
+            ("small binary", small.clone()),
             ("command", ours()),
             ("http", http.clone()),
             ("command", ours()),
@@ -353,6 +380,32 @@ mod tests {
         let restored: Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(restored, existing);
+    }
+
+    #[test]
+    fn both_binaries_are_recognised_and_nothing_else() {
+        let command = |c: &str| json!({"type": "command", "command": c});
+        for ours in ["'/usr/bin/sentinel' hook", "'/opt/x/sentinel-hook'"] {
+            assert!(is_sentinel_handler(&command(ours)), "{ours}");
+        }
+        for theirs in [
+            "'/usr/bin/sentinel-hook' hook",
+            "'/usr/bin/sentinel'",
+            "'/usr/bin/sentinel-hooks'",
+            "/usr/bin/sentinel hook",
+            "my-check",
+        ] {
+            assert!(!is_sentinel_handler(&command(theirs)), "{theirs}");
+        }
+    }
+
+    #[test]
+    fn the_small_binary_is_preferred_when_it_sits_beside_sentinel() {
+        let dir = tempfile::tempdir().unwrap();
+        let sentinel = dir.path().join("sentinel");
+        assert_eq!(hook_executable(&sentinel), sentinel);
+        std::fs::write(dir.path().join(HOOK_BINARY), "").unwrap();
+        assert_eq!(hook_executable(&sentinel), dir.path().join(HOOK_BINARY));
     }
 
     #[test]

@@ -54,12 +54,6 @@ enum Verdict {
 /// subcommand's parser costs start-up time on each tool call). `None` for anything else,
 /// `hook install`, `--help` or a parse error included, which the full parser handles.
 pub fn fast_path() -> Option<ExitCode> {
-    #[derive(clap::Parser)]
-    #[command(name = "sentinel hook")]
-    struct HookOnly {
-        #[command(flatten)]
-        args: HookArgs,
-    }
     let mut argv = std::env::args_os().skip(1);
     if argv.next()? != "hook" {
         return None;
@@ -72,11 +66,42 @@ pub fn fast_path() -> Option<ExitCode> {
     if subcommand || help {
         return None;
     }
-    let parsed = <HookOnly as clap::Parser>::try_parse_from(
-        std::iter::once(std::ffi::OsString::from("sentinel hook")).chain(rest),
-    )
-    .ok()?;
+    let parsed = HookOnly::parse_from_args("sentinel hook", rest).ok()?;
     Some(run(&parsed.args))
+}
+
+/// The `sentinel-hook` binary: the same options as `sentinel hook`, parsed the same way.
+pub fn standalone(args: impl Iterator<Item = std::ffi::OsString>) -> ExitCode {
+    match HookOnly::parse_from_args("sentinel-hook", args) {
+        Ok(parsed) => run(&parsed.args),
+        Err(err) => {
+            let _ = err.print();
+            // Help and version are not failures; a bad option must still never block the
+            // coding agent, so it allows (exit 0) after saying what was wrong.
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Handle one coding-agent hook event from stdin: decide on the local policy (exit 2
+/// denies), forward the event to the agent, spool it while the agent is down.
+#[derive(clap::Parser)]
+struct HookOnly {
+    #[command(flatten)]
+    args: HookArgs,
+}
+
+impl HookOnly {
+    fn parse_from_args(
+        name: &'static str,
+        args: impl IntoIterator<Item = std::ffi::OsString>,
+    ) -> Result<HookOnly, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        let command = HookOnly::command().name(name).bin_name(name);
+        let mut matches = command
+            .try_get_matches_from(std::iter::once(std::ffi::OsString::from(name)).chain(args))?;
+        HookOnly::from_arg_matches_mut(&mut matches)
+    }
 }
 
 /// Handles the event on stdin. Exit 2 (deny) or 0, whatever goes wrong inside.

@@ -110,17 +110,19 @@ fn pipeline(
             metrics: metrics.component(Kind::Processor, id, Signal::Logs),
         })
         .collect();
+    let downstream = Arc::new(Downstream::default());
     let task = PipelineTask {
         name: "logs".into(),
         input,
         stages,
         exporters: Fanout::new(vec![exporter]),
+        downstream: downstream.clone(),
         stop: CancellationToken::new(),
     };
     let input = PipelineInput {
         name: "logs".into(),
         sender,
-        downstream: Default::default(),
+        downstream,
     };
     (input, task, metrics)
 }
@@ -252,4 +254,55 @@ async fn an_exporter_refusal_refuses_the_client() {
     task.stop.cancel();
     task.run().await;
     assert_eq!(waiter.wait().await.unwrap_err().kind, RefusalKind::Capacity);
+}
+
+/// A pipeline without processors, routed directly as the topology does.
+fn direct_pipeline(exporter: Arc<dyn Consumer>) -> (PipelineInput, PipelineTask) {
+    let (input, task, _) = pipeline(Vec::new(), exporter.clone());
+    input.downstream.set(&[exporter], true);
+    (input, task)
+}
+
+#[tokio::test]
+async fn without_processors_the_source_hands_data_straight_to_the_exporters() {
+    let exported = Arc::new(Exported::default());
+    let (input, task) = direct_pipeline(exported.clone());
+    // The task is not running: only the direct route can deliver.
+    input.consume(Message::unacked(logs(1))).unwrap();
+    input.consume(Message::unacked(logs(1))).unwrap();
+    assert_eq!(exported.count(), 2);
+    // Nothing went through the channel, so it never fills.
+    for _ in 0..PIPELINE_INPUT_CAPACITY + 1 {
+        input.consume(Message::unacked(logs(1))).unwrap();
+    }
+    assert!(input.has_room(1).is_ok());
+
+    task.stop.cancel();
+    task.run().await;
+    let refusal = input.consume(Message::unacked(logs(1))).unwrap_err();
+    assert_eq!(refusal.kind, RefusalKind::Unavailable);
+    assert_eq!(
+        input.has_room(1).unwrap_err().kind,
+        RefusalKind::Unavailable
+    );
+    assert_eq!(exported.count(), PIPELINE_INPUT_CAPACITY + 3);
+    // The stopped pipeline let go of its exporter (a connector behind it can flush).
+    assert_eq!(Arc::strong_count(&exported), 1);
+}
+
+#[tokio::test]
+async fn a_direct_route_returns_the_exporters_refusal_to_the_source() {
+    struct NoRoom;
+    impl Consumer for NoRoom {
+        fn has_room(&self, _: usize) -> Result<(), Refusal> {
+            Err(Refusal::capacity("queue full"))
+        }
+        fn consume(&self, _: Message) -> Result<(), Refusal> {
+            Err(Refusal::capacity("queue full"))
+        }
+    }
+    let (input, _task) = direct_pipeline(Arc::new(NoRoom));
+    assert_eq!(input.has_room(1).unwrap_err().kind, RefusalKind::Capacity);
+    let refusal = input.consume(Message::unacked(logs(1))).unwrap_err();
+    assert_eq!(refusal.kind, RefusalKind::Capacity);
 }

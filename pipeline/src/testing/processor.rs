@@ -12,7 +12,7 @@ use super::{
 use crate::ack::{ack_pair, AckWaiter, Acks, Refusal};
 use crate::component::{BuildContext, Consumer, Fanout, Kind, ProcessorFactory};
 use crate::config::Node;
-use crate::pipeline_task::{PipelineInput, PipelineTask, Stage};
+use crate::pipeline_task::{Downstream, PipelineInput, PipelineTask, Stage};
 use crate::signal::{Message, Payload, Signal};
 use crate::telemetry::SelfMetrics;
 
@@ -192,6 +192,7 @@ impl<'a> ProcessorCompliance<'a> {
             .unwrap_or_else(|err| panic!("{}: build failed: {err}", self.type_name()));
         let (sender, receiver) = mpsc::channel(self.inputs.len().max(1));
         let stop = CancellationToken::new();
+        let downstream = Arc::new(Downstream::default());
         let task = PipelineTask {
             name: format!("{}/compliance", self.signal),
             input: receiver,
@@ -200,13 +201,14 @@ impl<'a> ProcessorCompliance<'a> {
                 metrics: metrics.component(Kind::Processor, &id, self.signal),
             }],
             exporters: Fanout::new(vec![sink as Arc<dyn Consumer>]),
+            downstream: downstream.clone(),
             stop: stop.clone(),
         };
         PipelineRun {
             input: PipelineInput {
                 name: task.name.clone(),
                 sender,
-                downstream: Default::default(),
+                downstream,
             },
             task: tokio::spawn(task.run()),
             stop,

@@ -173,13 +173,15 @@ fn spawn_pipeline(
     let sender = p.sender.downgrade();
     drop(p.sender);
     // Receivers probe the exporter queues through the pipeline's input.
-    p.downstream.set(&sinks);
+    // A pipeline without processors is fed directly by its sources (no channel hop).
+    p.downstream.set(&sinks, p.stages.is_empty());
     let stop = CancellationToken::new();
     let task = PipelineTask {
         name: p.id.to_string(),
         input: p.receiver,
         stages: p.stages,
         exporters: Fanout::new(sinks.clone()),
+        downstream: p.downstream.clone(),
         stop: stop.clone(),
     };
     RunningPipeline {
