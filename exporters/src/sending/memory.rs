@@ -19,10 +19,9 @@ struct Entry {
     seq: u64,
     payload: Payload,
     items: usize,
-    /// Decoded size: what `max_size` counts.
+    /// Decoded size: what `max_size` counts, and, as an upper bound of the encoded size,
+    /// what merging into export requests counts (no second walk to encode-size it).
     bytes: usize,
-    /// Encoded size: what merging into export requests counts.
-    wire: usize,
     appended_ms: u64,
 }
 
@@ -134,7 +133,7 @@ impl MemoryQueue {
         while let Some(entry) = next.take() {
             state.bytes -= entry.bytes;
             state.in_flight.insert(entry.seq, entry.appended_ms);
-            let bytes = entry.wire;
+            let bytes = entry.bytes;
             let piece = Piece {
                 payload: Arc::new(entry.payload),
                 items: entry.items,
@@ -144,7 +143,7 @@ impl MemoryQueue {
             let joins = state
                 .entries
                 .front()
-                .is_some_and(|e| batch.fits(signal, e.items, e.wire));
+                .is_some_and(|e| batch.fits(signal, e.items, e.bytes));
             if joins {
                 next = state.entries.pop_front();
             }
@@ -183,7 +182,6 @@ impl Consumer for MemoryQueue {
         let items = payload.item_count();
         // Decoded bytes: what the queue really holds in memory.
         let bytes = sentinel_pipeline::admission::decoded_size(&payload);
-        let wire = payload.encoded_len();
         let mut evicted = Vec::new();
         {
             let mut state = self.lock();
@@ -237,7 +235,6 @@ impl Consumer for MemoryQueue {
                 payload,
                 items,
                 bytes,
-                wire,
                 appended_ms: now_ms(),
             });
             self.metrics.bytes.set(state.bytes as i64);

@@ -19,7 +19,8 @@ use super::retry::Backoff;
 
 /// Most items merged into one export.
 pub(crate) const MAX_BATCH_ITEMS: usize = 8192;
-/// Most encoded bytes merged into one export (sinks often cap requests at 4 MiB).
+/// Most bytes merged into one export (sinks often cap requests at 4 MiB): encoded bytes
+/// from a disk queue, decoded bytes (an upper bound of the encoded) from a memory queue.
 pub(crate) const MAX_BATCH_BYTES: usize = 2 << 20;
 
 /// One record of a queue: one request as it was accepted.

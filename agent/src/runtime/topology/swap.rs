@@ -9,7 +9,8 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use sentinel_pipeline::admission::MemoryBudget;
 use sentinel_pipeline::{
-    ExportError, Exporter, Fanout, Message, Output, Outputs, Payload, RecordBatch, Refusal, Signal,
+    ExportError, Exporter, Fanout, Message, Output, Outputs, Payload, RecordBatch, Refusal,
+    SharedBatch, Signal,
 };
 
 use sentinel_pipeline::Consumer;
@@ -140,6 +141,13 @@ impl Exporter for SwapExporter {
     async fn export_records(&self, batch: RecordBatch) -> Result<(), ExportError> {
         let exporter = read(&self.inner);
         exporter.export_records(batch).await
+    }
+
+    /// Forwarded as it is: the default would copy every record, which is what
+    /// `export_shared` exists to avoid (exporters that encode from shared records).
+    async fn export_shared(&self, batch: SharedBatch) -> Result<(), ExportError> {
+        let exporter = read(&self.inner);
+        exporter.export_shared(batch).await
     }
 
     async fn shutdown(&self) {

@@ -281,3 +281,40 @@ async fn connector_output_is_refused_while_the_downstream_budget_is_full() {
     assert_eq!(budget.used(), 0);
     assert_eq!(probes.exported.lock().unwrap().len(), 1);
 }
+
+/// Takes shared records only: a copy through the default `export` would fail the test.
+struct SharedOnly(Mutex<Vec<Arc<Payload>>>);
+
+#[async_trait]
+impl Exporter for SharedOnly {
+    async fn export(&self, _: Payload) -> Result<(), ExportError> {
+        panic!("the records were copied instead of shared");
+    }
+
+    async fn export_shared(
+        &self,
+        batch: sentinel_pipeline::SharedBatch,
+    ) -> Result<(), ExportError> {
+        let mut got = self.0.lock().unwrap();
+        got.extend(batch.records.into_iter().map(|r| r.payload));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_swappable_exporter_hands_shared_records_on_without_copying() {
+    let inner = Arc::new(SharedOnly(Mutex::default()));
+    let swap = super::swap::SwapExporter::new(inner.clone());
+    let payload = Arc::new(logs(3));
+    let record = sentinel_pipeline::SharedRecord {
+        seq: 0,
+        payload: payload.clone(),
+    };
+    let batch = sentinel_pipeline::SharedBatch {
+        queue_id: 0,
+        records: vec![record],
+    };
+    swap.export_shared(batch).await.unwrap();
+    let got = inner.0.lock().unwrap();
+    assert!(Arc::ptr_eq(&got[0], &payload), "the very same record");
+}
