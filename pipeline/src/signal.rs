@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::ack::Acks;
 use crate::visit;
 
+mod encode;
+
 /// One of the three OTLP signals a pipeline carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -219,9 +221,7 @@ impl SharedBatch {
     /// an OTLP export request has one repeated field, so the concatenation of encoded
     /// requests is the encoding of their merge (protobuf appends repeated fields).
     pub fn encode_merged(&self, buf: &mut impl bytes::BufMut) {
-        for payload in self.payloads() {
-            payload.encode_raw(buf);
-        }
+        encode::encode_requests(self.payloads(), buf);
     }
 }
 

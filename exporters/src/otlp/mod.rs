@@ -32,9 +32,8 @@ use tonic::codec::CompressionEncoding;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
-use tonic_prost::ProstCodec;
 
-use shared::SharedRequest;
+use shared::{SharedCodec, SharedRequest};
 use tls::TlsDialer;
 
 const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -147,7 +146,7 @@ impl OtlpExporter {
                 "Service was not ready: {e}"
             )))
         })?;
-        let codec = ProstCodec::<SharedRequest, R>::default();
+        let codec = SharedCodec::<R>::default();
         grpc.unary(
             self.request(request),
             PathAndQuery::from_static(path),

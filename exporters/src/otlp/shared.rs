@@ -36,6 +36,52 @@ impl prost::Message for SharedRequest {
     }
 }
 
+/// gRPC codec of an export: the request is written straight from the shared records
+/// ([`SharedBatch::encode_merged`], every item sized once), without the whole-request
+/// size walk that prost's `encode` makes first to check the buffer's room (tonic's
+/// buffer grows); the response is decoded by prost.
+pub(crate) struct SharedCodec<R>(tonic_prost::ProstCodec<SharedRequest, R>);
+
+impl<R> Default for SharedCodec<R> {
+    fn default() -> Self {
+        SharedCodec(tonic_prost::ProstCodec::default())
+    }
+}
+
+pub(crate) struct SharedEncoder;
+
+impl tonic::codec::Encoder for SharedEncoder {
+    type Item = SharedRequest;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: SharedRequest,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        item.0.encode_merged(dst);
+        Ok(())
+    }
+}
+
+impl<R> tonic::codec::Codec for SharedCodec<R>
+where
+    R: prost::Message + Default + Send + 'static,
+{
+    type Encode = SharedRequest;
+    type Decode = R;
+    type Encoder = SharedEncoder;
+    type Decoder = <tonic_prost::ProstCodec<SharedRequest, R> as tonic::codec::Codec>::Decoder;
+
+    fn encoder(&mut self) -> SharedEncoder {
+        SharedEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        self.0.decoder()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
