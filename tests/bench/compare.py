@@ -13,6 +13,9 @@ Scenarios (names for --scenarios):
   hop2mem   two hops, 8 x 64 -> agent A (memory queue) -> counting sink: acknowledged spans/s,
             agent A RSS MiB
   hop2disk  the same with a disk queue at agent A (agents without a disk-queue command skip it)
+  overload  two hops (memory queue): the knee (most acknowledged spans/s while the agent keeps
+            up with a fixed offered rate, swept 100k..800k), then acknowledged spans/s flat
+            out at 8 x 64; goal: overload / knee >= 1
 
 Every scenario checks acknowledged spans (load generator) == delivered spans (counted at the
 last hop: the Sentinel sink's exporter for two hops; the agent's own exporter counter for one
@@ -33,7 +36,9 @@ import urllib.request
 
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-SCENARIOS = ["grpc10k", "http10k", "flat1x64", "flat8x64", "hop2mem", "hop2disk"]
+SCENARIOS = ["grpc10k", "http10k", "flat1x64", "flat8x64", "hop2mem", "hop2disk", "overload"]
+# Offered rates (spans/s) of the overload scenario's sweep towards the knee.
+SWEEP = [100_000, 200_000, 300_000, 400_000, 500_000, 600_000, 800_000]
 
 
 def free_port():
@@ -245,7 +250,48 @@ def run_two_hops(args, agent, mode, workdir):
             p_.wait()
 
 
+def run_overload(args, agent, workdir):
+    """Two hops (memory queue): the knee, the most acknowledged spans/s at an offered rate
+    the agent still keeps up with (>= 95 % acknowledged), found by sweeping fixed rates;
+    then flat out (8 x 64, several times the knee) for the acknowledged spans/s under
+    overload. The agent and the sink run through the whole sweep."""
+    sink_ports = ports()
+    sink = Agent("sink", sentinel=args.sentinel).start("sink", sink_ports, args.load_core, workdir)
+    p = ports()
+    p["next"] = sink_ports["grpc"]
+    proc = agent.start("mem", p, args.agent_core, workdir)
+    step = max(args.measure / 2, 5)
+    try:
+        time.sleep(0.5)
+        knee, best, acked = None, 0.0, 0
+        for rate in SWEEP:
+            load = finish_load(start_load(args, p["grpc"], "grpc", rate, step, 4, 64))
+            acked += load["acked_spans"]
+            best = max(best, load["acked_spans_per_s"])
+            print(f"overload sweep {agent.name}: offered {rate}/s, acked "
+                  f"{load['acked_spans_per_s']:.0f}/s", file=sys.stderr)
+            if load["acked_spans_per_s"] < 0.95 * rate:
+                break
+            knee = load["acked_spans_per_s"]
+            time.sleep(2)
+        time.sleep(2)
+        load = finish_load(start_load(args, p["grpc"], "grpc", 0, args.measure, 8, 64))
+        acked += load["acked_spans"]
+        knee = knee if knee is not None else best
+        delivered = settled_count(sink_ports["admin"], acked, seconds=30)
+        total = dict(load, acked_spans=acked)
+        return {"knee_acked_spans_per_s": knee,
+                "overload_acked_spans_per_s": load["acked_spans_per_s"],
+                "overload_over_knee": load["acked_spans_per_s"] / max(knee, 1e-9)}, total, delivered
+    finally:
+        for p_ in (proc, sink):
+            p_.terminate()
+            p_.wait()
+
+
 def run(args, agent, scenario, workdir):
+    if scenario == "overload":
+        return run_overload(args, agent, workdir)
     if scenario == "grpc10k":
         return run_fixed(args, agent, "grpc", workdir)
     if scenario == "http10k":
@@ -258,7 +304,7 @@ def run(args, agent, scenario, workdir):
 
 
 MODE = {"grpc10k": "blackhole", "http10k": "blackhole", "flat1x64": "blackhole",
-        "flat8x64": "blackhole", "hop2mem": "mem", "hop2disk": "disk"}
+        "flat8x64": "blackhole", "hop2mem": "mem", "hop2disk": "disk", "overload": "mem"}
 
 
 def summarize(results, agents, out):
@@ -299,6 +345,8 @@ def ack_check(rounds):
 
 
 def fmt(value):
+    if value < 10:
+        return f"{value:.2f}"
     if value >= 100_000:
         return f"{value / 1e6:.2f}M"
     if value >= 100:

@@ -5,7 +5,7 @@
 #   tests/bench/compare.sh [--sentinel BIN] [--loadgen BIN] [--variant NAME:SENTINEL_BIN[:KEY=VALUE,...]]...
 #       [--peer-name NAME --peer-blackhole 'CMD {grpc} {http}' --peer-forward 'CMD {grpc} {next}'
 #        [--peer-forward-disk 'CMD'] [--peer-env KEY=VALUE]...]
-#       [--scenarios grpc10k,http10k,flat1x64,flat8x64,hop2mem,hop2disk] [--rounds 3]
+#       [--scenarios grpc10k,http10k,flat1x64,flat8x64,hop2mem,hop2disk,overload] [--rounds 3]
 #       [--warmup 3] [--measure 10] [--agent-core 0] [--load-core 1] [--out DIR]
 #
 # The peer is any agent started from a command line: {grpc}, {http} are the ports it must

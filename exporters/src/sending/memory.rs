@@ -163,9 +163,10 @@ impl Consumer for MemoryQueue {
             )));
         }
         // Only what is queued now: a request too large for an empty queue is refused,
-        // with its own message, when it is handed over.
-        let full = state.entries.len() >= self.max_requests
-            || (state.bytes > 0 && state.bytes + bytes > self.max_bytes);
+        // with its own message, when it is handed over. The last part of the queue is kept
+        // for data already admitted (see `ADMISSION_HEADROOM`).
+        let full = state.entries.len() >= super::below_headroom(self.max_requests)
+            || (state.bytes > 0 && state.bytes + bytes > super::below_headroom(self.max_bytes));
         if full && self.when_full == WhenFull::Refuse {
             let (queued, queued_bytes) = (state.entries.len(), state.bytes);
             return Err(Refusal::capacity(format!(

@@ -44,6 +44,17 @@ use memory::MemoryQueue;
 use metrics::QueueMetrics;
 use worker::{Delivery, Source};
 
+/// The share of a queue that [`sentinel_pipeline::Consumer::has_room`] keeps free (1/8): receivers are refused
+/// before decoding once the rest is full, so what they admitted just before (held by a
+/// `batch` processor, being decoded) still finds room when it arrives, instead of being
+/// decoded and then refused. `consume` itself uses the whole queue.
+pub(crate) const ADMISSION_HEADROOM: usize = 8;
+
+/// `limit` less the admission headroom (at least 1).
+pub(crate) fn below_headroom(limit: usize) -> usize {
+    (limit - limit / ADMISSION_HEADROOM).max(1)
+}
+
 #[doc(hidden)]
 pub use disk::fuzz_scan_segment;
 pub use disk::{inspect, InspectError, OpenError, QueueReport, SegmentReport};

@@ -112,6 +112,34 @@ async fn memory_queue_is_also_bounded_in_bytes() {
 }
 
 #[tokio::test]
+async fn receivers_are_refused_before_the_last_eighth_which_admitted_data_still_gets() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = TestSink::gated();
+    let mut settings = memory_settings(1000, WhenFull::Refuse);
+    let one = sentinel_pipeline::admission::decoded_size(&logs("x", 10));
+    settings.max_size = Some(one as u64 * 8);
+    let harness = start(dir.path(), &sink, settings, fast_retry());
+    assert!(harness.send_acked(logs("x", 10)).await);
+    wait_until("the consumer holds one", WAIT, || sink.attempts() == 1).await;
+    for _ in 0..6 {
+        assert!(harness.send_acked(logs("x", 10)).await);
+    }
+    assert!(
+        harness.consumer.has_room(one).is_ok(),
+        "7 of 8 with this one"
+    );
+    assert!(harness.send_acked(logs("x", 10)).await);
+    let refusal = harness.consumer.has_room(one).unwrap_err();
+    assert_eq!(refusal.kind, RefusalKind::Capacity);
+    // What was admitted before still fits: the whole queue takes handed-over data.
+    assert!(harness.send_acked(logs("x", 10)).await);
+    let (result, _) = harness.send(logs("x", 10));
+    assert!(result.unwrap_err().message.contains("queue full"));
+    sink.open_gate();
+    harness.drain_within(WAIT).await;
+}
+
+#[tokio::test]
 async fn retryable_failures_are_retried_until_delivered() {
     let dir = tempfile::tempdir().unwrap();
     let sink = TestSink::accepting();

@@ -398,7 +398,9 @@ impl Consumer for DiskQueue {
         let pending = shared.channel_bytes.load(Ordering::Acquire);
         let behind = pending > 0 && pending + bytes as u64 > CHANNEL_BYTES;
         let used = shared.disk_bytes.load(Ordering::Acquire);
-        let full = used + pending + (HEADER_LEN + bytes) as u64 > shared.config.max_size;
+        // The last part of the queue is kept for data already admitted.
+        let limit = super::below_headroom(shared.config.max_size as usize) as u64;
+        let full = used + pending + (HEADER_LEN + bytes) as u64 > limit;
         if behind || (full && shared.config.when_full == WhenFull::Refuse) {
             return Err(Refusal::capacity(format!(
                 "exporter {id}: disk queue full ({used} of {} bytes used, {pending} waiting)",
