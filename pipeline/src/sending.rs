@@ -22,9 +22,11 @@ pub struct QueueSettings {
     /// Disk queue: where segment files live. Default: `<data dir>/queues/<exporter id>`.
     pub directory: Option<PathBuf>,
     /// Budget in bytes: all segment files of a disk queue (default 256 MiB), or the
-    /// memory the decoded requests of a memory queue take, heap included (default 64
-    /// MiB, about 16 MiB of OTLP protobuf), so the queue's RSS follows it. `when_full`
-    /// applies when it is reached.
+    /// memory the decoded requests of a memory queue take, heap included (default 16
+    /// MiB, about 4 MiB of OTLP protobuf or 40,000 small spans), so the queue's RSS
+    /// follows it. `when_full` applies when it is reached. The memory default is small on
+    /// purpose: a full queue that fits the CPU caches drains much faster under overload
+    /// (docs/performance.md); ride out sink outages with a disk queue.
     pub max_size: Option<u64>,
     /// Disk queue: `always`, `never`, or `{interval: 10ms}` (group commit).
     pub fsync: FsyncPolicy,
@@ -68,7 +70,7 @@ impl QueueSettings {
     pub fn budget_bytes(&self) -> u64 {
         self.max_size.unwrap_or(match self.kind {
             QueueKind::Disk => 256 * 1024 * 1024,
-            QueueKind::Memory => 64 * 1024 * 1024,
+            QueueKind::Memory => 16 * 1024 * 1024,
         })
     }
 }
