@@ -14,7 +14,7 @@ Scenarios (names for --scenarios):
             agent A RSS MiB
   hop2disk  the same with a disk queue at agent A (agents without a disk-queue command skip it)
   overload  two hops (memory queue): the knee (most acknowledged spans/s while the agent keeps
-            up with a fixed offered rate, swept 100k..800k), then acknowledged spans/s flat
+            up with a fixed offered rate, swept 100k..1.2M), then acknowledged spans/s flat
             out at 8 x 64; goal: overload / knee >= 1
 
 Every scenario checks acknowledged spans (load generator) == delivered spans (counted at the
@@ -38,7 +38,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 SCENARIOS = ["grpc10k", "http10k", "flat1x64", "flat8x64", "hop2mem", "hop2disk", "overload"]
 # Offered rates (spans/s) of the overload scenario's sweep towards the knee.
-SWEEP = [100_000, 200_000, 300_000, 400_000, 500_000, 600_000, 800_000]
+SWEEP = [100_000, 200_000, 300_000, 400_000, 500_000, 600_000, 700_000, 800_000, 1_000_000, 1_200_000]
 
 
 def free_port():
