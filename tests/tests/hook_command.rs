@@ -177,26 +177,7 @@ fn events_are_posted_to_the_endpoint_when_it_answers() {
         let state = tempfile::tempdir().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let server = std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_secs(5)))
-                .unwrap();
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            // Read until the JSON body is complete (the event ends with `}`).
-            while !request.ends_with(b"}") {
-                let n = stream.read(&mut buf).unwrap();
-                if n == 0 {
-                    break;
-                }
-                request.extend_from_slice(&buf[..n]);
-            }
-            stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
-                .unwrap();
-            String::from_utf8(request).unwrap()
-        });
+        let server = capture_one(listener);
         let out = run_hook(
             small,
             &bash_event("ls -la"),

@@ -54,7 +54,8 @@ pub fn sample(signal: Signal, items: usize, seed: u64) -> Payload {
 
 const BASE_NANOS: u64 = 1_767_225_600_000_000_000; // 2026-01-01T00:00:00Z
 
-fn string(key: &str, value: impl Into<String>) -> KeyValue {
+/// A string attribute.
+pub fn string_kv(key: &str, value: impl Into<String>) -> KeyValue {
     KeyValue {
         key: key.to_string(),
         value: Some(AnyValue {
@@ -66,7 +67,7 @@ fn string(key: &str, value: impl Into<String>) -> KeyValue {
 
 fn resource() -> Resource {
     Resource {
-        attributes: vec![string("service.name", "compliance")],
+        attributes: vec![string_kv("service.name", "compliance")],
         ..Default::default()
     }
 }
@@ -89,7 +90,7 @@ fn span(seed: u64, index: u64) -> Span {
         name: format!("operation-{seed}-{index}"),
         start_time_unix_nano: start,
         end_time_unix_nano: start + 500,
-        attributes: vec![string("sample.index", index.to_string())],
+        attributes: vec![string_kv("sample.index", index.to_string())],
         ..Default::default()
     }
 }
@@ -104,7 +105,7 @@ fn gauge(seed: u64, index: u64) -> Metric {
                 value: Some(number_data_point::Value::AsDouble(
                     (seed * 1000 + index) as f64,
                 )),
-                attributes: vec![string("sample.index", index.to_string())],
+                attributes: vec![string_kv("sample.index", index.to_string())],
                 ..Default::default()
             }],
         })),
@@ -121,7 +122,7 @@ fn log(seed: u64, index: u64) -> LogRecord {
                 "compliance record {seed}-{index}"
             ))),
         }),
-        attributes: vec![string("sample.index", index.to_string())],
+        attributes: vec![string_kv("sample.index", index.to_string())],
         ..Default::default()
     }
 }

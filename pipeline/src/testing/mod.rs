@@ -24,7 +24,7 @@ mod tests;
 
 pub use connector::ConnectorCompliance;
 pub use counts::{component_counts, ComponentCounts};
-pub use data::sample;
+pub use data::{sample, string_kv};
 pub use exporter::{
     scratch_dir, DeliveredItems, ExporterCompliance, MakeSample, QueueUnderTest, StartQueue,
 };

@@ -1,27 +1,18 @@
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::metrics::v1::{metric, Gauge, Metric, NumberDataPoint};
 use opentelemetry_proto::tonic::trace::v1::Span;
 
 use super::*;
+use crate::testing::string_kv;
 use crate::Signal;
-
-fn attribute(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..Default::default()
-    }
-}
 
 fn resource(service: &str) -> Option<Resource> {
     Some(Resource {
-        attributes: vec![attribute("service.name", service)],
+        attributes: vec![string_kv("service.name", service)],
         ..Default::default()
     })
 }
@@ -39,7 +30,7 @@ fn traces() -> Payload {
         attributes,
         ..Default::default()
     };
-    let long = (0..300).map(|i| attribute(&format!("k{i}"), "v")).collect();
+    let long = (0..300).map(|i| string_kv(&format!("k{i}"), "v")).collect();
     Payload::Traces(ExportTraceServiceRequest {
         resource_spans: vec![
             ResourceSpans {
@@ -78,7 +69,7 @@ fn metrics() -> Payload {
             data_points: vec![
                 NumberDataPoint {
                     time_unix_nano: 5,
-                    attributes: vec![attribute("cpu", "0")],
+                    attributes: vec![string_kv("cpu", "0")],
                     ..Default::default()
                 };
                 3
