@@ -45,10 +45,10 @@ fn cpu(instance: &str) -> AlertSpec {
 #[test]
 fn webhook_slack_and_pagerduty_deliver_the_documented_payloads() {
     let dir = tempfile::tempdir().unwrap();
-    let webhook = HttpReceiver::start(free_port(), &[], 200);
-    let slack = HttpReceiver::start(free_port(), &[(429, Some(1))], 200);
-    let pd = HttpReceiver::start(free_port(), &[(503, None)], 202);
-    let bad = HttpReceiver::start(free_port(), &[], 400);
+    let webhook = HttpReceiver::start(0, &[], 200);
+    let slack = HttpReceiver::start(0, &[(429, Some(1))], 200);
+    let pd = HttpReceiver::start(0, &[(503, None)], 202);
+    let bad = HttpReceiver::start(0, &[], 400);
     let (otlp, admin) = (free_port(), free_port());
     let config = agent_config(
         dir.path(),

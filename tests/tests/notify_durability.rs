@@ -161,7 +161,7 @@ fn cli(admin: u16, args: &[&str]) -> String {
 fn silences_mute_survive_a_restart_and_expire() {
     let dir = tempfile::tempdir().unwrap();
     let (otlp, admin) = (free_port(), free_port());
-    let receiver = HttpReceiver::start(free_port(), &[], 200);
+    let receiver = HttpReceiver::start(0, &[], 200);
     let exporters = format!(
         "  webhook:\n    url: {}\n{FAST_ROUTE}{FAST_RETRY}",
         receiver.url("/hook")

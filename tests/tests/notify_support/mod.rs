@@ -34,8 +34,11 @@ pub struct HttpReceiver {
 }
 
 impl HttpReceiver {
+    /// Port 0 lets the system pick a free port (no window for another process to take
+    /// it between choosing and binding); `port` then holds the one it picked.
     pub fn start(port: u16, script: &[(u16, Option<u64>)], default: u16) -> HttpReceiver {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the test receiver");
+        let port = listener.local_addr().expect("a bound address").port();
         let received = Arc::new(Mutex::new(Vec::new()));
         let script: Script = Arc::new(Mutex::new(script.iter().copied().collect()));
         let (r, s) = (received.clone(), script.clone());
