@@ -7,9 +7,12 @@
 use sentinel_tests::probes::{measure, Measured, Probe};
 use sentinel_tests::{sentinel_bin, workspace_root};
 
-/// Peak RSS above idle that any probe may cause with the default config
-/// (`memory_limiter: {limit_mib: 32}` per pipeline, bodies in flight included).
-const OVERHEAD_MIB: f64 = 64.0;
+/// Peak RSS above idle that any probe may cause with the default config: its
+/// `memory_limiter` budget (`limit_mib: 48`, bodies in flight included) plus 24 MiB for
+/// what is not charged (decoder windows of up to eight concurrent gzip/zstd streams,
+/// connection buffers, allocator slack; a debug build under a loaded machine peaked at
+/// 69.4 MiB on the compression bombs). Without the limits these probes peak at 0.5 to 2.3 GiB.
+const OVERHEAD_MIB: f64 = 48.0 + 24.0;
 
 fn run(probe: Probe) -> Measured {
     let dir = tempfile::tempdir().unwrap();
