@@ -175,13 +175,11 @@ fn events_go_to_the_spool_while_the_agent_is_down() {
 fn events_are_posted_to_the_endpoint_when_it_answers() {
     for small in BOTH {
         let state = tempfile::tempdir().unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = capture_one(listener);
+        let (endpoint, server) = capture_one();
         let out = run_hook(
             small,
             &bash_event("ls -la"),
-            &["--endpoint", &format!("http://127.0.0.1:{port}/v1/hooks")],
+            &["--endpoint", &endpoint],
             state.path(),
         );
         assert_eq!(out.status.code(), Some(0));
@@ -318,9 +316,12 @@ fn install_switches_modes_in_place_keeps_key_order_and_refuses_a_missing_project
     );
 }
 
-/// Accepts one request, answers 200, and returns the request's text.
-fn capture_one(listener: TcpListener) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
+/// A hooks endpoint that accepts one request, answers 200, and returns the request's text.
+fn capture_one() -> (String, std::thread::JoinHandle<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let endpoint = format!("http://127.0.0.1:{port}/v1/hooks");
+    let server = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
@@ -338,7 +339,8 @@ fn capture_one(listener: TcpListener) -> std::thread::JoinHandle<String> {
             .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
             .unwrap();
         String::from_utf8(request).unwrap()
-    })
+    });
+    (endpoint, server)
 }
 
 fn write_token(state: &Path, token: &str, mode: u32) {
@@ -354,13 +356,11 @@ fn write_token(state: &Path, token: &str, mode: u32) {
 fn the_token_from_a_private_file_is_sent_as_a_bearer_header() {
     let state = tempfile::tempdir().unwrap();
     write_token(state.path(), "tok-e2e-42\n", 0o600);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = capture_one(listener);
+    let (endpoint, server) = capture_one();
     let out = run_hook(
         false,
         &bash_event("ls"),
-        &["--endpoint", &format!("http://127.0.0.1:{port}/v1/hooks")],
+        &["--endpoint", &endpoint],
         state.path(),
     );
     assert_eq!(out.status.code(), Some(0));
@@ -381,13 +381,11 @@ fn the_token_from_a_private_file_is_sent_as_a_bearer_header() {
 #[test]
 fn without_a_token_file_no_authorization_header_is_sent() {
     let state = tempfile::tempdir().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = capture_one(listener);
+    let (endpoint, server) = capture_one();
     run_hook(
         false,
         &bash_event("ls"),
-        &["--endpoint", &format!("http://127.0.0.1:{port}/v1/hooks")],
+        &["--endpoint", &endpoint],
         state.path(),
     );
     let request = server.join().unwrap();
