@@ -1,7 +1,8 @@
 //! What an export attempt costs before the bytes reach the socket, for a batch of 16
 //! queue records of 100 spans each (the load generator's shape): the old path (copy every
 //! record, merge, encode the merged request) against the shared path (encode the records
-//! the queue holds back to back, no copy, no merge).
+//! the queue holds back to back, no copy, no merge) against records a receiver forwarded
+//! still encoded (copied as they are).
 //!
 //! `cargo bench -p sentinel-exporters --bench export_path`
 
@@ -11,7 +12,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use sentinel_pipeline::{Payload, SharedBatch, SharedRecord};
+use sentinel_pipeline::{Encoded, Held, Payload, SharedBatch, SharedRecord, Signal};
 
 fn int(key: &str, value: i64) -> KeyValue {
     KeyValue {
@@ -47,32 +48,41 @@ fn request(first: u64) -> Payload {
     })
 }
 
-fn batch() -> SharedBatch {
+fn batch(encoded: bool) -> SharedBatch {
+    let held = |payload: Payload| match encoded {
+        true => Held::Encoded(Encoded::new(
+            Signal::Traces,
+            payload.encode_to_vec().into(),
+            payload.item_count(),
+        )),
+        false => Held::Decoded(payload),
+    };
     SharedBatch {
         queue_id: 1,
         records: (0..16)
             .map(|i| SharedRecord {
                 seq: i,
-                payload: Arc::new(request(i * 100)),
+                data: Arc::new(held(request(i * 100))),
             })
             .collect(),
     }
 }
 
+fn write_merged(batch: &SharedBatch) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(batch.encoded_len());
+    batch.encode_merged(&mut buf);
+    buf
+}
+
 fn export_path(c: &mut Criterion) {
-    let batch = batch();
+    let (batch, forwarded) = (batch(false), batch(true));
     let mut group = c.benchmark_group("export_attempt_16x100_spans");
     group.throughput(Throughput::Elements(1600));
     group.bench_function("copy_merge_encode", |b| {
         b.iter(|| batch.to_record_batch().into_payload().encode_to_vec())
     });
-    group.bench_function("shared_encode", |b| {
-        b.iter(|| {
-            let mut buf = Vec::with_capacity(batch.encoded_len());
-            batch.encode_merged(&mut buf);
-            buf
-        })
-    });
+    group.bench_function("shared_encode", |b| b.iter(|| write_merged(&batch)));
+    group.bench_function("forwarded_encoded", |b| b.iter(|| write_merged(&forwarded)));
     group.finish();
 }
 

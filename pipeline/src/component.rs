@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ack::Refusal;
 use crate::admission::{Admission, MemoryBudget};
 use crate::config::{Diagnostic, Node};
-use crate::signal::{Message, Payload, Signal};
+use crate::signal::{EncodedMessage, Message, Payload, Signal};
 use crate::telemetry::{ComponentMetrics, SelfMetrics};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -142,6 +142,32 @@ pub trait Consumer: Send + Sync {
     fn has_room(&self, _bytes: usize) -> Result<(), Refusal> {
         Ok(())
     }
+
+    /// Whether [`Consumer::consume_encoded`] keeps a request of `signal` in its received
+    /// protobuf form up to the exporter queues: no processor or connector on the way, and
+    /// exporters that only re-encode ([`Exporter::takes_encoded`]). Receivers ask before
+    /// decoding. Wrappers must forward it.
+    fn takes_encoded(&self, _signal: Signal) -> bool {
+        false
+    }
+
+    /// Takes a request still in its received encoding. Receivers send one only after
+    /// [`Consumer::takes_encoded`] said yes, but a reload may have changed the path since,
+    /// so the default decodes it and calls [`Consumer::consume`]. Wrappers must forward it.
+    fn consume_encoded(&self, msg: EncodedMessage) -> Result<(), Refusal> {
+        self.consume(decode_for_consumer(msg)?)
+    }
+}
+
+/// The decoded form of a message for a consumer that needs it. The receiver checked that
+/// the bytes decode, so a failure is a bug: logged, and refused (retryable) rather than lost.
+pub fn decode_for_consumer(msg: EncodedMessage) -> Result<Message, Refusal> {
+    msg.decode().map_err(|(err, acks)| {
+        tracing::error!(%err, "A request checked at the receiver does not decode.");
+        let refusal = Refusal::unavailable(format!("the request does not decode: {err}"));
+        acks.refuse(&refusal);
+        refusal
+    })
 }
 
 /// Sends a copy of each message to several consumers. A refusal by one does not stop the
@@ -183,16 +209,35 @@ impl Consumer for Fanout {
     }
 
     fn consume(&self, msg: Message) -> Result<(), Refusal> {
+        self.each(msg, |consumer, msg| consumer.consume(msg))
+    }
+
+    fn takes_encoded(&self, signal: Signal) -> bool {
+        !self.consumers.is_empty() && self.consumers.iter().all(|c| c.takes_encoded(signal))
+    }
+
+    fn consume_encoded(&self, msg: EncodedMessage) -> Result<(), Refusal> {
+        self.each(msg, |consumer, msg| consumer.consume_encoded(msg))
+    }
+}
+
+impl Fanout {
+    /// Hands `msg` to every consumer (a copy to all but the last); the first refusal wins.
+    fn each<M: Clone>(
+        &self,
+        msg: M,
+        hand: impl Fn(&dyn Consumer, M) -> Result<(), Refusal>,
+    ) -> Result<(), Refusal> {
         let Some((last, rest)) = self.consumers.split_last() else {
             return Ok(());
         };
         let mut first_refusal = None;
         for consumer in rest {
-            if let Err(refusal) = consumer.consume(msg.clone()) {
+            if let Err(refusal) = hand(consumer.as_ref(), msg.clone()) {
                 first_refusal.get_or_insert(refusal);
             }
         }
-        if let Err(refusal) = last.consume(msg) {
+        if let Err(refusal) = hand(last.as_ref(), msg) {
             first_refusal.get_or_insert(refusal);
         }
         match first_refusal {
@@ -233,7 +278,8 @@ impl Output {
     /// budgets yet (scraped, derived by a connector) is charged its encoded size here; a
     /// full budget refuses it (retryable). On refusal the message's acks are refused too.
     pub fn send(&self, mut msg: Message) -> Result<(), Refusal> {
-        if let Err(refusal) = self.charge_unpaid(&mut msg) {
+        let payload = &msg.payload;
+        if let Err(refusal) = self.charge_unpaid(&mut msg.acks, || payload.encoded_len()) {
             msg.acks.refuse(&refusal);
             return Err(refusal);
         }
@@ -243,18 +289,43 @@ impl Output {
             .inspect_err(|refusal| acks.refuse(refusal))
     }
 
-    fn charge_unpaid(&self, msg: &mut Message) -> Result<(), Refusal> {
+    /// Whether every pipeline would keep a request of `signal` encoded up to its exporter
+    /// queues ([`Consumer::takes_encoded`]).
+    pub fn takes_encoded(&self, signal: Signal) -> bool {
+        self.fanout.takes_encoded(signal)
+    }
+
+    /// [`Output::send`] for a request still encoded.
+    pub fn send_encoded(&self, mut msg: EncodedMessage) -> Result<(), Refusal> {
+        let len = msg.request.len();
+        if let Err(refusal) = self.charge_unpaid(&mut msg.acks, || len) {
+            msg.acks.refuse(&refusal);
+            return Err(refusal);
+        }
+        let acks = msg.acks.clone();
+        self.fanout
+            .consume_encoded(msg)
+            .inspect_err(|refusal| acks.refuse(refusal))
+    }
+
+    /// Charges the data's size (`bytes`, computed only if needed) to the budgets it has
+    /// not paid yet.
+    fn charge_unpaid(
+        &self,
+        acks: &mut crate::Acks,
+        bytes: impl FnOnce() -> usize,
+    ) -> Result<(), Refusal> {
         let unpaid: Vec<Arc<MemoryBudget>> = self
             .budgets
             .iter()
-            .filter(|budget| !msg.acks.has_paid(budget))
+            .filter(|budget| !acks.has_paid(budget))
             .cloned()
             .collect();
         if unpaid.is_empty() {
             return Ok(());
         }
-        let admission = Admission::charge(&unpaid, msg.payload.encoded_len())?;
-        msg.acks.hold(admission);
+        let admission = Admission::charge(&unpaid, bytes())?;
+        acks.hold(admission);
         Ok(())
     }
 }
@@ -307,6 +378,21 @@ pub trait Processor: Send {
 
     /// Emits everything it holds; called once at shutdown.
     fn flush(&mut self, _out: &mut Vec<Message>) {}
+
+    /// `Some` for a stage that hands every message on at once and unchanged
+    /// (`memory_limiter`, whose work is done at the receiver). A pipeline of only such
+    /// stages is fed directly by its sources, which may then keep requests encoded; the
+    /// stage's self-metrics and tap still see what passes ([`Unchanged`]).
+    fn unchanged(&self) -> Option<Unchanged> {
+        None
+    }
+}
+
+/// What a stage that changes nothing still does for the messages passing it on a direct
+/// route: its tap point, if it has one, sees them.
+#[derive(Clone, Default)]
+pub struct Unchanged {
+    pub tap: Option<crate::tap::TapPoint>,
 }
 
 /// A built processor, plus the memory budget data entering its pipeline is charged
@@ -412,6 +498,14 @@ pub trait Exporter: Send + Sync {
     /// A wrapper around another exporter forwards this too.
     async fn export_shared(&self, batch: crate::SharedBatch) -> Result<(), ExportError> {
         self.export_records(batch.to_record_batch()).await
+    }
+
+    /// True when [`Exporter::export_shared`] sends records still in their received
+    /// encoding ([`crate::Held::Encoded`]) as they are, so its queue may hold them that way
+    /// (exporters that send OTLP protobuf). When false the queue decodes them first. A
+    /// wrapper around another exporter forwards this too.
+    fn takes_encoded(&self) -> bool {
+        false
     }
 
     /// Flushes buffers and closes connections; called after the queue is drained.

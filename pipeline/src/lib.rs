@@ -24,7 +24,9 @@ pub use component::*;
 pub use config::ValidationError;
 pub use handoff::Handoffs;
 pub use pipeline_task::{PipelineInput, PipelineTask, Stage, PIPELINE_INPUT_CAPACITY};
-pub use signal::{Message, Payload, SharedBatch, SharedRecord, Signal};
+pub use signal::{
+    Encoded, EncodedMessage, Held, Message, Payload, SharedBatch, SharedRecord, Signal,
+};
 pub use telemetry::{ComponentMetrics, SelfMetrics};
 
 /// The OTLP protobuf types, re-exported so every crate uses the same version.

@@ -3,7 +3,11 @@
 
 use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
 
-use crate::{ComponentMetrics, Consumer, Fanout, Message, Processor, Refusal};
+use crate::tap::TapPoint;
+use crate::{
+    decode_for_consumer, ComponentMetrics, Consumer, EncodedMessage, Fanout, Message, Processor,
+    Refusal, Signal,
+};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
@@ -45,20 +49,87 @@ enum Route {
     /// Through the pipeline's channel and task (processors run there).
     #[default]
     Channel,
-    /// A pipeline without processors: the source hands data to the sinks from its own
+    /// A pipeline without processors, or only ones that change nothing
+    /// ([`crate::Processor::unchanged`]): the source hands data to the sinks from its own
     /// task. The channel and task hop would add a wake-up and a context switch per
     /// request and buffer nothing the exporter queues do not.
-    Direct(Fanout),
+    Direct(DirectRoute),
     /// The pipeline stopped; its sinks are let go.
     Closed,
 }
 
+/// A stage a direct route passes: it changes nothing, but counts and taps what passes.
+pub struct PassedStage {
+    pub metrics: ComponentMetrics,
+    pub tap: Option<TapPoint>,
+}
+
+struct DirectRoute {
+    sinks: Fanout,
+    passed: Vec<PassedStage>,
+}
+
+impl DirectRoute {
+    fn consume(&self, msg: Message) -> Result<(), Refusal> {
+        if !self.passed.is_empty() {
+            let items = msg.payload.item_count();
+            for stage in &self.passed {
+                stage.count(items);
+                if let Some(tap) = &stage.tap {
+                    tap.offer(&msg.payload);
+                }
+            }
+        }
+        self.sinks.consume(msg)
+    }
+
+    fn consume_encoded(&self, msg: EncodedMessage) -> Result<(), Refusal> {
+        let mut tapped = None;
+        for stage in &self.passed {
+            stage.count(msg.request.items());
+            if let Some(tap) = stage.tap.as_ref().filter(|tap| tap.active()) {
+                // Decoded once, and only while a tap is open.
+                let payload = tapped.get_or_insert_with(|| msg.request.decode().ok());
+                if let Some(payload) = payload {
+                    tap.offer(payload);
+                }
+            }
+        }
+        self.sinks.consume_encoded(msg)
+    }
+}
+
+impl PassedStage {
+    /// The stages as a direct route passes them; `None` if one of them changes data.
+    pub fn all(stages: &[Stage]) -> Option<Vec<PassedStage>> {
+        stages
+            .iter()
+            .map(|stage| {
+                let unchanged = stage.processor.unchanged()?;
+                Some(PassedStage {
+                    metrics: stage.metrics.clone(),
+                    tap: unchanged.tap,
+                })
+            })
+            .collect()
+    }
+
+    fn count(&self, items: usize) {
+        self.metrics.received(items);
+        self.metrics.sent(items);
+    }
+}
+
 impl Downstream {
-    /// Set once, when the pipeline starts. `direct` when the pipeline has no processors.
-    pub fn set(&self, sinks: &[Arc<dyn Consumer>], direct: bool) {
+    /// Set once, when the pipeline starts. `direct` when the pipeline has no processors
+    /// but ones that change nothing (the stages it passes).
+    pub fn set(&self, sinks: &[Arc<dyn Consumer>], direct: Option<Vec<PassedStage>>) {
         let _ = self.sinks.set(sinks.iter().map(Arc::downgrade).collect());
-        if direct {
-            *self.write_route() = Route::Direct(Fanout::new(sinks.to_vec()));
+        if let Some(passed) = direct {
+            *self.write_route() = Route::Direct(DirectRoute {
+                sinks: Fanout::new(sinks.to_vec()),
+                passed,
+            });
         }
     }
 
@@ -103,7 +174,7 @@ impl PipelineInput {
 impl Consumer for PipelineInput {
     fn has_room(&self, bytes: usize) -> Result<(), Refusal> {
         match &*self.downstream.read_route() {
-            Route::Direct(sinks) => return sinks.has_room(bytes),
+            Route::Direct(direct) => return direct.sinks.has_room(bytes),
             Route::Closed => return Err(self.shutting_down()),
             Route::Channel => {}
         }
@@ -120,10 +191,33 @@ impl Consumer for PipelineInput {
         match &*self.downstream.read_route() {
             // The read guard is held across the hand-off so `close` cannot let go of the
             // sinks while a message is on its way to them.
-            Route::Direct(sinks) => return sinks.consume(msg),
+            Route::Direct(direct) => return direct.consume(msg),
             Route::Closed => return Err(self.shutting_down()),
             Route::Channel => {}
         }
+        self.send(msg)
+    }
+
+    fn takes_encoded(&self, signal: Signal) -> bool {
+        match &*self.downstream.read_route() {
+            Route::Direct(direct) => direct.sinks.takes_encoded(signal),
+            Route::Channel | Route::Closed => false,
+        }
+    }
+
+    fn consume_encoded(&self, msg: EncodedMessage) -> Result<(), Refusal> {
+        match &*self.downstream.read_route() {
+            Route::Direct(direct) => return direct.consume_encoded(msg),
+            Route::Closed => return Err(self.shutting_down()),
+            Route::Channel => {}
+        }
+        // The processors need the decoded form.
+        self.send(decode_for_consumer(msg)?)
+    }
+}
+
+impl PipelineInput {
+    fn send(&self, msg: Message) -> Result<(), Refusal> {
         self.sender.try_send(msg).map_err(|err| match err {
             mpsc::error::TrySendError::Full(_) => {
                 Refusal::capacity(format!("pipeline {} is full", self.name))

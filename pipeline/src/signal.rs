@@ -14,6 +14,10 @@ use crate::ack::Acks;
 use crate::visit;
 
 mod encode;
+mod encoded;
+pub mod wire;
+
+pub use encoded::{Encoded, EncodedMessage, Held};
 
 /// One of the three OTLP signals a pipeline carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -172,13 +176,13 @@ impl Message {
 pub struct SharedRecord {
     /// The record's sequence number in its queue.
     pub seq: u64,
-    pub payload: Arc<Payload>,
+    pub data: Arc<Held>,
 }
 
 /// Consecutive records of one queue and one signal, shared with the queue: what
-/// [`crate::Exporter::export_shared`] receives. Exporters that only read the data (encode
-/// and send it) take this and copy nothing; the rest get an owned copy through
-/// [`SharedBatch::to_record_batch`].
+/// [`crate::Exporter::export_shared`] receives. Exporters that only encode and send the
+/// data take this and copy nothing (records may still be in their received encoding, see
+/// [`Held`]); the rest get an owned, decoded copy through [`SharedBatch::to_record_batch`].
 #[derive(Debug, Clone)]
 pub struct SharedBatch {
     /// See [`crate::RecordBatch::queue_id`].
@@ -189,12 +193,12 @@ pub struct SharedBatch {
 impl SharedBatch {
     /// The batch's signal (a batch holds one); `None` when empty.
     pub fn signal(&self) -> Option<Signal> {
-        self.records.first().map(|r| r.payload.signal())
+        self.records.first().map(|r| r.data.signal())
     }
 
-    /// The payloads in order.
-    pub fn payloads(&self) -> impl Iterator<Item = &Payload> + '_ {
-        self.records.iter().map(|r| r.payload.as_ref())
+    /// The records' data in order.
+    pub fn data(&self) -> impl Iterator<Item = &Held> + '_ {
+        self.records.iter().map(|r| r.data.as_ref())
     }
 
     /// An owned deep copy, for exporters that take their data by value.
@@ -206,7 +210,7 @@ impl SharedBatch {
                 .iter()
                 .map(|r| crate::QueueRecord {
                     seq: r.seq,
-                    payload: Payload::clone(&r.payload),
+                    payload: r.data.to_payload(),
                 })
                 .collect(),
         }
@@ -214,14 +218,14 @@ impl SharedBatch {
 
     /// Size of the merged request's protobuf encoding.
     pub fn encoded_len(&self) -> usize {
-        self.payloads().map(Payload::encoded_len).sum()
+        self.data().map(Held::encoded_len).sum()
     }
 
     /// Appends the merged request's protobuf encoding to `buf` without merging anything:
     /// an OTLP export request has one repeated field, so the concatenation of encoded
     /// requests is the encoding of their merge (protobuf appends repeated fields).
     pub fn encode_merged(&self, buf: &mut impl bytes::BufMut) {
-        encode::encode_requests(self.payloads(), buf);
+        encode::encode_requests(self.data(), buf);
     }
 }
 

@@ -15,9 +15,9 @@ use tokio::time::Instant;
 
 use tokio::sync::mpsc;
 
-use crate::component::{Consumer, Processor};
+use crate::component::{decode_for_consumer, Consumer, Processor};
 use crate::visit;
-use crate::{Message, Payload, Refusal};
+use crate::{EncodedMessage, Message, Payload, Refusal, Signal};
 
 mod digest;
 mod services;
@@ -275,6 +275,33 @@ impl Consumer for TappedConsumer {
         self.point.offer(&copy);
         Ok(())
     }
+
+    fn takes_encoded(&self, signal: Signal) -> bool {
+        // The digests read decoded data; only connectors feed them, which never encode.
+        !matches!(self.feed, Feed::Digest(_)) && self.inner.takes_encoded(signal)
+    }
+
+    fn consume_encoded(&self, msg: EncodedMessage) -> Result<(), Refusal> {
+        match (self.feed, msg.request.signal()) {
+            (Feed::Digest(_), _) => return self.consume(decode_for_consumer(msg)?),
+            (Feed::Services, Signal::Traces) => self
+                .point
+                .registry
+                .services
+                .count_encoded(msg.request.bytes()),
+            _ => {}
+        }
+        if !self.point.active() {
+            return self.inner.consume_encoded(msg);
+        }
+        let copy = msg.request.clone();
+        self.inner.consume_encoded(msg)?;
+        // Decoded only while a tap is open, and only for the taps.
+        if let Ok(payload) = copy.decode() {
+            self.point.offer(&payload);
+        }
+        Ok(())
+    }
 }
 
 /// A processor whose stage output passes a tap point.
@@ -315,6 +342,12 @@ impl Processor for TappedProcessor {
         let start = out.len();
         self.inner.flush(out);
         self.offer_from(out, start);
+    }
+
+    fn unchanged(&self) -> Option<crate::component::Unchanged> {
+        self.inner.unchanged().map(|_| crate::component::Unchanged {
+            tap: Some(self.point.clone()),
+        })
     }
 }
 

@@ -71,8 +71,13 @@ def wait_port(port, proc, what, seconds=20):
     raise SystemExit(f"{what} did not listen on {port} within {seconds}s")
 
 
-def sentinel_config(ports, mode, workdir):
-    """Config of a Sentinel agent: `blackhole`, `sink` (counting last hop), `mem` or `disk`."""
+# Processor configs the forwarding agent's pipeline may list (`--hop-processors`).
+PROCESSOR_CONFIGS = {"batch": "  batch:\n", "memory_limiter": "  memory_limiter:\n    limit_mib: 256\n"}
+
+
+def sentinel_config(ports, mode, workdir, hop_processors=()):
+    """Config of a Sentinel agent: `blackhole`, `sink` (counting last hop), `mem` or `disk`.
+    The forwarding modes list `hop_processors` in their pipeline."""
     receivers = f"""receivers:
   otlp:
     protocols:
@@ -95,7 +100,9 @@ def sentinel_config(ports, mode, workdir):
       insecure: true
     sending_queue:
 {queue}"""
-        processors, names = "processors:\n  batch:\n", ("batch", "otlp")
+        processors = "".join(PROCESSOR_CONFIGS[name] for name in hop_processors)
+        processors = f"processors:\n{processors}" if processors else ""
+        names = (", ".join(hop_processors), "otlp")
     return f"""{receivers}{processors}{exporters}service:
   telemetry:
     metrics:
@@ -110,12 +117,21 @@ def sentinel_config(ports, mode, workdir):
 """
 
 
+def processor_list(text):
+    names = tuple(n for n in (text or "").split("+") if n)
+    unknown = [n for n in names if n not in PROCESSOR_CONFIGS]
+    if unknown:
+        raise SystemExit(f"unknown hop processor(s): {', '.join(unknown)}")
+    return names
+
+
 class Agent:
     """An agent under test: a Sentinel binary (configs made here) or command templates."""
 
-    def __init__(self, name, sentinel=None, templates=None, env=None):
+    def __init__(self, name, sentinel=None, templates=None, env=None, hop_processors=()):
         self.name, self.sentinel, self.templates = name, sentinel, templates or {}
         self.env = dict(os.environ, **(env or {}))
+        self.hop_processors = hop_processors
 
     def supports(self, mode):
         return self.sentinel is not None or mode in self.templates
@@ -125,7 +141,7 @@ class Agent:
         if self.sentinel:
             path = os.path.join(workdir, f"{self.name}-{mode}-{ports['grpc']}.yaml")
             with open(path, "w") as f:
-                f.write(sentinel_config(ports, mode, workdir))
+                f.write(sentinel_config(ports, mode, workdir, self.hop_processors))
             argv = [self.sentinel, "run", "--config", path]
         else:
             argv = shlex.split(self.templates[mode].format(**ports))
@@ -378,13 +394,21 @@ def main():
     parser.add_argument("--agent-core", type=int, default=0)
     parser.add_argument("--load-core", type=int, default=1)
     parser.add_argument("--out", default="compare-results")
+    parser.add_argument("--hop-processors", default="",
+                        help="processors of the forwarding Sentinel's pipeline, '+'-separated "
+                             f"({', '.join(PROCESSOR_CONFIGS)}); none by default: the sending "
+                             "queue merges records into exports of up to 8192 items itself")
     args = parser.parse_args()
 
-    agents = [Agent("sentinel", sentinel=os.path.abspath(args.sentinel))]
+    hop = processor_list(args.hop_processors)
+    agents = [Agent("sentinel", sentinel=os.path.abspath(args.sentinel), hop_processors=hop)]
     for spec in args.variant:
         name, path, *env = spec.split(":", 2)
         env = dict(kv.split("=", 1) for kv in env[0].split(",")) if env else {}
-        agents.append(Agent(name, sentinel=os.path.abspath(path), env=env))
+        # `processors=a+b` is not an environment variable: the variant's hop processors.
+        variant_hop = processor_list(env.pop("processors", None)) if "processors" in env else hop
+        agents.append(Agent(name, sentinel=os.path.abspath(path), env=env,
+                            hop_processors=variant_hop))
     templates = {k: v for k, v in (("blackhole", args.peer_blackhole), ("mem", args.peer_forward),
                                    ("disk", args.peer_forward_disk)) if v}
     if templates:

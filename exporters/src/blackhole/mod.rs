@@ -62,6 +62,11 @@ impl Exporter for Blackhole {
     async fn export_shared(&self, _batch: SharedBatch) -> Result<(), ExportError> {
         Ok(())
     }
+
+    /// Nothing is read, so nothing needs decoding.
+    fn takes_encoded(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use sentinel_pipeline::otlp::collector::trace::v1::ExportTraceServiceResponse;
 use sentinel_pipeline::tls::TlsError;
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltExporter, ComponentInfo, ExportError, Exporter, ExporterFactory,
-    Factory, Kind, Payload, SharedBatch, SharedRecord, Signal,
+    Factory, Held, Kind, Payload, SharedBatch, SharedRecord, Signal,
 };
 use tonic::client::Grpc;
 use tonic::codec::CompressionEncoding;
@@ -245,13 +245,18 @@ impl Exporter for OtlpExporter {
     async fn export(&self, payload: Payload) -> Result<(), ExportError> {
         let record = SharedRecord {
             seq: 0,
-            payload: Arc::new(payload),
+            data: Arc::new(Held::Decoded(payload)),
         };
         self.export_shared(SharedBatch {
             queue_id: 0,
             records: vec![record],
         })
         .await
+    }
+
+    /// Records still in their received encoding are written as they are.
+    fn takes_encoded(&self) -> bool {
+        true
     }
 
     async fn export_shared(&self, batch: SharedBatch) -> Result<(), ExportError> {

@@ -87,7 +87,9 @@ mod tests {
     use std::sync::Arc;
 
     use prost::Message as _;
-    use sentinel_pipeline::{Payload, QueueRecord, RecordBatch, SharedRecord, Signal};
+    use sentinel_pipeline::{
+        Encoded, Held, Payload, QueueRecord, RecordBatch, SharedRecord, Signal,
+    };
 
     use super::*;
 
@@ -104,7 +106,15 @@ mod tests {
                 .enumerate()
                 .map(|(seq, p)| SharedRecord {
                     seq: seq as u64,
-                    payload: Arc::new(p.clone()),
+                    // The middle record as a receiver forwards it, still encoded.
+                    data: Arc::new(match seq {
+                        1 => Held::Encoded(Encoded::new(
+                            Signal::Logs,
+                            p.encode_to_vec().into(),
+                            p.item_count(),
+                        )),
+                        _ => Held::Decoded(p.clone()),
+                    }),
                 })
                 .collect(),
         };

@@ -310,6 +310,12 @@ impl Exporter for OtlpHttpExporter {
         self.send(payload.signal(), body).await
     }
 
+    /// A protobuf body is written from records still encoded as they are; JSON needs them
+    /// decoded.
+    fn takes_encoded(&self) -> bool {
+        self.encoding == Encoding::Proto
+    }
+
     async fn export_shared(&self, batch: SharedBatch) -> Result<(), ExportError> {
         let Some(signal) = batch.signal() else {
             return Ok(());

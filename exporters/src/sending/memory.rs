@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use sentinel_pipeline::sending::WhenFull;
-use sentinel_pipeline::{Acks, Consumer, Message, Payload, Refusal, Signal};
+use sentinel_pipeline::{Acks, Consumer, EncodedMessage, Held, Message, Refusal, Signal};
 use tokio::sync::Notify;
 
 use super::metrics::{now_ms, QueueMetrics};
@@ -17,10 +17,11 @@ pub(crate) const DROPPED_AT_SHUTDOWN: &str = "shutdown deadline reached before d
 
 struct Entry {
     seq: u64,
-    payload: Payload,
+    data: Held,
     items: usize,
-    /// Decoded size: what `max_size` counts, and, as an upper bound of the encoded size,
-    /// what merging into export requests counts (no second walk to encode-size it).
+    /// Bytes held in memory ([`Held::memory_size`]): what `max_size` counts, and, as an
+    /// upper bound of the encoded size, what merging into export requests counts (no
+    /// second walk to encode-size it).
     bytes: usize,
     appended_ms: u64,
 }
@@ -47,6 +48,8 @@ pub(crate) struct MemoryQueue {
     state: Mutex<State>,
     changed: Notify,
     metrics: Arc<QueueMetrics>,
+    /// The exporter sends requests still encoded as they are ([`Held::Encoded`]).
+    takes_encoded: bool,
 }
 
 impl MemoryQueue {
@@ -55,6 +58,7 @@ impl MemoryQueue {
         max_bytes: usize,
         when_full: WhenFull,
         metrics: Arc<QueueMetrics>,
+        takes_encoded: bool,
     ) -> Self {
         MemoryQueue {
             id: rand::random(),
@@ -64,6 +68,7 @@ impl MemoryQueue {
             state: Mutex::new(State::default()),
             changed: Notify::new(),
             metrics,
+            takes_encoded,
         }
     }
 
@@ -103,7 +108,7 @@ impl MemoryQueue {
         };
         self.changed.notify_waiters();
         for entry in left {
-            let signal = entry.payload.signal();
+            let signal = entry.data.signal();
             self.metrics
                 .signal(signal)
                 .dropped(entry.items, DROPPED_AT_SHUTDOWN);
@@ -127,7 +132,7 @@ impl MemoryQueue {
 
     fn take_batch(&self, state: &mut State) -> Option<Batch> {
         let first = state.entries.pop_front()?;
-        let signal = first.payload.signal();
+        let signal = first.data.signal();
         let mut batch = Batch::default();
         let mut next = Some(first);
         while let Some(entry) = next.take() {
@@ -135,7 +140,7 @@ impl MemoryQueue {
             state.in_flight.insert(entry.seq, entry.appended_ms);
             let bytes = entry.bytes;
             let piece = Piece {
-                payload: Arc::new(entry.payload),
+                data: Arc::new(entry.data),
                 items: entry.items,
                 seq: entry.seq,
             };
@@ -178,11 +183,27 @@ impl Consumer for MemoryQueue {
     }
 
     fn consume(&self, msg: Message) -> Result<(), Refusal> {
-        let Message { payload, acks } = msg;
-        let signal = payload.signal();
-        let items = payload.item_count();
-        // Decoded bytes: what the queue really holds in memory.
-        let bytes = sentinel_pipeline::admission::decoded_size(&payload);
+        self.append(Held::Decoded(msg.payload), msg.acks)
+    }
+
+    fn takes_encoded(&self, _signal: Signal) -> bool {
+        self.takes_encoded
+    }
+
+    fn consume_encoded(&self, msg: EncodedMessage) -> Result<(), Refusal> {
+        if !self.takes_encoded {
+            return self.consume(sentinel_pipeline::decode_for_consumer(msg)?);
+        }
+        self.append(Held::Encoded(msg.request), msg.acks)
+    }
+}
+
+impl MemoryQueue {
+    fn append(&self, data: Held, acks: Acks) -> Result<(), Refusal> {
+        let signal = data.signal();
+        let items = data.item_count();
+        // What the queue really holds in memory.
+        let bytes = data.memory_size();
         let mut evicted = Vec::new();
         {
             let mut state = self.lock();
@@ -233,7 +254,7 @@ impl Consumer for MemoryQueue {
             state.bytes += bytes;
             state.entries.push_back(Entry {
                 seq,
-                payload,
+                data,
                 items,
                 bytes,
                 appended_ms: now_ms(),
@@ -241,7 +262,7 @@ impl Consumer for MemoryQueue {
             self.metrics.bytes.set(state.bytes as i64);
         }
         for entry in evicted {
-            let evicted_signal = entry.payload.signal();
+            let evicted_signal = entry.data.signal();
             self.metrics
                 .signal(evicted_signal)
                 .dropped(entry.items, DROPPED_WHEN_FULL);
@@ -284,7 +305,7 @@ impl Source for MemoryQueue {
 
     fn settle(&self, piece: &Piece, settlement: Settlement) -> bool {
         self.lock().in_flight.remove(&piece.seq);
-        let signal = piece.payload.signal();
+        let signal = piece.data.signal();
         if settlement == Settlement::Interrupted {
             self.metrics
                 .signal(signal)

@@ -15,6 +15,8 @@
 pub(crate) mod compliance;
 pub(crate) mod dead_letter;
 pub(crate) mod disk;
+#[cfg(test)]
+mod encoded_tests;
 mod health;
 mod memory;
 pub(crate) mod metrics;
@@ -171,6 +173,7 @@ pub fn start_queue(
                     max_bytes,
                     settings.when_full,
                     metrics.clone(),
+                    exporter.takes_encoded(),
                 ));
                 (queue.clone(), queue.clone(), Running::Memory(queue))
             }
@@ -183,6 +186,7 @@ pub fn start_queue(
                     when_full: settings.when_full,
                     fsync: settings.fsync,
                     read_ahead: num_consumers,
+                    forward_encoded: exporter.takes_encoded(),
                 };
                 let (queue, threads) =
                     DiskQueue::open(config, metrics.clone()).map_err(|e| BuildError::Other {

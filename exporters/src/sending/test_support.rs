@@ -12,8 +12,9 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use sentinel_pipeline::sending::{FsyncPolicy, QueueKind, WhenFull};
 use sentinel_pipeline::{
-    ack_pair, AckWaiter, Acks, BuiltExporter, Consumer, ExportError, Exporter, Message, Payload,
-    QueueSettings, RetrySettings, SelfMetrics, Signal,
+    ack_pair, AckWaiter, Acks, BuiltExporter, Consumer, Encoded, EncodedMessage, ExportError,
+    Exporter, Held, Message, Payload, QueueSettings, RetrySettings, SelfMetrics, SharedBatch,
+    Signal,
 };
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -70,11 +71,23 @@ pub(crate) struct TestSink {
     pub attempts: AtomicUsize,
     pub attempt_times: Mutex<Vec<Instant>>,
     pub shutdowns: AtomicUsize,
+    /// Takes records still encoded ([`Exporter::takes_encoded`]).
+    pub keeps_encoded: bool,
+    /// Records handed over still encoded, and decoded.
+    pub encoded_seen: AtomicUsize,
+    pub decoded_seen: AtomicUsize,
 }
 
 impl TestSink {
     pub fn accepting() -> Arc<TestSink> {
         Arc::new(TestSink::default())
+    }
+
+    pub fn keeping_encoded() -> Arc<TestSink> {
+        Arc::new(TestSink {
+            keeps_encoded: true,
+            ..TestSink::default()
+        })
     }
 
     pub fn gated() -> Arc<TestSink> {
@@ -130,6 +143,21 @@ impl Exporter for TestSink {
         }
         self.delivered.lock().unwrap().extend(bodies);
         Ok(())
+    }
+
+    async fn export_shared(&self, batch: SharedBatch) -> Result<(), ExportError> {
+        for data in batch.data() {
+            let seen = match data {
+                Held::Encoded(_) => &self.encoded_seen,
+                Held::Decoded(_) => &self.decoded_seen,
+            };
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+        self.export_records(batch.to_record_batch()).await
+    }
+
+    fn takes_encoded(&self) -> bool {
+        self.keeps_encoded
     }
 
     async fn shutdown(&self) {
@@ -211,6 +239,27 @@ impl Harness {
             acks.refuse(refusal);
         }
         (result, waiter)
+    }
+
+    /// Hands a request to the queue still encoded, as a receiver forwards it; true if the
+    /// client was told "accepted".
+    pub async fn send_encoded_acked(&self, payload: Payload) -> bool {
+        let (token, waiter) = ack_pair();
+        let request = Encoded::new(
+            payload.signal(),
+            payload.encode_to_vec().into(),
+            payload.item_count(),
+        );
+        let acks = Acks::one(token);
+        let result = self.consumer.consume_encoded(EncodedMessage {
+            request,
+            acks: acks.clone(),
+        });
+        if let Err(refusal) = &result {
+            acks.refuse(refusal);
+        }
+        drop(acks);
+        result.is_ok() && waiter.wait().await.is_ok()
     }
 
     /// Sends and waits for the acknowledgement; true if the client was told "accepted".

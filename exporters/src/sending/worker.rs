@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::FutureExt;
 use sentinel_pipeline::{
-    ExportError, Exporter, Payload, RetrySettings, SharedBatch, SharedRecord, Signal,
+    ExportError, Exporter, Held, RetrySettings, SharedBatch, SharedRecord, Signal,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -27,7 +27,7 @@ pub(crate) const MAX_BATCH_BYTES: usize = 2 << 20;
 #[derive(Debug)]
 pub(crate) struct Piece {
     /// Shared with every export attempt, never copied for one.
-    pub payload: Arc<Payload>,
+    pub data: Arc<Held>,
     pub items: usize,
     pub seq: u64,
 }
@@ -46,7 +46,7 @@ impl Batch {
         match self.pieces.first() {
             None => true,
             Some(first) => {
-                first.payload.signal() == signal
+                first.data.signal() == signal
                     && self.items + items <= MAX_BATCH_ITEMS
                     && self.bytes + bytes <= MAX_BATCH_BYTES
             }
@@ -153,7 +153,7 @@ impl Delivery {
         settlement: Settlement,
     ) -> Settlement {
         for piece in pieces {
-            let signal = piece.payload.signal();
+            let signal = piece.data.signal();
             if !source.settle(piece, settlement) {
                 continue;
             }
@@ -170,13 +170,13 @@ impl Delivery {
     }
 
     async fn dead_letter(&self, source: &dyn Source, pieces: &[Piece], reason: &str) -> Settlement {
-        let payloads: Vec<Arc<Payload>> = pieces.iter().map(|p| p.payload.clone()).collect();
+        let records: Vec<Arc<Held>> = pieces.iter().map(|p| p.data.clone()).collect();
         let letters = self.dead_letters.clone();
         let reason_owned = reason.to_string();
         let written = tokio::task::spawn_blocking(move || {
-            payloads
+            records
                 .iter()
-                .try_for_each(|payload| letters.write(payload, &reason_owned))
+                .try_for_each(|data| letters.write(&data.to_payload(), &reason_owned))
         })
         .await;
         let items: usize = pieces.iter().map(|p| p.items).sum();
@@ -305,7 +305,7 @@ fn records(queue_id: u128, pieces: &[Piece]) -> SharedBatch {
             .iter()
             .map(|piece| SharedRecord {
                 seq: piece.seq,
-                payload: piece.payload.clone(),
+                data: piece.data.clone(),
             })
             .collect(),
     }
@@ -317,7 +317,7 @@ mod tests {
 
     fn piece(signal: Signal, items: usize) -> Piece {
         Piece {
-            payload: Arc::new(Payload::empty(signal)),
+            data: Arc::new(Held::Decoded(sentinel_pipeline::Payload::empty(signal))),
             items,
             seq: 0,
         }
@@ -342,7 +342,7 @@ mod tests {
         let pieces: Vec<Piece> = ["a", "b", "c"]
             .iter()
             .map(|body| Piece {
-                payload: Arc::new(crate::sending::test_support::logs(body, 2)),
+                data: Arc::new(Held::Decoded(crate::sending::test_support::logs(body, 2))),
                 items: 2,
                 seq: 0,
             })

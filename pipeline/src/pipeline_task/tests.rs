@@ -1,6 +1,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::PassedStage;
 use super::*;
 use crate::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use crate::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
@@ -259,7 +260,7 @@ async fn an_exporter_refusal_refuses_the_client() {
 /// A pipeline without processors, routed directly as the topology does.
 fn direct_pipeline(exporter: Arc<dyn Consumer>) -> (PipelineInput, PipelineTask) {
     let (input, task, _) = pipeline(Vec::new(), exporter.clone());
-    input.downstream.set(&[exporter], true);
+    input.downstream.set(&[exporter], Some(Vec::new()));
     (input, task)
 }
 
@@ -305,4 +306,126 @@ async fn a_direct_route_returns_the_exporters_refusal_to_the_source() {
     assert_eq!(input.has_room(1).unwrap_err().kind, RefusalKind::Capacity);
     let refusal = input.consume(Message::unacked(logs(1))).unwrap_err();
     assert_eq!(refusal.kind, RefusalKind::Capacity);
+}
+
+/// Stands for an exporter queue that keeps requests encoded: notes which form it got.
+#[derive(Default)]
+struct KeepsEncoded {
+    encoded: Mutex<Vec<crate::Encoded>>,
+    decoded: Mutex<Vec<Payload>>,
+}
+
+impl Consumer for KeepsEncoded {
+    fn consume(&self, msg: Message) -> Result<(), Refusal> {
+        self.decoded.lock().unwrap().push(msg.payload);
+        Ok(())
+    }
+
+    fn takes_encoded(&self, _: Signal) -> bool {
+        true
+    }
+
+    fn consume_encoded(&self, msg: crate::EncodedMessage) -> Result<(), Refusal> {
+        self.encoded.lock().unwrap().push(msg.request);
+        Ok(())
+    }
+}
+
+fn encoded_logs(records: usize) -> crate::EncodedMessage {
+    use prost::Message as _;
+    let Payload::Logs(request) = logs(records) else {
+        unreachable!()
+    };
+    crate::EncodedMessage {
+        request: crate::Encoded::new(Signal::Logs, request.encode_to_vec().into(), records),
+        acks: Acks::none(),
+    }
+}
+
+#[tokio::test]
+async fn a_direct_route_keeps_requests_encoded_when_every_exporter_does() {
+    let keeps = Arc::new(KeepsEncoded::default());
+    let (input, _task) = direct_pipeline(keeps.clone());
+    assert!(input.takes_encoded(Signal::Logs));
+    input.consume_encoded(encoded_logs(2)).unwrap();
+    let encoded = keeps.encoded.lock().unwrap();
+    assert_eq!(encoded.len(), 1);
+    assert_eq!(encoded[0].decode().unwrap(), logs(2));
+    assert!(keeps.decoded.lock().unwrap().is_empty());
+
+    // One exporter that needs decoded data beside it: the receiver must decode.
+    let both: Arc<dyn Consumer> = Arc::new(Fanout::new(vec![
+        keeps.clone(),
+        Arc::new(Exported::default()),
+    ]));
+    let (mixed, _task) = direct_pipeline(both);
+    assert!(!mixed.takes_encoded(Signal::Logs));
+}
+
+#[tokio::test]
+async fn processors_get_an_encoded_request_decoded() {
+    let keeps = Arc::new(KeepsEncoded::default());
+    let journal = Journal::default();
+    let copy = Box::new(Copy {
+        name: "copy",
+        copies: 1,
+        journal: journal.clone(),
+    });
+    let (input, task, _) = pipeline(vec![("copy", copy)], keeps.clone());
+    assert!(
+        !input.takes_encoded(Signal::Logs),
+        "a processor needs it decoded"
+    );
+    input.consume_encoded(encoded_logs(3)).unwrap();
+    task.stop.cancel();
+    task.run().await;
+    assert_eq!(*journal.lock().unwrap(), ["copy"]);
+    assert_eq!(*keeps.decoded.lock().unwrap(), [logs(3)]);
+    assert!(keeps.encoded.lock().unwrap().is_empty());
+}
+
+/// Hands everything on unchanged, as `memory_limiter` does.
+struct Unchanging;
+
+impl Processor for Unchanging {
+    fn process(&mut self, msg: Message, out: &mut Vec<Message>) {
+        out.push(msg);
+    }
+
+    fn unchanged(&self) -> Option<crate::Unchanged> {
+        Some(crate::Unchanged::default())
+    }
+}
+
+#[tokio::test]
+async fn stages_that_change_nothing_keep_the_route_direct_and_still_count() {
+    let keeps = Arc::new(KeepsEncoded::default());
+    let stages: Vec<(&str, Box<dyn Processor>)> = vec![("limiter", Box::new(Unchanging))];
+    let (input, task, metrics) = pipeline(stages, keeps.clone());
+    let passed = PassedStage::all(&task.stages);
+    assert!(passed.is_some());
+    let sink: Arc<dyn Consumer> = keeps.clone();
+    input.downstream.set(std::slice::from_ref(&sink), passed);
+    assert!(input.takes_encoded(Signal::Logs));
+    input.consume_encoded(encoded_logs(2)).unwrap();
+    input.consume(Message::unacked(logs(3))).unwrap();
+    // The task never ran: both went straight to the exporter.
+    assert_eq!(keeps.encoded.lock().unwrap().len(), 1);
+    assert_eq!(keeps.decoded.lock().unwrap().len(), 1);
+    assert_eq!(counts(&metrics, "limiter"), (5, 5));
+
+    let journal = Journal::default();
+    let changing: Vec<(&str, Box<dyn Processor>)> = vec![
+        ("limiter", Box::new(Unchanging)),
+        (
+            "copy",
+            Box::new(Copy {
+                name: "copy",
+                copies: 1,
+                journal,
+            }),
+        ),
+    ];
+    let (_, task, _) = pipeline(changing, keeps);
+    assert!(PassedStage::all(&task.stages).is_none());
 }

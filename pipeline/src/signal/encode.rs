@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 use prost::Message as _;
 
-use super::Payload;
+use super::{Held, Payload};
 
 /// `resource_*` (field 1 of every export request), `resource`/`scope` (field 1),
 /// `scope_*`/items (field 2) and `schema_url` (field 3) in the OTLP messages.
@@ -167,10 +167,17 @@ fn write<R: ResourceLevel>(resources: &[R], lens: &[usize], buf: &mut impl BufMu
 }
 
 /// Writes the export requests' fields one after the other (the encoding of their merge),
-/// sizing every item once.
-pub fn encode_requests<'a>(payloads: impl Iterator<Item = &'a Payload>, buf: &mut impl BufMut) {
+/// sizing every item once; a request still encoded is copied as it is.
+pub fn encode_requests<'a>(requests: impl Iterator<Item = &'a Held>, buf: &mut impl BufMut) {
     let mut lens = Vec::new();
-    for payload in payloads {
+    for request in requests {
+        let payload = match request {
+            Held::Decoded(payload) => payload,
+            Held::Encoded(encoded) => {
+                buf.put_slice(encoded.bytes());
+                continue;
+            }
+        };
         lens.clear();
         match payload {
             Payload::Traces(r) => {

@@ -7,6 +7,29 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 
 use super::lock;
+use crate::signal::wire;
+
+/// Field numbers: `ExportTraceServiceRequest.resource_spans`, `ResourceSpans.resource` and
+/// `.scope_spans`, `ScopeSpans.spans`, `Resource.attributes`, `KeyValue.key` and `.value`,
+/// `AnyValue.string_value`.
+const RESOURCE_SPANS: u64 = 1;
+const RESOURCE: u64 = 1;
+const SCOPE_SPANS: u64 = 2;
+const SPANS: u64 = 2;
+const ATTRIBUTES: u64 = 1;
+const KEY: u64 = 1;
+const VALUE: u64 = 2;
+const STRING_VALUE: u64 = 1;
+
+/// The first `service.name` attribute's value in an encoded `Resource`, if a string (as
+/// the decoded count reads it).
+fn encoded_service_name(resource: &[u8]) -> Option<&str> {
+    let attribute = wire::delimited(resource, ATTRIBUTES)
+        .find(|kv| wire::delimited(kv, KEY).last() == Some(b"service.name".as_slice()))?;
+    let value = wire::delimited(attribute, VALUE).last()?;
+    let text = wire::delimited(value, STRING_VALUE).last()?;
+    std::str::from_utf8(text).ok()
+}
 
 /// Distinct services counted by name; later ones are counted under [`OTHER`].
 pub const MAX_SERVICES: usize = 256;
@@ -42,9 +65,6 @@ impl ServiceCounter {
         let mut counts = lock(&self.counts);
         for group in &request.resource_spans {
             let spans: usize = group.scope_spans.iter().map(|s| s.spans.len()).sum();
-            if spans == 0 {
-                continue;
-            }
             let name = group
                 .resource
                 .as_ref()
@@ -53,18 +73,40 @@ impl ServiceCounter {
                 .and_then(|value| match value {
                     Value::StringValue(s) => Some(s.as_str()),
                     _ => None,
-                })
-                .unwrap_or(UNKNOWN);
-            let key = if counts.contains_key(name) || counts.len() < self.max {
-                name
-            } else {
-                OTHER
-            };
-            match counts.get_mut(key) {
-                Some(count) => *count += spans as u64,
-                None => {
-                    counts.insert(key.to_string(), spans as u64);
-                }
+                });
+            self.add(&mut counts, name, spans);
+        }
+    }
+
+    /// [`ServiceCounter::count`] on a request still encoded: reads the resources'
+    /// `service.name` and counts spans without decoding anything else.
+    pub fn count_encoded(&self, request: &[u8]) {
+        let mut counts = lock(&self.counts);
+        for group in wire::delimited(request, RESOURCE_SPANS) {
+            let spans: usize = wire::delimited(group, SCOPE_SPANS)
+                .map(|scope| wire::delimited(scope, SPANS).count())
+                .sum();
+            let name = wire::delimited(group, RESOURCE)
+                .last()
+                .and_then(encoded_service_name);
+            self.add(&mut counts, name, spans);
+        }
+    }
+
+    fn add(&self, counts: &mut HashMap<String, u64>, name: Option<&str>, spans: usize) {
+        if spans == 0 {
+            return;
+        }
+        let name = name.unwrap_or(UNKNOWN);
+        let key = if counts.contains_key(name) || counts.len() < self.max {
+            name
+        } else {
+            OTHER
+        };
+        match counts.get_mut(key) {
+            Some(count) => *count += spans as u64,
+            None => {
+                counts.insert(key.to_string(), spans as u64);
             }
         }
     }

@@ -110,3 +110,84 @@ fn only_a_receivers_primary_output_counts_services() {
     let total: u64 = taps.services().top(10).iter().map(|s| s.spans).sum();
     assert_eq!(total, 5);
 }
+
+fn encoded(payload: &Payload) -> EncodedMessage {
+    let bytes = payload.encode_to_vec();
+    EncodedMessage {
+        request: crate::Encoded::new(payload.signal(), bytes.into(), payload.item_count()),
+        acks: Acks::none(),
+    }
+}
+
+#[test]
+fn encoded_requests_count_services_as_decoded_ones_do() {
+    use crate::otlp::collector::trace::v1::ExportTraceServiceRequest;
+    use crate::otlp::common::v1::{any_value, AnyValue, KeyValue};
+    use crate::otlp::resource::v1::Resource;
+    use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use crate::testing::string_kv;
+    let group = |attributes: Option<Vec<KeyValue>>, scopes: &[usize]| ResourceSpans {
+        resource: attributes.map(|attributes| Resource {
+            attributes,
+            ..Default::default()
+        }),
+        scope_spans: scopes
+            .iter()
+            .map(|spans| ScopeSpans {
+                spans: vec![Span::default(); *spans],
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let numeric_name = KeyValue {
+        key: "service.name".into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::IntValue(7)),
+        }),
+        ..Default::default()
+    };
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![
+            group(
+                Some(vec![string_kv("host", "h"), string_kv("service.name", "a")]),
+                &[2, 0, 3],
+            ),
+            group(Some(vec![string_kv("service.name", "b")]), &[]),
+            group(Some(vec![numeric_name]), &[1]),
+            group(None, &[4]),
+            group(Some(vec![string_kv("service.name", "a")]), &[1]),
+        ],
+    };
+    let (decoded, encoded) = (ServiceCounter::new(8), ServiceCounter::new(8));
+    decoded.count(&request);
+    encoded.count_encoded(&prost::Message::encode_to_vec(&request));
+    assert_eq!(encoded.top(10), decoded.top(10));
+    let count = |service: &str, spans| ServiceCount {
+        service: service.into(),
+        spans,
+    };
+    assert_eq!(
+        decoded.top(10),
+        [count("a", 6), count(services::UNKNOWN, 5)]
+    );
+}
+
+#[test]
+fn an_open_tap_gets_an_encoded_request_decoded_and_the_sink_gets_it_encoded() {
+    let taps = TapRegistry::new();
+    let sink = TestSink::new();
+    let consumer = taps.source_consumer("otlp", None, "traces", true, sink.clone());
+    let payload = sample(Signal::Traces, 3, 9);
+    consumer.consume_encoded(encoded(&payload)).unwrap();
+    assert_eq!(
+        sink.items(),
+        3,
+        "decoded by the sink, which does not take encoded"
+    );
+    let mut tap = taps.subscribe("otlp", None, 4);
+    consumer.consume_encoded(encoded(&payload)).unwrap();
+    assert_eq!(tap.receiver.try_recv().unwrap(), payload);
+    let total: u64 = taps.services().top(10).iter().map(|s| s.spans).sum();
+    assert_eq!(total, 6, "services counted from the encoded bytes");
+}

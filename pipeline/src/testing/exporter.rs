@@ -13,14 +13,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::processor::assert_retryable;
 use super::{compliance_id, component_counts, sample, snippet, ComponentCounts, PATIENCE};
-use crate::ack::{ack_pair, AckWaiter, Acks};
+use crate::ack::{ack_pair, AckWaiter, Acks, Refusal};
 use crate::component::{
     BuildContext, BuildError, BuiltExporter, Consumer, ExportError, Exporter, ExporterFactory,
     Fanout, Kind, Output, RecordBatch,
 };
 use crate::config::Node;
 use crate::sending::QueueKind;
-use crate::signal::{Message, Payload, Signal};
+use crate::signal::{Encoded, EncodedMessage, Message, Payload, Signal};
 use crate::telemetry::SelfMetrics;
 
 /// A future the runner awaits.
@@ -213,7 +213,7 @@ async fn fill_until_refused(
             "{name}: a sample request has {ITEMS_PER_REQUEST} items"
         );
         let (token, waiter) = ack_pair();
-        match output.send(Message::new(payload, Acks::one(token))) {
+        match send(output, payload, Acks::one(token), seed % 2 == 1) {
             Ok(()) => {
                 accepted += ITEMS_PER_REQUEST as u64;
                 waiters.push(expect_accepted(waiter, name.to_string()));
@@ -237,6 +237,21 @@ async fn fill_until_refused(
         "{name}: a queue of 2 behind a held sink never refused"
     );
     (accepted, refused, waiters)
+}
+
+/// Sends `payload` decoded, or `encoded` as a receiver forwards protobuf it did not decode:
+/// exporters that send protobuf keep it encoded ([`Exporter::takes_encoded`]), the others'
+/// queues decode it.
+fn send(output: &Output, payload: Payload, acks: Acks, encoded: bool) -> Result<(), Refusal> {
+    if !encoded {
+        return output.send(Message::new(payload, acks));
+    }
+    let request = Encoded::new(
+        payload.signal(),
+        payload.encode_to_vec().into(),
+        payload.item_count(),
+    );
+    output.send_encoded(EncodedMessage { request, acks })
 }
 
 fn expect_accepted(waiter: AckWaiter, name: String) -> Pending {
@@ -291,6 +306,10 @@ impl Exporter for GatedExporter {
     async fn export_shared(&self, batch: crate::SharedBatch) -> Result<(), ExportError> {
         self.wait_open().await;
         self.inner.export_shared(batch).await
+    }
+
+    fn takes_encoded(&self) -> bool {
+        self.inner.takes_encoded()
     }
 
     async fn shutdown(&self) {

@@ -16,7 +16,7 @@ use sentinel_pipeline::config::{
 };
 use sentinel_pipeline::{
     BuildContext, BuildError, BuiltProcessor, ComponentInfo, Factory, Kind, Message, Processor,
-    ProcessorFactory, Signal,
+    ProcessorFactory, Signal, Unchanged,
 };
 use serde::{Deserialize, Serialize};
 
@@ -90,6 +90,11 @@ struct PassThrough;
 impl Processor for PassThrough {
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) {
         out.push(msg);
+    }
+
+    /// So a pipeline whose only processor is this one is still routed directly.
+    fn unchanged(&self) -> Option<Unchanged> {
+        Some(Unchanged::default())
     }
 }
 

@@ -2,13 +2,20 @@
 //! and estimate the decoded size (`prescan`), charge the memory budget, decode, reject
 //! invalid items (partial success), hand off to the pipelines and wait for their
 //! acknowledgement.
+//!
+//! When every pipeline on the path keeps requests encoded up to its exporter queues (no
+//! processor, exporters that send protobuf: `Output::takes_encoded`) and the prescan found
+//! the bytes decode with every item valid, the body is handed on as it was received:
+//! nothing is decoded, and only the body is charged.
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use sentinel_pipeline::admission::Admission;
 use sentinel_pipeline::http::{BadRequest, BadRequests};
 use sentinel_pipeline::{
-    ack_pair, Acks, ComponentMetrics, Message, Output, Outputs, Refusal, SelfMetrics, Signal,
+    ack_pair, Acks, ComponentMetrics, Encoded, EncodedMessage, Message, Output, Outputs, Refusal,
+    SelfMetrics, Signal,
 };
 
 use super::decode::{self, Format, Rejected};
@@ -120,21 +127,28 @@ impl Ingest {
         &self,
         signal: Signal,
         format: Format,
-        body: impl AsRef<[u8]>,
+        body: Bytes,
         charged: Option<Admission>,
     ) -> Result<Accepted, Failure> {
         let route = self.route(signal)?;
-        let len = body.as_ref().len();
+        let len = body.len();
         let refused = |refusal| self.refused(signal, 0, refusal);
         route.output.has_room(len).map_err(refused)?;
-        let shape = self.prescan(signal, format, body.as_ref())?;
+        let shape = self.prescan(signal, format, &body)?;
         let mut admission = match charged {
             Some(admission) => admission,
             None => route.output.admit(0).map_err(refused)?,
         };
+        if shape.forwardable && route.output.takes_encoded(signal) {
+            // Held as received: the body is all the memory it takes.
+            admission.grow_to(len).map_err(refused)?;
+            return self
+                .forward(route, signal, body, shape.items, admission)
+                .await;
+        }
         self.charge_decoded(signal, &mut admission, len, shape)?;
 
-        let decoded = decode::decode(signal, format, body.as_ref());
+        let decoded = decode::decode(signal, format, &body);
         drop(body);
         let payload = decoded.map_err(|err| {
             let reason = match format {
@@ -167,22 +181,55 @@ impl Ingest {
                 .dropped(rejected_items, "invalid ids, rejected as partial success");
         }
         let items = received - rejected_items;
-        if items == 0 {
-            // Nothing for the pipelines: an empty request is a success.
-            return Ok(Accepted { rejected });
-        }
+        self.deliver(route, signal, items, admission, |acks| {
+            route.output.send(Message::new(payload, acks))
+        })
+        .await?;
+        Ok(Accepted { rejected })
+    }
 
+    /// Hands on a request the prescan found valid as it was received.
+    async fn forward(
+        &self,
+        route: &Route,
+        signal: Signal,
+        body: Bytes,
+        items: usize,
+        admission: Admission,
+    ) -> Result<Accepted, Failure> {
+        route.metrics.received(items);
+        let request = Encoded::new(signal, body, items);
+        self.deliver(route, signal, items, admission, |acks| {
+            route.output.send_encoded(EncodedMessage { request, acks })
+        })
+        .await?;
+        Ok(Accepted::default())
+    }
+
+    /// Sends `items` items with `send` and waits for the acknowledgement. The data carries
+    /// the admission's charge until the exporter queues take it. Nothing is sent when
+    /// there are no items: an empty request is a success.
+    async fn deliver(
+        &self,
+        route: &Route,
+        signal: Signal,
+        items: usize,
+        admission: Admission,
+        send: impl FnOnce(Acks) -> Result<(), Refusal>,
+    ) -> Result<(), Failure> {
+        if items == 0 {
+            return Ok(());
+        }
         let (token, waiter) = ack_pair();
         let mut acks = Acks::one(token);
-        // The data carries the charge until the exporter queues take it.
         acks.hold(admission);
-        if let Err(refusal) = route.output.send(Message::new(payload, acks)) {
+        if let Err(refusal) = send(acks) {
             return Err(self.refused(signal, items, refusal));
         }
         match waiter.wait().await {
             Ok(()) => {
                 route.metrics.sent(items);
-                Ok(Accepted { rejected })
+                Ok(())
             }
             Err(refusal) => Err(self.refused(signal, items, refusal)),
         }

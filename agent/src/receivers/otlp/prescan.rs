@@ -8,6 +8,10 @@
 //! The estimate is an upper bound of what prost allocates: every element of a repeated
 //! field costs its struct's `size_of` twice (a `Vec` grows by doubling), packed numbers
 //! their decoded width twice, and strings and bytes their encoded length.
+//!
+//! The same pass also checks what prost and `decode::reject_invalid` would refuse
+//! ([`verify`]), so the caller knows whether the bytes can be forwarded undecoded
+//! ([`Shape::forwardable`]).
 
 use std::mem::size_of;
 
@@ -22,8 +26,10 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use sentinel_pipeline::Signal;
 
 mod json;
+mod verify;
 
 pub use json::prescan_json;
+use verify::Seen;
 
 /// What one request may hold; each is checked before decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +50,13 @@ pub struct Shape {
     pub items: usize,
     /// Estimated heap and struct bytes of the decoded request (see the module docs).
     pub decoded_bytes: usize,
+    /// True when the bytes are forwardable as they are: prost decodes them without error into
+    /// the export request of `signal`, and no item would be rejected by
+    /// `decode::reject_invalid` (spans need a 16-byte non-zero trace_id, an 8-byte non-zero
+    /// span_id, an empty or 8-byte parent_span_id; log records an empty or 16-byte trace_id and
+    /// an empty or 8-byte span_id). False means "not known": the caller decodes as before.
+    /// When true, `items` is exactly what the decoded request holds.
+    pub forwardable: bool,
 }
 
 /// Why a request is refused before decoding. The text is what the client is told.
@@ -82,6 +95,8 @@ pub(super) enum Msg {
     Quantile,
     Exemplar,
     LogRecord,
+    /// A span's status: only checked (see `verify`), never walked.
+    Status,
     EntityRef,
     KeyValue,
     AnyValue,
@@ -200,7 +215,9 @@ pub fn item_name(signal: Signal) -> &'static str {
 /// Walks `bytes` as an export request of `signal`, stopping at the first broken limit.
 pub fn prescan(signal: Signal, bytes: &[u8], limits: &Limits) -> Result<Shape, Violation> {
     let mut scan = Scan::new(signal, bytes, limits);
-    scan.message(Msg::Request(signal), bytes, 0)?;
+    // Cleared by the walk at the first thing prost or `reject_invalid` would refuse.
+    scan.shape.forwardable = true;
+    scan.message(Msg::Request(signal), bytes, 0, 0)?;
     Ok(scan.shape)
 }
 
@@ -218,59 +235,78 @@ impl<'l> Scan<'l> {
             shape: Shape {
                 items: 0,
                 decoded_bytes: bytes.len(),
+                forwardable: false,
             },
         }
     }
 
-    /// One message's fields; `depth` is the `AnyValue` nesting it sits in.
-    fn message(&mut self, msg: Msg, mut buf: &[u8], depth: usize) -> Result<(), Violation> {
+    /// One message's fields; `depth` is the `AnyValue` nesting it sits in, `level` its
+    /// message nesting (the request is 0).
+    fn message(
+        &mut self,
+        msg: Msg,
+        mut buf: &[u8],
+        depth: usize,
+        level: usize,
+    ) -> Result<(), Violation> {
         let mut list_len = 0usize;
+        let mut seen = Seen::default();
         while !buf.is_empty() {
-            let key = varint(&mut buf)?;
-            let (number, wire_type) = (key >> 3, key & 7);
-            if number == 0 {
-                return Err(Violation::Malformed("field number 0"));
-            }
-            let value = match wire_type {
-                0 => {
-                    varint(&mut buf)?;
-                    None
-                }
-                1 => Some(take(&mut buf, 8)?),
-                5 => Some(take(&mut buf, 4)?),
-                2 => {
-                    let len = usize::try_from(varint(&mut buf)?)
-                        .map_err(|_| Violation::Malformed("length out of range"))?;
-                    Some(take(&mut buf, len)?)
-                }
-                _ => return Err(Violation::Malformed("unsupported wire type")),
-            };
-            let Some(kind) = field(msg, number) else {
+            let raw = next_field(&mut buf)?;
+            self.verify(msg, &raw, &mut seen);
+            let Some(kind) = field(msg, raw.number) else {
                 continue;
             };
-            let packed = wire_type == 2;
+            let packed = raw.wire_type == 2;
             match kind {
                 Field::One(child) | Field::Many(child) => {
-                    let body = value.filter(|_| packed).ok_or(Violation::Malformed(
-                        "a message field of the wrong wire type",
-                    ))?;
+                    if !packed {
+                        return Err(Violation::Malformed(
+                            "a message field of the wrong wire type",
+                        ));
+                    }
                     if let Field::Many(_) = kind {
                         self.element(child, &mut list_len)?;
                     }
-                    self.child(child, body, depth)?;
+                    self.child(child, raw.value, depth, level)?;
                 }
                 Field::Varints => {
-                    let count = match value.filter(|_| packed) {
-                        Some(body) => body.iter().filter(|b| **b < 0x80).count(),
-                        None => 1,
+                    let count = if packed {
+                        raw.value.iter().filter(|b| **b < 0x80).count()
+                    } else {
+                        1
                     };
                     self.charge(count.saturating_mul(2 * size_of::<u64>()));
                 }
-                Field::Fixed => self.charge(value.map_or(0, <[u8]>::len).saturating_mul(2)),
+                Field::Fixed => {
+                    // A varint value counts nothing here, as it always has.
+                    let len = if raw.wire_type == 0 {
+                        0
+                    } else {
+                        raw.value.len()
+                    };
+                    self.charge(len.saturating_mul(2));
+                }
                 Field::Strings => self.charge(2 * size_of::<String>()),
             }
         }
+        if !seen.valid(msg) {
+            self.shape.forwardable = false;
+        }
         Ok(())
+    }
+
+    /// Clears `forwardable` if prost would refuse this field as it is, and notes in `seen`
+    /// what the message's end is checked for.
+    fn verify<'a>(&mut self, msg: Msg, raw: &RawField<'a>, seen: &mut Seen<'a>) {
+        if !self.shape.forwardable {
+            return;
+        }
+        let kind = verify::kind(msg, raw.number);
+        seen.note(msg, raw.number, kind, raw.value);
+        if !raw.strict || !kind.is_none_or(|kind| verify::accepts(kind, raw)) {
+            self.shape.forwardable = false;
+        }
     }
 
     /// Counts and charges one element of a repeated field of the message being walked.
@@ -296,7 +332,13 @@ impl<'l> Scan<'l> {
         Ok(())
     }
 
-    fn child(&mut self, child: Msg, body: &[u8], depth: usize) -> Result<(), Violation> {
+    fn child(
+        &mut self,
+        child: Msg,
+        body: &[u8],
+        depth: usize,
+        level: usize,
+    ) -> Result<(), Violation> {
         let depth = if child == Msg::AnyValue {
             depth + 1
         } else {
@@ -307,12 +349,59 @@ impl<'l> Scan<'l> {
                 limit: self.limits.max_depth,
             });
         }
-        self.message(child, body, depth)
+        let level = level + 1;
+        if level >= verify::MAX_LEVEL {
+            self.shape.forwardable = false;
+        }
+        self.message(child, body, depth, level)
     }
 
     pub(super) fn charge(&mut self, bytes: usize) {
         self.shape.decoded_bytes = self.shape.decoded_bytes.saturating_add(bytes);
     }
+}
+
+/// One field of a message as it is on the wire.
+struct RawField<'a> {
+    number: u64,
+    wire_type: u8,
+    /// The bytes of a varint, the 8 or 4 bytes of a fixed value, or a length-delimited body.
+    value: &'a [u8],
+    /// False when prost refuses the key or a varint here that the walk reads anyway: a key
+    /// over 32 bits, or a 10-byte varint overflowing 64 bits.
+    strict: bool,
+}
+
+fn next_field<'a>(buf: &mut &'a [u8]) -> Result<RawField<'a>, Violation> {
+    let (key, key_bytes) = varint(buf)?;
+    let (number, wire_type) = (key >> 3, (key & 7) as u8);
+    if number == 0 {
+        return Err(Violation::Malformed("field number 0"));
+    }
+    let mut strict = key <= u64::from(u32::MAX) && verify::fits(key_bytes);
+    let value = match wire_type {
+        0 => {
+            let (_, bytes) = varint(buf)?;
+            strict &= verify::fits(bytes);
+            bytes
+        }
+        1 => take(buf, 8)?,
+        5 => take(buf, 4)?,
+        2 => {
+            let (len, bytes) = varint(buf)?;
+            strict &= verify::fits(bytes);
+            let len =
+                usize::try_from(len).map_err(|_| Violation::Malformed("length out of range"))?;
+            take(buf, len)?
+        }
+        _ => return Err(Violation::Malformed("unsupported wire type")),
+    };
+    Ok(RawField {
+        number,
+        wire_type,
+        value,
+        strict,
+    })
 }
 
 fn take<'a>(buf: &mut &'a [u8], len: usize) -> Result<&'a [u8], Violation> {
@@ -326,13 +415,16 @@ fn take<'a>(buf: &mut &'a [u8], len: usize) -> Result<&'a [u8], Violation> {
     Ok(head)
 }
 
-fn varint(buf: &mut &[u8]) -> Result<u64, Violation> {
+/// A varint's value and its bytes. Up to 10 bytes are read and bits past 64 dropped (prost
+/// refuses those, see [`verify::fits`]).
+fn varint<'a>(buf: &mut &'a [u8]) -> Result<(u64, &'a [u8]), Violation> {
     let mut value = 0u64;
     for (i, byte) in buf.iter().enumerate().take(10) {
         value |= u64::from(byte & 0x7f) << (7 * i);
         if byte & 0x80 == 0 {
-            *buf = &buf[i + 1..];
-            return Ok(value);
+            let (bytes, rest) = buf.split_at(i + 1);
+            *buf = rest;
+            return Ok((value, bytes));
         }
     }
     Err(Violation::Malformed("invalid varint"))
@@ -340,3 +432,5 @@ fn varint(buf: &mut &[u8]) -> Result<u64, Violation> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod verify_tests;

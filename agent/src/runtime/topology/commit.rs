@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use sentinel_pipeline::pipeline_task::PassedStage;
 use sentinel_pipeline::{Consumer, Fanout, PipelineTask};
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
@@ -173,8 +174,9 @@ fn spawn_pipeline(
     let sender = p.sender.downgrade();
     drop(p.sender);
     // Receivers probe the exporter queues through the pipeline's input.
-    // A pipeline without processors is fed directly by its sources (no channel hop).
-    p.downstream.set(&sinks, p.stages.is_empty());
+    // A pipeline without processors (but ones that change nothing) is fed directly by
+    // its sources (no channel hop).
+    p.downstream.set(&sinks, PassedStage::all(&p.stages));
     let stop = CancellationToken::new();
     let task = PipelineTask {
         name: p.id.to_string(),

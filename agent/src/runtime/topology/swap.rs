@@ -9,8 +9,8 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use sentinel_pipeline::admission::MemoryBudget;
 use sentinel_pipeline::{
-    ExportError, Exporter, Fanout, Message, Output, Outputs, Payload, RecordBatch, Refusal,
-    SharedBatch, Signal,
+    EncodedMessage, ExportError, Exporter, Fanout, Message, Output, Outputs, Payload, RecordBatch,
+    Refusal, SharedBatch, Signal,
 };
 
 use sentinel_pipeline::Consumer;
@@ -47,6 +47,14 @@ impl Consumer for Slot {
 
     fn consume(&self, msg: Message) -> Result<(), Refusal> {
         read(&self.fanout).consume(msg)
+    }
+
+    fn takes_encoded(&self, signal: Signal) -> bool {
+        read(&self.fanout).takes_encoded(signal)
+    }
+
+    fn consume_encoded(&self, msg: EncodedMessage) -> Result<(), Refusal> {
+        read(&self.fanout).consume_encoded(msg)
     }
 }
 
@@ -150,6 +158,12 @@ impl Exporter for SwapExporter {
         exporter.export_shared(batch).await
     }
 
+    /// The client in place when the queue starts decides; a later client that does not
+    /// take encoded records gets them decoded (`SharedBatch::to_record_batch`).
+    fn takes_encoded(&self) -> bool {
+        read(&self.inner).takes_encoded()
+    }
+
     async fn shutdown(&self) {
         let exporter = read(&self.inner);
         exporter.shutdown().await
@@ -188,10 +202,27 @@ impl Consumer for LateSink {
     fn consume(&self, msg: Message) -> Result<(), Refusal> {
         match read(&self.inner) {
             Some(consumer) => consumer.consume(msg),
-            None => Err(Refusal::unavailable(format!(
-                "exporter {} is reopening its queue after a reload",
-                self.id
-            ))),
+            None => Err(self.reopening()),
         }
+    }
+
+    fn takes_encoded(&self, signal: Signal) -> bool {
+        read(&self.inner).is_some_and(|consumer| consumer.takes_encoded(signal))
+    }
+
+    fn consume_encoded(&self, msg: EncodedMessage) -> Result<(), Refusal> {
+        match read(&self.inner) {
+            Some(consumer) => consumer.consume_encoded(msg),
+            None => Err(self.reopening()),
+        }
+    }
+}
+
+impl LateSink {
+    fn reopening(&self) -> Refusal {
+        Refusal::unavailable(format!(
+            "exporter {} is reopening its queue after a reload",
+            self.id
+        ))
     }
 }

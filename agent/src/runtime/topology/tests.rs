@@ -283,7 +283,7 @@ async fn connector_output_is_refused_while_the_downstream_budget_is_full() {
 }
 
 /// Takes shared records only: a copy through the default `export` would fail the test.
-struct SharedOnly(Mutex<Vec<Arc<Payload>>>);
+struct SharedOnly(Mutex<Vec<Arc<sentinel_pipeline::Held>>>);
 
 #[async_trait]
 impl Exporter for SharedOnly {
@@ -296,8 +296,12 @@ impl Exporter for SharedOnly {
         batch: sentinel_pipeline::SharedBatch,
     ) -> Result<(), ExportError> {
         let mut got = self.0.lock().unwrap();
-        got.extend(batch.records.into_iter().map(|r| r.payload));
+        got.extend(batch.records.into_iter().map(|r| r.data));
         Ok(())
+    }
+
+    fn takes_encoded(&self) -> bool {
+        true
     }
 }
 
@@ -305,15 +309,16 @@ impl Exporter for SharedOnly {
 async fn the_swappable_exporter_hands_shared_records_on_without_copying() {
     let inner = Arc::new(SharedOnly(Mutex::default()));
     let swap = super::swap::SwapExporter::new(inner.clone());
-    let payload = Arc::new(logs(3));
+    let payload = Arc::new(sentinel_pipeline::Held::Decoded(logs(3)));
     let record = sentinel_pipeline::SharedRecord {
         seq: 0,
-        payload: payload.clone(),
+        data: payload.clone(),
     };
     let batch = sentinel_pipeline::SharedBatch {
         queue_id: 0,
         records: vec![record],
     };
+    assert!(swap.takes_encoded(), "forwarded too");
     swap.export_shared(batch).await.unwrap();
     let got = inner.0.lock().unwrap();
     assert!(Arc::ptr_eq(&got[0], &payload), "the very same record");

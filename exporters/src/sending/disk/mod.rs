@@ -37,8 +37,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use sentinel_pipeline::sending::{FsyncPolicy, WhenFull};
-use sentinel_pipeline::{Consumer, Message, Refusal};
+use sentinel_pipeline::{Acks, Consumer, EncodedMessage, Message, Refusal, Signal};
 use tokio::sync::Notify;
 
 use super::metrics::{now_ms, QueueMetrics};
@@ -80,6 +81,11 @@ pub(crate) struct DiskConfig {
     pub segment_size: u64,
     /// Batches decoded ahead for the consumers.
     pub read_ahead: usize,
+    /// The exporter sends records in their stored encoding ([`Exporter::takes_encoded`]),
+    /// so the reader hands them over without decoding.
+    ///
+    /// [`Exporter::takes_encoded`]: sentinel_pipeline::Exporter::takes_encoded
+    pub forward_encoded: bool,
 }
 
 impl DiskConfig {
@@ -376,12 +382,15 @@ impl DiskQueue {
             .set(self.shared.disk_bytes.load(Ordering::Acquire) as i64);
     }
 
-    fn refuse(&self, msg: &Message, items: usize, refusal: Refusal) -> Result<(), Refusal> {
-        self.shared
-            .metrics
-            .signal(msg.payload.signal())
-            .refused(items);
-        msg.acks.refuse(&refusal);
+    fn refuse(
+        &self,
+        signal: Signal,
+        acks: &Acks,
+        items: usize,
+        refusal: Refusal,
+    ) -> Result<(), Refusal> {
+        self.shared.metrics.signal(signal).refused(items);
+        acks.refuse(&refusal);
         Err(refusal)
     }
 }
@@ -411,40 +420,53 @@ impl Consumer for DiskQueue {
     }
 
     fn consume(&self, msg: Message) -> Result<(), Refusal> {
+        let Message { payload, acks } = msg;
+        let record = Record {
+            signal: payload.signal(),
+            items: payload.item_count(),
+            len: payload.encoded_len(),
+        };
+        self.append(record, acks, || Bytes::from(payload.encode_to_vec()))
+    }
+
+    /// Every exporter's disk queue takes requests still encoded: it stores the encoding.
+    fn takes_encoded(&self, _signal: Signal) -> bool {
+        true
+    }
+
+    fn consume_encoded(&self, msg: EncodedMessage) -> Result<(), Refusal> {
+        let EncodedMessage { request, acks } = msg;
+        let record = Record {
+            signal: request.signal(),
+            items: request.items(),
+            len: request.len(),
+        };
+        self.append(record, acks, || request.bytes().clone())
+    }
+}
+
+/// What the queue checks before a request is encoded (if it is not yet).
+struct Record {
+    signal: Signal,
+    items: usize,
+    len: usize,
+}
+
+impl DiskQueue {
+    /// Checks the room for a record of `record.len` bytes, then hands `encode()` to the
+    /// writer.
+    fn append(
+        &self,
+        record: Record,
+        acks: Acks,
+        encode: impl FnOnce() -> Bytes,
+    ) -> Result<(), Refusal> {
         let shared = &self.shared;
-        let id = shared.metrics.id();
-        let items = msg.payload.item_count();
-        if shared.closing.load(Ordering::Acquire) || shared.stopping() {
-            let refusal = Refusal::unavailable(format!("exporter {id} is shutting down"));
-            return self.refuse(&msg, items, refusal);
+        let Record { signal, items, len } = record;
+        if let Err(refusal) = self.check_room(len) {
+            return self.refuse(signal, &acks, items, refusal);
         }
-        let max_size = shared.config.max_size;
-        let len = msg.payload.encoded_len();
-        let record_len = (HEADER_LEN + len) as u64;
-        if len > MAX_PAYLOAD_LEN || record_len + record::SEGMENT_MAGIC.len() as u64 > max_size {
-            let refusal = Refusal::capacity(format!(
-                "exporter {id}: a request of {len} bytes does not fit the disk queue (max_size {max_size} bytes)"
-            ));
-            return self.refuse(&msg, items, refusal);
-        }
-        let pending = shared.channel_bytes.load(Ordering::Acquire);
-        if pending > 0 && pending + len as u64 > CHANNEL_BYTES {
-            let refusal = Refusal::capacity(format!(
-                "exporter {id}: the disk queue writer is behind ({pending} bytes waiting)"
-            ));
-            return self.refuse(&msg, items, refusal);
-        }
-        if shared.config.when_full == WhenFull::Refuse {
-            let used = shared.disk_bytes.load(Ordering::Acquire);
-            if used + pending + record_len > max_size {
-                let refusal = Refusal::capacity(format!(
-                    "exporter {id}: disk queue full ({used} of {max_size} bytes used)"
-                ));
-                return self.refuse(&msg, items, refusal);
-            }
-        }
-        let signal = msg.payload.signal();
-        let bytes = msg.payload.encode_to_vec();
+        let bytes = encode();
         shared
             .channel_bytes
             .fetch_add(bytes.len() as u64, Ordering::AcqRel);
@@ -452,7 +474,7 @@ impl Consumer for DiskQueue {
             signal,
             items,
             appended_ms: now_ms(),
-            acks: writer::AckGuard::new(msg.acks),
+            acks: writer::AckGuard::new(acks),
             bytes,
         };
         match self.to_writer.try_send(append) {
@@ -461,6 +483,7 @@ impl Consumer for DiskQueue {
                 shared
                     .channel_bytes
                     .fetch_sub(append.bytes.len() as u64, Ordering::AcqRel);
+                let id = shared.metrics.id();
                 let refusal = if shared.closing.load(Ordering::Acquire) || shared.stopping() {
                     Refusal::unavailable(format!("exporter {id} is shutting down"))
                 } else {
@@ -473,6 +496,39 @@ impl Consumer for DiskQueue {
                 Err(refusal)
             }
         }
+    }
+
+    /// Why a record of `len` bytes cannot be appended now, if it cannot.
+    fn check_room(&self, len: usize) -> Result<(), Refusal> {
+        let shared = &self.shared;
+        let id = shared.metrics.id();
+        if shared.closing.load(Ordering::Acquire) || shared.stopping() {
+            return Err(Refusal::unavailable(format!(
+                "exporter {id} is shutting down"
+            )));
+        }
+        let max_size = shared.config.max_size;
+        let record_len = (HEADER_LEN + len) as u64;
+        if len > MAX_PAYLOAD_LEN || record_len + record::SEGMENT_MAGIC.len() as u64 > max_size {
+            return Err(Refusal::capacity(format!(
+                "exporter {id}: a request of {len} bytes does not fit the disk queue (max_size {max_size} bytes)"
+            )));
+        }
+        let pending = shared.channel_bytes.load(Ordering::Acquire);
+        if pending > 0 && pending + len as u64 > CHANNEL_BYTES {
+            return Err(Refusal::capacity(format!(
+                "exporter {id}: the disk queue writer is behind ({pending} bytes waiting)"
+            )));
+        }
+        if shared.config.when_full == WhenFull::Refuse {
+            let used = shared.disk_bytes.load(Ordering::Acquire);
+            if used + pending + record_len > max_size {
+                return Err(Refusal::capacity(format!(
+                    "exporter {id}: disk queue full ({used} of {max_size} bytes used)"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -519,7 +575,7 @@ impl Source for DiskQueue {
                 if first_time {
                     self.shared
                         .metrics
-                        .settled(piece.payload.signal(), piece.items);
+                        .settled(piece.data.signal(), piece.items);
                 }
                 first_time
             }

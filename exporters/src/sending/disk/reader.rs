@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::sync::Arc;
 
-use sentinel_pipeline::Payload;
+use sentinel_pipeline::{Encoded, Held, Payload};
 
 use super::record::SEGMENT_MAGIC;
 use super::scan::{Chain, Entry, Records};
@@ -180,14 +180,20 @@ impl Reader {
                     }
                     self.last_seq = Some(header.seq);
                     let payload_len = payload.len();
-                    let decoded = match Payload::decode(header.signal, payload) {
-                        Ok(decoded) => decoded,
-                        Err(error) => {
-                            self.undecodable(header.seq, header.signal, header.items, &error);
-                            continue;
+                    let items = header.items as usize;
+                    let data = if self.shared.config.forward_encoded {
+                        // Checksummed, and written from a request that decoded.
+                        let bytes = bytes::Bytes::copy_from_slice(payload);
+                        Held::Encoded(Encoded::new(header.signal, bytes, items))
+                    } else {
+                        match Payload::decode(header.signal, payload) {
+                            Ok(decoded) => Held::Decoded(decoded),
+                            Err(error) => {
+                                self.undecodable(header.seq, header.signal, header.items, &error);
+                                continue;
+                            }
                         }
                     };
-                    let items = header.items as usize;
                     if !self.batch.fits(header.signal, items, payload_len) && !self.hand_over() {
                         return false;
                     }
@@ -195,7 +201,7 @@ impl Reader {
                         .tracker()
                         .start_flight(header.seq, header.appended_ms);
                     let piece = Piece {
-                        payload: Arc::new(decoded),
+                        data: Arc::new(data),
                         items,
                         seq: header.seq,
                     };

@@ -59,7 +59,7 @@ pub(crate) struct Append {
     pub appended_ms: u64,
     pub acks: AckGuard,
     /// The protobuf-encoded export request.
-    pub bytes: Vec<u8>,
+    pub bytes: bytes::Bytes,
 }
 
 /// Records encoded but not written yet.

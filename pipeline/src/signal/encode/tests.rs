@@ -112,8 +112,9 @@ fn logs() -> Payload {
 }
 
 fn encoded(payloads: &[Payload]) -> Vec<u8> {
+    let data: Vec<Held> = payloads.iter().cloned().map(Held::Decoded).collect();
     let mut buf = Vec::new();
-    encode_requests(payloads.iter(), &mut buf);
+    encode_requests(data.iter(), &mut buf);
     buf
 }
 
@@ -145,4 +146,20 @@ fn several_requests_encode_to_their_merge() {
 fn nothing_encodes_to_nothing() {
     assert!(encoded(&[Payload::empty(Signal::Logs)]).is_empty());
     assert!(encoded(&[]).is_empty());
+}
+
+#[test]
+fn encoded_and_decoded_requests_merge_in_order() {
+    let (first, second) = (traces(), traces());
+    let received = super::super::Encoded::new(
+        Signal::Traces,
+        second.encode_to_vec().into(),
+        second.item_count(),
+    );
+    let data = [Held::Decoded(first.clone()), Held::Encoded(received)];
+    let mut buf = Vec::new();
+    encode_requests(data.iter(), &mut buf);
+    let mut merged = first;
+    merged.append(second).unwrap();
+    assert_eq!(buf, merged.encode_to_vec());
 }

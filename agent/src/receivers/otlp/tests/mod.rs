@@ -3,6 +3,7 @@
 mod admission;
 mod config;
 mod decode;
+mod forward;
 mod grpc;
 mod http;
 mod support;

@@ -1,5 +1,6 @@
 //! Test scaffolding: a recording consumer, a started receiver, small clients.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,8 +17,8 @@ use sentinel_pipeline::admission::MemoryBudget;
 use sentinel_pipeline::config::{Endpoint, Node, NodeValue, Span as ConfigSpan};
 use sentinel_pipeline::testing::{component_counts, ComponentCounts};
 use sentinel_pipeline::{
-    BuildContext, Consumer, Fanout, Kind, Message, Output, Outputs, Payload, Refusal, Running,
-    SelfMetrics, Signal,
+    BuildContext, Consumer, EncodedMessage, Fanout, Kind, Message, Output, Outputs, Payload,
+    Refusal, Running, SelfMetrics, Signal,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -49,6 +50,10 @@ pub struct Recorder {
     mode: Mutex<Mode>,
     payloads: Mutex<Vec<Payload>>,
     held: Mutex<Vec<Message>>,
+    /// Takes requests still encoded, as a processor-less path to protobuf exporters does.
+    keeps_encoded: AtomicBool,
+    /// Requests that arrived still encoded.
+    encoded: AtomicUsize,
 }
 
 impl Recorder {
@@ -57,7 +62,18 @@ impl Recorder {
             mode: Mutex::new(mode),
             payloads: Mutex::new(Vec::new()),
             held: Mutex::new(Vec::new()),
+            keeps_encoded: AtomicBool::new(false),
+            encoded: AtomicUsize::new(0),
         })
+    }
+
+    pub fn keep_encoded(&self) {
+        self.keeps_encoded.store(true, Ordering::SeqCst);
+    }
+
+    /// Requests handed on still encoded (each is also recorded decoded in `payloads`).
+    pub fn encoded(&self) -> usize {
+        self.encoded.load(Ordering::SeqCst)
     }
 
     pub fn set_mode(&self, mode: Mode) {
@@ -116,6 +132,18 @@ impl Consumer for Recorder {
                 Ok(())
             }
         }
+    }
+
+    fn takes_encoded(&self, _signal: Signal) -> bool {
+        self.keeps_encoded.load(Ordering::SeqCst)
+    }
+
+    fn consume_encoded(&self, msg: EncodedMessage) -> Result<(), Refusal> {
+        self.encoded.fetch_add(1, Ordering::SeqCst);
+        let msg = msg
+            .decode()
+            .expect("the receiver forwards only what decodes");
+        self.consume(msg)
     }
 }
 
