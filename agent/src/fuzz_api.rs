@@ -15,19 +15,32 @@ use crate::receivers::otlp::prescan;
 
 /// Pre-scans an OTLP export request (protobuf or OTLP/JSON) as the receiver does before
 /// decoding, decodes it and applies the receiver's validity checks (partial success), then
-/// re-encodes what is left.
+/// re-encodes what is left. Bytes the prescan calls forwardable (passthrough) must decode
+/// to exactly its item count with nothing to reject.
 pub fn otlp_request(signal: Signal, json: bool, bytes: &[u8]) {
     let format = if json { Format::Json } else { Format::Protobuf };
     // The pre-decode pass the receiver runs first on the same bytes (limits, decoded size).
     let limits = crate::receivers::otlp::RequestLimits::default().prescan_limits();
-    let _ = if json {
+    let shape = if json {
         prescan::prescan_json(signal, bytes, &limits)
     } else {
         prescan::prescan(signal, bytes, &limits)
     };
-    if let Ok(mut payload) = decode::decode(signal, format, bytes) {
+    let forwardable = shape.as_ref().ok().filter(|shape| shape.forwardable);
+    let decoded = decode::decode(signal, format, bytes);
+    if let Some(shape) = forwardable {
+        // What passthrough relies on: bytes it forwards undecoded decode, hold the items
+        // it counted, and have none that validation would reject.
+        let payload = decoded.as_ref().expect("forwardable bytes decode");
+        assert_eq!(payload.item_count(), shape.items, "forwarded item count");
+    }
+    if let Ok(mut payload) = decoded {
         let before = payload.item_count();
         let rejected = decode::reject_invalid(&mut payload).map_or(0, |r| r.items);
+        assert!(
+            forwardable.is_none() || rejected == 0,
+            "forwardable bytes with items to reject"
+        );
         assert_eq!(
             payload.item_count() + rejected,
             before,
