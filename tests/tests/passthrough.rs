@@ -2,7 +2,7 @@
 //! data (`memory_limiter` only) and an `otlphttp` exporter sends the very bytes it was
 //! sent, unknown fields included, while input prost would refuse is still refused.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message as _;
-use sentinel_tests::{free_port, http_request, Agent};
+use sentinel_tests::{free_port, http_request, read_http_request, Agent};
 
 /// An OTLP/HTTP sink on loopback that answers 200 and reports every body it gets.
 fn capture_sink() -> (u16, mpsc::Receiver<Vec<u8>>) {
@@ -32,27 +32,7 @@ fn capture_sink() -> (u16, mpsc::Receiver<Vec<u8>>) {
 fn serve(stream: TcpStream, bodies: mpsc::Sender<Vec<u8>>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
-    loop {
-        let mut length = 0usize;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+    while let Some((_, body)) = read_http_request(&mut reader) {
         let _ = bodies.send(body);
         let reply =
             "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";

@@ -19,14 +19,6 @@ use super::support::*;
 const PROTOBUF: (&str, &str) = ("content-type", "application/x-protobuf");
 const JSON: (&str, &str) = ("content-type", "application/json");
 
-fn accepted_counts(items: u64) -> ComponentCounts {
-    ComponentCounts {
-        received: items,
-        sent: items,
-        ..Default::default()
-    }
-}
-
 #[tokio::test]
 async fn protobuf_traces_are_handed_on_and_acknowledged() {
     let harness = Harness::start(Mode::Accept).await;

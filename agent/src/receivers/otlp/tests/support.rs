@@ -147,6 +147,15 @@ impl Consumer for Recorder {
     }
 }
 
+/// The receiver's counts after `items` items were accepted and handed on.
+pub fn accepted_counts(items: u64) -> ComponentCounts {
+    ComponentCounts {
+        received: items,
+        sent: items,
+        ..Default::default()
+    }
+}
+
 /// A started receiver wired to one recorder for the given signals.
 pub struct Harness {
     pub metrics: Arc<SelfMetrics>,
