@@ -198,7 +198,11 @@ impl Ingest {
         admission: Admission,
     ) -> Result<Accepted, Failure> {
         route.metrics.received(items);
-        let request = Encoded::new(signal, body, items);
+        // A body read by hyper or tonic is a slice of the connection's read buffer, and
+        // keeping it would keep that whole buffer alive while the queue counts only the
+        // slice. A copy of its own makes what the queue holds what it counts.
+        let request = Encoded::new(signal, Bytes::copy_from_slice(&body), items);
+        drop(body);
         self.deliver(route, signal, items, admission, |acks| {
             route.output.send_encoded(EncodedMessage { request, acks })
         })
