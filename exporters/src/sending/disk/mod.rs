@@ -11,6 +11,7 @@
 //! - The reader thread reads records in order (replaying old segments first), decodes
 //!   them and queues batches for the consumer tasks, which confirm them out of order.
 
+mod append;
 mod cursor;
 mod identity;
 mod inspect;
@@ -31,7 +32,7 @@ use std::fs;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -39,12 +40,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use sentinel_pipeline::sending::{FsyncPolicy, WhenFull};
-use sentinel_pipeline::{Acks, Consumer, EncodedMessage, Message, Refusal, Signal};
+use sentinel_pipeline::{Consumer, EncodedMessage, Message, Refusal, Signal};
 use tokio::sync::Notify;
 
-use super::metrics::{now_ms, QueueMetrics};
+use super::metrics::QueueMetrics;
 use super::worker::{Batch, Piece, Settlement, Source};
-use record::{HEADER_LEN, MAX_PAYLOAD_LEN};
+use record::HEADER_LEN;
 use scan::{Chain, Entry};
 
 pub use inspect::{inspect, InspectError, QueueReport, SegmentReport};
@@ -381,18 +382,6 @@ impl DiskQueue {
             .bytes
             .set(self.shared.disk_bytes.load(Ordering::Acquire) as i64);
     }
-
-    fn refuse(
-        &self,
-        signal: Signal,
-        acks: &Acks,
-        items: usize,
-        refusal: Refusal,
-    ) -> Result<(), Refusal> {
-        self.shared.metrics.signal(signal).refused(items);
-        acks.refuse(&refusal);
-        Err(refusal)
-    }
 }
 
 impl Consumer for DiskQueue {
@@ -421,7 +410,7 @@ impl Consumer for DiskQueue {
 
     fn consume(&self, msg: Message) -> Result<(), Refusal> {
         let Message { payload, acks } = msg;
-        let record = Record {
+        let record = append::Record {
             signal: payload.signal(),
             items: payload.item_count(),
             len: payload.encoded_len(),
@@ -436,99 +425,12 @@ impl Consumer for DiskQueue {
 
     fn consume_encoded(&self, msg: EncodedMessage) -> Result<(), Refusal> {
         let EncodedMessage { request, acks } = msg;
-        let record = Record {
+        let record = append::Record {
             signal: request.signal(),
             items: request.items(),
             len: request.len(),
         };
         self.append(record, acks, || request.bytes().clone())
-    }
-}
-
-/// What the queue checks before a request is encoded (if it is not yet).
-struct Record {
-    signal: Signal,
-    items: usize,
-    len: usize,
-}
-
-impl DiskQueue {
-    /// Checks the room for a record of `record.len` bytes, then hands `encode()` to the
-    /// writer.
-    fn append(
-        &self,
-        record: Record,
-        acks: Acks,
-        encode: impl FnOnce() -> Bytes,
-    ) -> Result<(), Refusal> {
-        let shared = &self.shared;
-        let Record { signal, items, len } = record;
-        if let Err(refusal) = self.check_room(len) {
-            return self.refuse(signal, &acks, items, refusal);
-        }
-        let bytes = encode();
-        shared
-            .channel_bytes
-            .fetch_add(bytes.len() as u64, Ordering::AcqRel);
-        let append = writer::Append {
-            signal,
-            items,
-            appended_ms: now_ms(),
-            acks: writer::AckGuard::new(acks),
-            bytes,
-        };
-        match self.to_writer.try_send(append) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(append)) | Err(TrySendError::Disconnected(append)) => {
-                shared
-                    .channel_bytes
-                    .fetch_sub(append.bytes.len() as u64, Ordering::AcqRel);
-                let id = shared.metrics.id();
-                let refusal = if shared.closing.load(Ordering::Acquire) || shared.stopping() {
-                    Refusal::unavailable(format!("exporter {id} is shutting down"))
-                } else {
-                    Refusal::capacity(format!(
-                        "exporter {id}: the disk queue writer is behind ({CHANNEL_REQUESTS} requests waiting)"
-                    ))
-                };
-                append.acks.refuse(&refusal);
-                shared.metrics.signal(signal).refused(items);
-                Err(refusal)
-            }
-        }
-    }
-
-    /// Why a record of `len` bytes cannot be appended now, if it cannot.
-    fn check_room(&self, len: usize) -> Result<(), Refusal> {
-        let shared = &self.shared;
-        let id = shared.metrics.id();
-        if shared.closing.load(Ordering::Acquire) || shared.stopping() {
-            return Err(Refusal::unavailable(format!(
-                "exporter {id} is shutting down"
-            )));
-        }
-        let max_size = shared.config.max_size;
-        let record_len = (HEADER_LEN + len) as u64;
-        if len > MAX_PAYLOAD_LEN || record_len + record::SEGMENT_MAGIC.len() as u64 > max_size {
-            return Err(Refusal::capacity(format!(
-                "exporter {id}: a request of {len} bytes does not fit the disk queue (max_size {max_size} bytes)"
-            )));
-        }
-        let pending = shared.channel_bytes.load(Ordering::Acquire);
-        if pending > 0 && pending + len as u64 > CHANNEL_BYTES {
-            return Err(Refusal::capacity(format!(
-                "exporter {id}: the disk queue writer is behind ({pending} bytes waiting)"
-            )));
-        }
-        if shared.config.when_full == WhenFull::Refuse {
-            let used = shared.disk_bytes.load(Ordering::Acquire);
-            if used + pending + record_len > max_size {
-                return Err(Refusal::capacity(format!(
-                    "exporter {id}: disk queue full ({used} of {max_size} bytes used)"
-                )));
-            }
-        }
-        Ok(())
     }
 }
 
