@@ -99,13 +99,6 @@ impl Held {
             Held::Encoded(encoded) => decode_checked(encoded),
         }
     }
-
-    pub fn into_payload(self) -> Payload {
-        match self {
-            Held::Decoded(payload) => payload,
-            Held::Encoded(encoded) => decode_checked(&encoded),
-        }
-    }
 }
 
 /// Decodes bytes the receiver checked. A failure would be a bug in that check; it is

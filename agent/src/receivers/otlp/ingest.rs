@@ -134,12 +134,14 @@ impl Ingest {
         let len = body.len();
         let refused = |refusal| self.refused(signal, 0, refusal);
         route.output.has_room(len).map_err(refused)?;
-        let shape = self.prescan(signal, format, &body)?;
+        // Verified for forwarding only when the path would keep the bytes encoded.
+        let forward = format == Format::Protobuf && route.output.takes_encoded(signal);
+        let shape = self.prescan(signal, format, &body, forward)?;
         let mut admission = match charged {
             Some(admission) => admission,
             None => route.output.admit(0).map_err(refused)?,
         };
-        if shape.forwardable && route.output.takes_encoded(signal) {
+        if shape.forwardable {
             // Held as received: the body is all the memory it takes.
             admission.grow_to(len).map_err(refused)?;
             return self
@@ -240,9 +242,16 @@ impl Ingest {
     }
 
     /// The limits and the decoded-size estimate, from the bytes alone.
-    fn prescan(&self, signal: Signal, format: Format, body: &[u8]) -> Result<Shape, Failure> {
+    fn prescan(
+        &self,
+        signal: Signal,
+        format: Format,
+        body: &[u8],
+        forward: bool,
+    ) -> Result<Shape, Failure> {
         let shape = match format {
-            Format::Protobuf => prescan::prescan(signal, body, &self.limits),
+            Format::Protobuf if forward => prescan::prescan(signal, body, &self.limits),
+            Format::Protobuf => prescan::prescan_limits(signal, body, &self.limits),
             Format::Json => prescan::prescan_json(signal, body, &self.limits),
         };
         shape.map_err(|violation| match violation {

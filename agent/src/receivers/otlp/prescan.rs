@@ -214,9 +214,20 @@ pub fn item_name(signal: Signal) -> &'static str {
 
 /// Walks `bytes` as an export request of `signal`, stopping at the first broken limit.
 pub fn prescan(signal: Signal, bytes: &[u8], limits: &Limits) -> Result<Shape, Violation> {
+    walk(signal, bytes, limits, true)
+}
+
+/// [`prescan`] without the forwarding checks (`forwardable` stays false), for a path that
+/// decodes anyway: the checks would be work for nothing.
+pub fn prescan_limits(signal: Signal, bytes: &[u8], limits: &Limits) -> Result<Shape, Violation> {
+    walk(signal, bytes, limits, false)
+}
+
+fn walk(signal: Signal, bytes: &[u8], limits: &Limits, verify: bool) -> Result<Shape, Violation> {
     let mut scan = Scan::new(signal, bytes, limits);
-    // Cleared by the walk at the first thing prost or `reject_invalid` would refuse.
-    scan.shape.forwardable = true;
+    // Cleared by the walk at the first thing prost or `reject_invalid` would refuse; while
+    // false, nothing is verified.
+    scan.shape.forwardable = verify;
     scan.message(Msg::Request(signal), bytes, 0, 0)?;
     Ok(scan.shape)
 }

@@ -216,3 +216,21 @@ fn truncated_protobuf_is_malformed() {
         Err(Violation::Malformed(_))
     ));
 }
+
+#[test]
+fn the_limits_only_walk_checks_the_same_limits_and_verifies_nothing() {
+    let request = traces(300, vec![attribute("a", string("b")); 3]);
+    let bytes = request.encode_to_vec();
+    let full = prescan(Signal::Traces, &bytes, &LIMITS).unwrap();
+    let limits_only = super::prescan_limits(Signal::Traces, &bytes, &LIMITS).unwrap();
+    assert_eq!(
+        (limits_only.items, limits_only.decoded_bytes),
+        (full.items, full.decoded_bytes)
+    );
+    assert!(!limits_only.forwardable);
+    let over = traces(LIMITS.max_items + 1, Vec::new()).encode_to_vec();
+    assert!(matches!(
+        super::prescan_limits(Signal::Traces, &over, &LIMITS),
+        Err(Violation::TooManyItems { .. })
+    ));
+}
