@@ -100,3 +100,16 @@ pub fn config_text(text: &[u8]) {
     let registry = REGISTRY.get_or_init(Registry::builtin);
     let _ = crate::config::load_and_validate(std::slice::from_ref(path), &|_| None, registry);
 }
+
+/// The receiver's pre-decode pass on protobuf bytes, for `benches/otlp_prescan.rs`: with the
+/// forwarding checks (`verify`) as on a passthrough path, or limits only. Returns the item
+/// count and whether the bytes are forwardable.
+pub fn prescan_protobuf(signal: Signal, bytes: &[u8], verify: bool) -> Option<(usize, bool)> {
+    let limits = crate::receivers::otlp::RequestLimits::default().prescan_limits();
+    let shape = if verify {
+        prescan::prescan(signal, bytes, &limits)
+    } else {
+        prescan::prescan_limits(signal, bytes, &limits)
+    };
+    shape.ok().map(|shape| (shape.items, shape.forwardable))
+}

@@ -50,6 +50,7 @@ pub(super) enum Id {
 }
 
 /// What prost decodes field `number` of `msg` as; `None` for a number it skips.
+#[inline(always)]
 pub(super) fn kind(msg: Msg, number: u64) -> Option<FieldKind> {
     use FieldKind::{Bytes, Fixed64, Message, Text, Varint};
     Some(match (msg, number) {
@@ -215,6 +216,7 @@ fn exemplar_kind(number: u64) -> Option<FieldKind> {
 
 /// Whether prost takes `raw` as a field of `kind` (its key and varints fitting aside: see
 /// `RawField::strict`). A message's own fields are checked when the walk enters it.
+#[inline(always)]
 pub(super) fn accepts(kind: FieldKind, raw: &RawField<'_>) -> bool {
     use FieldKind::{Bytes, Fixed32, Fixed64, Fixed64s, Id, Leaf, Message, Text, Varint, Varints};
     match (kind, raw.wire_type) {
