@@ -7,6 +7,7 @@ mod exposition;
 mod process_metrics;
 mod reload;
 mod silences;
+pub mod startup_pages;
 mod status;
 mod summary;
 pub(crate) mod topology;
@@ -113,6 +114,7 @@ pub async fn run(
         "{}",
         banner(&topology.listening, &admin_address)
     );
+    startup_pages::release_after_start();
     let summary_stop = CancellationToken::new();
     let summary_task = tokio::spawn(summary::run(
         metrics,

@@ -160,6 +160,8 @@ impl Reloader {
         let report = match outcome {
             Ok(changes) => {
                 tracing::info!(trigger, took = ?took, "Config reloaded:\n{changes}");
+                // Building the new components ran start-up code again.
+                super::startup_pages::release_after_start();
                 Report {
                     succeeded: true,
                     text: changes.to_string(),
