@@ -53,6 +53,35 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def thread_runtimes(pid):
+    """Scheduler run time (ns) of each live thread: exact, where /proc/PID/stat counts
+    10 ms ticks (a light load runs 15-25 ticks in a 10 s window)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                out[tid] = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+class CpuWindow:
+    """CPU seconds a process uses from now to `seconds()`: summed thread run times when
+    the same threads lived through the window, else (a thread came or went, and an exited
+    thread's time is not in any schedstat) the tick counts of /proc/PID/stat."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.ticks, self.threads = cpu_seconds(pid), thread_runtimes(pid)
+
+    def seconds(self):
+        ticks, threads = cpu_seconds(self.pid), thread_runtimes(self.pid)
+        if threads and threads.keys() == self.threads.keys():
+            return sum(threads[t] - self.threads[t] for t in threads) / 1e9
+        return ticks - self.ticks
+
+
 def rss_mib(pid):
     with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * PAGE / 2**20
@@ -216,11 +245,11 @@ def run_fixed(args, agent, protocol, workdir):
         port = p["grpc"] if protocol == "grpc" else p["http"]
         gens = start_load(args, port, protocol, 10_000, args.warmup + args.measure + 1, 1, 1)
         time.sleep(args.warmup)
-        cpu0, rss, t0 = cpu_seconds(proc.pid), [], time.time()
+        cpu, rss, t0 = CpuWindow(proc.pid), [], time.time()
         while time.time() - t0 < args.measure:
             rss.append(rss_mib(proc.pid))
             time.sleep(0.5)
-        cpu_pct = 100 * (cpu_seconds(proc.pid) - cpu0) / (time.time() - t0)
+        cpu_pct = 100 * cpu.seconds() / (time.time() - t0)
         load = finish_load(gens)
         delivered = settled_count(p["admin"], load["acked_spans"]) if agent.sentinel else None
         return {"cpu_pct": cpu_pct, "rss_mib": statistics.mean(rss)}, load, delivered
@@ -234,9 +263,9 @@ def run_flat(args, agent, procs, workdir):
     proc = agent.start("blackhole", p, args.agent_core, workdir)
     try:
         time.sleep(0.5)
-        cpu0 = cpu_seconds(proc.pid)
+        window = CpuWindow(proc.pid)
         load = finish_load(start_load(args, p["grpc"], "grpc", 0, args.measure, procs, 64))
-        cpu = cpu_seconds(proc.pid) - cpu0
+        cpu = window.seconds()
         delivered = settled_count(p["admin"], load["acked_spans"]) if agent.sentinel else None
         return {"spans_per_cpu_s": load["acked_spans"] / max(cpu, 1e-9),
                 "acked_spans_per_s": load["acked_spans_per_s"]}, load, delivered

@@ -26,9 +26,11 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use sentinel_pipeline::Signal;
 
 mod json;
+mod steps;
 mod verify;
 
 pub use json::prescan_json;
+use steps::Step;
 use verify::Seen;
 
 /// What one request may hold; each is checked before decoding.
@@ -262,47 +264,105 @@ impl<'l> Scan<'l> {
     ) -> Result<(), Violation> {
         let mut list_len = 0usize;
         let mut seen = Seen::default();
-        while !buf.is_empty() {
-            let raw = next_field(&mut buf)?;
-            self.verify(msg, &raw, &mut seen);
-            let Some(kind) = field(msg, raw.number) else {
-                continue;
-            };
-            let packed = raw.wire_type == 2;
-            match kind {
-                Field::One(child) | Field::Many(child) => {
-                    if !packed {
-                        return Err(Violation::Malformed(
-                            "a message field of the wrong wire type",
-                        ));
+        while let Some(&first) = buf.first() {
+            let skipped = match steps::step(msg, first) {
+                Step::General => {
+                    let raw = next_field(&mut buf)?;
+                    self.general(msg, raw, &mut seen, &mut list_len, depth, level)?;
+                    continue;
+                }
+                Step::SkipVarint => {
+                    buf = &buf[1..];
+                    varint(&mut buf)?.1
+                }
+                Step::SkipFixed64 => {
+                    buf = &buf[1..];
+                    take(&mut buf, 8)?;
+                    continue;
+                }
+                Step::SkipFixed32 => {
+                    buf = &buf[1..];
+                    take(&mut buf, 4)?;
+                    continue;
+                }
+                Step::SkipLen { utf8 } => {
+                    buf = &buf[1..];
+                    let (body, len_bytes) = length_delimited(&mut buf)?;
+                    if utf8 && self.shape.forwardable && !verify::is_utf8(body) {
+                        self.shape.forwardable = false;
                     }
-                    if let Field::Many(_) = kind {
+                    len_bytes
+                }
+                step @ (Step::Child(child) | Step::Element(child)) => {
+                    buf = &buf[1..];
+                    let (body, len_bytes) = length_delimited(&mut buf)?;
+                    if !verify::fits(len_bytes) {
+                        self.shape.forwardable = false;
+                    }
+                    if let Step::Element(_) = step {
                         self.element(child, &mut list_len)?;
                     }
-                    self.child(child, raw.value, depth, level)?;
+                    self.child(child, body, depth, level)?;
+                    continue;
                 }
-                Field::Varints => {
-                    let count = if packed {
-                        raw.value.iter().filter(|b| **b < 0x80).count()
-                    } else {
-                        1
-                    };
-                    self.charge(count.saturating_mul(2 * size_of::<u64>()));
-                }
-                Field::Fixed => {
-                    // A varint value counts nothing here, as it always has.
-                    let len = if raw.wire_type == 0 {
-                        0
-                    } else {
-                        raw.value.len()
-                    };
-                    self.charge(len.saturating_mul(2));
-                }
-                Field::Strings => self.charge(2 * size_of::<String>()),
+            };
+            // The varint just read (a value or a length) must fit 64 bits for prost.
+            if !verify::fits(skipped) {
+                self.shape.forwardable = false;
             }
         }
         if !seen.valid(msg) {
             self.shape.forwardable = false;
+        }
+        Ok(())
+    }
+
+    /// A field the step table leaves to the general path: judged by `verify`, then
+    /// counted, charged or entered by what `field` says of it.
+    fn general<'a>(
+        &mut self,
+        msg: Msg,
+        raw: RawField<'a>,
+        seen: &mut Seen<'a>,
+        list_len: &mut usize,
+        depth: usize,
+        level: usize,
+    ) -> Result<(), Violation> {
+        self.verify(msg, &raw, seen);
+        let Some(kind) = field(msg, raw.number) else {
+            return Ok(());
+        };
+        let packed = raw.wire_type == 2;
+        match kind {
+            Field::One(child) | Field::Many(child) => {
+                if !packed {
+                    return Err(Violation::Malformed(
+                        "a message field of the wrong wire type",
+                    ));
+                }
+                if let Field::Many(_) = kind {
+                    self.element(child, list_len)?;
+                }
+                self.child(child, raw.value, depth, level)?;
+            }
+            Field::Varints => {
+                let count = if packed {
+                    raw.value.iter().filter(|b| **b < 0x80).count()
+                } else {
+                    1
+                };
+                self.charge(count.saturating_mul(2 * size_of::<u64>()));
+            }
+            Field::Fixed => {
+                // A varint value counts nothing here, as it always has.
+                let len = if raw.wire_type == 0 {
+                    0
+                } else {
+                    raw.value.len()
+                };
+                self.charge(len.saturating_mul(2));
+            }
+            Field::Strings => self.charge(2 * size_of::<String>()),
         }
         Ok(())
     }
@@ -403,11 +463,9 @@ fn next_field<'a>(buf: &mut &'a [u8]) -> Result<RawField<'a>, Violation> {
         1 => take(buf, 8)?,
         5 => take(buf, 4)?,
         2 => {
-            let (len, bytes) = varint(buf)?;
-            strict &= verify::fits(bytes);
-            let len =
-                usize::try_from(len).map_err(|_| Violation::Malformed("length out of range"))?;
-            take(buf, len)?
+            let (body, len_bytes) = length_delimited(buf)?;
+            strict &= verify::fits(len_bytes);
+            body
         }
         _ => return Err(Violation::Malformed("unsupported wire type")),
     };
@@ -419,6 +477,15 @@ fn next_field<'a>(buf: &mut &'a [u8]) -> Result<RawField<'a>, Violation> {
     })
 }
 
+/// A length-delimited value after its key: the body, and the bytes of its length.
+#[inline(always)]
+fn length_delimited<'a>(buf: &mut &'a [u8]) -> Result<(&'a [u8], &'a [u8]), Violation> {
+    let (len, len_bytes) = varint(buf)?;
+    let len = usize::try_from(len).map_err(|_| Violation::Malformed("length out of range"))?;
+    Ok((take(buf, len)?, len_bytes))
+}
+
+#[inline(always)]
 fn take<'a>(buf: &mut &'a [u8], len: usize) -> Result<&'a [u8], Violation> {
     if buf.len() < len {
         return Err(Violation::Malformed(
