@@ -1,6 +1,6 @@
 //! Entry points for the fuzz targets in `fuzz/` (docs/fuzzing.md): each runs one parser
 //! the agent exposes to untrusted input, exactly as the agent runs it, on arbitrary bytes.
-//! Not an API for anything else.
+//! The benches in `agent/benches/` use them too. Not an API for anything else.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -20,7 +20,7 @@ use crate::receivers::otlp::prescan;
 pub fn otlp_request(signal: Signal, json: bool, bytes: &[u8]) {
     let format = if json { Format::Json } else { Format::Protobuf };
     // The pre-decode pass the receiver runs first on the same bytes (limits, decoded size).
-    let limits = crate::receivers::otlp::RequestLimits::default().prescan_limits();
+    let limits = default_limits();
     let shape = if json {
         prescan::prescan_json(signal, bytes, &limits)
     } else {
@@ -105,11 +105,16 @@ pub fn config_text(text: &[u8]) {
 /// forwarding checks (`verify`) as on a passthrough path, or limits only. Returns the item
 /// count and whether the bytes are forwardable.
 pub fn prescan_protobuf(signal: Signal, bytes: &[u8], verify: bool) -> Option<(usize, bool)> {
-    let limits = crate::receivers::otlp::RequestLimits::default().prescan_limits();
+    let limits = default_limits();
     let shape = if verify {
         prescan::prescan(signal, bytes, &limits)
     } else {
         prescan::prescan_limits(signal, bytes, &limits)
     };
     shape.ok().map(|shape| (shape.items, shape.forwardable))
+}
+
+/// The receiver's per-request limits with their defaults.
+fn default_limits() -> prescan::Limits {
+    crate::receivers::otlp::RequestLimits::default().prescan_limits()
 }

@@ -121,8 +121,9 @@ fn parse_header(line: &str) -> Option<Option<Range<usize>>> {
     let (_offset, _device, inode) = (fields.next()?, fields.next()?, fields.next()?);
     let path = fields.next().unwrap_or("");
     let private_read_only = perms.len() == 4 && !perms.contains('w') && perms.ends_with('p');
+    // Only the path's first word is looked at: enough to tell a file from `[heap]`,
+    // `[vdso]` or a device.
     let regular_file = inode != "0" && path.starts_with('/') && !path.starts_with("/dev/");
-    // A path with a space is joined by the rest; " (deleted)" files are still mapped fine.
     Some((private_read_only && regular_file && start < end).then_some(start..end))
 }
 

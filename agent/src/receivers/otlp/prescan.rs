@@ -265,56 +265,47 @@ impl<'l> Scan<'l> {
         let mut list_len = 0usize;
         let mut seen = Seen::default();
         while let Some(&first) = buf.first() {
-            let skipped = match steps::step(msg, first) {
-                Step::General => {
-                    let raw = next_field(&mut buf)?;
-                    self.general(msg, raw, &mut seen, &mut list_len, depth, level)?;
-                    continue;
-                }
+            let Some(step) = steps::step(msg, first) else {
+                let raw = next_field(&mut buf)?;
+                self.general(msg, raw, &mut seen, &mut list_len, depth, level)?;
+                continue;
+            };
+            // A step is only ever taken for a one-byte key.
+            buf = &buf[1..];
+            match step {
                 Step::SkipVarint => {
-                    buf = &buf[1..];
-                    varint(&mut buf)?.1
+                    let (_, bytes) = varint(&mut buf)?;
+                    self.require(verify::fits(bytes));
                 }
-                Step::SkipFixed64 => {
-                    buf = &buf[1..];
-                    take(&mut buf, 8)?;
-                    continue;
-                }
-                Step::SkipFixed32 => {
-                    buf = &buf[1..];
-                    take(&mut buf, 4)?;
-                    continue;
-                }
+                Step::SkipFixed64 => _ = take(&mut buf, 8)?,
+                Step::SkipFixed32 => _ = take(&mut buf, 4)?,
                 Step::SkipLen { utf8 } => {
-                    buf = &buf[1..];
                     let (body, len_bytes) = length_delimited(&mut buf)?;
-                    if utf8 && self.shape.forwardable && !verify::is_utf8(body) {
-                        self.shape.forwardable = false;
+                    self.require(verify::fits(len_bytes));
+                    if utf8 && self.shape.forwardable {
+                        self.require(verify::is_utf8(body));
                     }
-                    len_bytes
                 }
-                step @ (Step::Child(child) | Step::Element(child)) => {
-                    buf = &buf[1..];
+                Step::Child(child) | Step::Element(child) => {
                     let (body, len_bytes) = length_delimited(&mut buf)?;
-                    if !verify::fits(len_bytes) {
-                        self.shape.forwardable = false;
-                    }
+                    self.require(verify::fits(len_bytes));
                     if let Step::Element(_) = step {
                         self.element(child, &mut list_len)?;
                     }
                     self.child(child, body, depth, level)?;
-                    continue;
                 }
-            };
-            // The varint just read (a value or a length) must fit 64 bits for prost.
-            if !verify::fits(skipped) {
-                self.shape.forwardable = false;
             }
         }
-        if !seen.valid(msg) {
+        self.require(seen.valid(msg));
+        Ok(())
+    }
+
+    /// Clears `forwardable` unless `ok`: something prost or `reject_invalid` would refuse.
+    #[inline(always)]
+    fn require(&mut self, ok: bool) {
+        if !ok {
             self.shape.forwardable = false;
         }
-        Ok(())
     }
 
     /// A field the step table leaves to the general path: judged by `verify`, then

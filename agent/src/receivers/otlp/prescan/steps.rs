@@ -6,7 +6,7 @@
 //!
 //! Only what needs no more than skipping, a UTF-8 check or entering a message is in the
 //! table. Anything else (ids, packed numbers, the fields that charge estimates, a metric's
-//! data oneof, a wrong wire type, field numbers from 16) is [`Step::General`]: the walk's
+//! data oneof, a wrong wire type, field numbers from 16) has no step: it takes the walk's
 //! general path, so both paths judge every field the same way.
 
 use std::sync::LazyLock;
@@ -16,11 +16,9 @@ use sentinel_pipeline::Signal;
 use super::verify::{self, FieldKind};
 use super::{field, Field, Msg, Point};
 
-/// What the walk does with a field whose key is one byte.
+/// What the walk does with a field whose key is one byte, when the table has a step for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Step {
-    /// The general path: read the field and judge it by `field` and `verify`.
-    General,
     /// A varint nothing is counted for (an enum, a count, a bool, an unknown field).
     SkipVarint,
     /// 8 bytes (a timestamp, a double, an unknown fixed64).
@@ -114,7 +112,7 @@ fn index(msg: Msg) -> usize {
     }
 }
 
-type Table = Vec<[Step; 128]>;
+type Table = Vec<[Option<Step>; 128]>;
 
 static STEPS: LazyLock<Table> = LazyLock::new(|| {
     MESSAGES
@@ -123,27 +121,25 @@ static STEPS: LazyLock<Table> = LazyLock::new(|| {
         .collect()
 });
 
-/// The step for a field of `msg` whose key starts with `first`.
+/// The step for a field of `msg` whose key starts with `first`; `None` for the general path
+/// (read the field and judge it by `field` and `verify`).
 #[inline(always)]
-pub(super) fn step(msg: Msg, first: u8) -> Step {
-    if first >= 0x80 {
-        return Step::General;
-    }
-    STEPS[index(msg)][usize::from(first)]
+pub(super) fn step(msg: Msg, first: u8) -> Option<Step> {
+    STEPS[index(msg)].get(usize::from(first)).copied().flatten()
 }
 
 /// What the general path would do with key `key` (< 0x80) of `msg`, if it is only a skip, a
-/// UTF-8 check or entering a message; else `General`.
-fn decide(msg: Msg, key: u8) -> Step {
+/// UTF-8 check or entering a message; else `None`.
+fn decide(msg: Msg, key: u8) -> Option<Step> {
     let (number, wire_type) = (u64::from(key >> 3), key & 7);
     let kind = verify::kind(msg, number);
     // Fields `Seen` notes: checked at the message's end by the general path.
     let noted = matches!(kind, Some(FieldKind::Id(_)))
         || (msg == Msg::Metric && matches!(number, 5 | 7 | 9 | 10 | 11));
     if number == 0 || noted {
-        return Step::General;
+        return None;
     }
-    match (field(msg, number), kind, wire_type) {
+    Some(match (field(msg, number), kind, wire_type) {
         (None, None | Some(FieldKind::Varint), 0) => Step::SkipVarint,
         (None, None | Some(FieldKind::Fixed64), 1) => Step::SkipFixed64,
         (None, None | Some(FieldKind::Fixed32), 5) => Step::SkipFixed32,
@@ -151,8 +147,8 @@ fn decide(msg: Msg, key: u8) -> Step {
         (None, Some(FieldKind::Text), 2) => Step::SkipLen { utf8: true },
         (Some(Field::One(child)), Some(FieldKind::Message), 2) => Step::Child(child),
         (Some(Field::Many(child)), Some(FieldKind::Message), 2) => Step::Element(child),
-        _ => Step::General,
-    }
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -169,24 +165,24 @@ mod tests {
     #[test]
     fn the_table_takes_the_fast_path_for_an_ordinary_span() {
         let span = |key| step(Msg::Span, key);
+        assert_eq!(span(0x0a), None, "trace_id is noted for the id check");
+        assert_eq!(span(0x2a), Some(Step::SkipLen { utf8: true }), "name");
+        assert_eq!(span(0x30), Some(Step::SkipVarint), "kind");
+        assert_eq!(span(0x39), Some(Step::SkipFixed64), "start time");
+        assert_eq!(span(0x4a), Some(Step::Element(Msg::KeyValue)), "attributes");
+        assert_eq!(span(0x7a), None, "status is a leaf checked whole");
+        assert_eq!(span(0x2d), None, "name as a fixed32 is refused");
+        assert_eq!(span(0x85), None, "field 16 has a two-byte key");
+        assert_eq!(step(Msg::KeyValue, 0x12), Some(Step::Child(Msg::AnyValue)));
         assert_eq!(
-            span(0x0a),
-            Step::General,
-            "trace_id is noted for the id check"
+            step(Msg::AnyValue, 0x18),
+            Some(Step::SkipVarint),
+            "int value"
         );
-        assert_eq!(span(0x2a), Step::SkipLen { utf8: true }, "name");
-        assert_eq!(span(0x30), Step::SkipVarint, "kind");
-        assert_eq!(span(0x39), Step::SkipFixed64, "start time");
-        assert_eq!(span(0x4a), Step::Element(Msg::KeyValue), "attributes");
-        assert_eq!(span(0x7a), Step::General, "status is a leaf checked whole");
-        assert_eq!(span(0x2d), Step::General, "name as a fixed32 is refused");
-        assert_eq!(span(0x85), Step::General, "field 16 has a two-byte key");
-        assert_eq!(step(Msg::KeyValue, 0x12), Step::Child(Msg::AnyValue));
-        assert_eq!(step(Msg::AnyValue, 0x18), Step::SkipVarint, "int value");
-        assert_eq!(step(Msg::Metric, 0x2a), Step::General, "gauge: data oneof");
+        assert_eq!(step(Msg::Metric, 0x2a), None, "gauge: data oneof");
         assert_eq!(
             step(Msg::Point(Point::Histogram), 0x32),
-            Step::General,
+            None,
             "packed counts"
         );
     }

@@ -221,7 +221,6 @@ pub(super) fn accepts(kind: FieldKind, raw: &RawField<'_>) -> bool {
     use FieldKind::{Bytes, Fixed32, Fixed64, Fixed64s, Id, Leaf, Message, Text, Varint, Varints};
     match (kind, raw.wire_type) {
         (Message | Bytes | Id(_), 2) => true,
-        // Most keys and names are ASCII: a word-at-a-time check, inlined, before the full one.
         (Text, 2) => is_utf8(raw.value),
         (Leaf(msg), 2) => leaf(msg, raw.value),
         (Varint | Varints, 0) | (Fixed64 | Fixed64s, 1) | (Fixed32, 5) => true,
